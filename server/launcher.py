@@ -1,0 +1,90 @@
+"""``planerix serve``: database, migrations, CalDAV server and sidecar, and a clean stop."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from aiohttp import web
+
+from okr_extension import create_app
+from server import settings
+from server.caldav_server import CalDAVServer
+from server.embedded import EmbeddedPostgres
+from storage_plugin import accounts, database
+
+logger = logging.getLogger("planerix")
+DEMO_USER = "demo"
+
+
+@dataclass
+class Database:
+    url: str
+    embedded: EmbeddedPostgres | None
+
+
+@contextlib.contextmanager
+def open_database(data_dir: Path, database_url: str | None) -> Iterator[Database]:
+    """The external database named by URL, or the embedded one; migrated either way."""
+    embedded = None
+    if not database_url:
+        embedded = EmbeddedPostgres(data_dir)
+        database_url = embedded.start()
+    try:
+        database.upgrade(database.engine_for(database_url))
+        yield Database(database_url, embedded)
+    finally:
+        database.dispose_all()
+        if embedded is not None:
+            embedded.stop()
+
+
+def create_demo_account(db: Database) -> str | None:
+    """On the first start of a fresh embedded database: a ``demo`` user, random password."""
+    engine = database.engine_for(db.url)
+    if db.embedded is None or not db.embedded.freshly_created or accounts.names(engine):
+        return None
+    password = secrets.token_urlsafe(12)
+    accounts.add(engine, DEMO_USER, password)
+    return password
+
+
+async def _run_until_signalled(api: web.Application, host: str, port: int, ready) -> None:
+    runner = web.AppRunner(api, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    ready(runner.addresses[0][1] if runner.addresses else port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
+          config_file: str | None = None) -> None:
+    with open_database(data_dir, database_url) as db:
+        demo_password = create_demo_account(db)
+        caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),
+                              host, caldav_port)
+        caldav.start()
+        try:
+            def ready(api_bound_port: int) -> None:
+                print(f"Planerix CalDAV: http://{host}:{caldav.port}/", flush=True)
+                print(f"Planerix API:    http://{host}:{api_bound_port}/api/", flush=True)
+                if demo_password:
+                    print(f"Created user '{DEMO_USER}' with password: {demo_password}  "
+                          "(shown once; change it with 'planerix user passwd demo')", flush=True)
+            asyncio.run(_run_until_signalled(create_app(db.url), host, api_port, ready))
+        finally:
+            caldav.stop()
+    print("Planerix stopped.", flush=True)

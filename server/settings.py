@@ -1,0 +1,41 @@
+"""Where Planerix keeps its data, and the Radicale configuration it runs with."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from radicale import config as radicale_config
+
+DATA_DIR_ENV = "PLANERIX_DATA_DIR"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_CALDAV_PORT = 5232
+DEFAULT_API_PORT = 5233
+
+
+def data_dir(explicit: str | None) -> Path:
+    chosen = explicit or os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir("planerix")
+    path = Path(chosen).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def radicale_configuration(database_url: str, host: str, port: int,
+                           config_file: str | None = None) -> radicale_config.Configuration:
+    """Radicale's configuration for ``planerix serve``: our storage and auth plugins.
+
+    A ``config_file`` (Radicale's INI format) may change anything else, for
+    example ``[auth] type = htpasswd``.
+    """
+    paths = [(config_file, False)] if config_file else []
+    configuration = radicale_config.load(paths)
+    configuration.update({"storage": {"type": "storage_plugin", "database_url": database_url}},
+                         "planerix serve")
+    if port:  # 0 asks the OS for a free port: only CalDAVServer binds, Radicale never reads it
+        configuration.update({"server": {"hosts": f"{host}:{port}"}}, "planerix serve")
+    if not config_file:
+        configuration.update({
+            "auth": {"type": "storage_plugin.auth", "delay": "1"},
+            "rights": {"type": "owner_only"},
+        }, "planerix defaults")
+    return configuration

@@ -1,0 +1,133 @@
+"""User accounts: the CalDAV users, shared by Radicale's auth plugin, the CLI and the sidecar.
+
+Passwords are stored as argon2id hashes. Statements are SQLAlchemy Core, so the
+synchronous plugin and the asynchronous sidecar run the very same queries.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+import time
+import unicodedata
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+metadata = sa.MetaData()
+account = sa.Table(
+    "account", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("created", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+
+MIN_PASSWORD_LENGTH = 8
+_hasher = PasswordHasher()
+
+
+class AccountError(ValueError):
+    pass
+
+
+def check_name(name: str) -> str:
+    if not name or name != name.strip():
+        raise AccountError("a user name must be non-empty and must not start or end with spaces")
+    if "/" in name or name.startswith(".") or any(unicodedata.category(c)[0] == "C" for c in name):
+        raise AccountError(f"invalid user name {name!r}: no '/', no leading '.', no control characters")
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(check_password(password))
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class VerifiedCredentials:
+    """Remembers verified (user, password, stored hash) triples as HMACs for a while.
+
+    Argon2 is deliberately slow (tens of milliseconds) and clients send Basic
+    credentials with every request. A changed or removed password changes the
+    stored hash, so it misses the cache at once.
+    """
+
+    def __init__(self, seconds: float = 300) -> None:
+        self._seconds = seconds
+        self._key = os.urandom(32)
+        self._verified: dict[str, tuple[bytes, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, login: str, password: str, password_hash: str | None) -> bool:
+        if password_hash is None:
+            return False
+        digest = hmac.new(self._key, "\0".join((login, password, password_hash)).encode(),
+                          hashlib.sha256).digest()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._verified.get(login)
+        if cached and cached[1] > now and hmac.compare_digest(cached[0], digest):
+            return True
+        if not password_matches(password_hash, password):
+            return False
+        with self._lock:
+            self._verified[login] = (digest, now + self._seconds)
+        return True
+
+
+# -- statements -------------------------------------------------------------
+def select_hash(name: str):
+    return sa.select(account.c.password_hash).where(account.c.name == name)
+
+
+def select_names():
+    return sa.select(account.c.name).order_by(account.c.name)
+
+
+# -- synchronous operations (CLI, Radicale) ---------------------------------
+def add(engine: sa.Engine, name: str, password: str) -> None:
+    values = {"name": check_name(name), "password_hash": hash_password(password)}
+    with engine.begin() as conn:
+        inserted = conn.execute(
+            postgresql.insert(account).values(**values)
+            .on_conflict_do_nothing(index_elements=["name"]).returning(account.c.name)).first()
+    if inserted is None:
+        raise AccountError(f"user {name!r} already exists")
+
+
+def set_password(engine: sa.Engine, name: str, password: str) -> None:
+    with engine.begin() as conn:
+        updated = conn.execute(sa.update(account).where(account.c.name == name)
+                               .values(password_hash=hash_password(password))).rowcount
+    if not updated:
+        raise AccountError(f"no user {name!r}")
+
+
+def remove(engine: sa.Engine, name: str) -> None:
+    with engine.begin() as conn:
+        if not conn.execute(sa.delete(account).where(account.c.name == name)).rowcount:
+            raise AccountError(f"no user {name!r}")
+
+
+def names(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select_names()).scalars())
+
+
+def stored_hash(engine: sa.Engine, name: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select_hash(name)).scalar()

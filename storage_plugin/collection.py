@@ -1,0 +1,196 @@
+"""A calendar, address book or plain collection stored in PostgreSQL."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Optional, Tuple, Union
+
+from radicale import item as radicale_item
+from radicale import pathutils, storage
+from radicale.item import filter as radicale_filter
+
+from storage_plugin import queries, request_state, sync_token
+from storage_plugin.items import StoredItem, http_date, rows_to_items
+
+if TYPE_CHECKING:
+    from storage_plugin.storage import Storage
+
+COMPONENT_SET_PROP = "C:supported-calendar-component-set"
+# PostgreSQL's btree indexes on paths, hrefs and UIDs take entries up to about 2.7 kB:
+# longer names are refused up front rather than failing in the database.
+MAX_NAME_BYTES = 1024
+
+
+def check_name_length(what: str, name: str) -> None:
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise request_state.StorageRejection(
+            400, None, f"the {what} is {size} bytes long; at most {MAX_NAME_BYTES} bytes are allowed")
+
+
+class Collection(storage.BaseCollection):
+
+    def __init__(self, storage_: "Storage", row) -> None:
+        self.storage = storage_
+        self.id: int = row.id
+        self._path: str = row.path
+        self._props: dict = dict(row.props)
+        self._revision: int = row.revision
+        self._history_floor: int = row.history_floor
+        self._modified = row.modified
+
+    # -- identity and metadata --------------------------------------------
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def tag(self) -> str:
+        return self._props.get("tag", "")
+
+    @property
+    def etag(self) -> str:
+        # Every member change and every PROPPATCH bumps the revision.
+        return f'"{self.id}-{self._revision}"'
+
+    @property
+    def last_modified(self) -> str:
+        return http_date(self._modified)
+
+    def get_meta(self, key: Optional[str] = None) -> Union[Mapping[str, str], Optional[str]]:
+        return dict(self._props) if key is None else self._props.get(key)
+
+    def set_meta(self, props: Mapping[str, str]) -> None:
+        props = dict(radicale_item.check_and_sanitize_props(dict(props)))
+        with self.storage.connection() as conn:
+            row = conn.execute(queries.SET_COLLECTION_PROPS, {
+                "id": self.id, "props": json.dumps(props), "tag": props.get("tag") or None}).one()
+        self._props = props
+        self.advance(row.revision, row.modified)
+
+    # -- reads ----------------------------------------------------------------
+    def get_all(self) -> Iterable[StoredItem]:
+        # PROPFIND renders after the lock is gone: texts it will need come from this
+        # snapshot, or a concurrent write would leave the listing without them.
+        state = request_state.current()
+        with_text = state is None or state.needs_item_text
+        query = queries.ITEMS_WITH_TEXT_OF_COLLECTION if with_text else queries.ITEMS_OF_COLLECTION
+        with self.storage.connection() as conn:
+            rows = conn.execute(query, {"cid": self.id}).all()
+        return rows_to_items(self, rows, {row.id: row.text for row in rows} if with_text else None)
+
+    def get_multi(self, hrefs: Iterable[str]) -> Iterator[Tuple[str, Optional[StoredItem]]]:
+        wanted = list(dict.fromkeys(hrefs))
+        if not wanted:
+            return
+        state = request_state.current()
+        with_text = state is None or state.needs_item_text
+        query = queries.ITEMS_WITH_TEXT_BY_HREF if with_text else queries.ITEMS_BY_HREF
+        # PostgreSQL text cannot hold NUL: a name with one (a multiget href) names nothing stored.
+        storable = [href for href in wanted if "\x00" not in href]
+        with self.storage.connection() as conn:
+            rows = conn.execute(query, {"cid": self.id, "hrefs": storable}).all()
+        texts = {row.id: row.text for row in rows} if with_text else None
+        found = {item.href: item for item in rows_to_items(self, rows, texts)}
+        for href in wanted:
+            yield href, found.get(href)
+
+    def get_filtered(self, filters) -> Iterator[Tuple[StoredItem, bool]]:
+        if not self.tag:
+            return
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
+        unbounded = start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX
+        query = queries.ITEMS_OF_COMPONENT if unbounded else queries.ITEMS_IN_TIME_RANGE
+        with self.storage.connection() as conn:
+            rows = conn.execute(query, {"cid": self.id, "component": tag, "start": start, "end": end}).all()
+            # Radicale parses what we cannot answer exactly, so those need their text.
+            items = self._materialize(conn, rows, lambda row: not (simple and row.exact))
+        for row, item in zip(rows, items):
+            yield item, simple and row.exact
+
+    def _materialize(self, conn, rows, needs_text) -> list[StoredItem]:
+        """Items for ``rows``, with texts loaded in the same snapshot when the
+        response will need them (REPORTs render after the storage lock is gone)."""
+        state = request_state.current()
+        all_texts = state is None or state.needs_item_text
+        wanted = [row.id for row in rows if all_texts or needs_text(row)]
+        texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
+        return rows_to_items(self, rows, texts)
+
+    def has_uid(self, uid: str) -> bool:
+        with self.storage.connection() as conn:
+            return bool(conn.execute(queries.HAS_UID, {"cid": self.id, "uid": uid}).scalar())
+
+    # -- writes ---------------------------------------------------------------
+    def upload(self, href: str, item: radicale_item.Item) -> Tuple[StoredItem, Optional[StoredItem]]:
+        if not pathutils.is_safe_path_component(href):
+            raise pathutils.UnsafePathError(href)
+        check_name_length("resource name", href)
+        check_name_length("UID", item.uid)
+        self._check_component_allowed(item)
+        with self.storage.connection() as conn:  # one statement: atomic by itself
+            return self.storage.write_item(conn, self, href, item)
+
+    def delete(self, href: Optional[str] = None) -> None:
+        with self.storage.atomic() as conn:
+            if href is None:
+                conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path})
+                return
+            deleted = conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href}).first()
+            if deleted is None:
+                raise storage.ComponentNotFoundError(href)
+            self.record_removal(conn, href, self._bump(conn, 1))
+            self.storage.prune_history(conn, self.id)
+
+    def record_removal(self, conn, href: str, revision: int) -> None:
+        conn.execute(queries.INSERT_TOMBSTONE, {"cid": self.id, "href": href, "revision": revision})
+
+    def advance(self, revision: int, modified) -> None:
+        """Take note of a revision the database assigned to a change of this collection."""
+        self._revision, self._modified = revision, modified
+
+    def _bump(self, conn, count: int) -> int:
+        """Reserve ``count`` revisions; returns the first. Each change gets its own,
+        so a sync truncated by DAV:limit can continue exactly where it stopped."""
+        row = conn.execute(queries.BUMP_REVISION, {"id": self.id, "count": count}).one()
+        self.advance(row.revision, row.modified)
+        return row.revision - count + 1
+
+    def _check_component_allowed(self, item: radicale_item.Item) -> None:
+        allowed = self._props.get(COMPONENT_SET_PROP)
+        if self.tag != "VCALENDAR" or not allowed:
+            return
+        if item.component_name not in allowed.split(","):
+            raise request_state.StorageRejection(
+                403, "C:supported-calendar-component",
+                f"this calendar accepts only {allowed.replace(',', ', ')}; "
+                f"a {item.component_name} cannot be stored in it")
+
+    # -- sync (RFC 6578) ------------------------------------------------------
+    def sync(self, old_token: str = "") -> Tuple[str, Iterable[str]]:
+        state = request_state.current()
+        limit = state.sync_limit if state else None
+        with self.storage.connection() as conn:
+            current = conn.execute(queries.COLLECTION_REVISION, {"id": self.id}).one()
+        since = (sync_token.parse(old_token, self.id, current.revision, current.history_floor)
+                 if old_token else None)
+        if limit is None:
+            # Radicale asks for the token alone when rendering the DAV:sync-token
+            # property and drops the names: list them only if they are read.
+            return sync_token.make(self.id, current.revision), self._changes(since, None)
+        rows = list(self._changes(since, limit + 1, with_revision=True))
+        if len(rows) <= limit:
+            return sync_token.make(self.id, current.revision), [href for href, _ in rows]
+        rows = rows[:limit]
+        state.sync_truncated = True
+        # Every change has its own revision, so the next sync resumes right after the last one sent.
+        return sync_token.make(self.id, rows[-1][1]), [href for href, _ in rows]
+
+    def _changes(self, since: Optional[int], limit: Optional[int], with_revision: bool = False):
+        """Hrefs changed after revision ``since`` (all members when None), oldest change first."""
+        with self.storage.connection() as conn:
+            if since is None:
+                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "limit": limit})
+            else:
+                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "since": since, "limit": limit})
+            for row in rows:
+                yield (row.href, row.revision) if with_revision else row.href

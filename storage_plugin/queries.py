@@ -1,0 +1,134 @@
+"""Every SQL statement the storage plugin runs, in one place.
+
+Plain statements with bound parameters; PostgreSQL features (ranges, GiST,
+``starts_with``, advisory locks) are spelled out rather than hidden.
+"""
+from sqlalchemy import text
+
+COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified"
+ITEM_META_COLUMNS = "i.id, i.href, i.uid, i.component, i.etag, i.series_start, i.series_end, i.modified"
+
+# -- locking ---------------------------------------------------------------
+LOCK_OWNER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+# -- collections -----------------------------------------------------------
+COLLECTION_BY_PATH = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = :path")
+COLLECTIONS_BY_PATHS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = ANY(:paths)")
+CHILD_COLLECTIONS = text(
+    f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE parent_path = :path AND path <> '' ORDER BY path")
+INSERT_COLLECTION = text(
+    f"INSERT INTO collection (path, parent_path, tag, props) "
+    f"VALUES (:path, :parent_path, :tag, CAST(:props AS jsonb)) "
+    f"ON CONFLICT (path) DO NOTHING RETURNING {COLLECTION_COLUMNS}")
+SET_COLLECTION_PROPS = text(
+    "UPDATE collection SET props = CAST(:props AS jsonb), tag = :tag, "
+    "revision = revision + 1, modified = now() WHERE id = :id RETURNING revision, modified")
+BUMP_REVISION = text(
+    "UPDATE collection SET revision = revision + :count, modified = now() "
+    "WHERE id = :id RETURNING revision, modified")
+COLLECTION_REVISION = text("SELECT revision, history_floor, modified FROM collection WHERE id = :id")
+DELETE_COLLECTION_TREE = text(
+    "DELETE FROM collection WHERE path = :path OR starts_with(path, :path || '/')")
+ALL_COLLECTIONS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection ORDER BY path")
+
+# -- items -----------------------------------------------------------------
+ITEMS_OF_COLLECTION = text(
+    f"SELECT {ITEM_META_COLUMNS} FROM item i WHERE i.collection_id = :cid ORDER BY i.href")
+ITEMS_WITH_TEXT_OF_COLLECTION = text(
+    f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i WHERE i.collection_id = :cid ORDER BY i.href")
+ITEMS_BY_HREF = text(
+    f"SELECT {ITEM_META_COLUMNS} FROM item i "
+    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs)")
+ITEMS_WITH_TEXT_BY_HREF = text(
+    f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i "
+    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs)")
+ITEM_TEXTS = text("SELECT id, text FROM item WHERE id = ANY(:ids)")
+ITEM_TEXTS_WITH_ETAG = text("SELECT id, etag, text FROM item WHERE id = ANY(:ids)")
+HAS_UID = text("SELECT EXISTS (SELECT 1 FROM item WHERE collection_id = :cid AND uid = :uid)")
+# The whole write of one item in one round trip: a new revision of the
+# collection, the item, its occurrence index, and the end of its tombstone.
+# All parts see the snapshot from before the statement: ``old`` is the
+# replaced version, and the occurrence rows deleted are the old ones while
+# those inserted are the new.
+WRITE_ITEM = text(
+    "WITH revision AS ("
+    "  UPDATE collection SET revision = revision + 1, modified = now() WHERE id = :cid"
+    "  RETURNING revision, modified),"
+    " old AS ("
+    "  SELECT id, href, uid, component, etag, series_start, series_end, modified, text FROM item"
+    "  WHERE collection_id = :cid AND href = :href),"
+    " written AS ("
+    "  INSERT INTO item (collection_id, href, uid, component, etag, text, series_start, series_end,"
+    "                    expanded_until, revision)"
+    "  SELECT :cid, :href, :uid, :component, :etag, :text, :series_start, :series_end,"
+    "         :expanded_until, revision.revision FROM revision"
+    "  ON CONFLICT (collection_id, href) DO UPDATE SET uid = EXCLUDED.uid,"
+    "    component = EXCLUDED.component, etag = EXCLUDED.etag, text = EXCLUDED.text,"
+    "    series_start = EXCLUDED.series_start, series_end = EXCLUDED.series_end,"
+    "    expanded_until = EXCLUDED.expanded_until, revision = EXCLUDED.revision, modified = now()"
+    "  RETURNING id, modified),"
+    " cleared AS (DELETE FROM item_occurrence WHERE item_id IN (SELECT id FROM old)),"
+    " indexed AS ("
+    "  INSERT INTO item_occurrence (item_id, collection_id, span)"
+    "  SELECT written.id, :cid, int8range(t.s, t.e) FROM written"
+    "  CROSS JOIN unnest(CAST(:starts AS bigint[]), CAST(:ends AS bigint[])) AS t(s, e)),"
+    " untombed AS (DELETE FROM tombstone WHERE collection_id = :cid AND href = :href)"
+    " SELECT written.id AS new_id, written.modified AS new_modified,"
+    "        revision.revision AS new_revision, revision.modified AS collection_modified, old.*"
+    " FROM written CROSS JOIN revision LEFT JOIN old ON true")
+DELETE_ITEM = text("DELETE FROM item WHERE collection_id = :cid AND href = :href RETURNING id")
+DELETE_ALL_ITEMS = text("DELETE FROM item WHERE collection_id = :cid RETURNING href")
+MOVE_ITEM = text(
+    "UPDATE item SET collection_id = :to_cid, href = :to_href, revision = :revision, modified = now() "
+    "WHERE id = :id RETURNING modified")
+
+# -- occurrences (the time-range index) ------------------------------------
+MOVE_OCCURRENCES = text("UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id")
+
+# Items with an occurrence in [start, end) are exact matches; items whose
+# expansion stopped before ``end`` may match further on and are returned as
+# candidates for Radicale to test by parsing.
+ITEMS_IN_TIME_RANGE = text(
+    f"WITH hits AS ("
+    f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
+    f"  WHERE o.collection_id = :cid AND o.span && int8range(:start, :end))"
+    f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
+    f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component)"
+    f" UNION ALL"
+    f" SELECT {ITEM_META_COLUMNS}, false AS exact FROM item i"
+    f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
+    f"   AND (CAST(:component AS text) IS NULL OR i.component = :component)"
+    f"   AND i.id NOT IN (SELECT item_id FROM hits)")
+ITEMS_OF_COMPONENT = text(
+    f"SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i "
+    f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)")
+
+# -- sync history ----------------------------------------------------------
+DELETE_TOMBSTONE = text("DELETE FROM tombstone WHERE collection_id = :cid AND href = :href")
+INSERT_TOMBSTONE = text(
+    "INSERT INTO tombstone (collection_id, href, revision) VALUES (:cid, :href, :revision) "
+    "ON CONFLICT (collection_id, href) DO UPDATE SET revision = EXCLUDED.revision, deleted_at = now()")
+PRUNE_TOMBSTONES = text(
+    "WITH pruned AS ("
+    "  DELETE FROM tombstone WHERE collection_id = :cid"
+    "  AND deleted_at < now() - make_interval(days => :days) RETURNING revision)"
+    " UPDATE collection SET history_floor = GREATEST(history_floor, (SELECT max(revision) FROM pruned))"
+    " WHERE id = :cid AND EXISTS (SELECT 1 FROM pruned)")
+CHANGES_SINCE = text(
+    "SELECT href, revision FROM ("
+    "  SELECT href, revision FROM item WHERE collection_id = :cid AND revision > :since"
+    "  UNION ALL"
+    "  SELECT href, revision FROM tombstone WHERE collection_id = :cid AND revision > :since"
+    ") AS changes ORDER BY revision LIMIT :limit")
+CURRENT_MEMBERS = text(
+    "SELECT href, revision FROM item WHERE collection_id = :cid ORDER BY revision LIMIT :limit")
+
+# -- verification ----------------------------------------------------------
+ITEMS_FOR_VERIFY = text(
+    "SELECT i.id, c.path, i.href, i.uid, i.component, i.etag, i.text, i.series_start, i.series_end,"
+    "       i.expanded_until, i.modified, c.tag,"
+    "       COALESCE(o.spans, '{}') AS spans"
+    " FROM item i JOIN collection c ON c.id = i.collection_id"
+    " LEFT JOIN LATERAL (SELECT array_agg(ARRAY[lower(span), upper(span)] ORDER BY lower(span), upper(span))"
+    "                    AS spans FROM item_occurrence WHERE item_id = i.id) o ON true"
+    " ORDER BY c.path, i.href")

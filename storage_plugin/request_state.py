@@ -1,0 +1,56 @@
+"""What the HTTP layer and the storage plugin tell each other about one request.
+
+Radicale's storage API has no room for a sync ``DAV:limit`` or for a CalDAV
+precondition raised by storage, so ``server.caldav_app`` opens a state per
+request and the plugin reads and fills it. Under plain Radicale no state is
+open: the plugin then applies no limit and storage errors stay plain 400s.
+"""
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+
+
+@dataclass
+class Rejection:
+    status: int
+    # Human tag as Radicale writes it, e.g. "C:supported-calendar-component"; None for a plain error.
+    precondition: str | None
+    reason: str
+
+
+@dataclass
+class RequestState:
+    sync_limit: int | None = None
+    # False when a PROPFIND asks for no calendar data (etags only): texts stay in the database.
+    needs_item_text: bool = True
+    sync_truncated: bool = False
+    # Where a 507 for a truncated sync points (the requested collection).
+    request_href: str = "/"
+    rejection: Rejection | None = None
+
+
+_current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
+    "planerix_request_state", default=None)
+
+
+def current() -> RequestState | None:
+    return _current.get()
+
+
+def begin() -> contextvars.Token:
+    return _current.set(RequestState())
+
+
+def end(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
+class StorageRejection(ValueError):
+    """A write refused for a reason a client can act on (mapped to a precondition)."""
+
+    def __init__(self, status: int, precondition: str | None, reason: str) -> None:
+        super().__init__(reason)
+        state = current()
+        if state is not None:
+            state.rejection = Rejection(status, precondition, reason)

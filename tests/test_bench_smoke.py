@@ -1,0 +1,31 @@
+"""The benchmark harness in smoke mode (N = 200), so it cannot rot. No timing is asserted:
+only that every server ran every workload and answered correctly, and that Planerix returned
+no 5xx and lost nothing. A peer's 5xx or lost write is a finding the report records, not a
+failure of ours (Xandikos answers the odd concurrent PUT with a 500)."""
+import json
+
+from bench import run
+
+WORKLOADS = {"put_rate", "week_query", "sync_one_change", "initial_sync", "propfind_depth1",
+             "multiget_50", "home_propfind"}
+
+
+def test_smoke_run_against_planerix_radicale_and_xandikos(tmp_path):
+    results = run.main(["--smoke", "--out", str(tmp_path), "--concurrent-seconds", "2"])
+    for name in ("results.md", "results.json", "latency.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert json.loads((tmp_path / "results.json").read_text())["meta"]["smoke"] is True
+    assert set(results["servers"]) == {"planerix", "radicale", "xandikos"}
+    for name, server in results["servers"].items():
+        assert server["status"] == "ok", (name, server.get("notes"))
+        size = server["sizes"]["200"]
+        assert size["fill"]["errors"] == 0, name
+        assert WORKLOADS <= set(size["workloads"]), (name, set(size["workloads"]))
+        assert size["workloads"]["week_query"]["hrefs"] == 100, name
+        assert size["workloads"]["sync_one_change"]["changes"] == 1, name
+        concurrent = size["concurrent"]
+        assert concurrent["requests"] > 0, (name, concurrent["status_counts"])
+        assert concurrent["audit"]["writes_acknowledged"] > 0, (name, concurrent["audit"])
+    planerix = results["servers"]["planerix"]["sizes"]["200"]["concurrent"]
+    assert planerix["errors_5xx"] == 0, planerix["status_counts"]
+    assert planerix["audit"]["lost_writes"] == 0, planerix["audit"]
