@@ -1,4 +1,4 @@
-"""The aiohttp sidecar: REST for goals, KPIs and links (``create_app``)."""
-from okr_extension.app import create_app
+"""The aiohttp sidecar: REST for goals, KPIs and links (``create_app``, ``migrate``)."""
+from okr_extension.app import create_app, migrate
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "migrate"]

@@ -1,18 +1,41 @@
-"""Application factory and route table of the sidecar."""
+"""Application factory and the route table of the sidecar.
+
+ROUTES is the one list of operations: aiohttp's router and the OpenAPI document are both
+built from it.
+"""
 from __future__ import annotations
+
+from importlib import metadata
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from okr_extension import auth
-from okr_extension.keys import CREDENTIALS, ENGINE
-from okr_extension.handlers import system
+from okr_extension.api import openapi
+from okr_extension.api.problems import problem_middleware
+from okr_extension.goals import key_results, kpis, objectives
+from okr_extension.handlers import kpis as kpi_handlers
+from okr_extension.handlers import organisations, resources, system, tokens
+from okr_extension.keys import CREDENTIALS, ENGINE, OPENAPI
 from storage_plugin import accounts, database
 
 ROUTES = [
-    web.get("/healthz", system.healthz),
-    web.get("/api/version", system.version),
+    *system.OPERATIONS,
+    *organisations.OPERATIONS,
+    *resources.operations(objectives.RESOURCE, "objectives"),
+    *resources.operations(key_results.RESOURCE, "key results"),
+    *resources.operations(key_results.CHECK_INS, "key results"),
+    *resources.operations(kpis.RESOURCE, "kpis"),
+    *kpi_handlers.OPERATIONS,
+    *tokens.OPERATIONS,
 ]
+
+MIGRATIONS = "okr_extension.migrations"
+
+
+def migrate(engine) -> list[str]:
+    """The sidecar's tables (after the storage schema, whose accounts they reference)."""
+    return database.upgrade(engine) + database.upgrade(engine, MIGRATIONS)
 
 
 async def _dispose_engine(app: web.Application):
@@ -21,10 +44,11 @@ async def _dispose_engine(app: web.Application):
 
 
 def create_app(database_url: str) -> web.Application:
-    app = web.Application(middlewares=[auth.basic_auth_middleware])
+    app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware])
     app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
                                       pool_size=5, max_overflow=5, pool_pre_ping=True)
     app[CREDENTIALS] = accounts.VerifiedCredentials()
+    app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
     app.cleanup_ctx.append(_dispose_engine)
-    app.add_routes(ROUTES)
+    app.add_routes([operation.route() for operation in ROUTES])
     return app

@@ -1,4 +1,4 @@
-"""HTTP Basic authentication with the CalDAV accounts, on every route."""
+"""Authentication on every route: HTTP Basic with the CalDAV accounts, or a personal token."""
 from __future__ import annotations
 
 import asyncio
@@ -7,23 +7,16 @@ import binascii
 
 from aiohttp import web
 
+from okr_extension import tokens
+from okr_extension.api.problems import Problem
 from okr_extension.keys import CREDENTIALS, ENGINE, USER
 from storage_plugin import accounts
 
-REALM = 'Basic realm="Planerix", charset="UTF-8"'
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
 FAILED_LOGIN_DELAY = 1.0
 
 
-def _unauthorized(reason: str) -> web.Response:
-    return web.json_response({"title": "Unauthorized", "status": 401, "detail": reason},
-                             status=401, content_type="application/problem+json",
-                             headers={"WWW-Authenticate": REALM})
-
-
-def _parse_basic(header: str) -> tuple[str, str] | None:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
+def _parse_basic(encoded: str) -> tuple[str, str] | None:
     try:
         login, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
@@ -31,17 +24,33 @@ def _parse_basic(header: str) -> tuple[str, str] | None:
     return (login, password) if sep else None
 
 
-@web.middleware
-async def basic_auth_middleware(request: web.Request, handler):
-    credentials = _parse_basic(request.headers.get("Authorization", ""))
+async def _basic_user(request: web.Request, encoded: str) -> str | None:
+    credentials = _parse_basic(encoded)
     if credentials is None:
-        return _unauthorized("send HTTP Basic credentials of a Planerix user")
+        return None
     login, password = credentials
     async with request.app[ENGINE].connect() as conn:
         password_hash = (await conn.execute(accounts.select_hash(login))).scalar()
     verified = await asyncio.to_thread(request.app[CREDENTIALS].check, login, password, password_hash)
-    if not verified:
+    return login if verified else None
+
+
+async def _token_user(request: web.Request, secret: str) -> str | None:
+    async with request.app[ENGINE].begin() as conn:
+        return await tokens.user_of(conn, secret.strip())
+
+
+@web.middleware
+async def authentication_middleware(request: web.Request, handler):
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("basic", "bearer"):
+        raise Problem(401, "send HTTP Basic credentials of a Planerix user, or 'Authorization: Bearer <token>'",
+                      headers=CHALLENGE)
+    user = await (_basic_user(request, value) if scheme == "basic" else _token_user(request, value))
+    if user is None:
         await asyncio.sleep(FAILED_LOGIN_DELAY)
-        return _unauthorized("wrong user name or password")
-    request[USER] = login
+        raise Problem(401, "wrong user name or password" if scheme == "basic"
+                      else "unknown, revoked or expired token", headers=CHALLENGE)
+    request[USER] = user
     return await handler(request)

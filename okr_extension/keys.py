@@ -1,4 +1,4 @@
-"""Typed keys for what the application holds (engine, credential cache)."""
+"""Typed keys for what the application holds (engine, credential cache, API document)."""
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -6,4 +6,5 @@ from storage_plugin.accounts import VerifiedCredentials
 
 ENGINE = web.AppKey("engine", AsyncEngine)
 CREDENTIALS = web.AppKey("credentials", VerifiedCredentials)
-USER = "planerix.user"  # request key: the authenticated user name
+OPENAPI = web.AppKey("openapi", dict)
+USER = web.RequestKey("user", str)  # the authenticated user name

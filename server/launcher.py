@@ -12,7 +12,7 @@ from typing import Iterator
 
 from aiohttp import web
 
-from okr_extension import create_app
+from okr_extension import create_app, migrate
 from server import settings
 from server.caldav_server import CalDAVServer
 from server.embedded import EmbeddedPostgres
@@ -36,7 +36,7 @@ def open_database(data_dir: Path, database_url: str | None) -> Iterator[Database
         embedded = EmbeddedPostgres(data_dir)
         database_url = embedded.start()
     try:
-        database.upgrade(database.engine_for(database_url))
+        migrate(database.engine_for(database_url))
         yield Database(database_url, embedded)
     finally:
         database.dispose_all()

@@ -63,30 +63,35 @@ def dispose_all() -> None:
         _engines.clear()
 
 
-def _migrations() -> list[tuple[int, str, str]]:
+def _migrations(package: str) -> list[tuple[int, str, str]]:
     found = []
-    for entry in resources.files("storage_plugin.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         if entry.name.endswith(".sql"):
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
 
 
-def upgrade(engine: Engine) -> list[str]:
-    """Apply pending migrations; returns the names applied. Safe to run concurrently."""
+STORAGE_MIGRATIONS = "storage_plugin.migrations"
+
+
+def upgrade(engine: Engine, package: str = STORAGE_MIGRATIONS) -> list[str]:
+    """Apply the pending migrations of one package (each component keeps its own numbering);
+    returns the names applied. Safe to run concurrently."""
     applied = []
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         conn.execute(sa.text(
             "CREATE TABLE IF NOT EXISTS schema_migration ("
-            " version integer PRIMARY KEY, name text NOT NULL,"
-            " applied timestamptz NOT NULL DEFAULT now())"))
-        done = set(conn.execute(sa.text("SELECT version FROM schema_migration")).scalars())
-        for version, name, sql in _migrations():
+            " component text NOT NULL, version integer NOT NULL, name text NOT NULL,"
+            " applied timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))"))
+        done = set(conn.execute(sa.text("SELECT version FROM schema_migration WHERE component = :c"),
+                                {"c": package}).scalars())
+        for version, name, sql in _migrations(package):
             if version in done:
                 continue
             conn.exec_driver_sql(sql)
-            conn.execute(sa.text("INSERT INTO schema_migration (version, name) VALUES (:v, :n)"),
-                         {"v": version, "n": name})
+            conn.execute(sa.text("INSERT INTO schema_migration (component, version, name)"
+                                 " VALUES (:c, :v, :n)"), {"c": package, "v": version, "n": name})
             applied.append(name)
     return applied

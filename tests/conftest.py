@@ -23,6 +23,7 @@ import requests
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+import okr_extension
 from server import settings
 from server.caldav_server import CalDAVServer
 from storage_plugin import accounts, database
@@ -63,7 +64,7 @@ def database_url():
 @pytest.fixture(scope="session")
 def engine(database_url):
     engine = database.engine_for(database_url)
-    database.upgrade(engine)
+    okr_extension.migrate(engine)
     return engine
 
 
@@ -202,3 +203,65 @@ class ServeProcess:
                 self.process.communicate()
                 raise
         return time.monotonic() - started
+
+
+class ApiServer:
+    """The sidecar on a free port, served by aiohttp in a thread with its own event loop."""
+
+    def __init__(self, database_url: str) -> None:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+
+        self._loop = asyncio.new_event_loop()
+        self._runner = web.AppRunner(okr_extension.create_app(database_url))
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def api_server(engine, database_url):
+    server = ApiServer(database_url)
+    yield server
+    server.stop()
+
+
+class ApiUser:
+    """A fresh account calling the sidecar with requests; ``call`` returns the response."""
+
+    def __init__(self, api_url: str, name: str, password: str) -> None:
+        self.api_url, self.name, self.password = api_url, name, password
+        self.session = requests.Session()
+        self.session.auth = (name, password)
+
+    def call(self, method: str, path: str, json=None, **params):
+        return self.session.request(method, self.api_url + path, json=json, params=params or None)
+
+    def ok(self, method: str, path: str, json=None, status: int | None = None, **params):
+        """``call``, asserting success (or the given status); returns the decoded body."""
+        response = self.call(method, path, json, **params)
+        expected = status or {"POST": 201, "DELETE": 204}.get(method, 200)
+        assert response.status_code == expected, (method, path, response.status_code, response.text)
+        return response.json() if response.content else None
+
+
+@pytest.fixture
+def api_user_factory(engine, api_server):
+    def make(prefix: str = "api") -> ApiUser:
+        name = f"{prefix}-{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(12)
+        accounts.add(engine, name, password)
+        return ApiUser(api_server.url, name, password)
+    return make

@@ -34,12 +34,13 @@ def period_start(moment: datetime, period: str) -> datetime:
     raise ValueError(f"unknown period {period!r}; expected one of {', '.join(PERIODS)}")
 
 
-def next_period(start: datetime, period: str) -> datetime:
+def next_period(start: datetime, period: str, count: int = 1) -> datetime:
+    """The start of the period ``count`` periods after (negative: before) the one at ``start``."""
     step = {"daily": timedelta(days=1), "weekly": timedelta(weeks=1), "monthly": relativedelta(months=1),
             "quarterly": relativedelta(months=3), "yearly": relativedelta(years=1)}
     if period not in step:
         raise ValueError(f"unknown period {period!r}; expected one of {', '.join(PERIODS)}")
-    return start + step[period]
+    return start + step[period] * count
 
 
 def aggregate(values: Sequence[float], aggregation: str) -> float | None:

@@ -1,0 +1,34 @@
+"""The route table entry: one declaration gives aiohttp its route and OpenAPI its operation."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from aiohttp import web
+from pydantic import BaseModel
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+UUID_SCHEMA = {"type": "string", "format": "uuid"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None   # None: no body (204)
+    status: int = 200
+    path_params: dict[str, dict] = field(default_factory=dict)  # name -> schema; default UUID
+    errors: tuple[int, ...] = (401, 404)
+    content_type: str = "application/json"    # of the response
+
+    def route(self) -> web.RouteDef:
+        return web.route(self.method, self.path, self.handler)
+
+    def parameters(self) -> dict[str, dict]:
+        return {name: self.path_params.get(name, UUID_SCHEMA) for name in re.findall(r"{(\w+)}", self.path)}

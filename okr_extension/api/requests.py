@@ -1,0 +1,51 @@
+"""Reading request bodies, query strings and path ids into validated models."""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from okr_extension.api.problems import Problem, validation_problem
+
+Model = TypeVar("Model")
+MAX_BODY = 8 * 1024 * 1024  # bulk KPI ingest of tens of thousands of points fits
+
+
+async def read_json(request: web.Request, schema: type[Model] | TypeAdapter) -> Model:
+    """The body as ``schema``: 415 unless JSON, 400 if unparsable, 422 naming each bad field."""
+    if request.content_type != "application/json":
+        raise Problem(415, "send the body as application/json")
+    if request.content_length and request.content_length > MAX_BODY:
+        raise Problem(413, f"the body is larger than {MAX_BODY} bytes")
+    raw = await request.read()
+    adapter = schema if isinstance(schema, TypeAdapter) else TypeAdapter(schema)
+    try:
+        json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Problem(400, f"the body is not valid JSON: {e}") from None
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as e:
+        raise validation_problem(e) from None
+
+
+def read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """Query parameters as ``model`` (unknown parameters are a 422, so typos are not ignored)."""
+    params: dict[str, str | list[str]] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        params[key] = values if len(values) > 1 else values[0]
+    try:
+        return model.model_validate(params)
+    except ValidationError as e:
+        raise validation_problem(e, "query") from None
+
+
+def path_id(request: web.Request, name: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise Problem(404, f"no such resource: {request.path} ({name} is not a UUID)") from None

@@ -1,0 +1,1 @@
+"""Goal resources: their storage, rights, validation against the database, and computed fields."""

@@ -1,0 +1,44 @@
+"""Key results and their check-ins (a check-in moves the current value)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from okr_extension.goals import rollup
+from okr_extension.goals.crud import Parent, Resource, invalid
+from okr_extension.models import goals as models
+from okr_extension.tables import check_in, key_result, objective
+
+
+async def check(conn: AsyncConnection, merged: dict, existing) -> None:
+    if existing is None and merged.get("current_value") is None:
+        merged["current_value"] = merged["start_value"]
+    try:
+        models.check_key_result_values(merged["kind"], merged["start_value"], merged["target_value"])
+    except ValueError as e:
+        raise invalid("target_value", str(e)) from None
+
+
+async def move_current_value(conn: AsyncConnection, row) -> None:
+    """The newest check-in sets the key result's current value."""
+    newest = sa.select(check_in.c.id).where(check_in.c.key_result_id == row.key_result_id) \
+        .order_by(check_in.c.created.desc(), check_in.c.id.desc()).limit(1).scalar_subquery()
+    await conn.execute(sa.update(key_result).where(key_result.c.id == row.key_result_id, newest == row.id)
+                       .values(current_value=row.value, updated=sa.func.now()))
+
+
+RESOURCE = Resource(
+    label="key result", path="key-results", table=key_result,
+    create=models.KeyResultCreate, patch=models.KeyResultPatch, out=models.KeyResultOut,
+    page=models.KeyResultPage, query=models.KeyResultQuery,
+    parent=Parent("objective_id", objective, "owner", "objective"),
+    sort_keys={"due_date": sa.func.coalesce(key_result.c.due_date, sa.cast(sa.literal("9999-12-31"), sa.Date))},
+    check=check, present=rollup.present_key_results)
+
+CHECK_INS = Resource(
+    label="check-in", path="check-ins", table=check_in,
+    create=models.CheckInCreate, patch=models.CheckInPatch, out=models.CheckInOut,
+    page=models.CheckInPage, query=models.CheckInQuery,
+    owner_column="author", owner_from_body=False,
+    parent=Parent("key_result_id", key_result, "owner", "key result"),
+    after_write=move_current_value)

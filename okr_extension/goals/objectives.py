@@ -1,0 +1,42 @@
+"""Objectives: alignment without cycles, parents in the same organisation."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from okr_extension.goals import rollup
+from okr_extension.goals.crud import Resource, invalid
+from okr_extension.models import goals as models
+from okr_extension.tables import objective
+
+# Walks up from a candidate parent; the objective may not appear among its ancestors.
+_ANCESTORS = sa.text("""
+    WITH RECURSIVE up(id, parent_id, depth) AS (
+        SELECT id, parent_id, 1 FROM objective WHERE id = :start
+        UNION ALL
+        SELECT o.id, o.parent_id, up.depth + 1 FROM objective o JOIN up ON o.id = up.parent_id
+        WHERE up.depth < 1000)
+    SELECT id, (SELECT organisation_id FROM objective WHERE id = :start) AS organisation_id FROM up""")
+
+
+async def check(conn: AsyncConnection, merged: dict, existing) -> None:
+    try:
+        models.check_dates(merged.get("start_date"), merged.get("due_date"))
+    except ValueError as e:
+        raise invalid("due_date", str(e)) from None
+    parent_id = merged.get("parent_id")
+    if parent_id is None or (existing is not None and existing.parent_id == parent_id):
+        return
+    rows = (await conn.execute(_ANCESTORS, {"start": parent_id})).all()
+    if not rows or rows[0].organisation_id != merged["organisation_id"]:
+        raise invalid("parent_id", f"no objective {parent_id} in the same organisation")
+    if existing is not None and any(row.id == existing.id for row in rows):
+        raise invalid("parent_id", "this parent would make a cycle: the objective is among its ancestors")
+
+
+RESOURCE = Resource(
+    label="objective", path="objectives", table=objective,
+    create=models.ObjectiveCreate, patch=models.ObjectivePatch, out=models.ObjectiveOut,
+    page=models.ObjectivePage, query=models.ObjectiveQuery,
+    sort_keys={"due_date": sa.func.coalesce(objective.c.due_date, sa.cast(sa.literal("9999-12-31"), sa.Date))},
+    check=check, present=rollup.present_objectives)

@@ -1,0 +1,109 @@
+"""Progress and tracking of key results and objectives, computed on every read.
+
+Objective progress needs the whole subtree (children's key results), so it loads the
+objectives and key results of the organisations concerned in two queries and rolls up
+in memory: organisations hold hundreds to a few thousand goals, not millions.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from okr_extension.domain import progress as domain
+from okr_extension.tables import key_result, objective, organisation
+
+
+def _moment(day: date | None, fallback: datetime | None = None, end_of_day: bool = False) -> datetime | None:
+    if day is None:
+        return fallback
+    moment = datetime.combine(day, time(), timezone.utc)
+    return moment + timedelta(days=1) if end_of_day else moment
+
+
+def key_result_progress(kr) -> float | None:
+    """Value mode from the current value; tasks mode counts linked tasks (links: not yet indexed)."""
+    if kr.progress_mode != "value":
+        return None
+    return domain.key_result_progress(kr.kind, kr.start_value, kr.target_value, kr.current_value)
+
+
+def tracking(progress: float | None, start: datetime, due: datetime | None, now: datetime,
+             thresholds: domain.StatusThresholds) -> str | None:
+    if progress is not None and progress >= 1:
+        return domain.Status.ACHIEVED.value
+    if due is None:
+        return None
+    result = domain.status(progress, start, due, now, thresholds)
+    return result.value if result else None
+
+
+@dataclass
+class Tree:
+    """Everything needed to roll up the objectives of some organisations."""
+    objectives: dict[uuid.UUID, object]
+    key_results: dict[uuid.UUID, list]
+    children: dict[uuid.UUID, list[uuid.UUID]]
+    thresholds: dict[uuid.UUID, domain.StatusThresholds]
+
+    def progress(self, objective_id: uuid.UUID, seen: frozenset = frozenset()) -> float | None:
+        if objective_id in seen:  # the schema forbids cycles; never loop if one slipped in
+            return None
+        seen = seen | {objective_id}
+        own = [(key_result_progress(kr), kr.weight) for kr in self.key_results.get(objective_id, [])]
+        children = [self.progress(child, seen) for child in self.children.get(objective_id, [])]
+        return domain.objective_progress(own, children)
+
+
+async def load_tree(conn: AsyncConnection, organisation_ids: set[uuid.UUID]) -> Tree:
+    ids = list(organisation_ids)
+    objectives = {row.id: row for row in await conn.execute(
+        sa.select(objective.c.id, objective.c.parent_id, objective.c.organisation_id)
+        .where(objective.c.organisation_id.in_(ids)))}
+    key_results: dict[uuid.UUID, list] = {}
+    for kr in await conn.execute(sa.select(key_result).where(key_result.c.organisation_id.in_(ids))):
+        key_results.setdefault(kr.objective_id, []).append(kr)
+    children: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row in objectives.values():
+        if row.parent_id is not None:
+            children.setdefault(row.parent_id, []).append(row.id)
+    return Tree(objectives, key_results, children, await thresholds_of(conn, ids))
+
+
+async def thresholds_of(conn: AsyncConnection, organisation_ids: list[uuid.UUID]) -> dict:
+    rows = await conn.execute(sa.select(organisation.c.id, organisation.c.at_risk_below,
+                                        organisation.c.off_track_below)
+                              .where(organisation.c.id.in_(organisation_ids)))
+    return {row.id: domain.StatusThresholds(row.at_risk_below, row.off_track_below) for row in rows}
+
+
+async def present_objectives(conn: AsyncConnection, rows) -> list[dict]:
+    tree = await load_tree(conn, {row.organisation_id for row in rows})
+    now = datetime.now(timezone.utc)
+    out = []
+    for row in rows:
+        value = tree.progress(row.id)
+        out.append({**row._mapping, "progress": value,
+                    "tracking": tracking(value, _moment(row.start_date, row.created), _moment(row.due_date, end_of_day=True),
+                                         now, tree.thresholds[row.organisation_id])})
+    return out
+
+
+async def present_key_results(conn: AsyncConnection, rows) -> list[dict]:
+    parents = {row.id: row for row in await conn.execute(
+        sa.select(objective.c.id, objective.c.start_date, objective.c.due_date)
+        .where(objective.c.id.in_({row.objective_id for row in rows})))}
+    thresholds = await thresholds_of(conn, list({row.organisation_id for row in rows}))
+    now = datetime.now(timezone.utc)
+    out = []
+    for row in rows:
+        parent = parents[row.objective_id]
+        value = key_result_progress(row)
+        start = _moment(parent.start_date, row.created)
+        due = _moment(row.due_date or parent.due_date, end_of_day=True)
+        out.append({**row._mapping, "progress": value,
+                    "tracking": tracking(value, start, due, now, thresholds[row.organisation_id])})
+    return out

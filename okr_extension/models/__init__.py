@@ -1,0 +1,1 @@
+"""Request and response shapes (pydantic): one definition serves validation and OpenAPI."""

@@ -1,0 +1,63 @@
+"""Shared field types and base classes."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+UserName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Tags = Annotated[list[Tag], Field(max_length=50)]
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Limit = Annotated[int, Field(ge=1, le=500)]
+Priority = Literal["low", "medium", "high", "critical"]
+Role = Literal["owner", "admin", "member", "viewer"]
+
+
+def _drop_null_defaults(schema: dict) -> None:
+    # Patch fields default to "not sent", not to null: the documented schema must not
+    # advertise null for fields that refuse it.
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", 0) is None:
+            del prop["default"]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields and loose types are errors, not silently dropped."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Patch(Body):
+    """A partial update: only the fields sent change; null clears a nullable field."""
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_drop_null_defaults)
+
+    def changes(self) -> dict:
+        return self.model_dump(include=self.model_fields_set)
+
+
+class Params(BaseModel):
+    """Query-string parameters (strings converted, unknown names refused)."""
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(Params):
+    """The parameters of a list: filters, sort, and the page."""
+    cursor: str | None = Field(None, description="next_cursor of the previous page")
+    limit: Limit = 50
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(Out):
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+__all__ = ["BaseModel", "Field", "Literal", "uuid", "date", "datetime"]

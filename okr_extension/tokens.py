@@ -1,0 +1,47 @@
+"""Personal API tokens: random secrets, kept only as SHA-256, shown once."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from okr_extension.api.problems import Problem
+from okr_extension.models.tokens import TokenCreate
+from okr_extension.tables import api_token
+
+PREFIX = "plx_"
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+async def create(conn: AsyncConnection, user: str, body: TokenCreate) -> dict:
+    secret = PREFIX + secrets.token_urlsafe(32)
+    row = (await conn.execute(sa.insert(api_token).values(
+        account=user, name=body.name, prefix=secret[:len(PREFIX) + 6], secret_sha256=digest(secret),
+        expires=body.expires).returning(api_token))).one()
+    return {**row._mapping, "token": secret}
+
+
+async def list_mine(conn: AsyncConnection, user: str):
+    return (await conn.execute(sa.select(api_token).where(api_token.c.account == user)
+                               .order_by(api_token.c.created, api_token.c.id))).all()
+
+
+async def revoke(conn: AsyncConnection, user: str, token_id: uuid.UUID) -> None:
+    deleted = await conn.execute(sa.delete(api_token).where(api_token.c.id == token_id,
+                                                            api_token.c.account == user))
+    if deleted.rowcount == 0:
+        raise Problem(404, f"no token {token_id} of yours")
+
+
+async def user_of(conn: AsyncConnection, secret: str) -> str | None:
+    """The account a live token belongs to (and note its use), or None."""
+    return (await conn.execute(
+        sa.update(api_token).where(api_token.c.secret_sha256 == digest(secret),
+                                   sa.or_(api_token.c.expires.is_(None), api_token.c.expires > sa.func.now()))
+        .values(last_used=sa.func.now()).returning(api_token.c.account))).scalar()
