@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
@@ -79,7 +79,7 @@ def _filters(resource: Resource, query: Query) -> list[sa.ColumnElement]:
         if value is None:
             continue
         if name == "tag":
-            clauses.append(resource.column("tags").any(value))
+            clauses.append(sa.literal(value) == sa.any_(resource.column("tags")))
         else:
             clauses.append(resource.column(name) == value)
     return clauses
@@ -175,6 +175,3 @@ async def delete(conn: AsyncConnection, resource: Resource, user: str, row_id: u
     access.require_write(role, user, row._mapping[resource.owner_column], resource.label)
     await conn.execute(sa.delete(resource.table).where(resource.table.c.id == row_id))
 
-
-def column_values(row: Row | dict) -> dict[str, Any]:
-    return dict(row._mapping) if isinstance(row, Row) else dict(row)
