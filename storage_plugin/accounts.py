@@ -118,9 +118,15 @@ def set_password(engine: sa.Engine, name: str, password: str) -> None:
 
 
 def remove(engine: sa.Engine, name: str) -> None:
-    with engine.begin() as conn:
-        if not conn.execute(sa.delete(account).where(account.c.name == name)).rowcount:
-            raise AccountError(f"no user {name!r}")
+    try:
+        with engine.begin() as conn:
+            if not conn.execute(sa.delete(account).where(account.c.name == name)).rowcount:
+                raise AccountError(f"no user {name!r}")
+    except sa.exc.IntegrityError as e:
+        # Goals, check-ins and measurements keep their author; the user stays until reassigned.
+        table = getattr(e.orig.diag, "table_name", None) or "another table"
+        raise AccountError(f"user {name!r} is still named in {table} (as owner or author): "
+                           "reassign those goals first") from None
 
 
 def names(engine: sa.Engine) -> list[str]:

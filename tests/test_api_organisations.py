@@ -65,3 +65,17 @@ def test_threshold_validation(api_user_factory):
     patch = owner.call("PATCH", f"/api/organisations/{org['id']}", {"at_risk_below": 0.5})
     assert patch.status_code == 422
     assert owner.ok("GET", f"/api/organisations/{org['id']}")["at_risk_below"] == 0.8
+
+
+def test_a_user_who_owns_goals_is_not_removed_silently(engine, api_user_factory):
+    from storage_plugin import accounts
+
+    user = api_user_factory("leaver")
+    org = user.ok("POST", "/api/organisations", {"name": "Leaver's"})
+    created = user.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "kept"})
+    with pytest.raises(accounts.AccountError, match="reassign"):
+        accounts.remove(engine, user.name)
+    assert user.ok("GET", f"/api/objectives/{created['id']}")["owner"] == user.name
+    user.ok("DELETE", f"/api/objectives/{created['id']}")
+    accounts.remove(engine, user.name)  # memberships and tokens go with the account
+    assert user.call("GET", "/api/organisations").status_code == 401
