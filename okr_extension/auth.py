@@ -12,6 +12,16 @@ from storage_plugin import accounts
 
 REALM = 'Basic realm="Planerix", charset="UTF-8"'
 FAILED_LOGIN_DELAY = 1.0
+# The one route served without login: a published feed's secret URL, for calendar apps
+# that subscribe without credentials. Its 256-bit secret is the capability. Only GET and
+# HEAD of exactly this route are exempt.
+PUBLIC_FEED_ROUTE = "/api/ics/{token}.ics"
+
+
+def _is_public(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return (request.method in ("GET", "HEAD") and resource is not None
+            and resource.canonical == PUBLIC_FEED_ROUTE)
 
 
 def _unauthorized(reason: str) -> web.Response:
@@ -33,6 +43,8 @@ def _parse_basic(header: str) -> tuple[str, str] | None:
 
 @web.middleware
 async def basic_auth_middleware(request: web.Request, handler):
+    if _is_public(request):
+        return await handler(request)
     credentials = _parse_basic(request.headers.get("Authorization", ""))
     if credentials is None:
         return _unauthorized("send HTTP Basic credentials of a Planerix user")
