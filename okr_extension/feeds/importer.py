@@ -76,16 +76,23 @@ def _recurrence_key(component) -> tuple:
     return (0, "") if rid is None else (1, str(rid.value))
 
 
+def _fingerprint(component) -> str:
+    """The component's content without DTSTAMP, independent of property order."""
+    parts = []
+    for child in component.getChildren():
+        if isinstance(child, vobject.base.Component):
+            parts.append(f"{child.name}{{{_fingerprint(child)}}}")
+        elif child.name != "DTSTAMP":
+            parts.append(f"{child.name};{sorted(child.params.items())}:{child.value!r}")
+    return "\n".join(sorted(parts))
+
+
 def _ensure_uid(component) -> str:
     uid = radicale_item.get_uid(component)
     if uid:
         return uid
     # Deterministic, so the same UID-less component is recognised on the next fetch.
-    try:
-        content = _without_dtstamp(component.serialize())
-    except Exception:
-        content = repr(sorted((k, [str(v.value) for v in vs]) for k, vs in component.contents.items()))
-    uid = "planerix-import-" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]
+    uid = "planerix-import-" + hashlib.sha256(_fingerprint(component).encode("utf-8")).hexdigest()[:32]
     component.add("UID").value = uid
     return uid
 

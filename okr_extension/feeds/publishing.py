@@ -233,7 +233,10 @@ def accepts_gzip(accept_encoding: str) -> bool:
         name, _, params = coding.strip().partition(";")
         if name.strip().lower() in ("gzip", "x-gzip"):
             q = params.strip().lower()
-            return not (q.startswith("q=") and float(q[2:] or 0) == 0)
+            try:
+                return not (q.startswith("q=") and float(q[2:]) == 0)
+            except ValueError:
+                return False
     return False
 
 
@@ -262,7 +265,9 @@ class Publisher:
         window = selection.window_for(FeedOptions.from_json(state.options), now)
         validators = validators_of(state, window)
         if not_modified(validators, if_none_match, if_modified_since):
-            return FeedResponse(304, _headers(validators, gzip_ok))
+            headers = _headers(validators, gzip_ok)
+            headers.pop("Content-Encoding", None)
+            return FeedResponse(304, headers)
         entry = self.cache.get(state.id, state_key(state, window)) or await self._build(state.id, now)
         if entry is None:  # revoked while we were building
             return NOT_FOUND
