@@ -17,7 +17,9 @@ import vobject
 from radicale import item as radicale_item
 from sqlalchemy import text
 
+from conftest import new_user
 from davutil import BERLIN, NEW_YORK, calendar, event
+from storage_plugin import accounts
 from feedutil import loop_thread, sidecar  # noqa: F401 (fixtures)
 
 TOKYO = ("BEGIN:VTIMEZONE\r\nTZID:Asia/Tokyo\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
@@ -233,6 +235,10 @@ def test_gzip_is_served_when_accepted(sidecar, user):
     assert len(compressed) < len(plain.content)
     assert raw.headers["ETag"] == plain.headers["ETag"][:-1] + '-gzip"'
     assert requests.get(url, headers={"If-None-Match": raw.headers["ETag"]}).status_code == 304
+    for refused in ("gzip;q=0", "gzip;q=nonsense", "br, deflate"):
+        answer = requests.get(url, headers={"Accept-Encoding": refused}, stream=True)
+        assert "Content-Encoding" not in answer.headers, refused
+        assert answer.raw.read(decode_content=False) == plain.content
 
 
 def test_the_feed_is_built_once_per_change_of_the_calendar(sidecar, user):
@@ -469,6 +475,15 @@ def test_a_deleted_calendar_takes_its_feeds_along(sidecar, user):
     assert user.request("DELETE", "work/").status_code == 200
     assert requests.get(feed["url"]).status_code == 404
     assert sidecar.api(user).get(f"{sidecar.url}/api/feeds").json() == []
+
+
+def test_removing_an_account_revokes_its_feeds(sidecar, engine, base_url):
+    leaver = new_user(engine, base_url, "leaver")
+    fill(leaver, sources={"a.ics": event("a")})
+    feed = publish(sidecar, leaver)
+    fetch_feed(feed["url"])
+    accounts.remove(engine, leaver.name)
+    assert requests.get(feed["url"]).status_code == 404
 
 
 def test_only_the_owner_publishes_and_manages_feeds(sidecar, user, other_user):
