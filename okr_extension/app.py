@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from okr_extension import auth
 from okr_extension.api import openapi
 from okr_extension.api.problems import problem_middleware
+from okr_extension.feeds import runtime as feeds_runtime
+from okr_extension.feeds.settings import FeedSettings
 from okr_extension.goals import key_results, kpis, objectives
+from okr_extension.handlers import feeds, organisations, resources, subscriptions, system, tokens
 from okr_extension.handlers import kpis as kpi_handlers
-from okr_extension.handlers import organisations, resources, system, tokens
 from okr_extension.keys import CREDENTIALS, ENGINE, OPENAPI
 from storage_plugin import accounts, database
 
@@ -28,6 +30,8 @@ ROUTES = [
     *resources.operations(kpis.RESOURCE, "kpis"),
     *kpi_handlers.OPERATIONS,
     *tokens.OPERATIONS,
+    *feeds.OPERATIONS,
+    *subscriptions.OPERATIONS,
 ]
 
 MIGRATIONS = "okr_extension.migrations"
@@ -43,12 +47,13 @@ async def _dispose_engine(app: web.Application):
     await app[ENGINE].dispose()
 
 
-def create_app(database_url: str) -> web.Application:
+def create_app(database_url: str, feed_settings: FeedSettings | None = None) -> web.Application:
     app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware])
     app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
                                       pool_size=5, max_overflow=5, pool_pre_ping=True)
     app[CREDENTIALS] = accounts.VerifiedCredentials()
     app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
     app.cleanup_ctx.append(_dispose_engine)
+    feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
     app.add_routes([operation.route() for operation in ROUTES])
     return app

@@ -14,6 +14,16 @@ from storage_plugin import accounts
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
 FAILED_LOGIN_DELAY = 1.0
+# The one route served without login: a published feed's secret URL, for calendar apps
+# that subscribe without credentials. Its 256-bit secret is the capability. Only GET and
+# HEAD of exactly this route are exempt.
+PUBLIC_FEED_ROUTE = "/api/ics/{token}.ics"
+
+
+def _is_public(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return (request.method in ("GET", "HEAD") and resource is not None
+            and resource.canonical == PUBLIC_FEED_ROUTE)
 
 
 def _parse_basic(encoded: str) -> tuple[str, str] | None:
@@ -42,6 +52,8 @@ async def _token_user(request: web.Request, secret: str) -> str | None:
 
 @web.middleware
 async def authentication_middleware(request: web.Request, handler):
+    if _is_public(request):
+        return await handler(request)
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     scheme = scheme.lower()
     if scheme not in ("basic", "bearer"):

@@ -16,6 +16,7 @@ from radicale import app as radicale_app
 from radicale import item as radicale_item
 from radicale import xmlutils
 
+from server import read_only
 from storage_plugin import request_state
 
 # PROPFIND properties whose values need the stored iCalendar text.
@@ -115,6 +116,9 @@ class PlanerixApplication(radicale_app.Application):
                 and xml_content.tag == xmlutils.make_clark("D:multistatus")):
             xml_content.append(self._truncation_response(state.request_href))
             state.sync_truncated = False
+        if (state is not None and state.read_only_paths
+                and xml_content.tag == xmlutils.make_clark("D:multistatus")):
+            read_only.strip_write_privileges(xml_content, state.read_only_paths)
         return super()._xml_response(xml_content, request_info)
 
     @staticmethod
@@ -143,6 +147,20 @@ class PlanerixApplication(radicale_app.Application):
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(
             super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info), request_info)
+
+    def do_DELETE(self, environ, base_prefix, path, user, user_groups, request_info):
+        try:
+            response = super().do_DELETE(environ, base_prefix, path, user, user_groups, request_info)
+        except request_state.StorageRejection:
+            # Radicale lets storage errors of DELETE escape (the transaction rolls back).
+            if request_state.current() is None or request_state.current().rejection is None:
+                raise
+            response = None
+        return self._unless_rejected(response, request_info)
+
+    def do_PROPPATCH(self, environ, base_prefix, path, user, user_groups, request_info):
+        return self._unless_rejected(
+            super().do_PROPPATCH(environ, base_prefix, path, user, user_groups, request_info), request_info)
 
     def do_MKCALENDAR(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(

@@ -18,6 +18,10 @@ COMPONENT_SET_PROP = "C:supported-calendar-component-set"
 # PostgreSQL's btree indexes on paths, hrefs and UIDs take entries up to about 2.7 kB:
 # longer names are refused up front rather than failing in the database.
 MAX_NAME_BYTES = 1024
+# Calendars filled by a feed subscription (``collection.read_only``) refuse CalDAV writes.
+READ_ONLY_REASON = (
+    "this calendar is subscribed from an external iCalendar feed and is read-only: its items "
+    "change only when the feed does (manage the subscription under /api/subscriptions)")
 
 
 def check_name_length(what: str, name: str) -> None:
@@ -37,6 +41,9 @@ class Collection(storage.BaseCollection):
         self._revision: int = row.revision
         self._history_floor: int = row.history_floor
         self._modified = row.modified
+        self.read_only: bool = bool(getattr(row, "read_only", False))
+        if self.read_only:
+            request_state.note_read_only(self._path)
 
     # -- identity and metadata --------------------------------------------
     @property
@@ -60,6 +67,7 @@ class Collection(storage.BaseCollection):
         return dict(self._props) if key is None else self._props.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
+        self.check_writable()
         props = dict(radicale_item.check_and_sanitize_props(dict(props)))
         with self.storage.connection() as conn:
             row = conn.execute(queries.SET_COLLECTION_PROPS, {
@@ -126,11 +134,13 @@ class Collection(storage.BaseCollection):
             raise pathutils.UnsafePathError(href)
         check_name_length("resource name", href)
         check_name_length("UID", item.uid)
+        self.check_writable()
         self._check_component_allowed(item)
         with self.storage.connection() as conn:  # one statement: atomic by itself
             return self.storage.write_item(conn, self, href, item)
 
     def delete(self, href: Optional[str] = None) -> None:
+        self.check_writable()
         with self.storage.atomic() as conn:
             if href is None:
                 conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path})
@@ -154,6 +164,11 @@ class Collection(storage.BaseCollection):
         row = conn.execute(queries.BUMP_REVISION, {"id": self.id, "count": count}).one()
         self.advance(row.revision, row.modified)
         return row.revision - count + 1
+
+    def check_writable(self) -> None:
+        """Refuse a client's change of a read-only (subscribed) calendar, its items or properties."""
+        if self.read_only:
+            raise request_state.StorageRejection(403, "D:need-privileges", READ_ONLY_REASON)
 
     def _check_component_allowed(self, item: radicale_item.Item) -> None:
         allowed = self._props.get(COMPONENT_SET_PROP)

@@ -5,7 +5,7 @@ Plain statements with bound parameters; PostgreSQL features (ranges, GiST,
 """
 from sqlalchemy import text
 
-COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified"
+COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified, read_only"
 ITEM_META_COLUMNS = "i.id, i.href, i.uid, i.component, i.etag, i.series_start, i.series_end, i.modified"
 
 # -- locking ---------------------------------------------------------------
@@ -132,3 +132,7 @@ ITEMS_FOR_VERIFY = text(
     " LEFT JOIN LATERAL (SELECT array_agg(ARRAY[lower(span), upper(span)] ORDER BY lower(span), upper(span))"
     "                    AS spans FROM item_occurrence WHERE item_id = i.id) o ON true"
     " ORDER BY c.path, i.href")
+
+# -- direct writes (storage_plugin.writer) -----------------------------------
+SET_READ_ONLY = text("UPDATE collection SET read_only = :read_only WHERE id = :id")
+HREFS_OF_UID = text("SELECT href FROM item WHERE collection_id = :cid AND uid = :uid")

@@ -8,7 +8,7 @@ open: the plugin then applies no limit and storage errors stay plain 400s.
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -28,6 +28,9 @@ class RequestState:
     # Where a 507 for a truncated sync points (the requested collection).
     request_href: str = "/"
     rejection: Rejection | None = None
+    # Paths of read-only (subscribed) calendars met while answering: their
+    # DAV:current-user-privilege-set loses the write privileges.
+    read_only_paths: set[str] = field(default_factory=set)
 
 
 _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
@@ -36,6 +39,12 @@ _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
 
 def current() -> RequestState | None:
     return _current.get()
+
+
+def note_read_only(path: str) -> None:
+    state = current()
+    if state is not None:
+        state.read_only_paths.add(path)
 
 
 def begin() -> contextvars.Token:

@@ -241,6 +241,8 @@ class Storage(storage.BaseStorage):
         assert isinstance(item, StoredItem) and isinstance(item.collection, Collection)
         assert isinstance(to_collection, Collection)
         source = item.collection
+        source.check_writable()
+        to_collection.check_writable()
         to_collection._check_component_allowed(item)
         with self.atomic() as conn:
             conn.execute(queries.DELETE_ITEM, {"cid": to_collection.id, "href": to_href})

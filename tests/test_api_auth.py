@@ -63,3 +63,10 @@ def test_bad_bodies_get_problem_details(api_user_factory):
     assert unknown_query.status_code == 422 and "sortt" in unknown_query.json()["detail"]
     not_allowed = user.call("PUT", "/api/organisations")
     assert not_allowed.status_code == 405 and "PUT" in not_allowed.json()["detail"]
+
+
+def test_nul_characters_are_refused_with_a_reason(api_user_factory):
+    user = api_user_factory()
+    response = user.call("GET", "/api/kpis", owner="a\x00b")
+    assert response.status_code == 422 and "NUL" in response.json()["detail"]
+    assert user.call("POST", "/api/organisations", {"name": "x\x00"}).status_code == 422

@@ -18,7 +18,7 @@ PROBLEM = {
             "field": {"type": "string"}, "message": {"type": "string"}}}},
     },
 }
-ERROR_TEXT = {400: "Malformed request", 401: "Missing or wrong credentials", 403: "Your role does not allow it",
+ERROR_TEXT = {304: "Not modified since your copy (ETag)", 400: "Malformed request", 401: "Missing or wrong credentials", 403: "Your role does not allow it",
               404: "Not found, or not in your organisations", 409: "Conflicts with the current state",
               412: "The resource changed (If-Match)", 413: "Body too large",
               415: "Body is not JSON", 422: "Invalid field values"}
@@ -39,16 +39,17 @@ def _responses(op: Operation) -> dict:
         ok = {"description": "OK", "content": {"application/json": {
             "schema": {"$ref": REF.format(model=op.response.__name__)}}}}
     else:
-        generic = {"type": "object"} if op.content_type == "application/json" else {"type": "string"}
+        generic = {} if op.content_type == "application/json" else {"type": "string"}
         ok = {"description": "OK", "content": {op.content_type: {"schema": generic}}}
     errors = set(op.errors) | ({415, 422} if op.body else set()) | ({422} if op.query else set())
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     return {str(op.status): ok,
-            **{str(code): {"description": ERROR_TEXT[code], "content": problem} for code in sorted(errors)}}
+            **{str(code): {"description": ERROR_TEXT[code], **({"content": problem} if code >= 400 else {})}
+               for code in sorted(errors)}}
 
 
 def document(operations: list[Operation], title: str, version: str) -> dict:
-    models = {(op.body, "validation") for op in operations if op.body}
+    models = {(op.body, "validation") for op in operations if op.body and op.body is not dict}
     models |= {(op.response, "serialization") for op in operations if op.response}
     _, components = models_json_schema(sorted(models, key=lambda m: (m[0].__name__, m[1])), ref_template=REF)
     schemas = {**components.get("$defs", {}), "Problem": PROBLEM}
@@ -62,10 +63,12 @@ def document(operations: list[Operation], title: str, version: str) -> dict:
             parameters += _query_parameters(op.query)
         if parameters:
             entry["parameters"] = parameters
-        if op.body:
+        if op.body is dict:
+            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+        elif op.body:
             entry["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": REF.format(model=op.body.__name__)}}}}
-        paths.setdefault(op.path, {})[op.method.lower()] = entry
+        paths.setdefault(op.documented_path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,

@@ -21,7 +21,7 @@ class Operation:
     tag: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None   # None: no body (204)
+    response: type[BaseModel] | None = None   # None: any JSON (or no body with 204)
     status: int = 200
     path_params: dict[str, dict] = field(default_factory=dict)  # name -> schema; default UUID
     errors: tuple[int, ...] = (401, 404)
@@ -30,5 +30,11 @@ class Operation:
     def route(self) -> web.RouteDef:
         return web.route(self.method, self.path, self.handler)
 
+    @property
+    def documented_path(self) -> str:
+        """The path without aiohttp's regular expressions: ``{id:\\d+}`` → ``{id}``."""
+        return re.sub(r"{(\w+):[^}]+}", r"{\1}", self.path)
+
     def parameters(self) -> dict[str, dict]:
-        return {name: self.path_params.get(name, UUID_SCHEMA) for name in re.findall(r"{(\w+)}", self.path)}
+        return {name: self.path_params.get(name, UUID_SCHEMA)
+                for name in re.findall(r"{(\w+)}", self.documented_path)}

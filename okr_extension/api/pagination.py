@@ -41,7 +41,7 @@ def decode_cursor(cursor: str, sort: str):
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         sort_of_cursor, key, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        if sort_of_cursor != sort:
+        if sort_of_cursor != sort or not isinstance(key, (str, int, float, dict)) or "\x00" in str(key):
             raise ValueError
         return _decode_value(key), uuid.UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError):

@@ -5,13 +5,24 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Text = Annotated[str, StringConstraints(max_length=20_000)]
-ShortText = Annotated[str, StringConstraints(max_length=200)]
-UserName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here with a reason instead of failing there.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+def _text(**limits):
+    return Annotated[str, StringConstraints(**limits), AfterValidator(_no_nul)]
+
+
+Title = _text(min_length=1, max_length=500)
+Text = _text(max_length=20_000)
+ShortText = _text(max_length=200)
+UserName = _text(min_length=1, max_length=200)
+Tag = _text(min_length=1, max_length=100)
 Tags = Annotated[list[Tag], Field(max_length=50)]
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 Fraction = Annotated[float, Field(ge=0, le=1)]

@@ -1,0 +1,55 @@
+"""Problem responses (RFC 9457) and request parsing shared by the feed handlers."""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from okr_extension.feeds.options import ValidationError
+from storage_plugin.writer import NotFound, WriteError
+
+MAX_ID = 2 ** 63 - 1
+TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+          412: "Precondition Failed", 422: "Unprocessable Content"}
+
+
+class BadRequest(Exception):
+    pass
+
+
+def problem(status: int, detail: str, **extra: Any) -> web.Response:
+    body = {"title": TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
+    return web.json_response(body, status=status, content_type="application/problem+json")
+
+
+def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Turns the domain's errors into problem responses (422 for invalid input)."""
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ValidationError as e:
+            return problem(422, f"invalid input: {e}", errors=e.errors)
+        except WriteError as e:
+            return problem(e.status, e.reason)
+        except BadRequest as e:
+            return problem(400, str(e))
+    return wrapper
+
+
+async def json_body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        raise BadRequest("send a JSON body (Content-Type: application/json)")
+    try:
+        return json.loads(await request.text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"the body is not valid JSON: {e}") from None
+
+
+def path_id(request: web.Request, what: str) -> int:
+    value = int(request.match_info["id"])  # the route only matches digits
+    if value > MAX_ID:
+        raise NotFound(f"you have no {what} {value}")
+    return value

@@ -1,0 +1,152 @@
+"""Apply a fetched feed to its read-only calendar: the difference by UID, through the storage.
+
+A feed is one VCALENDAR holding many components. They are grouped by UID into
+calendar objects (a master with its RECURRENCE-ID overrides, as CalDAV stores
+them), each prepared exactly as a CalDAV PUT would prepare it. Then, in one
+transaction of ``storage_plugin.writer``: objects whose UID is new are added,
+objects whose text differs (a changed property, RRULE, EXDATE, or an override
+added, changed or removed) are replaced, and stored objects whose UID left the
+feed are deleted. A difference in DTSTAMP alone is no change (many feeds stamp
+every export anew). Objects that cannot be stored are skipped and reported; a
+stored version of them is kept.
+
+Synchronous (parsing and database writes): run it with ``asyncio.to_thread``.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import vobject
+from radicale import item as radicale_item
+
+from storage_plugin import writer
+from storage_plugin.storage import Storage
+
+MEMBER_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
+PRODID = "-//Planerix//feed import//EN"
+MAX_REPORTED_SKIPS = 20
+_DTSTAMP_LINE = re.compile(r"(?m)^DTSTAMP[;:][^\r\n]*\r?\n")
+
+
+class FeedInvalid(Exception):
+    """The body is not an iCalendar feed Planerix can import."""
+
+
+@dataclass
+class SplitFeed:
+    items: dict[str, str] = field(default_factory=dict)  # UID → calendar object, as it will be stored
+    skipped: dict[str, str] = field(default_factory=dict)  # UID → why it cannot be stored
+
+
+@dataclass
+class Changes:
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"added": self.added, "changed": self.changed, "removed": self.removed,
+                "unchanged": self.unchanged,
+                "skipped": [{"uid": uid, "reason": reason}
+                            for uid, reason in itertools.islice(self.skipped.items(), MAX_REPORTED_SKIPS)],
+                "skipped_count": len(self.skipped)}
+
+
+def decode(body: bytes, charset: Optional[str]) -> str:
+    for encoding in filter(None, (charset, "utf-8")):
+        try:
+            return body.decode(encoding).lstrip("\ufeff")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    raise FeedInvalid("the feed is not valid UTF-8 text (and declares no other usable charset)")
+
+
+def _without_dtstamp(text: str) -> str:
+    return _DTSTAMP_LINE.sub("", text)
+
+
+def _recurrence_key(component) -> tuple:
+    rid = getattr(component, "recurrence_id", None)
+    return (0, "") if rid is None else (1, str(rid.value))
+
+
+def _fingerprint(component) -> str:
+    """The component's content without DTSTAMP, independent of property order."""
+    parts = []
+    for child in component.getChildren():
+        if isinstance(child, vobject.base.Component):
+            parts.append(f"{child.name}{{{_fingerprint(child)}}}")
+        elif child.name != "DTSTAMP":
+            parts.append(f"{child.name};{sorted(child.params.items())}:{child.value!r}")
+    return "\n".join(sorted(parts))
+
+
+def _ensure_uid(component) -> str:
+    uid = radicale_item.get_uid(component)
+    if uid:
+        return uid
+    # Deterministic, so the same UID-less component is recognised on the next fetch.
+    uid = "planerix-import-" + hashlib.sha256(_fingerprint(component).encode("utf-8")).hexdigest()[:32]
+    component.add("UID").value = uid
+    return uid
+
+
+def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None) -> SplitFeed:
+    """The feed's calendar objects by UID; FeedInvalid if the body is no iCalendar feed."""
+    text = decode(body, charset)
+    try:
+        calendars = radicale_item.read_components(text)
+    except Exception as e:
+        raise FeedInvalid(f"not valid iCalendar: {e}") from None
+    if len(calendars) != 1 or calendars[0].name != "VCALENDAR":
+        names = ", ".join(c.name for c in calendars[:3]) or "nothing"
+        raise FeedInvalid(f"expected one VCALENDAR, found {names}")
+    members = [c for c in calendars[0].getChildren() if c.name in MEMBER_COMPONENTS]
+    keyed = sorted(((_ensure_uid(c), _recurrence_key(c), i, c) for i, c in enumerate(members)),
+                   key=lambda t: (t[0], t[1], t[2]))
+    split = SplitFeed()
+    for uid, group in itertools.groupby(keyed, key=lambda t: t[0]):
+        calendar = vobject.iCalendar()
+        for _, _, _, component in group:
+            calendar.add(component)
+        calendar.add(vobject.base.ContentLine("PRODID", [], PRODID))
+        try:
+            split.items[uid] = writer.prepare_item(storage, calendar.serialize()).serialize()
+        except writer.ItemRejected as e:
+            split.skipped[uid] = e.reason
+        except Exception as e:  # vobject cannot serialize what it parsed: the item is unusable
+            split.skipped[uid] = f"cannot be stored: {e or type(e).__name__}"
+    return split
+
+
+def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed) -> Changes:
+    """Make the calendar hold what the feed holds, in one transaction of the owner's lock."""
+    changes = Changes(skipped=dict(feed.skipped))
+    with writer.editing(storage, owner, path, allow_read_only=True) as calendar:
+        stored = {item.uid: item for item in calendar.items()}
+        for uid, text in feed.items.items():
+            old = stored.get(uid)
+            if old is None:
+                calendar.put(text)
+                changes.added += 1
+            elif old.text == text or _without_dtstamp(old.text) == _without_dtstamp(text):
+                changes.unchanged += 1
+            else:
+                calendar.put(text, href=old.href)
+                changes.changed += 1
+        for uid, old in stored.items():
+            if uid not in feed.items and uid not in feed.skipped:
+                calendar.delete(old.href)
+                changes.removed += 1
+    return changes
+
+
+def import_feed(storage: Storage, owner: str, path: str, body: bytes,
+                charset: Optional[str] = None) -> Changes:
+    return apply_feed(storage, owner, path, split_feed(storage, body, charset))

@@ -1,0 +1,119 @@
+"""Every SQL statement of feed publishing and subscriptions, in one place.
+
+Plain statements with bound parameters (they run on the sidecar's asyncpg
+engine and, inside ``storage_plugin.writer`` transactions, on psycopg). The
+only composed statement is the item selection of a published feed: fixed
+fragments from ``SELECTION_CONDITIONS`` joined by AND, never user text.
+"""
+from sqlalchemy import text
+
+# -- calendars ---------------------------------------------------------------
+CALENDAR_BY_PATH = text("SELECT id, path, tag, props, read_only FROM collection WHERE path = :path")
+
+# -- published feeds -----------------------------------------------------------
+_FEED_COLUMNS = ("f.id, f.owner, f.kind, f.collection_id, c.path AS calendar_path, f.options,"
+                 " f.created, f.updated, f.rotated")
+INSERT_FEED = text(
+    "WITH f AS (INSERT INTO published_feed (owner, collection_id, token_hash, options)"
+    "  VALUES (:owner, :collection_id, :token_hash, CAST(:options AS jsonb)) RETURNING *)"
+    f" SELECT {_FEED_COLUMNS} FROM f JOIN collection c ON c.id = f.collection_id")
+LIST_FEEDS = text(
+    f"SELECT {_FEED_COLUMNS} FROM published_feed f JOIN collection c ON c.id = f.collection_id"
+    " WHERE f.owner = :owner ORDER BY f.id")
+FEED_BY_ID = text(
+    f"SELECT {_FEED_COLUMNS} FROM published_feed f JOIN collection c ON c.id = f.collection_id"
+    " WHERE f.id = :id AND f.owner = :owner")
+UPDATE_FEED_OPTIONS = text(
+    "WITH f AS (UPDATE published_feed SET options = CAST(:options AS jsonb), updated = now()"
+    "  WHERE id = :id AND owner = :owner RETURNING *)"
+    f" SELECT {_FEED_COLUMNS} FROM f JOIN collection c ON c.id = f.collection_id")
+ROTATE_FEED = text(
+    "WITH f AS (UPDATE published_feed SET token_hash = :token_hash, rotated = now()"
+    "  WHERE id = :id AND owner = :owner RETURNING *)"
+    f" SELECT {_FEED_COLUMNS} FROM f JOIN collection c ON c.id = f.collection_id")
+DELETE_FEED = text("DELETE FROM published_feed WHERE id = :id AND owner = :owner RETURNING id")
+
+# What a request for a secret URL needs to decide between 404, 304, the cache and a build.
+FEED_STATE_BY_TOKEN = text(
+    "SELECT f.id, f.kind, f.options, f.updated, c.id AS collection_id, c.path, c.props,"
+    "       c.revision, c.modified"
+    " FROM published_feed f JOIN collection c ON c.id = f.collection_id"
+    " WHERE f.token_hash = :token_hash")
+# The same, re-read inside the snapshot the feed is built from.
+FEED_STATE_BY_ID = text(
+    "SELECT f.id, f.kind, f.options, f.updated, c.id AS collection_id, c.path, c.props,"
+    "       c.revision, c.modified"
+    " FROM published_feed f JOIN collection c ON c.id = f.collection_id WHERE f.id = :id")
+
+# -- the items of a calendar feed (see okr_extension.feeds.selection) ----------
+SELECT_ITEMS = "SELECT i.uid, i.component, i.text FROM item i WHERE i.collection_id = :cid"
+SELECT_ITEMS_ORDER = " ORDER BY i.uid, i.href"
+SELECTION_CONDITIONS = {
+    "components": "i.component = ANY(CAST(:components AS text[]))",
+    # An occurrence in the window (occurrence index), or a series whose expansion
+    # stopped before the window's end and that may still reach into it.
+    "window": (
+        "(i.id IN (SELECT o.item_id FROM item_occurrence o"
+        "          WHERE o.collection_id = :cid AND o.span && int8range(:window_start, :window_end))"
+        " OR (i.expanded_until < :window_end AND i.series_end > :window_start))"),
+}
+
+
+def select_items(conditions: list[str]):
+    """The item query with the named ``SELECTION_CONDITIONS`` (fixed SQL) ANDed."""
+    where = "".join(f" AND {SELECTION_CONDITIONS[name]}" for name in conditions)
+    return text(SELECT_ITEMS + where + SELECT_ITEMS_ORDER)
+
+
+# -- subscriptions ---------------------------------------------------------------
+_SUBSCRIPTION_COLUMNS = (
+    "s.id, s.owner, s.collection_id, c.path AS calendar_path, c.props, s.url, s.refresh_seconds,"
+    " s.next_run, s.lease_until, s.last_attempt, s.last_success, s.last_error, s.last_error_at,"
+    " s.consecutive_failures, s.last_changes, s.created,"
+    " (SELECT count(*) FROM item i WHERE i.collection_id = s.collection_id) AS item_count")
+INSERT_SUBSCRIPTION = text(
+    "INSERT INTO feed_subscription (owner, collection_id, url, refresh_seconds)"
+    " VALUES (:owner, :collection_id, :url, :refresh_seconds) RETURNING id")
+LIST_SUBSCRIPTIONS = text(
+    f"SELECT {_SUBSCRIPTION_COLUMNS} FROM feed_subscription s"
+    " JOIN collection c ON c.id = s.collection_id WHERE s.owner = :owner ORDER BY s.id")
+SUBSCRIPTION_BY_ID = text(
+    f"SELECT {_SUBSCRIPTION_COLUMNS} FROM feed_subscription s"
+    " JOIN collection c ON c.id = s.collection_id WHERE s.id = :id AND s.owner = :owner")
+# A new URL forgets the conditional-fetch state and is fetched at once.
+UPDATE_SUBSCRIPTION = text(
+    "UPDATE feed_subscription SET"
+    "  refresh_seconds = :refresh_seconds,"
+    "  next_run = CASE WHEN url <> :url THEN now() ELSE next_run END,"
+    "  http_etag = CASE WHEN url <> :url THEN NULL ELSE http_etag END,"
+    "  http_last_modified = CASE WHEN url <> :url THEN NULL ELSE http_last_modified END,"
+    "  body_sha256 = CASE WHEN url <> :url THEN NULL ELSE body_sha256 END,"
+    "  url = :url"
+    " WHERE id = :id AND owner = :owner RETURNING id")
+REQUEST_REFRESH = text(
+    "UPDATE feed_subscription SET next_run = now() WHERE id = :id AND owner = :owner RETURNING id")
+
+# Claim up to :batch due feeds for this process. SKIP LOCKED lets concurrent
+# schedulers pass over rows another one is claiming; the lease keeps them off
+# a claimed feed until it is finished (or the lease runs out, after a crash).
+CLAIM_DUE = text(
+    "WITH due AS ("
+    "  SELECT id FROM feed_subscription"
+    "  WHERE next_run <= now() AND (lease_until IS NULL OR lease_until < now())"
+    "  ORDER BY next_run LIMIT :batch FOR UPDATE SKIP LOCKED)"
+    " UPDATE feed_subscription s SET lease_owner = :lease_owner,"
+    "   lease_until = now() + make_interval(secs => :lease_seconds), last_attempt = now()"
+    " FROM due, collection c WHERE s.id = due.id AND c.id = s.collection_id"
+    " RETURNING s.id, s.owner, c.path AS calendar_path, s.url, s.refresh_seconds, s.http_etag,"
+    "   s.http_last_modified, s.body_sha256, s.consecutive_failures")
+FINISH_SUCCESS = text(
+    "UPDATE feed_subscription SET lease_owner = NULL, lease_until = NULL, last_success = now(),"
+    "  consecutive_failures = 0, next_run = now() + make_interval(secs => refresh_seconds),"
+    "  http_etag = :http_etag, http_last_modified = :http_last_modified,"
+    "  body_sha256 = :body_sha256, last_changes = CAST(:last_changes AS jsonb)"
+    " WHERE id = :id AND lease_owner = :lease_owner")
+FINISH_FAILURE = text(
+    "UPDATE feed_subscription SET lease_owner = NULL, lease_until = NULL, last_error = :error,"
+    "  last_error_at = now(), consecutive_failures = consecutive_failures + 1,"
+    "  next_run = now() + make_interval(secs => :delay_seconds)"
+    " WHERE id = :id AND lease_owner = :lease_owner")

@@ -1,0 +1,148 @@
+"""The import scheduler: fetch due subscriptions, apply them, record the outcome.
+
+Several server processes may share one database. Each claims due feeds with
+``SELECT … FOR UPDATE SKIP LOCKED`` and marks them with a lease (its own id and
+an expiry) in the same statement; a leased feed is invisible to the others
+until it is finished (next run set one interval ahead, lease cleared) or, if
+the process died, until the lease expires. So each feed is fetched by exactly
+one process per interval.
+
+A failed fetch (network, HTTP status, timeout, size, invalid iCalendar) changes
+no item: it records the error and its time and retries after an interval that
+doubles with each consecutive failure (``backoff_seconds``).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Optional
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from okr_extension.feeds import fetch, importer, queries
+from okr_extension.feeds.settings import FeedSettings
+from storage_plugin import writer
+from storage_plugin.storage import Storage
+
+logger = logging.getLogger("planerix.feeds")
+
+
+def backoff_seconds(refresh_seconds: int, failures: int, max_backoff: int) -> int:
+    """Delay before the next try after ``failures`` consecutive failures (≥ 1)."""
+    return int(min(refresh_seconds * 2 ** (max(failures, 1) - 1), max(refresh_seconds, max_backoff)))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    subscription_id: int
+    ok: bool
+    detail: dict  # what last_changes records on success, {"error": ...} on failure
+
+
+class Scheduler:
+
+    def __init__(self, engine: AsyncEngine, storage: Callable[[], Awaitable[Storage]],
+                 settings: FeedSettings) -> None:
+        self._engine = engine
+        self._storage = storage
+        self.settings = settings
+        self.lease_owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.wake = asyncio.Event()
+        self._session = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self):
+        if self._session is None:
+            self._session = fetch.new_session(self.settings)
+        return self._session
+
+    # -- one round -------------------------------------------------------------
+    async def run_due(self) -> list[Outcome]:
+        """Claim the feeds due now (at most ``concurrency``), process them, return the outcomes."""
+        async with self._engine.begin() as conn:
+            claimed = (await conn.execute(queries.CLAIM_DUE, {
+                "batch": self.settings.concurrency, "lease_owner": self.lease_owner,
+                "lease_seconds": float(self.settings.lease_seconds)})).all()
+        return list(await asyncio.gather(*(self._process(row) for row in claimed)))
+
+    async def _process(self, row) -> Outcome:
+        try:
+            detail, validators = await self._refresh(row)
+        except (fetch.FetchError, importer.FeedInvalid) as e:
+            return await self._failed(row, str(e))
+        except writer.WriteError as e:
+            return await self._failed(row, e.reason)
+        except Exception as e:  # keep the scheduler alive; the status shows the error
+            logger.exception("importing subscription %s from %s failed", row.id, row.url)
+            return await self._failed(row, f"internal error: {type(e).__name__}: {e}")
+        etag, last_modified, body_sha256 = validators
+        async with self._engine.begin() as conn:
+            await conn.execute(queries.FINISH_SUCCESS, {
+                "id": row.id, "lease_owner": self.lease_owner, "http_etag": etag,
+                "http_last_modified": last_modified, "body_sha256": body_sha256,
+                "last_changes": json.dumps(detail)})
+        return Outcome(row.id, True, detail)
+
+    async def _refresh(self, row) -> tuple[dict, tuple]:
+        fetched = await fetch.fetch(self._http(), row.url, self.settings,
+                                    etag=row.http_etag, last_modified=row.http_last_modified)
+        if fetched.not_modified:
+            validators = (fetched.etag or row.http_etag,
+                          fetched.last_modified or row.http_last_modified, row.body_sha256)
+            return {"result": "not modified"}, validators
+        digest = hashlib.sha256(fetched.body).digest()
+        validators = (fetched.etag, fetched.last_modified, digest)
+        if row.body_sha256 is not None and digest == bytes(row.body_sha256):
+            return {"result": "unchanged body"}, validators
+        storage = await self._storage()
+        changes = await asyncio.to_thread(importer.import_feed, storage, row.owner, row.calendar_path,
+                                          fetched.body, fetched.charset)
+        return {"result": "imported", **changes.to_json()}, validators
+
+    async def _failed(self, row, error: str) -> Outcome:
+        delay = backoff_seconds(row.refresh_seconds, row.consecutive_failures + 1,
+                                self.settings.max_backoff_seconds)
+        logger.warning("subscription %s (%s): %s; next try in %s s", row.id, row.url, error, delay)
+        async with self._engine.begin() as conn:
+            await conn.execute(queries.FINISH_FAILURE, {
+                "id": row.id, "lease_owner": self.lease_owner, "error": error[:2000],
+                "delay_seconds": float(delay)})
+        return Outcome(row.id, False, {"error": error})
+
+    # -- the background loop -----------------------------------------------------
+    async def run_forever(self) -> None:
+        while True:
+            outcomes: list[Outcome] = []
+            try:
+                outcomes = await self.run_due()
+            except Exception:  # e.g. the database is briefly unreachable: try again next tick
+                logger.exception("feed scheduler round failed")
+            if len(outcomes) >= self.settings.concurrency:
+                continue  # a full batch: more may be due
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.settings.tick_seconds)
+            self.wake.clear()
+
+
+async def run_in_background(scheduler: Scheduler, enabled: bool):
+    """Async generator for ``app.cleanup_ctx``: the loop runs while the application does."""
+    task: Optional[asyncio.Task] = asyncio.create_task(scheduler.run_forever()) if enabled else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await scheduler.close()

@@ -1,0 +1,44 @@
+"""Tunables of feed publishing and import, from the environment by default."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "") or default
+
+
+def _flag(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    # Subscriptions: the background scheduler of this process.
+    scheduler_enabled: bool = True
+    tick_seconds: float = 30.0  # how often due subscriptions are looked for
+    concurrency: int = 4  # feeds fetched at once by one process
+    lease_seconds: int = 600  # a claimed feed is not fetched by another process for this long
+    fetch_timeout_seconds: float = 30.0
+    max_feed_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    min_refresh_seconds: int = 300
+    max_refresh_seconds: int = 7 * 86400
+    max_backoff_seconds: int = 86400
+    # Fetching loopback, private and link-local addresses is refused unless allowed
+    # (a subscription URL must not reach the server's own network).
+    allow_private_networks: bool = False
+    # Publishing: built feeds kept per process.
+    cache_max_bytes: int = 128 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> "FeedSettings":
+        return cls(
+            scheduler_enabled=_flag("PLANERIX_FEEDS_SCHEDULER", True),
+            tick_seconds=float(_env("PLANERIX_FEEDS_TICK_SECONDS", "30")),
+            fetch_timeout_seconds=float(_env("PLANERIX_FEEDS_FETCH_TIMEOUT", "30")),
+            max_feed_bytes=int(_env("PLANERIX_FEEDS_MAX_BYTES", str(10 * 1024 * 1024))),
+            min_refresh_seconds=int(_env("PLANERIX_FEEDS_MIN_REFRESH_SECONDS", "300")),
+            allow_private_networks=_flag("PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS", False),
+        )

@@ -1,0 +1,91 @@
+"""Two ``planerix serve`` processes on one database: each feed is fetched once per interval."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+import requests
+from sqlalchemy import text
+
+from conftest import ServeProcess, new_user
+from davutil import calendar, vevent
+from feedutil import Feed, feed_server, loop_thread  # noqa: F401 (fixtures)
+
+FEEDS = 12
+SCHEDULER_ENV = {"PLANERIX_FEEDS_TICK_SECONDS": "0.1", "PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS": "1"}
+
+
+@pytest.fixture(scope="module")
+def two_servers(engine, database_url):
+    first = ServeProcess("--database-url", database_url, env=SCHEDULER_ENV)
+    try:
+        second = ServeProcess("--database-url", database_url, env=SCHEDULER_ENV)
+    except Exception:
+        first.stop()
+        raise
+    yield first, second
+    for process in (first, second):
+        process.stop()
+
+
+def _wait_for(condition, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_two_schedulers_fetch_each_feed_once_per_interval(engine, two_servers, feed_server):
+    first, second = two_servers
+    user = new_user(engine, first.caldav_url)
+    paths = [f"/race-{i}.ics" for i in range(FEEDS)]
+    feed_server.identify_clients = True
+    for path in paths:
+        feed_server.feeds[path] = Feed(calendar(vevent(path[1:-4], "Round 1")).encode(), delay=0.3)
+    created = []
+    for i, path in enumerate(paths):  # registered through both processes; all due at once
+        api = (first, second)[i % 2].api_url
+        response = requests.post(f"{api}/api/subscriptions", auth=(user.name, user.password),
+                                 json={"url": feed_server.url(path), "calendar": f"race-{i}"})
+        assert response.status_code == 201, response.text
+        created.append(response.json()["id"])
+
+    def statuses():
+        answer = requests.get(f"{second.api_url}/api/subscriptions", auth=(user.name, user.password))
+        return {s["id"]: s["status"] for s in answer.json()}
+
+    def all_succeeded(count: int):
+        current = statuses()
+        done = [s for s in current.values() if s["last_success"] and s["item_count"] == 1
+                and s["last_changes"]["result"] == "imported"]
+        return current if len(done) == count and len(current) == FEEDS else None
+
+    _wait_for(lambda: all_succeeded(FEEDS))
+    time.sleep(1)  # let any second fetch that should not happen show up
+    assert Counter(p for p, _ in feed_server.requests) == Counter({p: 1 for p in paths})
+
+    # The next interval: every feed due again (with new content), raced again by both processes.
+    for path in paths:
+        feed_server.feeds[path].body = calendar(vevent(path[1:-4], "Round 2")).encode()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE feed_subscription SET next_run = now() WHERE id = ANY(:ids)"),
+                     {"ids": created})
+
+    def all_updated():
+        current = statuses()
+        return all(s["last_changes"].get("changed") == 1 for s in current.values()) and current
+
+    final = _wait_for(all_updated)
+    time.sleep(1)
+    assert Counter(p for p, _ in feed_server.requests) == Counter({p: 2 for p in paths})
+    assert all(s["state"] == "ok" and s["consecutive_failures"] == 0 for s in final.values())
+    body = requests.get(f"{second.caldav_url}/{user.name}/race-0/race-0.ics",
+                        auth=(user.name, user.password)).text
+    assert "SUMMARY:Round 2" in body
+    # It was a race: both processes fetched feeds.
+    fetched_by = Counter(feed_server.client_pids)
+    assert set(fetched_by) == {first.process.pid, second.process.pid}, fetched_by
