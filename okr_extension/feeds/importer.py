@@ -38,7 +38,8 @@ class FeedInvalid(Exception):
 
 @dataclass
 class SplitFeed:
-    items: dict[str, str] = field(default_factory=dict)  # UID → calendar object, as it will be stored
+    # UID → calendar object, prepared for the storage (``item.serialize()`` is what it stores)
+    items: dict[str, radicale_item.Item] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # UID → why it cannot be stored
 
 
@@ -117,7 +118,7 @@ def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None) -> 
             calendar.add(component)
         calendar.add(vobject.base.ContentLine("PRODID", [], PRODID))
         try:
-            split.items[uid] = writer.prepare_item(storage, calendar.serialize()).serialize()
+            split.items[uid] = writer.prepare_item(storage, calendar.serialize())
         except writer.ItemRejected as e:
             split.skipped[uid] = e.reason
         except Exception as e:  # vobject cannot serialize what it parsed: the item is unusable
@@ -130,15 +131,15 @@ def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed) -> Chan
     changes = Changes(skipped=dict(feed.skipped))
     with writer.editing(storage, owner, path, allow_read_only=True) as calendar:
         stored = {item.uid: item for item in calendar.items()}
-        for uid, text in feed.items.items():
-            old = stored.get(uid)
+        for uid, item in feed.items.items():
+            old, text = stored.get(uid), item.serialize()
             if old is None:
-                calendar.put(text)
+                calendar.put_prepared(item)
                 changes.added += 1
             elif old.text == text or _without_dtstamp(old.text) == _without_dtstamp(text):
                 changes.unchanged += 1
             else:
-                calendar.put(text, href=old.href)
+                calendar.put_prepared(item, href=old.href)
                 changes.changed += 1
         for uid, old in stored.items():
             if uid not in feed.items and uid not in feed.skipped:
