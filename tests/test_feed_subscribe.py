@@ -2,6 +2,8 @@
 calendars, with conditional fetches, every kind of change, failures, limits and rights."""
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime, timedelta, timezone
 
 import icalendar
@@ -411,6 +413,26 @@ def test_changing_and_removing_a_subscription(sidecar, user, feed_server):
     assert len(feed_server.hits("/two.ics")) == hits
     # The calendar's name is free again, for a new subscription or calendar.
     user.mkcalendar("changing")
+
+
+def test_a_url_changed_during_a_fetch_is_fetched_next(sidecar, user, feed_server):
+    feed_server.feeds["/old.ics"] = Feed(ics(vevent("old")), etag='"old"', delay=1)
+    feed_server.feeds["/new.ics"] = Feed(ics(vevent("new")))
+    subscription = subscribe(sidecar, user, feed_server.url("/old.ics"), "switched")
+    running = asyncio.run_coroutine_threadsafe(sidecar.feeds.scheduler.run_due(), sidecar.loop.loop)
+    deadline = time.monotonic() + 10
+    while not feed_server.hits("/old.ics") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    changed = sidecar.api(user).patch(f"{sidecar.url}/api/subscriptions/{subscription['id']}",
+                                      json={"url": feed_server.url("/new.ics")})
+    assert changed.status_code == 200
+    running.result(30)
+    after = status(sidecar, user, subscription)["status"]
+    assert after["state"] == "pending" and after["last_changes"] is None  # the old URL's outcome is not kept
+    assert datetime.fromisoformat(after["next_run"]) <= datetime.now(timezone.utc)  # due, lease released
+    outcome = refresh(sidecar, user, subscription, now=False)
+    assert outcome.ok and "If-None-Match" not in feed_server.hits("/new.ics")[0]
+    assert list(stored(user, "switched/")) == ["new"]
 
 
 def test_subscription_input_is_validated(sidecar, user, feed_server):
