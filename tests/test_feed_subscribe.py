@@ -191,6 +191,22 @@ def test_changes_of_every_kind_are_applied_by_uid_and_recurrence_id(sidecar, use
     assert len(events_of(stored(user, "changes/")["overrides"])) == 2
 
 
+def test_bare_commas_in_text_values_survive_the_import(sidecar, user, feed_server):
+    sloppy = ("BEGIN:VEVENT\r\nUID:sloppy\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\n"
+              "SUMMARY:Lunch, then a walk\r\nLOCATION:Cafe, Main Street 1, Berlin\r\n"
+              "DESCRIPTION;ALTREP=\"cid:part1,x\":Bring: bread, cheese\\, and wine\r\n"
+              "CATEGORIES:Food,Outside\r\nEND:VEVENT\r\n")
+    feed_server.feeds["/sloppy.ics"] = Feed(ics(sloppy))
+    subscription = subscribe(sidecar, user, feed_server.url("/sloppy.ics"), "sloppy")
+    assert refresh(sidecar, user, subscription, now=False).ok
+    [event_] = stored(user, "sloppy/")["sloppy"].walk("VEVENT")
+    assert str(event_["SUMMARY"]) == "Lunch, then a walk"
+    assert str(event_["LOCATION"]) == "Cafe, Main Street 1, Berlin"
+    assert str(event_["DESCRIPTION"]) == "Bring: bread, cheese, and wine"
+    assert event_["DESCRIPTION"].params["ALTREP"] == "cid:part1,x"
+    assert [str(c) for c in event_["CATEGORIES"].cats] == ["Food", "Outside"]
+
+
 def test_components_without_uid_get_stable_uids(sidecar, user, feed_server):
     no_uid = ("BEGIN:VEVENT\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\n"
               "DTEND:20260301T110000Z\r\nSUMMARY:Nobody gave me a UID\r\nEND:VEVENT\r\n")

@@ -8,7 +8,9 @@ objects whose text differs (a changed property, RRULE, EXDATE, or an override
 added, changed or removed) are replaced, and stored objects whose UID left the
 feed are deleted. A difference in DTSTAMP alone is no change (many feeds stamp
 every export anew). Objects that cannot be stored are skipped and reported; a
-stored version of them is kept.
+stored version of them is kept. Commas that generated feeds often leave
+unescaped in titles, places and descriptions are escaped before parsing (the
+parser would otherwise keep only the text before the first comma).
 
 Synchronous (parsing and database writes): run it with ``asyncio.to_thread``.
 """
@@ -30,6 +32,12 @@ MEMBER_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 PRODID = "-//Planerix//feed import//EN"
 MAX_REPORTED_SKIPS = 20
 _DTSTAMP_LINE = re.compile(r"(?m)^DTSTAMP[;:][^\r\n]*\r?\n")
+_FOLD = re.compile(r"\r?\n[ \t]")
+# Single-valued TEXT properties in which generated feeds often leave commas unescaped; the
+# parser would read such a value as a list and keep only its first element.
+_TEXT_LINE = re.compile(
+    r'(?im)^((?:SUMMARY|DESCRIPTION|LOCATION|COMMENT|CONTACT)(?:;(?:[^:";\r\n]|"[^"\r\n]*")*)*:)(.*)$')
+_ESCAPE_OR_COMMA = re.compile(r"\\.|,")
 
 
 class FeedInvalid(Exception):
@@ -68,6 +76,14 @@ def decode(body: bytes, charset: Optional[str]) -> str:
     raise FeedInvalid("the feed is not valid UTF-8 text (and declares no other usable charset)")
 
 
+def escape_bare_commas(text: str) -> str:
+    """Escape the unescaped commas of single-valued TEXT properties (lines are unfolded)."""
+    def escape(match: re.Match) -> str:
+        value = _ESCAPE_OR_COMMA.sub(lambda m: "\\," if m.group(0) == "," else m.group(0), match.group(2))
+        return match.group(1) + value
+    return _TEXT_LINE.sub(escape, _FOLD.sub("", text))
+
+
 def _without_dtstamp(text: str) -> str:
     return _DTSTAMP_LINE.sub("", text)
 
@@ -100,7 +116,7 @@ def _ensure_uid(component) -> str:
 
 def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None) -> SplitFeed:
     """The feed's calendar objects by UID; FeedInvalid if the body is no iCalendar feed."""
-    text = decode(body, charset)
+    text = escape_bare_commas(decode(body, charset))
     try:
         calendars = radicale_item.read_components(text)
     except Exception as e:
