@@ -195,7 +195,12 @@ class CalendarEditor:
     def put(self, text: str, href: Optional[str] = None, if_match: Optional[str] = None,
             if_none_match: bool = False) -> Written:
         """Create or replace one calendar object; returns its href and new ETag."""
-        item = prepare_item(self._storage, text, self._collection.path)
+        return self.put_prepared(prepare_item(self._storage, text, self._collection.path),
+                                 href, if_match, if_none_match)
+
+    def put_prepared(self, item: radicale_item.Item, href: Optional[str] = None,
+                     if_match: Optional[str] = None, if_none_match: bool = False) -> Written:
+        """``put`` of an item that ``prepare_item`` returned (parsed outside the lock)."""
         same_uid = [r.href for r in self._conn.execute(
             queries.HREFS_OF_UID, {"cid": self._collection.id, "uid": item.uid})]
         if href is None:

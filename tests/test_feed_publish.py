@@ -7,6 +7,7 @@ and parsed with two parsers: ``icalendar`` and vobject (through Radicale).
 from __future__ import annotations
 
 import gzip
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -261,6 +262,26 @@ def test_the_feed_is_built_once_per_change_of_the_calendar(sidecar, user):
     assert user.request("PROPPATCH", "work/", proppatch).status_code == 207
     assert "X-WR-CALNAME:Renamed" in fetch_feed(url).text
     assert cache.builds == before + 3
+
+
+def test_concurrent_requests_after_a_change_build_the_feed_once(sidecar, user):
+    fill(user)
+    url = publish(sidecar, user)["url"]
+    fetch_feed(url)
+    assert user.put("work/late.ics", event("late")).status_code == 201
+    builds = sidecar.feeds.publisher.cache.builds
+    barrier, bodies = threading.Barrier(8), []
+
+    def get():
+        barrier.wait()
+        bodies.append(fetch_feed(url).content)
+    threads = [threading.Thread(target=get) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(bodies) == 8 and len(set(bodies)) == 1 and b"UID:late" in bodies[0]
+    assert sidecar.feeds.publisher.cache.builds == builds + 1
 
 
 def test_a_10000_item_calendar_is_built_without_parsing_items_and_then_cached(

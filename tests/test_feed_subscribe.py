@@ -2,6 +2,8 @@
 calendars, with conditional fetches, every kind of change, failures, limits and rights."""
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime, timedelta, timezone
 
 import icalendar
@@ -187,6 +189,22 @@ def test_changes_of_every_kind_are_applied_by_uid_and_recurrence_id(sidecar, use
     assert (detail["added"], detail["changed"], detail["removed"]) == (0, 1, 0)
     assert sync(user, "changes/", token)[1] == {"overrides.ics": 200}
     assert len(events_of(stored(user, "changes/")["overrides"])) == 2
+
+
+def test_bare_commas_in_text_values_survive_the_import(sidecar, user, feed_server):
+    sloppy = ("BEGIN:VEVENT\r\nUID:sloppy\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\n"
+              "SUMMARY:Lunch, then a walk\r\nLOCATION:Cafe, Main Street 1, Berlin\r\n"
+              "DESCRIPTION;ALTREP=\"cid:part1,x\":Bring: bread, cheese\\, and wine\r\n"
+              "CATEGORIES:Food,Outside\r\nEND:VEVENT\r\n")
+    feed_server.feeds["/sloppy.ics"] = Feed(ics(sloppy))
+    subscription = subscribe(sidecar, user, feed_server.url("/sloppy.ics"), "sloppy")
+    assert refresh(sidecar, user, subscription, now=False).ok
+    [event_] = stored(user, "sloppy/")["sloppy"].walk("VEVENT")
+    assert str(event_["SUMMARY"]) == "Lunch, then a walk"
+    assert str(event_["LOCATION"]) == "Cafe, Main Street 1, Berlin"
+    assert str(event_["DESCRIPTION"]) == "Bring: bread, cheese, and wine"
+    assert event_["DESCRIPTION"].params["ALTREP"] == "cid:part1,x"
+    assert [str(c) for c in event_["CATEGORIES"].cats] == ["Food", "Outside"]
 
 
 def test_components_without_uid_get_stable_uids(sidecar, user, feed_server):
@@ -411,6 +429,26 @@ def test_changing_and_removing_a_subscription(sidecar, user, feed_server):
     assert len(feed_server.hits("/two.ics")) == hits
     # The calendar's name is free again, for a new subscription or calendar.
     user.mkcalendar("changing")
+
+
+def test_a_url_changed_during_a_fetch_is_fetched_next(sidecar, user, feed_server):
+    feed_server.feeds["/old.ics"] = Feed(ics(vevent("old")), etag='"old"', delay=1)
+    feed_server.feeds["/new.ics"] = Feed(ics(vevent("new")))
+    subscription = subscribe(sidecar, user, feed_server.url("/old.ics"), "switched")
+    running = asyncio.run_coroutine_threadsafe(sidecar.feeds.scheduler.run_due(), sidecar.loop.loop)
+    deadline = time.monotonic() + 10
+    while not feed_server.hits("/old.ics") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    changed = sidecar.api(user).patch(f"{sidecar.url}/api/subscriptions/{subscription['id']}",
+                                      json={"url": feed_server.url("/new.ics")})
+    assert changed.status_code == 200
+    running.result(30)
+    after = status(sidecar, user, subscription)["status"]
+    assert after["state"] == "pending" and after["last_changes"] is None  # the old URL's outcome is not kept
+    assert datetime.fromisoformat(after["next_run"]) <= datetime.now(timezone.utc)  # due, lease released
+    outcome = refresh(sidecar, user, subscription, now=False)
+    assert outcome.ok and "If-None-Match" not in feed_server.hits("/new.ics")[0]
+    assert list(stored(user, "switched/")) == ["new"]
 
 
 def test_subscription_input_is_validated(sidecar, user, feed_server):

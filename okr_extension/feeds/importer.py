@@ -8,7 +8,9 @@ objects whose text differs (a changed property, RRULE, EXDATE, or an override
 added, changed or removed) are replaced, and stored objects whose UID left the
 feed are deleted. A difference in DTSTAMP alone is no change (many feeds stamp
 every export anew). Objects that cannot be stored are skipped and reported; a
-stored version of them is kept.
+stored version of them is kept. Commas that generated feeds often leave
+unescaped in titles, places and descriptions are escaped before parsing (the
+parser would otherwise keep only the text before the first comma).
 
 Synchronous (parsing and database writes): run it with ``asyncio.to_thread``.
 """
@@ -30,6 +32,12 @@ MEMBER_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 PRODID = "-//Planerix//feed import//EN"
 MAX_REPORTED_SKIPS = 20
 _DTSTAMP_LINE = re.compile(r"(?m)^DTSTAMP[;:][^\r\n]*\r?\n")
+_FOLD = re.compile(r"\r?\n[ \t]")
+# Single-valued TEXT properties in which generated feeds often leave commas unescaped; the
+# parser would read such a value as a list and keep only its first element.
+_TEXT_LINE = re.compile(
+    r'(?im)^((?:SUMMARY|DESCRIPTION|LOCATION|COMMENT|CONTACT)(?:;(?:[^:";\r\n]|"[^"\r\n]*")*)*:)(.*)$')
+_ESCAPE_OR_COMMA = re.compile(r"\\.|,")
 
 
 class FeedInvalid(Exception):
@@ -38,7 +46,8 @@ class FeedInvalid(Exception):
 
 @dataclass
 class SplitFeed:
-    items: dict[str, str] = field(default_factory=dict)  # UID → calendar object, as it will be stored
+    # UID → calendar object, prepared for the storage (``item.serialize()`` is what it stores)
+    items: dict[str, radicale_item.Item] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # UID → why it cannot be stored
 
 
@@ -65,6 +74,14 @@ def decode(body: bytes, charset: Optional[str]) -> str:
         except (LookupError, UnicodeDecodeError):
             continue
     raise FeedInvalid("the feed is not valid UTF-8 text (and declares no other usable charset)")
+
+
+def escape_bare_commas(text: str) -> str:
+    """Escape the unescaped commas of single-valued TEXT properties (lines are unfolded)."""
+    def escape(match: re.Match) -> str:
+        value = _ESCAPE_OR_COMMA.sub(lambda m: "\\," if m.group(0) == "," else m.group(0), match.group(2))
+        return match.group(1) + value
+    return _TEXT_LINE.sub(escape, _FOLD.sub("", text))
 
 
 def _without_dtstamp(text: str) -> str:
@@ -99,7 +116,7 @@ def _ensure_uid(component) -> str:
 
 def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None) -> SplitFeed:
     """The feed's calendar objects by UID; FeedInvalid if the body is no iCalendar feed."""
-    text = decode(body, charset)
+    text = escape_bare_commas(decode(body, charset))
     try:
         calendars = radicale_item.read_components(text)
     except Exception as e:
@@ -117,7 +134,7 @@ def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None) -> 
             calendar.add(component)
         calendar.add(vobject.base.ContentLine("PRODID", [], PRODID))
         try:
-            split.items[uid] = writer.prepare_item(storage, calendar.serialize()).serialize()
+            split.items[uid] = writer.prepare_item(storage, calendar.serialize())
         except writer.ItemRejected as e:
             split.skipped[uid] = e.reason
         except Exception as e:  # vobject cannot serialize what it parsed: the item is unusable
@@ -130,15 +147,15 @@ def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed) -> Chan
     changes = Changes(skipped=dict(feed.skipped))
     with writer.editing(storage, owner, path, allow_read_only=True) as calendar:
         stored = {item.uid: item for item in calendar.items()}
-        for uid, text in feed.items.items():
-            old = stored.get(uid)
+        for uid, item in feed.items.items():
+            old, text = stored.get(uid), item.serialize()
             if old is None:
-                calendar.put(text)
+                calendar.put_prepared(item)
                 changes.added += 1
             elif old.text == text or _without_dtstamp(old.text) == _without_dtstamp(text):
                 changes.unchanged += 1
             else:
-                calendar.put(text, href=old.href)
+                calendar.put_prepared(item, href=old.href)
                 changes.changed += 1
         for uid, old in stored.items():
             if uid not in feed.items and uid not in feed.skipped:

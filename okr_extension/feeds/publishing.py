@@ -213,7 +213,7 @@ class FeedResponse:
     body: bytes = b""
 
 
-def _headers(validators: Validators, gzipped: bool, calname: str = "") -> dict[str, str]:
+def _headers(validators: Validators, gzipped: bool) -> dict[str, str]:
     headers = {
         "ETag": validators.etag[:-1] + '-gzip"' if gzipped else validators.etag,
         "Last-Modified": format_datetime(validators.last_modified, usegmt=True),
@@ -241,6 +241,25 @@ def accepts_gzip(accept_encoding: str) -> bool:
 
 
 NOT_FOUND = FeedResponse(404, {"Cache-Control": "no-store"})
+
+
+async def calendar_source(conn, state, options: FeedOptions,
+                          window: Optional[selection.Window]) -> tuple[list, builder.FeedMeta]:
+    """The items and calendar properties of a feed of kind ``calendar``."""
+    rows = await selection.load_items(conn, state.collection_id, options, window)
+    meta = builder.FeedMeta(
+        calname=options.name or state.props.get("D:displayname") or state.path.rsplit("/", 1)[-1],
+        description=state.props.get("C:calendar-description"),
+        refresh_minutes=options.refresh_minutes, free_busy=options.free_busy,
+        uid_salt=f"planerix-feed-{state.id}")
+    return rows, meta
+
+
+# What each kind of feed (published_feed.kind) is built from, inside the build's snapshot.
+# Extension point: a goals feed per organisation adds its kind here (with its rows — stored
+# items or generated components — and its own change marker in ``state_key``), to the CHECK
+# constraint of published_feed.kind, and to FEED_STATE_BY_* (which join the calendar today).
+SOURCES = {"calendar": calendar_source}
 
 
 class Publisher:
@@ -292,12 +311,7 @@ class Publisher:
                     cached = self.cache.get(feed_id, key)
                     if cached is not None:
                         return cached
-                    rows = await selection.load_items(conn, state.collection_id, options, window)
-            meta = builder.FeedMeta(
-                calname=options.name or state.props.get("D:displayname") or state.path.rsplit("/", 1)[-1],
-                description=state.props.get("C:calendar-description"),
-                refresh_minutes=options.refresh_minutes, free_busy=options.free_busy,
-                uid_salt=f"planerix-feed-{feed_id}")
+                    rows, meta = await SOURCES[state.kind](conn, state, options, window)
             built = await asyncio.to_thread(builder.build, rows, meta)
             entry = CachedFeed(key, built, validators_of(state, window))
             self.cache.put(feed_id, entry)

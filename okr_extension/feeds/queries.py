@@ -111,9 +111,14 @@ FINISH_SUCCESS = text(
     "  consecutive_failures = 0, next_run = now() + make_interval(secs => refresh_seconds),"
     "  http_etag = :http_etag, http_last_modified = :http_last_modified,"
     "  body_sha256 = :body_sha256, last_changes = CAST(:last_changes AS jsonb)"
-    " WHERE id = :id AND lease_owner = :lease_owner")
+    " WHERE id = :id AND lease_owner = :lease_owner AND url = :url")
 FINISH_FAILURE = text(
     "UPDATE feed_subscription SET lease_owner = NULL, lease_until = NULL, last_error = :error,"
     "  last_error_at = now(), consecutive_failures = consecutive_failures + 1,"
     "  next_run = now() + make_interval(secs => :delay_seconds)"
-    " WHERE id = :id AND lease_owner = :lease_owner")
+    " WHERE id = :id AND lease_owner = :lease_owner AND url = :url")
+# The URL changed while it was fetched: the outcome is not the new URL's; only end the lease
+# (the change made the subscription due again).
+RELEASE_STALE = text(
+    "UPDATE feed_subscription SET lease_owner = NULL, lease_until = NULL"
+    " WHERE id = :id AND lease_owner = :lease_owner AND url <> :url")

@@ -87,12 +87,16 @@ class Scheduler:
             logger.exception("importing subscription %s from %s failed", row.id, row.url)
             return await self._failed(row, f"internal error: {type(e).__name__}: {e}")
         etag, last_modified, body_sha256 = validators
-        async with self._engine.begin() as conn:
-            await conn.execute(queries.FINISH_SUCCESS, {
-                "id": row.id, "lease_owner": self.lease_owner, "http_etag": etag,
-                "http_last_modified": last_modified, "body_sha256": body_sha256,
-                "last_changes": json.dumps(detail)})
+        await self._finish(queries.FINISH_SUCCESS, row, {
+            "http_etag": etag, "http_last_modified": last_modified, "body_sha256": body_sha256,
+            "last_changes": json.dumps(detail)})
         return Outcome(row.id, True, detail)
+
+    async def _finish(self, statement, row, values: dict) -> None:
+        params = {"id": row.id, "lease_owner": self.lease_owner, "url": row.url, **values}
+        async with self._engine.begin() as conn:
+            await conn.execute(statement, params)
+            await conn.execute(queries.RELEASE_STALE, {k: params[k] for k in ("id", "lease_owner", "url")})
 
     async def _refresh(self, row) -> tuple[dict, tuple]:
         fetched = await fetch.fetch(self._http(), row.url, self.settings,
@@ -114,10 +118,7 @@ class Scheduler:
         delay = backoff_seconds(row.refresh_seconds, row.consecutive_failures + 1,
                                 self.settings.max_backoff_seconds)
         logger.warning("subscription %s (%s): %s; next try in %s s", row.id, row.url, error, delay)
-        async with self._engine.begin() as conn:
-            await conn.execute(queries.FINISH_FAILURE, {
-                "id": row.id, "lease_owner": self.lease_owner, "error": error[:2000],
-                "delay_seconds": float(delay)})
+        await self._finish(queries.FINISH_FAILURE, row, {"error": error[:2000], "delay_seconds": float(delay)})
         return Outcome(row.id, False, {"error": error})
 
     # -- the background loop -----------------------------------------------------
