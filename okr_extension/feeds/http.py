@@ -1,4 +1,4 @@
-"""Problem responses (RFC 9457) and request parsing shared by the feed handlers."""
+"""The feed handlers' errors as problem responses (the sidecar's one format), and their parsing."""
 from __future__ import annotations
 
 import functools
@@ -7,21 +7,19 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from okr_extension.api.problems import problem_response
 from okr_extension.feeds.options import ValidationError
 from storage_plugin.writer import NotFound, WriteError
 
 MAX_ID = 2 ** 63 - 1
-TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-          412: "Precondition Failed", 422: "Unprocessable Content"}
 
 
 class BadRequest(Exception):
     pass
 
 
-def problem(status: int, detail: str, **extra: Any) -> web.Response:
-    body = {"title": TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
-    return web.json_response(body, status=status, content_type="application/problem+json")
+def problem(status: int, detail: str, errors: list | None = None) -> web.Response:
+    return problem_response(status, detail, errors=errors)
 
 
 def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
