@@ -69,9 +69,10 @@ WRITE_ITEM = text(
     "  RETURNING id, modified),"
     " cleared AS (DELETE FROM item_occurrence WHERE item_id IN (SELECT id FROM old)),"
     " indexed AS ("
-    "  INSERT INTO item_occurrence (item_id, collection_id, span)"
-    "  SELECT written.id, :cid, int8range(t.s, t.e) FROM written"
-    "  CROSS JOIN unnest(CAST(:starts AS bigint[]), CAST(:ends AS bigint[])) AS t(s, e)),"
+    "  INSERT INTO item_occurrence (item_id, collection_id, span, surrounds)"
+    "  SELECT written.id, :cid, int8range(t.s, t.e), t.surrounds FROM written"
+    "  CROSS JOIN unnest(CAST(:starts AS bigint[]), CAST(:ends AS bigint[]),"
+    "                    CAST(:surrounds AS boolean[])) AS t(s, e, surrounds)),"
     " untombed AS (DELETE FROM tombstone WHERE collection_id = :cid AND href = :href)"
     " SELECT written.id AS new_id, written.modified AS new_modified,"
     "        revision.revision AS new_revision, revision.modified AS collection_modified, old.*"
@@ -85,13 +86,15 @@ MOVE_ITEM = text(
 # -- occurrences (the time-range index) ------------------------------------
 MOVE_OCCURRENCES = text("UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id")
 
-# Items with an occurrence in [start, end) are exact matches; items whose
-# expansion stopped before ``end`` may match further on and are returned as
-# candidates for Radicale to test by parsing.
+# Items with an occurrence matching [start, end) are exact matches: a proper span
+# overlaps the window, a ``surrounds`` one (an empty or reversed range, see
+# occurrences.py) lies inside it. Items whose expansion stopped before ``end`` may
+# match further on and are returned as candidates for Radicale to test by parsing.
 ITEMS_IN_TIME_RANGE = text(
     f"WITH hits AS ("
     f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
-    f"  WHERE o.collection_id = :cid AND o.span && int8range(:start, :end))"
+    f"  WHERE o.collection_id = :cid AND o.span && int8range(:start, :end)"
+    f"    AND (NOT o.surrounds OR o.span <@ int8range(:start, :end)))"
     f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
     f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component)"
     f" UNION ALL"
@@ -129,6 +132,8 @@ ITEMS_FOR_VERIFY = text(
     "       i.expanded_until, i.modified, c.tag,"
     "       COALESCE(o.spans, '{}') AS spans"
     " FROM item i JOIN collection c ON c.id = i.collection_id"
-    " LEFT JOIN LATERAL (SELECT array_agg(ARRAY[lower(span), upper(span)] ORDER BY lower(span), upper(span))"
-    "                    AS spans FROM item_occurrence WHERE item_id = i.id) o ON true"
+    " LEFT JOIN LATERAL (SELECT array_agg(spans.pair ORDER BY spans.pair) AS spans FROM ("
+    "   SELECT CASE WHEN surrounds THEN ARRAY[upper(span) - 1, lower(span) + 1]"
+    "               ELSE ARRAY[lower(span), upper(span)] END AS pair"
+    "   FROM item_occurrence WHERE item_id = i.id) spans) o ON true"
     " ORDER BY c.path, i.href")

@@ -222,11 +222,12 @@ class Storage(storage.BaseStorage):
         series_start, series_end = item.time_range
         expansion = occurrences.expand(item.vobject_item, item.component_name,
                                        self.horizon_seconds, self.max_occurrences)
-        starts, ends = (list(column) for column in zip(*expansion.spans)) if expansion.spans else ([], [])
+        starts, ends, surrounds = occurrences.index_rows(expansion.spans)
         row = conn.execute(queries.WRITE_ITEM, {
             "cid": collection.id, "href": href, "uid": item.uid, "component": item.component_name,
             "etag": item.etag, "text": text, "series_start": series_start, "series_end": series_end,
-            "expanded_until": expansion.expanded_until, "starts": starts, "ends": ends}).one()
+            "expanded_until": expansion.expanded_until, "starts": starts, "ends": ends,
+            "surrounds": surrounds}).one()
         collection.advance(row.new_revision, row.collection_modified)
         stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
                                  etag=item.etag, series_start=series_start, series_end=series_end,
