@@ -99,7 +99,12 @@ class Collection(storage.BaseCollection):
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
         unbounded = start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX
-        query = queries.ITEMS_OF_COMPONENT if unbounded else queries.ITEMS_IN_TIME_RANGE
+        if unbounded:
+            query = queries.ITEMS_OF_COMPONENT
+        elif start < end:
+            query = queries.ITEMS_IN_TIME_RANGE
+        else:
+            query = queries.ITEMS_IN_INVERTED_TIME_RANGE
         with self.storage.connection() as conn:
             rows = conn.execute(query, {"cid": self.id, "component": tag, "start": start, "end": end}).all()
             # Radicale parses what we cannot answer exactly, so those need their text.

@@ -86,22 +86,33 @@ MOVE_ITEM = text(
 # -- occurrences (the time-range index) ------------------------------------
 MOVE_OCCURRENCES = text("UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id")
 
-# Items with an occurrence matching [start, end) are exact matches: a proper span
-# overlaps the window, a ``surrounds`` one (an empty or reversed range, see
-# occurrences.py) lies inside it. Items whose expansion stopped before ``end`` may
-# match further on and are returned as candidates for Radicale to test by parsing.
-ITEMS_IN_TIME_RANGE = text(
-    f"WITH hits AS ("
-    f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
-    f"  WHERE o.collection_id = :cid AND o.span && int8range(:start, :end)"
-    f"    AND (NOT o.surrounds OR o.span <@ int8range(:start, :end)))"
-    f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
-    f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component)"
-    f" UNION ALL"
-    f" SELECT {ITEM_META_COLUMNS}, false AS exact FROM item i"
-    f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
-    f"   AND (CAST(:component AS text) IS NULL OR i.component = :component)"
-    f"   AND i.id NOT IN (SELECT item_id FROM hits)")
+def _items_in_window(hit: str):
+    """Items with an occurrence matching the window (``hit``, on ``o``) are exact
+    matches. Items whose expansion stopped before ``end`` may match further on and
+    are returned as candidates for Radicale to test by parsing."""
+    return text(
+        f"WITH hits AS ("
+        f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
+        f"  WHERE o.collection_id = :cid AND {hit})"
+        f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
+        f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component)"
+        f" UNION ALL"
+        f" SELECT {ITEM_META_COLUMNS}, false AS exact FROM item i"
+        f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
+        f"   AND (CAST(:component AS text) IS NULL OR i.component = :component)"
+        f"   AND i.id NOT IN (SELECT item_id FROM hits)")
+
+
+# Radicale matches an occurrence (s, e) when start < e and s < end. For a window
+# with start < end: a proper span overlaps it, a ``surrounds`` one (an empty or
+# reversed range, see occurrences.py) lies inside it.
+ITEMS_IN_TIME_RANGE = _items_in_window(
+    "o.span && int8range(:start, :end) AND (NOT o.surrounds OR o.span <@ int8range(:start, :end))")
+# A window with end <= start (a client may send one): only a proper span strictly
+# around it matches, s <= end - 1 and start + 1 <= e; a ``surrounds`` one never does.
+ITEMS_IN_INVERTED_TIME_RANGE = _items_in_window(
+    "NOT o.surrounds"
+    " AND o.span @> int8range(CAST(:end AS bigint) - 1, CAST(:start AS bigint) + 1)")
 ITEMS_OF_COMPONENT = text(
     f"SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i "
     f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)")

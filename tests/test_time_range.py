@@ -803,6 +803,12 @@ WINDOWS = [
     (utc(2031, 1, 1), None),
     (None, utc(2026, 1, 1)),
     (utc(2026, 1, 1), utc(2031, 1, 1)),
+    # Windows a client should not send but Radicale answers: empty and reversed.
+    (utc(2026, 12, 1, 10, 30), utc(2026, 12, 1, 10, 30)),
+    (utc(2026, 12, 1, 10), utc(2026, 12, 1, 10)),
+    (utc(2026, 12, 2, 12), utc(2026, 12, 2, 10)),
+    (utc(2026, 12, 30), utc(2026, 12, 29)),
+    (utc(2027, 3, 28, 0, 30), utc(2027, 3, 28, 0, 10)),
 ]
 FILTER_KINDS = ["VEVENT", "VTODO", "VJOURNAL", None]
 
@@ -912,3 +918,5 @@ def test_results_equal_stock_radicale(user, stock_radicale):
         "e-gap-open.ics", "e-gap-reversed.ics"}
     assert not hrefs(user, cal, filter_xml(utc(2027, 3, 28, 0, 20), utc(2027, 3, 28, 0, 40))) & {
         "e-gap-open.ics", "e-gap-reversed.ics"}
+    assert "e-single.ics" in hrefs(user, cal, filter_xml(utc(2026, 12, 1, 10, 30), utc(2026, 12, 1, 10, 30)))
+    assert "e-allday-span.ics" in hrefs(user, cal, filter_xml(utc(2026, 12, 30), utc(2026, 12, 29)))
