@@ -128,14 +128,16 @@ PRUNE_TOMBSTONES = text(
     "  AND deleted_at < now() - make_interval(days => :days) RETURNING revision)"
     " UPDATE collection SET history_floor = GREATEST(history_floor, (SELECT max(revision) FROM pruned))"
     " WHERE id = :cid AND EXISTS (SELECT 1 FROM pruned)")
+# Changes oldest first; ``etag`` and ``component`` are NULL for a deletion.
 CHANGES_SINCE = text(
-    "SELECT href, revision FROM ("
-    "  SELECT href, revision FROM item WHERE collection_id = :cid AND revision > :since"
+    "SELECT href, revision, etag, component FROM ("
+    "  SELECT href, revision, etag, component FROM item WHERE collection_id = :cid AND revision > :since"
     "  UNION ALL"
-    "  SELECT href, revision FROM tombstone WHERE collection_id = :cid AND revision > :since"
+    "  SELECT href, revision, NULL, NULL FROM tombstone WHERE collection_id = :cid AND revision > :since"
     ") AS changes ORDER BY revision LIMIT :limit")
 CURRENT_MEMBERS = text(
-    "SELECT href, revision FROM item WHERE collection_id = :cid ORDER BY revision LIMIT :limit")
+    "SELECT href, revision, etag, component FROM item WHERE collection_id = :cid"
+    " ORDER BY revision LIMIT :limit")
 
 # -- verification ----------------------------------------------------------
 ITEMS_FOR_VERIFY = text(

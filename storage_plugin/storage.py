@@ -136,8 +136,7 @@ class Storage(storage.BaseStorage):
                 found = Collection(self, row)
                 if depth != "0":
                     members = found.get_all() if found.tag else []
-                    children = [Collection(self, r) for r in
-                                conn.execute(queries.CHILD_COLLECTIONS, {"path": sane_path})]
+                    children = self.child_collections(found)
         if found is None:
             return
         yield found
@@ -147,6 +146,12 @@ class Storage(storage.BaseStorage):
         for child in children:
             with context(child.path, None):
                 yield child
+
+    def child_collections(self, collection: Collection) -> list[Collection]:
+        """The collections directly below ``collection``, in ``discover``'s order."""
+        with self.connection() as conn:
+            return [Collection(self, r) for r in
+                    conn.execute(queries.CHILD_COLLECTIONS, {"path": collection.path})]
 
     # -- writes -------------------------------------------------------------------
     def create_collection(self, href: str, items=None, props=None):
