@@ -16,7 +16,7 @@ from radicale import app as radicale_app
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import read_only
+from server import fast_listing, read_only
 from storage_plugin import request_state
 
 # PROPFIND properties whose values need the stored iCalendar text.
@@ -87,6 +87,10 @@ def explain_bad_calendar_body(body: bytes, encoding: str, max_rrule_occurrences:
 
 class PlanerixApplication(radicale_app.Application):
 
+    # Depth-1 PROPFIND and sync-collection of a calendar without an item object per
+    # member (server.fast_listing); False runs Radicale's generic code for them.
+    fast_listings = True
+
     def __call__(self, environ, start_response):
         token = request_state.begin()
         try:
@@ -111,15 +115,29 @@ class PlanerixApplication(radicale_app.Application):
         return xml_request
 
     def _xml_response(self, xml_content, request_info):
+        self._finish_multistatus(xml_content)
+        return super()._xml_response(xml_content, request_info)
+
+    def _finish_multistatus(self, xml_content: ET.Element) -> None:
+        """What storage adds to any answer before it is written (also by server.fast_listing)."""
+        self._append_truncation(xml_content)
+        self._strip_read_only_privileges(xml_content)
+
+    def _append_truncation(self, xml_content: ET.Element) -> None:
+        """The 507 entry of a sync-collection cut by DAV:limit, at the end of the multistatus."""
         state = request_state.current()
         if (state is not None and state.sync_truncated
                 and xml_content.tag == xmlutils.make_clark("D:multistatus")):
             xml_content.append(self._truncation_response(state.request_href))
             state.sync_truncated = False
+
+    @staticmethod
+    def _strip_read_only_privileges(xml_content: ET.Element) -> None:
+        """Subscribed calendars and their items show no write privileges."""
+        state = request_state.current()
         if (state is not None and state.read_only_paths
                 and xml_content.tag == xmlutils.make_clark("D:multistatus")):
             read_only.strip_write_privileges(xml_content, state.read_only_paths)
-        return super()._xml_response(xml_content, request_info)
 
     @staticmethod
     def _truncation_response(href: str) -> ET.Element:
@@ -130,6 +148,22 @@ class PlanerixApplication(radicale_app.Application):
         error = ET.SubElement(response, xmlutils.make_clark("D:error"))
         ET.SubElement(error, xmlutils.make_clark("D:number-of-matches-within-limits"))
         return response
+
+    def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
+        if self.fast_listings:
+            answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
+                                           request_info)
+            if answer is not None:
+                return answer
+        return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+
+    def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
+        if self.fast_listings:
+            answer = fast_listing.sync_collection(self, environ, base_prefix, path, user, user_groups,
+                                                  request_info)
+            if answer is not None:
+                return answer
+        return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
 
     # -- writes: preconditions from storage, reasons for 400 ---------------------
     def do_PUT(self, environ, base_prefix, path, user, user_groups, request_info):

@@ -4,11 +4,17 @@ Radicale's own visitor (``radicale.item.filter.visit_time_ranges``) decides what
 a span is for every RFC 4791 §9.9 case (DTEND, DURATION, all-day, VTODO with DUE
 only / DTSTART only / neither, overrides, EXDATE), so an indexed query answers
 exactly what stock Radicale's filter would. We only bound the expansion.
+
+Radicale matches a visited range (s, e) against a window [ws, we) when
+``ws < e and s < we``. For a proper range (s < e) that is the overlap of
+``[s, e)`` and ``[ws, we)``. An empty or reversed range (e <= s: a DTEND at or
+before DTSTART, or an end in a daylight-saving gap that maps to an instant
+before the start) matches only windows that surround it, ``ws <= e - 1`` and
+``s + 1 <= we``, that is when ``[e - 1, s + 1)`` is contained in the window.
+Such a range is stored as that range with ``surrounds`` set (see ``index_rows``).
 """
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -22,6 +28,8 @@ TIMESTAMP_MAX = radicale_filter.TIMESTAMP_MAX
 
 @dataclass(frozen=True)
 class Expansion:
+    # (start, end) as POSIX seconds, as Radicale visits them; end <= start for
+    # the ranges that only a surrounding window matches.
     spans: list[tuple[int, int]]
     # None when ``spans`` holds every occurrence; otherwise occurrences
     # starting at or after this POSIX time may be missing from ``spans``.
@@ -43,11 +51,11 @@ def expand(vobject_item, component_name: str, horizon_seconds: int,
         return Expansion([], None)
     horizon = int((time.time() if now is None else now) + horizon_seconds)
     spans: list[tuple[int, int]] = []
-    empty: list[tuple[int, int]] = []
     cut: int | None = None
 
     def range_fn(start: datetime, end: datetime, is_recurrence: bool) -> bool:
         nonlocal cut
+        # Window bounds are whole seconds: ws < end <=> ws < ceil(end), start < we <=> floor(start) < we.
         span_start, span_end = _posix(start, math.floor), _posix(end, math.ceil)
         # Overrides (is_recurrence) come first and are few: always keep them.
         # Master occurrences arrive in time order, so the first one past the
@@ -55,39 +63,31 @@ def expand(vobject_item, component_name: str, horizon_seconds: int,
         if not is_recurrence and (span_start >= horizon or len(spans) >= max_occurrences):
             cut = span_start
             return True
-        if span_end <= span_start:
-            empty.append((span_start, span_end))
-        else:
-            spans.append((span_start, span_end))
+        spans.append((span_start, span_end))
         return False
 
     def infinity_fn(start: datetime) -> bool:
         return False  # keep visiting: range_fn stops at the horizon
 
     radicale_filter.visit_time_ranges(vobject_item, component_name, range_fn, infinity_fn)
-    uncovered = list(_uncovered(empty, spans))
-    if uncovered:
-        cut = min(uncovered + ([cut] if cut is not None else []))
     return Expansion(spans, cut)
 
 
-def _uncovered(empty: list[tuple[int, int]], spans: list[tuple[int, int]]):
-    """Starts of the empty or reversed ranges that Radicale may match alone.
+def index_rows(spans: list[tuple[int, int]]) -> tuple[list[int], list[int], list[bool]]:
+    """Columns (lower, upper, surrounds) of the ``item_occurrence`` rows for ``spans``.
 
-    Radicale matches a range (s, e) when ``window_start < e and s < window_end``.
-    With e <= s (a VEVENT whose DTEND is at or before its DTSTART) that means the
-    window surrounds the range, which no overlap with a stored span can express,
-    so such a range is not stored. It is harmless when a stored span [a, b) with
-    a <= s and e <= b matches every window it matches (VTODO rows of RFC 4791
-    §9.9 add such ranges next to proper ones); any other leaves its windows to
-    Radicale's parser, as ``expanded_until`` does past the horizon.
+    A proper span is stored as itself and matched by overlap (``&&``); an empty or
+    reversed one (e <= s) as ``[e - 1, s + 1)`` with ``surrounds`` set, matched by
+    containment in the window (``<@``), which is Radicale's ``ws < e and s < we``.
     """
-    if not empty:
-        return
-    ordered = sorted(spans)
-    starts = [a for a, _ in ordered]
-    reach = list(itertools.accumulate((b for _, b in ordered), max))
-    for s, e in empty:
-        i = bisect.bisect_right(starts, s)
-        if i == 0 or reach[i - 1] < e:
-            yield s
+    lowers, uppers, surrounds = [], [], []
+    for s, e in spans:
+        if s < e:
+            lowers.append(s)
+            uppers.append(e)
+            surrounds.append(False)
+        else:
+            lowers.append(e - 1)
+            uppers.append(s + 1)
+            surrounds.append(True)
+    return lowers, uppers, surrounds

@@ -69,9 +69,10 @@ WRITE_ITEM = text(
     "  RETURNING id, modified),"
     " cleared AS (DELETE FROM item_occurrence WHERE item_id IN (SELECT id FROM old)),"
     " indexed AS ("
-    "  INSERT INTO item_occurrence (item_id, collection_id, span)"
-    "  SELECT written.id, :cid, int8range(t.s, t.e) FROM written"
-    "  CROSS JOIN unnest(CAST(:starts AS bigint[]), CAST(:ends AS bigint[])) AS t(s, e)),"
+    "  INSERT INTO item_occurrence (item_id, collection_id, span, surrounds)"
+    "  SELECT written.id, :cid, int8range(t.s, t.e), t.surrounds FROM written"
+    "  CROSS JOIN unnest(CAST(:starts AS bigint[]), CAST(:ends AS bigint[]),"
+    "                    CAST(:surrounds AS boolean[])) AS t(s, e, surrounds)),"
     " untombed AS (DELETE FROM tombstone WHERE collection_id = :cid AND href = :href)"
     " SELECT written.id AS new_id, written.modified AS new_modified,"
     "        revision.revision AS new_revision, revision.modified AS collection_modified, old.*"
@@ -85,20 +86,33 @@ MOVE_ITEM = text(
 # -- occurrences (the time-range index) ------------------------------------
 MOVE_OCCURRENCES = text("UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id")
 
-# Items with an occurrence in [start, end) are exact matches; items whose
-# expansion stopped before ``end`` may match further on and are returned as
-# candidates for Radicale to test by parsing.
-ITEMS_IN_TIME_RANGE = text(
-    f"WITH hits AS ("
-    f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
-    f"  WHERE o.collection_id = :cid AND o.span && int8range(:start, :end))"
-    f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
-    f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component)"
-    f" UNION ALL"
-    f" SELECT {ITEM_META_COLUMNS}, false AS exact FROM item i"
-    f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
-    f"   AND (CAST(:component AS text) IS NULL OR i.component = :component)"
-    f"   AND i.id NOT IN (SELECT item_id FROM hits)")
+def _items_in_window(hit: str):
+    """Items with an occurrence matching the window (``hit``, on ``o``) are exact
+    matches. Items whose expansion stopped before ``end`` may match further on and
+    are returned as candidates for Radicale to test by parsing."""
+    return text(
+        f"WITH hits AS ("
+        f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
+        f"  WHERE o.collection_id = :cid AND {hit})"
+        f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
+        f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component)"
+        f" UNION ALL"
+        f" SELECT {ITEM_META_COLUMNS}, false AS exact FROM item i"
+        f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
+        f"   AND (CAST(:component AS text) IS NULL OR i.component = :component)"
+        f"   AND i.id NOT IN (SELECT item_id FROM hits)")
+
+
+# Radicale matches an occurrence (s, e) when start < e and s < end. For a window
+# with start < end: a proper span overlaps it, a ``surrounds`` one (an empty or
+# reversed range, see occurrences.py) lies inside it.
+ITEMS_IN_TIME_RANGE = _items_in_window(
+    "o.span && int8range(:start, :end) AND (NOT o.surrounds OR o.span <@ int8range(:start, :end))")
+# A window with end <= start (a client may send one): only a proper span strictly
+# around it matches, s <= end - 1 and start + 1 <= e; a ``surrounds`` one never does.
+ITEMS_IN_INVERTED_TIME_RANGE = _items_in_window(
+    "NOT o.surrounds"
+    " AND o.span @> int8range(CAST(:end AS bigint) - 1, CAST(:start AS bigint) + 1)")
 ITEMS_OF_COMPONENT = text(
     f"SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i "
     f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)")
@@ -114,14 +128,16 @@ PRUNE_TOMBSTONES = text(
     "  AND deleted_at < now() - make_interval(days => :days) RETURNING revision)"
     " UPDATE collection SET history_floor = GREATEST(history_floor, (SELECT max(revision) FROM pruned))"
     " WHERE id = :cid AND EXISTS (SELECT 1 FROM pruned)")
+# Changes oldest first; ``etag`` and ``component`` are NULL for a deletion.
 CHANGES_SINCE = text(
-    "SELECT href, revision FROM ("
-    "  SELECT href, revision FROM item WHERE collection_id = :cid AND revision > :since"
+    "SELECT href, revision, etag, component FROM ("
+    "  SELECT href, revision, etag, component FROM item WHERE collection_id = :cid AND revision > :since"
     "  UNION ALL"
-    "  SELECT href, revision FROM tombstone WHERE collection_id = :cid AND revision > :since"
+    "  SELECT href, revision, NULL, NULL FROM tombstone WHERE collection_id = :cid AND revision > :since"
     ") AS changes ORDER BY revision LIMIT :limit")
 CURRENT_MEMBERS = text(
-    "SELECT href, revision FROM item WHERE collection_id = :cid ORDER BY revision LIMIT :limit")
+    "SELECT href, revision, etag, component FROM item WHERE collection_id = :cid"
+    " ORDER BY revision LIMIT :limit")
 
 # -- verification ----------------------------------------------------------
 ITEMS_FOR_VERIFY = text(
@@ -129,8 +145,10 @@ ITEMS_FOR_VERIFY = text(
     "       i.expanded_until, i.modified, c.tag,"
     "       COALESCE(o.spans, '{}') AS spans"
     " FROM item i JOIN collection c ON c.id = i.collection_id"
-    " LEFT JOIN LATERAL (SELECT array_agg(ARRAY[lower(span), upper(span)] ORDER BY lower(span), upper(span))"
-    "                    AS spans FROM item_occurrence WHERE item_id = i.id) o ON true"
+    " LEFT JOIN LATERAL (SELECT array_agg(spans.pair ORDER BY spans.pair) AS spans FROM ("
+    "   SELECT CASE WHEN surrounds THEN ARRAY[upper(span) - 1, lower(span) + 1]"
+    "               ELSE ARRAY[lower(span), upper(span)] END AS pair"
+    "   FROM item_occurrence WHERE item_id = i.id) spans) o ON true"
     " ORDER BY c.path, i.href")
 
 # -- direct writes (storage_plugin.writer) -----------------------------------

@@ -136,8 +136,7 @@ class Storage(storage.BaseStorage):
                 found = Collection(self, row)
                 if depth != "0":
                     members = found.get_all() if found.tag else []
-                    children = [Collection(self, r) for r in
-                                conn.execute(queries.CHILD_COLLECTIONS, {"path": sane_path})]
+                    children = self.child_collections(found)
         if found is None:
             return
         yield found
@@ -147,6 +146,12 @@ class Storage(storage.BaseStorage):
         for child in children:
             with context(child.path, None):
                 yield child
+
+    def child_collections(self, collection: Collection) -> list[Collection]:
+        """The collections directly below ``collection``, in ``discover``'s order."""
+        with self.connection() as conn:
+            return [Collection(self, r) for r in
+                    conn.execute(queries.CHILD_COLLECTIONS, {"path": collection.path})]
 
     # -- writes -------------------------------------------------------------------
     def create_collection(self, href: str, items=None, props=None):
@@ -222,11 +227,12 @@ class Storage(storage.BaseStorage):
         series_start, series_end = item.time_range
         expansion = occurrences.expand(item.vobject_item, item.component_name,
                                        self.horizon_seconds, self.max_occurrences)
-        starts, ends = (list(column) for column in zip(*expansion.spans)) if expansion.spans else ([], [])
+        starts, ends, surrounds = occurrences.index_rows(expansion.spans)
         row = conn.execute(queries.WRITE_ITEM, {
             "cid": collection.id, "href": href, "uid": item.uid, "component": item.component_name,
             "etag": item.etag, "text": text, "series_start": series_start, "series_end": series_end,
-            "expanded_until": expansion.expanded_until, "starts": starts, "ends": ends}).one()
+            "expanded_until": expansion.expanded_until, "starts": starts, "ends": ends,
+            "surrounds": surrounds}).one()
         collection.advance(row.new_revision, row.collection_modified)
         stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
                                  etag=item.etag, series_start=series_start, series_end=series_end,

@@ -184,9 +184,10 @@ def test_zero_duration_events_match_like_stock_radicale(engine, user):
     ]
     for start, end, expected in cases:
         assert hrefs(user, cal, filter_xml(utc(*start), utc(*end))) == expected, (start, end)
-    # Such an occurrence is left to Radicale's parser: nothing stored for it.
+    # Such an occurrence is indexed (as a range a window must surround), not left to the parser.
     index = item_index(engine, user, cal)
-    assert index["zero.ics"] == (int(utc(2026, 12, 10, 10).timestamp()), 0)
+    assert index["zero.ics"] == (None, 1)
+    assert index["zero-weekly.ics"] == (None, 3)
 
 
 def test_open_ended_windows(user):
@@ -620,6 +621,54 @@ def test_in_horizon_windows_are_answered_by_the_index_alone(engine, user):
     assert hrefs(user, cal, filter_xml(tuesday, tuesday + timedelta(hours=1))) == {"open.ics"}
 
 
+def test_daylight_saving_gap_occurrences_are_indexed_not_parsed(engine, user):
+    """An occurrence whose end falls into a daylight-saving gap has an empty or
+    reversed range; Radicale matches it only with a window surrounding it. It is
+    indexed as such (the series is not cut there), so the index answers alone:
+    rewriting the text behind the server's back does not change any answer."""
+    cal = user.mkcalendar("dst-gap")
+    items = {
+        # Sundays 01:15-02:15 Berlin; on 2027-03-28 02:15 does not exist: 00:15Z-00:15Z.
+        "empty.ics": event(uid("gap"), "DTSTART;TZID=Europe/Berlin:20270307T011500",
+                           "DTEND;TZID=Europe/Berlin:20270307T021500", "RRULE:FREQ=WEEKLY"),
+        # Sundays 01:45-02:15 Berlin; on 2027-03-28: 00:45Z-00:15Z.
+        "reversed.ics": event(uid("gap"), "DTSTART;TZID=Europe/Berlin:20270307T014500",
+                              "DTEND;TZID=Europe/Berlin:20270307T021500", "RRULE:FREQ=WEEKLY;COUNT=6"),
+    }
+    put_all(user, cal, items)
+    index = item_index(engine, user, cal)
+    assert index["reversed.ics"] == (None, 6)
+    now = datetime.now(timezone.utc).timestamp()
+    assert now + 1090 * 86400 < index["empty.ics"][0] < now + 1110 * 86400
+    cases = [
+        ((2027, 3, 28, 0, 0), (2027, 3, 28, 0, 30), {"empty.ics"}),
+        ((2027, 3, 28, 0, 15), (2027, 3, 28, 1), set()),
+        ((2027, 3, 28, 0, 14, 59), (2027, 3, 28, 0, 15, 1), {"empty.ics"}),
+        ((2027, 3, 28, 0, 10), (2027, 3, 28, 0, 50), {"empty.ics", "reversed.ics"}),
+        ((2027, 3, 28, 0, 14), (2027, 3, 28, 0, 46), {"empty.ics", "reversed.ics"}),
+        ((2027, 3, 28, 0, 15), (2027, 3, 28, 0, 46), set()),
+        ((2027, 3, 28, 0, 14), (2027, 3, 28, 0, 45), {"empty.ics"}),
+        ((2027, 3, 28, 0, 20), (2027, 3, 28, 0, 40), set()),
+        ((2027, 3, 21), (2027, 3, 22), {"empty.ics", "reversed.ics"}),
+        ((2027, 4, 3, 23), (2027, 4, 4, 1), {"empty.ics", "reversed.ics"}),
+    ]
+    parsed = radicale_items(items)
+    for start, end, expected in cases:
+        filter_ = filter_xml(utc(*start), utc(*end))
+        assert radicale_filter_matches(parsed, filter_) == expected, (start, end)
+        assert hrefs(user, cal, filter_) == expected, (start, end)
+    # The same series moved to Saturdays, in the texts only: the answers inside the
+    # horizon still come from the index, so nothing was handed to the parser.
+    with engine.begin() as conn:
+        for name, ics in items.items():
+            conn.execute(text("UPDATE item SET text = :text FROM collection c "
+                              "WHERE c.id = item.collection_id AND c.path = :path AND item.href = :href"),
+                         {"text": ics.replace("20270307T", "20270306T"),
+                          "path": f"{user.name}/{cal.strip('/')}", "href": name})
+    for start, end, expected in cases:
+        assert hrefs(user, cal, filter_xml(utc(*start), utc(*end))) == expected, (start, end)
+
+
 # -- oracle: the same answers as stock Radicale ----------------------------------
 def corpus() -> dict[str, str]:
     """~35 varied items; names are hrefs, UIDs are fresh."""
@@ -666,6 +715,16 @@ def corpus() -> dict[str, str]:
         "e-duration-dst.ics": e(uid("o"), "DTSTART;TZID=Europe/Berlin:20270327T230000", "DURATION:PT4H",
                                 "RRULE:FREQ=DAILY;COUNT=3"),
         "e-1800.ics": e(uid("o"), "DTSTART:18000704T120000Z", "DTEND:18000704T130000Z"),
+        # Ends inside a daylight-saving gap: on 2027-03-28 (Berlin) and 2027-03-14 (New York)
+        # the end maps to the start (an empty range) or before it (a reversed one).
+        "e-gap-open.ics": e(uid("o"), "DTSTART;TZID=Europe/Berlin:20270307T011500",
+                            "DTEND;TZID=Europe/Berlin:20270307T021500", "RRULE:FREQ=WEEKLY"),
+        "e-gap-reversed.ics": e(uid("o"), "DTSTART;TZID=Europe/Berlin:20270307T014500",
+                                "DTEND;TZID=Europe/Berlin:20270307T021500", "RRULE:FREQ=WEEKLY;COUNT=6"),
+        "e-gap-monthly.ics": e(uid("o"), "DTSTART;TZID=Europe/Berlin:20270126T011500",
+                               "DTEND;TZID=Europe/Berlin:20270126T021500", "RRULE:FREQ=MONTHLY"),
+        "e-gap-ny.ics": e(uid("o"), "DTSTART;TZID=America/New_York:20270307T013000",
+                          "DTEND;TZID=America/New_York:20270307T023000", "RRULE:FREQ=WEEKLY;COUNT=4"),
         "e-weekdays-ny.ics": e(uid("o"), "DTSTART;TZID=America/New_York:20261130T230000",
                                "DTEND;TZID=America/New_York:20261201T003000",
                                "RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR", "EXDATE;TZID=America/New_York:20261202T230000"),
@@ -723,6 +782,15 @@ WINDOWS = [
     (utc(2027, 3, 14, 13), utc(2027, 3, 14, 14)),
     (utc(2027, 3, 28), utc(2027, 3, 28, 2)),
     (utc(2027, 3, 28, 2), utc(2027, 3, 28, 3)),
+    # Around the daylight-saving gap occurrences (00:15Z empty, 00:45Z..00:15Z reversed).
+    (utc(2027, 3, 28, 0, 0), utc(2027, 3, 28, 0, 30)),
+    (utc(2027, 3, 28, 0, 15), utc(2027, 3, 28, 1)),
+    (utc(2027, 3, 28, 0, 10), utc(2027, 3, 28, 0, 50)),
+    (utc(2027, 3, 28, 0, 20), utc(2027, 3, 28, 0, 40)),
+    (utc(2027, 3, 28, 0, 14, 59), utc(2027, 3, 28, 0, 15, 1)),
+    (utc(2027, 3, 14, 6), utc(2027, 3, 14, 7)),
+    (utc(2027, 3, 14, 6, 30), utc(2027, 3, 14, 7)),
+    (utc(2028, 3, 26), utc(2028, 3, 26, 1)),
     (utc(1800, 1, 1), utc(1801, 1, 1)),
     (utc(2028, 3, 1), utc(2028, 4, 1)),
     (utc(2029, 11, 1), utc(2030, 1, 1)),
@@ -735,6 +803,12 @@ WINDOWS = [
     (utc(2031, 1, 1), None),
     (None, utc(2026, 1, 1)),
     (utc(2026, 1, 1), utc(2031, 1, 1)),
+    # Windows a client should not send but Radicale answers: empty and reversed.
+    (utc(2026, 12, 1, 10, 30), utc(2026, 12, 1, 10, 30)),
+    (utc(2026, 12, 1, 10), utc(2026, 12, 1, 10)),
+    (utc(2026, 12, 2, 12), utc(2026, 12, 2, 10)),
+    (utc(2026, 12, 30), utc(2026, 12, 29)),
+    (utc(2027, 3, 28, 0, 30), utc(2027, 3, 28, 0, 10)),
 ]
 FILTER_KINDS = ["VEVENT", "VTODO", "VJOURNAL", None]
 
@@ -840,3 +914,9 @@ def test_results_equal_stock_radicale(user, stock_radicale):
         "e-far.ics", "e-weekly-open.ics", "e-daily-2020.ics", "e-hourly-capped.ics"}
     assert "e-yearly-until-2042.ics" in hrefs(user, cal, filter_xml(utc(2041, 7, 4, 17), utc(2041, 7, 4, 18)))
     assert "e-zero.ics" in hrefs(user, cal, filter_xml(utc(2026, 12, 10, 9), utc(2026, 12, 10, 11)))
+    assert hrefs(user, cal, filter_xml(utc(2027, 3, 28, 0, 10), utc(2027, 3, 28, 0, 50))) >= {
+        "e-gap-open.ics", "e-gap-reversed.ics"}
+    assert not hrefs(user, cal, filter_xml(utc(2027, 3, 28, 0, 20), utc(2027, 3, 28, 0, 40))) & {
+        "e-gap-open.ics", "e-gap-reversed.ics"}
+    assert "e-single.ics" in hrefs(user, cal, filter_xml(utc(2026, 12, 1, 10, 30), utc(2026, 12, 1, 10, 30)))
+    assert "e-allday-span.ics" in hrefs(user, cal, filter_xml(utc(2026, 12, 30), utc(2026, 12, 29)))
