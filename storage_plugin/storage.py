@@ -21,7 +21,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
-from storage_plugin import database, occurrences, queries
+from storage_plugin import database, links, occurrences, queries
 from storage_plugin.collection import Collection, check_name_length
 from storage_plugin.items import StoredItem, from_row
 
@@ -228,11 +228,16 @@ class Storage(storage.BaseStorage):
         expansion = occurrences.expand(item.vobject_item, item.component_name,
                                        self.horizon_seconds, self.max_occurrences)
         starts, ends, surrounds = occurrences.index_rows(expansion.spans)
+        found = links.extract(item.vobject_item, item.component_name, f"{collection.path}/{href}")
+        shown = links.facts(item.vobject_item, item.component_name)
         row = conn.execute(queries.WRITE_ITEM, {
             "cid": collection.id, "href": href, "uid": item.uid, "component": item.component_name,
             "etag": item.etag, "text": text, "series_start": series_start, "series_end": series_end,
             "expanded_until": expansion.expanded_until, "starts": starts, "ends": ends,
-            "surrounds": surrounds}).one()
+            "surrounds": surrounds, "summary": shown.summary, "status": shown.status,
+            "percent_complete": shown.percent_complete, "due": shown.due,
+            "link_kinds": [link.kind for link in found], "link_targets": [link.target_id for link in found],
+            "link_weights": [link.weight for link in found]}).one()
         collection.advance(row.new_revision, row.collection_modified)
         stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
                                  etag=item.etag, series_start=series_start, series_end=series_end,

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension.domain import progress as domain
+from okr_extension.links import service as links_service
 from okr_extension.tables import key_result, objective, organisation
 
 
@@ -24,11 +25,16 @@ def _moment(day: date | None, fallback: datetime | None = None, end_of_day: bool
     return moment + timedelta(days=1) if end_of_day else moment
 
 
-def key_result_progress(kr) -> float | None:
-    """Value mode from the current value; tasks mode counts linked tasks (links: not yet indexed)."""
-    if kr.progress_mode != "value":
-        return None
+def key_result_progress(kr, task_progress: dict[str, float | None]) -> float | None:
+    """Value mode from the current value; tasks mode from the linked tasks' weighted completion
+    (None while no task is linked)."""
+    if kr.progress_mode == "tasks":
+        return task_progress.get(str(kr.id))
     return domain.key_result_progress(kr.kind, kr.start_value, kr.target_value, kr.current_value)
+
+
+async def _task_progress(conn: AsyncConnection, key_results) -> dict[str, float | None]:
+    return await links_service.task_progress(conn, [kr.id for kr in key_results if kr.progress_mode == "tasks"])
 
 
 def tracking(progress: float | None, start: datetime, due: datetime | None, now: datetime,
@@ -48,12 +54,14 @@ class Tree:
     key_results: dict[uuid.UUID, list]
     children: dict[uuid.UUID, list[uuid.UUID]]
     thresholds: dict[uuid.UUID, domain.StatusThresholds]
+    task_progress: dict[str, float | None]
 
     def progress(self, objective_id: uuid.UUID, seen: frozenset = frozenset()) -> float | None:
         if objective_id in seen:  # the schema forbids cycles; never loop if one slipped in
             return None
         seen = seen | {objective_id}
-        own = [(key_result_progress(kr), kr.weight) for kr in self.key_results.get(objective_id, [])]
+        own = [(key_result_progress(kr, self.task_progress), kr.weight)
+               for kr in self.key_results.get(objective_id, [])]
         children = [self.progress(child, seen) for child in self.children.get(objective_id, [])]
         return domain.objective_progress(own, children)
 
@@ -70,7 +78,9 @@ async def load_tree(conn: AsyncConnection, organisation_ids: set[uuid.UUID]) -> 
     for row in objectives.values():
         if row.parent_id is not None:
             children.setdefault(row.parent_id, []).append(row.id)
-    return Tree(objectives, key_results, children, await thresholds_of(conn, ids))
+    all_key_results = [kr for krs in key_results.values() for kr in krs]
+    return Tree(objectives, key_results, children, await thresholds_of(conn, ids),
+                await _task_progress(conn, all_key_results))
 
 
 async def thresholds_of(conn: AsyncConnection, organisation_ids: list[uuid.UUID]) -> dict:
@@ -97,11 +107,12 @@ async def present_key_results(conn: AsyncConnection, rows) -> list[dict]:
         sa.select(objective.c.id, objective.c.start_date, objective.c.due_date)
         .where(objective.c.id.in_({row.objective_id for row in rows})))}
     thresholds = await thresholds_of(conn, list({row.organisation_id for row in rows}))
+    tasks = await _task_progress(conn, rows)
     now = datetime.now(timezone.utc)
     out = []
     for row in rows:
         parent = parents[row.objective_id]
-        value = key_result_progress(row)
+        value = key_result_progress(row, tasks)
         start = _moment(parent.start_date, row.created)
         due = _moment(row.due_date or parent.due_date, end_of_day=True)
         out.append({**row._mapping, "progress": value,

@@ -1,0 +1,72 @@
+"""The SQL over the storage's link index. Readable calendars: a user reads what lies under
+``/<user>/`` (Radicale's ``owner_only`` rights, as the CalDAV side enforces them)."""
+import sqlalchemy as sa
+
+READABLE = "split_part(c.path, '/', 1) = :user"
+
+ITEM_BY_UID = sa.text(
+    "SELECT i.href, i.uid, i.component, i.etag, c.path FROM item i JOIN collection c ON c.id = i.collection_id"
+    " WHERE c.path = :path AND i.uid = :uid")
+ITEM_BY_HREF = sa.text(
+    "SELECT i.href, i.uid, i.component, i.etag, c.path FROM item i JOIN collection c ON c.id = i.collection_id"
+    " WHERE c.path = :path AND i.href = :href")
+
+LINKED_ITEMS = sa.text(
+    "SELECT c.path AS calendar, i.href, i.uid, i.component, i.etag, i.summary, i.status,"
+    "       i.percent_complete, i.due, l.weight"
+    " FROM item_link l JOIN item i ON i.id = l.item_id JOIN collection c ON c.id = i.collection_id"
+    f" WHERE l.target_kind = :kind AND l.target_id = :target AND {READABLE}"
+    " ORDER BY c.path, i.href")
+
+LINKS_OF_ITEM = sa.text(
+    "SELECT l.target_kind, l.target_id, l.weight FROM item_link l JOIN item i ON i.id = l.item_id"
+    " JOIN collection c ON c.id = i.collection_id WHERE c.path = :path AND i.href = :href"
+    " ORDER BY l.target_kind, l.target_id")
+
+# Weighted completion of the VTODOs linked to each key result: COMPLETED counts 1, otherwise
+# PERCENT-COMPLETE / 100; CANCELLED tasks do not count. All linked tasks count, whoever reads.
+TASK_PROGRESS = sa.text(
+    "SELECT l.target_id,"
+    "       sum(l.weight * CASE WHEN i.status = 'COMPLETED' THEN 1.0"
+    "                           ELSE coalesce(i.percent_complete, 0) / 100.0 END)"
+    "       / nullif(sum(l.weight), 0) AS progress"
+    " FROM item_link l JOIN item i ON i.id = l.item_id"
+    " WHERE l.target_kind = 'key_result' AND l.target_id = ANY(:targets) AND i.component = 'VTODO'"
+    "   AND i.status IS DISTINCT FROM 'CANCELLED'"
+    " GROUP BY l.target_id")
+
+# Hours of linked events per ISO week (UTC), each occurrence clipped to the range; an event
+# linked to several of the targets counts once.
+TIME_INVESTED = sa.text(
+    "WITH events AS ("
+    "  SELECT DISTINCT i.id FROM item_link l JOIN item i ON i.id = l.item_id"
+    "  JOIN collection c ON c.id = i.collection_id"
+    f"  WHERE (l.target_kind, l.target_id) IN (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:targets AS text[])))"
+    f"    AND i.component = 'VEVENT' AND {READABLE}),"
+    " clipped AS ("
+    "  SELECT o.span * int8range(:start, :end) AS span FROM item_occurrence o JOIN events e ON e.id = o.item_id"
+    "  WHERE NOT o.surrounds AND o.span && int8range(:start, :end))"
+    " SELECT date_trunc('week', to_timestamp(lower(span)) AT TIME ZONE 'UTC') AS week,"
+    "        sum(upper(span) - lower(span)) / 3600.0 AS hours, count(*) AS occurrences"
+    " FROM clipped WHERE NOT isempty(span) GROUP BY 1 ORDER BY 1")
+
+# The user's event occurrences in the range (recurrences expanded by the index).
+AGENDA_EVENTS = sa.text(
+    "SELECT c.path AS calendar, i.href, i.uid, i.summary, i.status, i.id AS item_id,"
+    "       lower(o.span) AS start, upper(o.span) AS end"
+    " FROM item_occurrence o JOIN item i ON i.id = o.item_id JOIN collection c ON c.id = i.collection_id"
+    f" WHERE {READABLE} AND i.component = 'VEVENT' AND NOT o.surrounds"
+    "   AND o.span && int8range(:start, :end)"
+    " ORDER BY lower(o.span), c.path, i.href LIMIT :limit")
+
+# The user's tasks due in the range.
+AGENDA_TASKS = sa.text(
+    "SELECT c.path AS calendar, i.href, i.uid, i.summary, i.status, i.id AS item_id, i.due"
+    " FROM item i JOIN collection c ON c.id = i.collection_id"
+    f" WHERE {READABLE} AND i.component = 'VTODO' AND i.due >= to_timestamp(:start)"
+    "   AND i.due < to_timestamp(:end)"
+    " ORDER BY i.due, c.path, i.href LIMIT :limit")
+
+LINKS_OF_ITEMS = sa.text(
+    "SELECT item_id, target_kind, target_id, weight FROM item_link WHERE item_id = ANY(:ids)"
+    " ORDER BY target_kind, target_id")

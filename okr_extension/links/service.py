@@ -1,0 +1,230 @@
+"""Link and unlink items through the storage's write path; read links, linked items, time
+invested and the agenda from the index."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from okr_extension import access
+from okr_extension.api.problems import Problem
+from okr_extension.links import queries
+from okr_extension.models import links as models
+from okr_extension.tables import key_result, kpi, objective
+from storage_plugin import links, writer
+from storage_plugin.storage import Storage
+
+GOAL_TABLES = {"key_result": (key_result, "title"), "objective": (objective, "title"), "kpi": (kpi, "name")}
+AGENDA_LIMIT = 2000
+
+
+def target_id_of(kind: str, raw: str) -> str:
+    try:
+        return links.normalize_target(kind, raw)
+    except ValueError as e:
+        raise Problem(422, f"invalid target_id: {e}", errors=[{"field": "target_id", "message": str(e)}]) from None
+
+
+async def goal(conn: AsyncConnection, user: str, kind: str, target_id: str):
+    """(title, visible, exists) of a link target. Projects are names: always there, always yours."""
+    if kind == "project":
+        return target_id, True, True
+    table, title = GOAL_TABLES[kind]
+    row = (await conn.execute(sa.select(table.c[title].label("title"), table.c.organisation_id)
+                              .where(table.c.id == uuid.UUID(target_id)))).first()
+    if row is None:
+        return None, False, False
+    visible = await access.role_of(conn, user, row.organisation_id) is not None
+    return (row.title if visible else None), visible, True
+
+
+async def require_goal(conn: AsyncConnection, user: str, kind: str, target_id: str) -> str:
+    title, visible, _ = await goal(conn, user, kind, target_id)
+    if not visible:
+        raise Problem(422, f"invalid target_id: no {kind.replace('_', ' ')} {target_id} in your organisations",
+                      errors=[{"field": "target_id", "message": "no such goal in your organisations"}])
+    return title
+
+
+async def goal_links(conn: AsyncConnection, user: str, rows) -> list[dict]:
+    out = []
+    for row in rows:
+        title, _, exists = await goal(conn, user, row.target_kind, row.target_id)
+        out.append({"target_kind": row.target_kind, "target_id": row.target_id, "weight": row.weight,
+                    "title": title, "dangling": not exists})
+    return out
+
+
+def _rewrite(storage: Storage, user: str, ref, kind: str, target_id: str, weight: float | None,
+             label: str | None, if_match: str | None) -> writer.Written:
+    """In one locked transaction: find the item, rewrite its text, store it as a PUT would."""
+    path = writer.calendar_path(ref.calendar)
+    with writer.editing(storage, user, path) as calendar:
+        row = calendar.connection.execute(
+            queries.ITEM_BY_UID if ref.uid is not None else queries.ITEM_BY_HREF,
+            {"path": path, "uid": ref.uid, "href": ref.href}).first()
+        if row is None:
+            raise writer.NotFound(f"no item {ref.uid or ref.href!r} in /{path}/")
+        current = calendar.get(row.href)
+        linked = calendar.connection.execute(queries.LINKS_OF_ITEM, {"path": path, "href": row.href}).all()
+        if weight is None and not any(l.target_kind == kind and l.target_id == target_id for l in linked):
+            raise writer.NotFound(f"the item is not linked to {kind.replace('_', ' ')} {target_id}")
+        text = links.rewrite(current.text, current.component, kind, target_id, weight=weight, label=label)
+        return calendar.put(text, row.href, if_match=if_match or current.etag)
+
+
+async def change_link(storage: Storage, engine, user: str, ref, kind: str, target_id: str,
+                      weight: float | None, if_match: str | None) -> dict:
+    target_id = target_id_of(kind, target_id)
+    async with engine.begin() as conn:
+        label = await require_goal(conn, user, kind, target_id) if weight is not None else None
+    try:
+        written = await asyncio.to_thread(_rewrite, storage, user, ref, kind, target_id, weight, label, if_match)
+    except writer.WriteError as e:
+        raise Problem(e.status, e.reason) from None
+    path = writer.calendar_path(ref.calendar)
+    async with engine.begin() as conn:
+        rows = (await conn.execute(queries.LINKS_OF_ITEM, {"path": path, "href": written.href})).all()
+        uid = (await conn.execute(queries.ITEM_BY_HREF, {"path": path, "href": written.href})).first().uid
+        return {"calendar": f"/{path}/", "href": written.href, "uid": uid, "etag": written.etag,
+                "links": await goal_links(conn, user, rows)}
+
+
+async def item_links(conn: AsyncConnection, user: str, ref: models.ItemParams) -> dict:
+    path = writer.calendar_path(ref.calendar)
+    if writer.owner_of(path) != user:
+        raise Problem(404, f"no calendar /{path}/ of yours")
+    row = (await conn.execute(queries.ITEM_BY_UID if ref.uid is not None else queries.ITEM_BY_HREF,
+                              {"path": path, "uid": ref.uid, "href": ref.href})).first()
+    if row is None:
+        raise Problem(404, f"no item {ref.uid or ref.href!r} in /{path}/")
+    rows = (await conn.execute(queries.LINKS_OF_ITEM, {"path": path, "href": row.href})).all()
+    return {"calendar": f"/{path}/", "href": row.href, "uid": row.uid, "etag": row.etag,
+            "links": await goal_links(conn, user, rows)}
+
+
+def completion(row) -> float | None:
+    if row.component != "VTODO":
+        return None
+    if row.status == "COMPLETED":
+        return 1.0
+    return (row.percent_complete or 0) / 100
+
+
+async def linked_items(conn: AsyncConnection, user: str, kind: str, raw_target: str) -> dict:
+    target_id = target_id_of(kind, raw_target)
+    title, visible, exists = await goal(conn, user, kind, target_id)
+    if exists and not visible:
+        raise Problem(404, f"no {kind.replace('_', ' ')} {target_id} in your organisations")
+    rows = await conn.execute(queries.LINKED_ITEMS, {"kind": kind, "target": target_id, "user": user})
+    items = [{**row._mapping, "calendar": f"/{row.calendar}/", "completion": completion(row)} for row in rows]
+    return {"target_kind": kind, "target_id": target_id, "title": title, "dangling": not exists, "items": items}
+
+
+async def task_progress(conn: AsyncConnection, key_result_ids) -> dict[str, float | None]:
+    """Weighted completion of the tasks linked to each key result (all of them, whoever asks)."""
+    ids = [str(i) for i in key_result_ids]
+    if not ids:
+        return {}
+    rows = await conn.execute(queries.TASK_PROGRESS, {"targets": ids})
+    return {row.target_id: None if row.progress is None else float(row.progress) for row in rows}
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _moment(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def _check_range(start: datetime, end: datetime, max_days: int) -> None:
+    if end <= start:
+        raise Problem(422, "invalid query: end must be after start", errors=[{"field": "end", "message": "must be after start"}])
+    if (end - start).days > max_days:
+        raise Problem(422, f"invalid query: at most {max_days} days at once")
+
+
+async def time_invested(conn: AsyncConnection, user: str, query: models.TimeParams) -> dict:
+    _check_range(query.start, query.end, 3700)
+    target_id = target_id_of(query.target_kind, query.target_id)
+    _, visible, exists = await goal(conn, user, query.target_kind, target_id)
+    if exists and not visible:
+        raise Problem(404, f"no {query.target_kind.replace('_', ' ')} {target_id} in your organisations")
+    kinds, targets = [query.target_kind], [target_id]
+    if query.target_kind == "objective" and exists:  # an objective's time includes its key results'
+        for kr_id in (await conn.execute(sa.select(key_result.c.id).where(
+                key_result.c.objective_id == uuid.UUID(target_id)))).scalars():
+            kinds.append("key_result")
+            targets.append(str(kr_id))
+    rows = (await conn.execute(queries.TIME_INVESTED, {
+        "kinds": kinds, "targets": targets, "user": user,
+        "start": _seconds(query.start), "end": _seconds(query.end)})).all()
+    weeks = [{"week_start": row.week.replace(tzinfo=timezone.utc), "hours": float(row.hours),
+              "occurrences": row.occurrences} for row in rows]
+    return {"target_kind": query.target_kind, "target_id": target_id, "start": query.start, "end": query.end,
+            "total_hours": sum(w["hours"] for w in weeks), "weeks": weeks}
+
+
+def mark_conflicts(entries: list[dict]) -> None:
+    """Each event lists the indexes of the events it overlaps (a sweep over start order)."""
+    events = sorted((i for i, e in enumerate(entries) if e["kind"] == "event"), key=lambda i: entries[i]["start"])
+    active: list[int] = []
+    for i in events:
+        active = [j for j in active if entries[j]["end"] > entries[i]["start"]]
+        for j in active:
+            entries[i]["conflicts"].append(j)
+            entries[j]["conflicts"].append(i)
+        active.append(i)
+
+
+async def agenda(conn: AsyncConnection, user: str, query: models.RangeParams) -> dict:
+    _check_range(query.start, query.end, 370)
+    span = {"user": user, "start": _seconds(query.start), "end": _seconds(query.end), "limit": AGENDA_LIMIT}
+    events = (await conn.execute(queries.AGENDA_EVENTS, span)).all()
+    tasks = (await conn.execute(queries.AGENDA_TASKS, span)).all()
+    item_ids = list({row.item_id for row in (*events, *tasks)})
+    links_by_item: dict[int, list] = {}
+    for row in await conn.execute(queries.LINKS_OF_ITEMS, {"ids": item_ids}):
+        links_by_item.setdefault(row.item_id, []).append(row)
+    goal_cache: dict[int, list] = {}
+
+    async def goals_of(item_id: int) -> list[dict]:
+        if item_id not in goal_cache:
+            goal_cache[item_id] = await goal_links(conn, user, links_by_item.get(item_id, []))
+        return goal_cache[item_id]
+
+    entries = []
+    for row in events:
+        entries.append({"kind": "event", "start": _moment(row.start), "end": _moment(row.end), "title": row.summary,
+                        "calendar": f"/{row.calendar}/", "href": row.href, "uid": row.uid,
+                        "links": await goals_of(row.item_id), "conflicts": []})
+    for row in tasks:
+        entries.append({"kind": "task", "start": row.due, "end": None, "title": row.summary,
+                        "calendar": f"/{row.calendar}/", "href": row.href, "uid": row.uid,
+                        "links": await goals_of(row.item_id), "conflicts": []})
+    entries += await _deadlines(conn, user, query.start, query.end)
+    entries.sort(key=lambda e: (e["start"], e["kind"]))
+    mark_conflicts(entries)
+    return {"start": query.start, "end": query.end, "entries": entries,
+            "truncated": len(events) == AGENDA_LIMIT or len(tasks) == AGENDA_LIMIT}
+
+
+async def _deadlines(conn: AsyncConnection, user: str, start: datetime, end: datetime) -> list[dict]:
+    mine = access.organisations_of(user)
+    out = []
+    for kind, table, title, column in (("objective_due", objective, "title", "due_date"),
+                                       ("key_result_due", key_result, "title", "due_date"),
+                                       ("kpi_review", kpi, "name", "next_review")):
+        rows = await conn.execute(sa.select(table.c.id, table.c[title].label("title"), table.c[column].label("day"))
+                                  .where(table.c.organisation_id.in_(mine), table.c[column] >= start.date(),
+                                         table.c[column] <= end.date()))
+        for row in rows:
+            moment = datetime.combine(row.day, datetime.min.time(), timezone.utc)
+            if start <= moment < end:
+                out.append({"kind": kind, "start": moment, "end": None, "title": row.title,
+                            "goal_id": str(row.id), "links": [], "conflicts": []})
+    return out
