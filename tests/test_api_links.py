@@ -235,3 +235,18 @@ def test_rewrite_round_trip_keeps_other_properties():
     assert "X-OTHER:keep" in added and "https://example.org" in added
     removed = links.rewrite(added, "VEVENT", "key_result", target)
     assert target not in removed and "X-OTHER:keep" in removed and "https://example.org" in removed
+
+
+def test_linked_items_are_paged(people):
+    alice, dav, kr = people["alice"], people["dav"], people["kr"]
+    for n in range(5):
+        dav.put(f"tasks/p{n}.ics", task(f"p{n}", extra=kr_line(kr["id"])))
+    seen, cursor = [], None
+    while True:
+        page = alice.ok("GET", "/api/links", target_kind="key_result", target_id=kr["id"], limit=2,
+                        **({"cursor": cursor} if cursor else {}))
+        seen += [i["uid"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [f"p{n}" for n in range(5)]

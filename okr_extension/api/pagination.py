@@ -32,8 +32,9 @@ def _decode_value(value):
     return value
 
 
-def encode_cursor(sort: str, key, row_id: uuid.UUID) -> str:
-    raw = json.dumps([sort, _encode_value(key), str(row_id)], separators=(",", ":"))
+def encode_cursor(sort: str, key, row_id: uuid.UUID | int) -> str:
+    raw = json.dumps([sort, _encode_value(key), row_id if isinstance(row_id, int) else str(row_id)],
+                     separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -43,7 +44,7 @@ def decode_cursor(cursor: str, sort: str):
         sort_of_cursor, key, row_id = json.loads(base64.urlsafe_b64decode(padded))
         if sort_of_cursor != sort or not isinstance(key, (str, int, float, dict)) or "\x00" in str(key):
             raise ValueError
-        return _decode_value(key), uuid.UUID(row_id)
+        return _decode_value(key), row_id if isinstance(row_id, int) else uuid.UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError):
         raise Problem(422, "invalid cursor: pass the next_cursor of the previous page unchanged, "
                            "with the same sort") from None
@@ -62,10 +63,10 @@ def page_query(query: sa.Select, key: sa.ColumnElement, id_column: sa.ColumnElem
     return query.order_by(*order).limit(limit + 1)
 
 
-def split_page(rows: list, limit: int, sort: str, key_of) -> tuple[list, str | None]:
+def split_page(rows: list, limit: int, sort: str, key_of, id_field: str = "id") -> tuple[list, str | None]:
     """The page and the cursor of the next one (None on the last page)."""
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
-    return rows, encode_cursor(sort, key_of(last), last.id)
+    return rows, encode_cursor(sort, key_of(last), getattr(last, id_field))

@@ -34,7 +34,7 @@ async def delete_link(request: web.Request) -> web.Response:
 async def list_linked_items(request: web.Request) -> web.Response:
     params = read_query(request, models.TargetParams)
     async with transaction(request) as conn:
-        result = await service.linked_items(conn, request[USER], params.target_kind, params.target_id)
+        result = await service.linked_items(conn, request[USER], params)
     return respond(models.LinkedItems, result)
 
 

@@ -12,11 +12,11 @@ ITEM_BY_HREF = sa.text(
     " WHERE c.path = :path AND i.href = :href")
 
 LINKED_ITEMS = sa.text(
-    "SELECT c.path AS calendar, i.href, i.uid, i.component, i.etag, i.summary, i.status,"
-    "       i.percent_complete, i.due, l.weight"
+    "SELECT i.id AS item_id, c.path AS calendar, i.href, i.uid, i.component, i.etag, i.summary,"
+    "       i.status, i.percent_complete, i.due, l.weight"
     " FROM item_link l JOIN item i ON i.id = l.item_id JOIN collection c ON c.id = i.collection_id"
-    f" WHERE l.target_kind = :kind AND l.target_id = :target AND {READABLE}"
-    " ORDER BY c.path, i.href")
+    f" WHERE l.target_kind = :kind AND l.target_id = :target AND {READABLE} AND i.id > :after"
+    " ORDER BY i.id LIMIT :limit")
 
 LINKS_OF_ITEM = sa.text(
     "SELECT l.target_kind, l.target_id, l.weight FROM item_link l JOIN item i ON i.id = l.item_id"
@@ -35,17 +35,18 @@ TASK_PROGRESS = sa.text(
     "   AND i.status IS DISTINCT FROM 'CANCELLED'"
     " GROUP BY l.target_id")
 
-# Hours of linked events per ISO week (UTC), each occurrence clipped to the range; an event
-# linked to several of the targets counts once.
+# Hours of linked events per ISO week (UTC), each occurrence clipped to the range. It starts
+# from the occurrences in the range (GiST index per calendar), so its cost follows the events
+# in the range, not the number of links; an event linked to several targets counts once.
 TIME_INVESTED = sa.text(
-    "WITH events AS ("
-    "  SELECT DISTINCT i.id FROM item_link l JOIN item i ON i.id = l.item_id"
-    "  JOIN collection c ON c.id = i.collection_id"
-    f"  WHERE (l.target_kind, l.target_id) IN (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:targets AS text[])))"
-    f"    AND i.component = 'VEVENT' AND {READABLE}),"
-    " clipped AS ("
-    "  SELECT o.span * int8range(:start, :end) AS span FROM item_occurrence o JOIN events e ON e.id = o.item_id"
-    "  WHERE NOT o.surrounds AND o.span && int8range(:start, :end))"
+    "WITH clipped AS ("
+    "  SELECT o.span * int8range(:start, :end) AS span FROM item_occurrence o"
+    f"  WHERE o.collection_id IN (SELECT c.id FROM collection c WHERE {READABLE})"
+    "    AND NOT o.surrounds AND o.span && int8range(:start, :end)"
+    "    AND EXISTS (SELECT 1 FROM item_link l JOIN item i ON i.id = l.item_id"
+    "                WHERE l.item_id = o.item_id AND i.component = 'VEVENT'"
+    "                  AND (l.target_kind, l.target_id) IN"
+    "                      (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:targets AS text[])))))"
     " SELECT date_trunc('week', to_timestamp(lower(span)) AT TIME ZONE 'UTC') AS week,"
     "        sum(upper(span) - lower(span)) / 3600.0 AS hours, count(*) AS occurrences"
     " FROM clipped WHERE NOT isempty(span) GROUP BY 1 ORDER BY 1")

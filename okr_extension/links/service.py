@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension import access
+from okr_extension.api import pagination
 from okr_extension.api.problems import Problem
 from okr_extension.links import queries
 from okr_extension.models import links as models
@@ -114,14 +115,20 @@ def completion(row) -> float | None:
     return (row.percent_complete or 0) / 100
 
 
-async def linked_items(conn: AsyncConnection, user: str, kind: str, raw_target: str) -> dict:
-    target_id = target_id_of(kind, raw_target)
+async def linked_items(conn: AsyncConnection, user: str, query: models.TargetParams) -> dict:
+    kind, target_id = query.target_kind, target_id_of(query.target_kind, query.target_id)
     title, visible, exists = await goal(conn, user, kind, target_id)
     if exists and not visible:
         raise Problem(404, f"no {kind.replace('_', ' ')} {target_id} in your organisations")
-    rows = await conn.execute(queries.LINKED_ITEMS, {"kind": kind, "target": target_id, "user": user})
+    after = pagination.decode_cursor(query.cursor, "item")[1] if query.cursor else 0
+    if not isinstance(after, int):
+        raise Problem(422, "invalid cursor: pass the next_cursor of the previous page unchanged")
+    rows = (await conn.execute(queries.LINKED_ITEMS, {"kind": kind, "target": target_id, "user": user,
+                                                      "after": after, "limit": query.limit + 1})).all()
+    rows, next_cursor = pagination.split_page(rows, query.limit, "item", lambda row: row.item_id, "item_id")
     items = [{**row._mapping, "calendar": f"/{row.calendar}/", "completion": completion(row)} for row in rows]
-    return {"target_kind": kind, "target_id": target_id, "title": title, "dangling": not exists, "items": items}
+    return {"target_kind": kind, "target_id": target_id, "title": title, "dangling": not exists,
+            "items": items, "next_cursor": next_cursor}
 
 
 async def task_progress(conn: AsyncConnection, key_result_ids) -> dict[str, float | None]:

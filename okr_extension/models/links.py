@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from okr_extension.models.common import Body, Number, Out, Params, ShortText
+from okr_extension.models.common import Body, Number, Out, Page, Params, Query, ShortText
 
 TargetKind = Literal["key_result", "kpi", "objective", "project"]
 Calendar = ShortText
@@ -56,7 +56,7 @@ class ItemLinks(Out):
     links: list[GoalLink]
 
 
-class TargetParams(Params):
+class TargetParams(Query):
     target_kind: TargetKind
     target_id: ShortText = Field(min_length=1)
 
@@ -75,7 +75,7 @@ class LinkedItem(Out):
     weight: float
 
 
-class LinkedItems(Out):
+class LinkedItems(Page):
     target_kind: TargetKind
     target_id: str
     title: str | None
