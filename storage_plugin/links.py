@@ -39,10 +39,18 @@ class Link:
 
 @dataclass(frozen=True)
 class Facts:
+    component: str
     summary: str | None
     status: str | None
     percent_complete: int | None
     due: datetime | None
+
+    @property
+    def completion(self) -> float | None:
+        """What a task counts toward its goals: None for events and cancelled tasks."""
+        if self.component != "VTODO" or self.status == "CANCELLED":
+            return None
+        return 1.0 if self.status == "COMPLETED" else (self.percent_complete or 0) / 100
 
 
 def normalize_target(kind: str, value: str) -> str:
@@ -81,7 +89,8 @@ def extract(vobject_item, component_name: str, where: str = "") -> list[Link]:
                     logger.warning("ignoring malformed %s %r in %s: %s", name, line.value, where or "an item", e)
                     continue
                 found.setdefault((kind, target), link)
-    return list(found.values())
+    # Sorted, so concurrent writers update the per-goal totals in one order (no deadlock).
+    return [found[key] for key in sorted(found)]
 
 
 def _utc(value) -> datetime | None:
@@ -97,7 +106,7 @@ def facts(vobject_item, component_name: str) -> Facts:
     masters = [c for c in components if "recurrence-id" not in c.contents]
     component = (masters or components or [None])[0]
     if component is None:
-        return Facts(None, None, None, None)
+        return Facts(component_name, None, None, None, None)
 
     def value(name):
         line = component.contents.get(name, [None])[0]
@@ -110,7 +119,7 @@ def facts(vobject_item, component_name: str) -> Facts:
         percent = None
     status = value("status")
     summary = value("summary")
-    return Facts(summary=None if summary is None else str(summary),
+    return Facts(component=component_name, summary=None if summary is None else str(summary),
                  status=None if status is None else str(status).strip().upper() or None,
                  percent_complete=percent,
                  due=_utc(value("due") if component_name == "VTODO" else value("dtstart")))

@@ -237,7 +237,8 @@ class Storage(storage.BaseStorage):
             "surrounds": surrounds, "summary": shown.summary, "status": shown.status,
             "percent_complete": shown.percent_complete, "due": shown.due,
             "link_kinds": [link.kind for link in found], "link_targets": [link.target_id for link in found],
-            "link_weights": [link.weight for link in found]}).one()
+            "link_weights": [link.weight for link in found],
+            "link_completion": [shown.completion] * len(found)}).one()
         collection.advance(row.new_revision, row.collection_modified)
         stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
                                  etag=item.etag, series_start=series_start, series_end=series_end,

@@ -80,7 +80,7 @@ def test_links_from_a_plain_caldav_put_count_and_dropping_the_property_unlinks(p
     dav.put("tasks/gone.ics", task("gone", "CANCELLED", extra=kr_line(kr["id"], 10)))
     listed = alice.ok("GET", "/api/links", target_kind="key_result", target_id=kr["id"])
     assert {i["uid"]: (i["completion"], i["weight"]) for i in listed["items"]} == {
-        "done": (1.0, 3.0), "half": (0.5, 1.0), "gone": (0.0, 10.0)}
+        "done": (1.0, 3.0), "half": (0.5, 1.0), "gone": (None, 10.0)}
     assert listed["title"] == "Tasks done" and listed["dangling"] is False
     # Tasks mode: weighted completion of linked tasks, cancelled ones excluded: (3*1 + 1*0.5) / 4.
     assert alice.ok("GET", f"/api/key-results/{kr['id']}")["progress"] == pytest.approx(0.875)
@@ -91,6 +91,10 @@ def test_links_from_a_plain_caldav_put_count_and_dropping_the_property_unlinks(p
     dav.request("DELETE", "tasks/half.ics")
     assert alice.ok("GET", f"/api/key-results/{kr['id']}")["progress"] is None  # only a cancelled task left
     assert [i["uid"] for i in alice.ok("GET", "/api/links", target_kind="key_result", target_id=kr["id"])["items"]] == ["gone"]
+    # The kept totals return exactly to the start when every task goes.
+    dav.request("DELETE", "tasks/gone.ics")
+    dav.put("tasks/new.ics", task("new", percent=30, extra=kr_line(kr["id"], 0.1)))
+    assert alice.ok("GET", f"/api/key-results/{kr['id']}")["progress"] == pytest.approx(0.3)
 
 
 def test_links_follow_a_move(people):

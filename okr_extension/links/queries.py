@@ -13,7 +13,7 @@ ITEM_BY_HREF = sa.text(
 
 LINKED_ITEMS = sa.text(
     "SELECT i.id AS item_id, c.path AS calendar, i.href, i.uid, i.component, i.etag, i.summary,"
-    "       i.status, i.percent_complete, i.due, l.weight"
+    "       i.status, i.percent_complete, i.due, l.weight, l.completion"
     " FROM item_link l JOIN item i ON i.id = l.item_id JOIN collection c ON c.id = i.collection_id"
     f" WHERE l.target_kind = :kind AND l.target_id = :target AND {READABLE} AND i.id > :after"
     " ORDER BY i.id LIMIT :limit")
@@ -23,17 +23,12 @@ LINKS_OF_ITEM = sa.text(
     " JOIN collection c ON c.id = i.collection_id WHERE c.path = :path AND i.href = :href"
     " ORDER BY l.target_kind, l.target_id")
 
-# Weighted completion of the VTODOs linked to each key result: COMPLETED counts 1, otherwise
-# PERCENT-COMPLETE / 100; CANCELLED tasks do not count. All linked tasks count, whoever reads.
+# Weighted completion of the VTODOs linked to each key result, from the totals the storage
+# keeps on write (see migration 0004). All linked tasks count, whoever reads.
 TASK_PROGRESS = sa.text(
-    "SELECT l.target_id,"
-    "       sum(l.weight * CASE WHEN i.status = 'COMPLETED' THEN 1.0"
-    "                           ELSE coalesce(i.percent_complete, 0) / 100.0 END)"
-    "       / nullif(sum(l.weight), 0) AS progress"
-    " FROM item_link l JOIN item i ON i.id = l.item_id"
-    " WHERE l.target_kind = 'key_result' AND l.target_id = ANY(:targets) AND i.component = 'VTODO'"
-    "   AND i.status IS DISTINCT FROM 'CANCELLED'"
-    " GROUP BY l.target_id")
+    "SELECT target_id, CASE WHEN tasks > 0 AND weight_sum > 0"
+    "                       THEN completion_sum / weight_sum END AS progress"
+    " FROM link_total WHERE target_kind = 'key_result' AND target_id = ANY(:targets)")
 
 # Hours of linked events per ISO week (UTC), each occurrence clipped to the range. It starts
 # from the occurrences in the range (GiST index per calendar), so its cost follows the events

@@ -107,14 +107,6 @@ async def item_links(conn: AsyncConnection, user: str, ref: models.ItemParams) -
             "links": await goal_links(conn, user, rows)}
 
 
-def completion(row) -> float | None:
-    if row.component != "VTODO":
-        return None
-    if row.status == "COMPLETED":
-        return 1.0
-    return (row.percent_complete or 0) / 100
-
-
 async def linked_items(conn: AsyncConnection, user: str, query: models.TargetParams) -> dict:
     kind, target_id = query.target_kind, target_id_of(query.target_kind, query.target_id)
     title, visible, exists = await goal(conn, user, kind, target_id)
@@ -126,7 +118,7 @@ async def linked_items(conn: AsyncConnection, user: str, query: models.TargetPar
     rows = (await conn.execute(queries.LINKED_ITEMS, {"kind": kind, "target": target_id, "user": user,
                                                       "after": after, "limit": query.limit + 1})).all()
     rows, next_cursor = pagination.split_page(rows, query.limit, "item", lambda row: row.item_id, "item_id")
-    items = [{**row._mapping, "calendar": f"/{row.calendar}/", "completion": completion(row)} for row in rows]
+    items = [{**row._mapping, "calendar": f"/{row.calendar}/"} for row in rows]
     return {"target_kind": kind, "target_id": target_id, "title": title, "dangling": not exists,
             "items": items, "next_cursor": next_cursor}
 

@@ -71,7 +71,8 @@ class LinkedItem(Out):
     status: str | None
     percent_complete: int | None
     due: datetime | None = Field(description="DUE of a task, start of an event")
-    completion: float | None = Field(description="tasks: 1 when COMPLETED, else PERCENT-COMPLETE/100")
+    completion: float | None = Field(description="tasks: 1 when COMPLETED, else PERCENT-COMPLETE/100; "
+                                                 "null for events and cancelled tasks (they do not count)")
     weight: float
 
 
