@@ -153,7 +153,9 @@ CURRENT_MEMBERS = text(
 ITEMS_FOR_VERIFY = text(
     "SELECT i.id, c.path, i.href, i.uid, i.component, i.etag, i.text, i.series_start, i.series_end,"
     "       i.expanded_until, i.modified, c.tag,"
-    "       COALESCE(o.spans, '{}') AS spans"
+    "       COALESCE(o.spans, '{}') AS spans,"
+    "       (SELECT coalesce(json_agg(json_build_array(l.target_kind, l.target_id, l.weight)), '[]')"
+    "        FROM item_link l WHERE l.item_id = i.id) AS links"
     " FROM item i JOIN collection c ON c.id = i.collection_id"
     " LEFT JOIN LATERAL (SELECT array_agg(spans.pair ORDER BY spans.pair) AS spans FROM ("
     "   SELECT CASE WHEN surrounds THEN ARRAY[upper(span) - 1, lower(span) + 1]"

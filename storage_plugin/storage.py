@@ -298,3 +298,7 @@ class Storage(storage.BaseStorage):
         if (row.expanded_until is None) != (expansion.expanded_until is None) or \
                 below(row.spans) != below(expansion.spans):
             raise ValueError("the occurrence index does not match the text; save the item again")
+        found = links.extract(parsed, check.component_name, f"/{row.path}/{row.href}")
+        if sorted((link.kind, link.target_id, link.weight) for link in found) != \
+                sorted((kind, target, float(weight)) for kind, target, weight in row.links):
+            raise ValueError("the goal-link index does not match the text; save the item again")

@@ -254,3 +254,21 @@ def test_linked_items_are_paged(people):
         if not cursor:
             break
     assert seen == [f"p{n}" for n in range(5)]
+
+
+def test_verify_storage_checks_the_link_index(people, engine, database_url):
+    import sqlalchemy as sa
+
+    from storage_plugin import writer
+    dav, kr = people["dav"], people["kr"]
+    dav.put("tasks/v.ics", task("v", extra=kr_line(kr["id"], 2)))
+    storage = writer.open_storage(database_url)
+    assert storage.verify() is True
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE item_link SET weight = 5 WHERE target_id = :kr"), {"kr": kr["id"]})
+    try:
+        assert storage.verify() is False
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE item_link SET weight = 2 WHERE target_id = :kr"), {"kr": kr["id"]})
+    assert storage.verify() is True
