@@ -537,3 +537,29 @@ def test_every_route_but_the_secret_url_needs_a_login(sidecar, user):
     wrong = requests.get(f"{sidecar.url}/api/feeds", auth=(user.name, "wrong-password"))
     assert wrong.status_code == 401
 
+
+
+def test_goal_filter_publishes_only_linked_items(sidecar, user):
+    import uuid as uuid_module
+    kr, other = str(uuid_module.uuid4()), str(uuid_module.uuid4())
+    user.mkcalendar("goals")
+    for uid, extra in (("linked", f"X-PLANERIX-KEY-RESULT:{kr}\r\n"), ("other", f"X-PLANERIX-KEY-RESULT:{other}\r\n"),
+                       ("project", "X-PLANERIX-PROJECT:apollo\r\n"), ("plain", "")):
+        body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+                f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260102T100000Z\r\n"
+                f"DTEND:20260102T110000Z\r\nSUMMARY:{uid}\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n")
+        assert user.put(f"goals/{uid}.ics", body).status_code == 201
+    by_kr = publish(sidecar, user, "goals", goal={"kind": "key_result", "id": kr.upper()})
+    assert by_kr["options"]["goal"] == {"kind": "key_result", "id": kr}
+    uids = [str(c["UID"]) for c in icalendar.Calendar.from_ical(fetch_feed(by_kr["url"]).text).walk("VEVENT")]
+    assert uids == ["linked"]
+    by_project = publish(sidecar, user, "goals", goal={"kind": "project", "id": "apollo"})
+    uids = [str(c["UID"]) for c in icalendar.Calendar.from_ical(fetch_feed(by_project["url"]).text).walk("VEVENT")]
+    assert uids == ["project"]
+    # Unlinking in a client takes the item out of the feed.
+    body = user.request("GET", "goals/linked.ics").text.replace(f"X-PLANERIX-KEY-RESULT:{kr}\r\n", "")
+    assert user.put("goals/linked.ics", body).status_code == 204
+    assert not icalendar.Calendar.from_ical(fetch_feed(by_kr["url"]).text).walk("VEVENT")
+    bad = sidecar.api(user).post(f"{sidecar.url}/api/feeds",
+                                 json={"calendar": "goals", "options": {"goal": {"kind": "key_result", "id": "nope"}}})
+    assert bad.status_code == 422 and "goal" in bad.text

@@ -8,13 +8,13 @@ Options (all optional)::
     free_busy       false             times only: no titles, descriptions, alarms, people
     name            null | text       X-WR-CALNAME (default: the calendar's display name)
     refresh_minutes 60                REFRESH-INTERVAL / X-PUBLISHED-TTL suggested to clients
+    goal            null | {"kind": "objective" | "key_result" | "kpi" | "project", "id": ...}
+                                      only items linked to that goal (an objective: also to
+                                      its key results), from the storage's link index
 
 A windowed feed keeps recurring series whole: a series is included when one
 of its occurrences falls in the window, with its RRULE, EXDATEs and overrides.
 
-Extension point: a goal filter (items linked to an objective, key result or
-project) becomes one more field here, validated in ``_FIELDS``, and one more
-SQL condition in ``okr_extension.feeds.selection.conditions_for``.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ import dataclasses
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
+
+from storage_plugin import links
 
 COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 MAX_WINDOW_DAYS = 36500
@@ -43,6 +45,7 @@ class FeedOptions:
     free_busy: bool = False
     name: Optional[str] = None
     refresh_minutes: int = 60
+    goal: Optional[tuple[str, str]] = None  # (kind, id)
 
     @property
     def windowed(self) -> bool:
@@ -51,6 +54,7 @@ class FeedOptions:
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["components"] = list(self.components)
+        data["goal"] = {"kind": self.goal[0], "id": self.goal[1]} if self.goal else None
         return data
 
     @classmethod
@@ -107,6 +111,17 @@ def _refresh_minutes(value: Any) -> int:
     return value
 
 
+def _goal(value: Any) -> Optional[tuple[str, str]]:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"kind", "id"}:
+        raise ValueError('must be null or {"kind": ..., "id": ...}')
+    kind, target = value["kind"], value["id"]
+    if kind not in links.PROPERTY_OF or not isinstance(target, str):
+        raise ValueError(f"kind must be one of {', '.join(links.PROPERTY_OF)} and id a text")
+    return kind, links.normalize_target(kind, target)
+
+
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "components": _components,
     "past_days": _window_days,
@@ -114,6 +129,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "free_busy": _bool,
     "name": _name,
     "refresh_minutes": _refresh_minutes,
+    "goal": _goal,
 }
 
 

@@ -56,6 +56,13 @@ SELECTION_CONDITIONS = {
         "(i.id IN (SELECT o.item_id FROM item_occurrence o"
         "          WHERE o.collection_id = :cid AND o.span && int8range(:window_start, :window_end))"
         " OR (i.expanded_until < :window_end AND i.series_end > :window_start))"),
+    # Linked to the goal (the storage's link index); an objective also takes its key results'.
+    "goal": (
+        "i.id IN (SELECT l.item_id FROM item_link l"
+        "         WHERE (l.target_kind = :goal_kind AND l.target_id = :goal_id)"
+        "            OR (:goal_kind = 'objective' AND l.target_kind = 'key_result' AND l.target_id IN"
+        "                (SELECT CAST(k.id AS text) FROM key_result k"
+        "                 WHERE CAST(k.objective_id AS text) = :goal_id)))"),
 }
 
 

@@ -46,6 +46,9 @@ def conditions_for(collection_id: int, options: FeedOptions,
     if window is not None:
         names.append("window")
         params.update(window_start=window.start, window_end=window.end)
+    if options.goal is not None:
+        names.append("goal")
+        params.update(goal_kind=options.goal[0], goal_id=options.goal[1])
     return names, params
 
 
