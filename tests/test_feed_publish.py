@@ -563,3 +563,44 @@ def test_goal_filter_publishes_only_linked_items(sidecar, user):
     bad = sidecar.api(user).post(f"{sidecar.url}/api/feeds",
                                  json={"calendar": "goals", "options": {"goal": {"kind": "key_result", "id": "nope"}}})
     assert bad.status_code == 422 and "goal" in bad.text
+
+
+def test_goals_feed_of_an_organisation(sidecar, user, other_user):
+    api = sidecar.api(user)
+    org = api.post(f"{sidecar.url}/api/organisations", json={"name": "Acme"}).json()
+    objective = api.post(f"{sidecar.url}/api/objectives", json={
+        "organisation_id": org["id"], "title": "Launch", "due_date": "2026-12-31"}).json()
+    kr = api.post(f"{sidecar.url}/api/key-results", json={
+        "objective_id": objective["id"], "title": "Signups", "target_value": 10, "due_date": "2026-12-15"}).json()
+    kpi = api.post(f"{sidecar.url}/api/kpis", json={
+        "organisation_id": org["id"], "name": "NPS", "period": "quarterly", "next_review": "2027-01-05"}).json()
+    api.post(f"{sidecar.url}/api/objectives", json={"organisation_id": org["id"], "title": "No date"})
+    created = api.post(f"{sidecar.url}/api/feeds", json={"organisation": org["id"], "options": {"name": "Acme goals"}})
+    assert created.status_code == 201, created.text
+    feed = created.json()
+    assert feed["kind"] == "goals" and feed["organisation"] == org["id"] and feed["calendar"] is None
+    first = fetch_feed(feed["url"])
+    cal = icalendar.Calendar.from_ical(first.text)
+    assert str(cal["X-WR-CALNAME"]) == "Acme goals"
+    events = {str(e["SUMMARY"]): e for e in cal.walk("VEVENT")}
+    assert set(events) == {"Objective due: Launch", "Key result due: Signups", "KPI review: NPS"}
+    assert events["Objective due: Launch"].decoded("DTSTART").isoformat() == "2026-12-31"
+    assert str(events["Key result due: Signups"]["URL"]).endswith(f"/api/key-results/{kr['id']}")
+    assert events["KPI review: NPS"]["RRULE"]["FREQ"] == ["MONTHLY"] and events["KPI review: NPS"]["RRULE"]["INTERVAL"] == [3]
+    assert str(events["KPI review: NPS"]["URL"]).endswith(f"/api/kpis/{kpi['id']}")
+    # A changed goal changes the feed; an unchanged one answers 304.
+    assert requests.get(feed["url"], headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    api.patch(f"{sidecar.url}/api/key-results/{kr['id']}", json={"title": "Paying signups"})
+    second = fetch_feed(feed["url"], **{"If-None-Match": first.headers["ETag"]})
+    assert "Key result due: Paying signups" in second.text.replace("\r\n ", "")
+    # Options for calendars do not apply; outsiders cannot publish an organisation's goals.
+    wrong = api.post(f"{sidecar.url}/api/feeds", json={"organisation": org["id"], "options": {"free_busy": True}})
+    assert wrong.status_code == 422
+    outsider = sidecar.api(other_user).post(f"{sidecar.url}/api/feeds", json={"organisation": org["id"]})
+    assert outsider.status_code == 404
+    # A feed lives only while its owner is a member.
+    second_owner = api.post(f"{sidecar.url}/api/organisations/{org['id']}/members",
+                            json={"user": other_user.name, "role": "owner"})
+    assert second_owner.status_code == 201
+    assert api.delete(f"{sidecar.url}/api/organisations/{org['id']}/members/{user.name}").status_code == 204
+    assert requests.get(feed["url"]).status_code == 404

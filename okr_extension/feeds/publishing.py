@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import secrets
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,8 +23,9 @@ from typing import Any, Optional
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from okr_extension import access
 from okr_extension.auth import PUBLIC_FEED_ROUTE
-from okr_extension.feeds import builder, queries, selection
+from okr_extension.feeds import builder, goal_events, queries, selection
 from okr_extension.feeds.options import FeedOptions, ValidationError, parse_options
 from okr_extension.feeds.ownership import own_calendar
 from storage_plugin.writer import NotFound
@@ -48,7 +50,9 @@ def feed_urls(origin: str, host: str, token: str) -> dict[str, str]:
 
 def feed_json(row) -> dict[str, Any]:
     return {
-        "id": row.id, "kind": row.kind, "calendar": f"/{row.calendar_path}/",
+        "id": row.id, "kind": row.kind,
+        "calendar": f"/{row.calendar_path}/" if row.calendar_path else None,
+        "organisation": str(row.organisation_id) if row.organisation_id else None,
         "options": FeedOptions.from_json(row.options).to_json(),
         "created": row.created.isoformat(), "updated": row.updated.isoformat(),
         "rotated": row.rotated.isoformat() if row.rotated else None,
@@ -56,22 +60,45 @@ def feed_json(row) -> dict[str, Any]:
 
 
 # -- management (the owner, authenticated) -------------------------------------
+GOALS_FEED_OPTIONS = {"name", "refresh_minutes"}
+
+
 async def create_feed(engine: AsyncEngine, user: str, data: Any) -> tuple[Any, str]:
-    """A new feed from ``{"calendar": ..., "options": {...}}``; returns its row and secret."""
+    """A new feed from ``{"calendar": ..., "options": {...}}`` or, for an organisation's goals,
+    ``{"organisation": <id>, "options": {...}}``; returns its row and secret."""
     if not isinstance(data, dict):
         raise ValidationError([{"field": "body", "reason": "must be a JSON object"}])
-    unknown = set(data) - {"calendar", "options"}
-    if unknown:
-        raise ValidationError([{"field": sorted(unknown)[0],
-                                "reason": "unknown field; send calendar and options"}])
+    unknown = set(data) - {"calendar", "organisation", "options"}
+    if unknown or ("calendar" in data) == ("organisation" in data):
+        raise ValidationError([{"field": sorted(unknown)[0] if unknown else "calendar",
+                                "reason": "send calendar (or organisation, for a goals feed) and options"}])
     options = parse_options(data.get("options") or {})
+    if "organisation" in data and set(data.get("options") or {}) - GOALS_FEED_OPTIONS:
+        raise ValidationError([{"field": "options", "reason": "a goals feed takes only name and refresh_minutes"}])
     async with engine.begin() as conn:
-        calendar = await own_calendar(conn, user, data.get("calendar"))
+        if "organisation" in data:
+            organisation_id = await member_organisation(conn, user, data["organisation"])
+            values = {"kind": "goals", "collection_id": None, "organisation_id": organisation_id}
+        else:
+            calendar = await own_calendar(conn, user, data.get("calendar"))
+            values = {"kind": "calendar", "collection_id": calendar.id, "organisation_id": None}
         token = new_token()
         row = (await conn.execute(queries.INSERT_FEED, {
-            "owner": user, "collection_id": calendar.id, "token_hash": token_hash(token),
+            "owner": user, **values, "token_hash": token_hash(token),
             "options": json.dumps(options.to_json())})).one()
     return row, token
+
+
+async def member_organisation(conn, user: str, given: Any) -> uuid.UUID:
+    """An organisation the user may publish the goals of (any member; viewers included, since
+    they may read every goal)."""
+    try:
+        organisation_id = uuid.UUID(str(given))
+    except ValueError:
+        raise ValidationError([{"field": "organisation", "reason": "must be an organisation id"}]) from None
+    if await access.role_of(conn, user, organisation_id) is None:
+        raise NotFound(f"you are in no organisation {organisation_id}")
+    return organisation_id
 
 
 async def list_feeds(engine: AsyncEngine, user: str) -> list:
@@ -94,6 +121,8 @@ async def update_feed(engine: AsyncEngine, user: str, feed_id: int, data: Any):
         row = (await conn.execute(queries.FEED_BY_ID, {"id": feed_id, "owner": user})).first()
         if row is None:
             raise NotFound(f"you have no feed {feed_id}")
+        if row.kind == "goals" and set(data["options"]) - GOALS_FEED_OPTIONS:
+            raise ValidationError([{"field": "options", "reason": "a goals feed takes only name and refresh_minutes"}])
         options = FeedOptions.from_json(row.options).merged(data["options"])
         return (await conn.execute(queries.UPDATE_FEED_OPTIONS, {
             "id": feed_id, "owner": user, "options": json.dumps(options.to_json())})).one()
@@ -165,16 +194,17 @@ class FeedCache:
             self._bytes -= old.size
 
 
-def state_key(state, window: Optional[selection.Window]) -> str:
+def state_key(state, window: Optional[selection.Window], origin: str = "") -> str:
     """Everything the feed's content depends on; its hash is the ETag."""
     parts = [builder.BUILDER_VERSION, state.id, state.updated.isoformat(), state.collection_id,
-             state.revision, window.anchor.date().isoformat() if window else "-"]
+             state.revision, window.anchor.date().isoformat() if window else "-",
+             origin if state.kind == "goals" else "-"]
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
-def validators_of(state, window: Optional[selection.Window]) -> Validators:
+def validators_of(state, window: Optional[selection.Window], origin: str = "") -> Validators:
     moments = [state.modified, state.updated] + ([window.anchor] if window else [])
-    return Validators(f'"{state_key(state, window)}"', max(moments).replace(microsecond=0))
+    return Validators(f'"{state_key(state, window, origin)}"', max(moments).replace(microsecond=0))
 
 
 def _bare_etags(header: str) -> set[str]:
@@ -243,8 +273,8 @@ def accepts_gzip(accept_encoding: str) -> bool:
 NOT_FOUND = FeedResponse(404, {"Cache-Control": "no-store"})
 
 
-async def calendar_source(conn, state, options: FeedOptions,
-                          window: Optional[selection.Window]) -> tuple[list, builder.FeedMeta]:
+async def calendar_source(conn, state, options: FeedOptions, window: Optional[selection.Window],
+                          origin: str) -> tuple[list, builder.FeedMeta]:
     """The items and calendar properties of a feed of kind ``calendar``."""
     rows = await selection.load_items(conn, state.collection_id, options, window)
     meta = builder.FeedMeta(
@@ -255,11 +285,19 @@ async def calendar_source(conn, state, options: FeedOptions,
     return rows, meta
 
 
+async def goals_source(conn, state, options: FeedOptions, window: Optional[selection.Window],
+                       origin: str) -> tuple[list, builder.FeedMeta]:
+    """All-day events for the organisation's objective and key-result due dates and its KPI
+    reviews (recurring by the KPI's period), each with a URL back to the goal."""
+    rows = (await conn.execute(queries.GOAL_DATES, {"org": state.organisation_id})).all()
+    meta = builder.FeedMeta(calname=options.name or f"{state.organisation_name} goals", description=None,
+                            refresh_minutes=options.refresh_minutes, free_busy=False,
+                            uid_salt=f"planerix-feed-{state.id}")
+    return [goal_events.event_of(row, origin) for row in rows], meta
+
+
 # What each kind of feed (published_feed.kind) is built from, inside the build's snapshot.
-# Extension point: a goals feed per organisation adds its kind here (with its rows — stored
-# items or generated components — and its own change marker in ``state_key``), to the CHECK
-# constraint of published_feed.kind, and to FEED_STATE_BY_* (which join the calendar today).
-SOURCES = {"calendar": calendar_source}
+SOURCES = {"calendar": calendar_source, "goals": goals_source}
 
 
 class Publisher:
@@ -272,7 +310,7 @@ class Publisher:
 
     async def serve(self, token: str, *, if_none_match: Optional[str] = None,
                     if_modified_since: Optional[str] = None, gzip_ok: bool = False,
-                    now: Optional[datetime] = None) -> FeedResponse:
+                    now: Optional[datetime] = None, origin: str = "") -> FeedResponse:
         if not TOKEN_RE.fullmatch(token):
             return NOT_FOUND
         now = now or datetime.now(timezone.utc)
@@ -282,12 +320,12 @@ class Publisher:
         if state is None:
             return NOT_FOUND
         window = selection.window_for(FeedOptions.from_json(state.options), now)
-        validators = validators_of(state, window)
+        validators = validators_of(state, window, origin)
         if not_modified(validators, if_none_match, if_modified_since):
             headers = _headers(validators, gzip_ok)
             headers.pop("Content-Encoding", None)
             return FeedResponse(304, headers)
-        entry = self.cache.get(state.id, state_key(state, window)) or await self._build(state.id, now)
+        entry = self.cache.get(state.id, state_key(state, window, origin)) or await self._build(state.id, now, origin)
         if entry is None:  # revoked while we were building
             return NOT_FOUND
         headers = _headers(entry.validators, gzip_ok)
@@ -295,7 +333,7 @@ class Publisher:
         headers["Content-Disposition"] = 'inline; filename="calendar.ics"'
         return FeedResponse(200, headers, entry.built.gzipped if gzip_ok else entry.built.body)
 
-    async def _build(self, feed_id: int, now: datetime) -> Optional[CachedFeed]:
+    async def _build(self, feed_id: int, now: datetime, origin: str) -> Optional[CachedFeed]:
         lock = self._locks.setdefault(feed_id, asyncio.Lock())
         async with lock:  # concurrent misses of one feed build it once
             async with self._engine.connect() as conn:
@@ -307,13 +345,13 @@ class Publisher:
                         return None
                     options = FeedOptions.from_json(state.options)
                     window = selection.window_for(options, now)
-                    key = state_key(state, window)
+                    key = state_key(state, window, origin)
                     cached = self.cache.get(feed_id, key)
                     if cached is not None:
                         return cached
-                    rows, meta = await SOURCES[state.kind](conn, state, options, window)
+                    rows, meta = await SOURCES[state.kind](conn, state, options, window, origin)
             built = await asyncio.to_thread(builder.build, rows, meta)
-            entry = CachedFeed(key, built, validators_of(state, window))
+            entry = CachedFeed(key, built, validators_of(state, window, origin))
             self.cache.put(feed_id, entry)
             self.cache.builds += 1
         return entry

@@ -11,39 +11,65 @@ from sqlalchemy import text
 CALENDAR_BY_PATH = text("SELECT id, path, tag, props, read_only FROM collection WHERE path = :path")
 
 # -- published feeds -----------------------------------------------------------
-_FEED_COLUMNS = ("f.id, f.owner, f.kind, f.collection_id, c.path AS calendar_path, f.options,"
-                 " f.created, f.updated, f.rotated")
+_FEED_COLUMNS = ("f.id, f.owner, f.kind, f.collection_id, c.path AS calendar_path, f.organisation_id,"
+                 " f.options, f.created, f.updated, f.rotated")
+# A calendar feed joins its calendar; a goals feed has none (organisation_id instead).
+_FEED_JOIN = "LEFT JOIN collection c ON c.id = f.collection_id"
 INSERT_FEED = text(
-    "WITH f AS (INSERT INTO published_feed (owner, collection_id, token_hash, options)"
-    "  VALUES (:owner, :collection_id, :token_hash, CAST(:options AS jsonb)) RETURNING *)"
-    f" SELECT {_FEED_COLUMNS} FROM f JOIN collection c ON c.id = f.collection_id")
+    "WITH f AS (INSERT INTO published_feed (owner, kind, collection_id, organisation_id, token_hash, options)"
+    "  VALUES (:owner, :kind, :collection_id, :organisation_id, :token_hash, CAST(:options AS jsonb))"
+    "  RETURNING *)"
+    f" SELECT {_FEED_COLUMNS} FROM f {_FEED_JOIN}")
 LIST_FEEDS = text(
-    f"SELECT {_FEED_COLUMNS} FROM published_feed f JOIN collection c ON c.id = f.collection_id"
+    f"SELECT {_FEED_COLUMNS} FROM published_feed f {_FEED_JOIN}"
     " WHERE f.owner = :owner ORDER BY f.id")
 FEED_BY_ID = text(
-    f"SELECT {_FEED_COLUMNS} FROM published_feed f JOIN collection c ON c.id = f.collection_id"
+    f"SELECT {_FEED_COLUMNS} FROM published_feed f {_FEED_JOIN}"
     " WHERE f.id = :id AND f.owner = :owner")
 UPDATE_FEED_OPTIONS = text(
     "WITH f AS (UPDATE published_feed SET options = CAST(:options AS jsonb), updated = now()"
     "  WHERE id = :id AND owner = :owner RETURNING *)"
-    f" SELECT {_FEED_COLUMNS} FROM f JOIN collection c ON c.id = f.collection_id")
+    f" SELECT {_FEED_COLUMNS} FROM f {_FEED_JOIN}")
 ROTATE_FEED = text(
     "WITH f AS (UPDATE published_feed SET token_hash = :token_hash, rotated = now()"
     "  WHERE id = :id AND owner = :owner RETURNING *)"
-    f" SELECT {_FEED_COLUMNS} FROM f JOIN collection c ON c.id = f.collection_id")
+    f" SELECT {_FEED_COLUMNS} FROM f {_FEED_JOIN}")
 DELETE_FEED = text("DELETE FROM published_feed WHERE id = :id AND owner = :owner RETURNING id")
 
 # What a request for a secret URL needs to decide between 404, 304, the cache and a build.
-FEED_STATE_BY_TOKEN = text(
+# A calendar's revision tells when it changed; a goals feed's marker is a digest of the ids and
+# update times of the organisation's goals (a deletion changes it too). A goals feed lives only
+# while its owner is a member of the organisation.
+_FEED_STATE = (
     "SELECT f.id, f.kind, f.options, f.updated, c.id AS collection_id, c.path, c.props,"
-    "       c.revision, c.modified"
-    " FROM published_feed f JOIN collection c ON c.id = f.collection_id"
-    " WHERE f.token_hash = :token_hash")
+    "       f.organisation_id, o.name AS organisation_name,"
+    "       CASE WHEN f.kind = 'goals' THEN coalesce(g.marker, '-') ELSE CAST(c.revision AS text) END"
+    "         AS revision,"
+    "       CASE WHEN f.kind = 'goals' THEN coalesce(g.modified, f.created) ELSE c.modified END AS modified"
+    " FROM published_feed f LEFT JOIN collection c ON c.id = f.collection_id"
+    " LEFT JOIN organisation o ON o.id = f.organisation_id"
+    " LEFT JOIN LATERAL ("
+    "   SELECT md5(string_agg(CAST(x.id AS text) || CAST(x.updated AS text), ',' ORDER BY x.id)) AS marker,"
+    "          max(x.updated) AS modified FROM ("
+    "     SELECT id, updated FROM objective WHERE organisation_id = f.organisation_id"
+    "     UNION ALL SELECT id, updated FROM key_result WHERE organisation_id = f.organisation_id"
+    "     UNION ALL SELECT id, updated FROM kpi WHERE organisation_id = f.organisation_id) x"
+    " ) g ON f.kind = 'goals'"
+    " WHERE (f.kind = 'calendar' OR EXISTS (SELECT 1 FROM membership m"
+    "        WHERE m.organisation_id = f.organisation_id AND m.account = f.owner))")
+FEED_STATE_BY_TOKEN = text(_FEED_STATE + " AND f.token_hash = :token_hash")
 # The same, re-read inside the snapshot the feed is built from.
-FEED_STATE_BY_ID = text(
-    "SELECT f.id, f.kind, f.options, f.updated, c.id AS collection_id, c.path, c.props,"
-    "       c.revision, c.modified"
-    " FROM published_feed f JOIN collection c ON c.id = f.collection_id WHERE f.id = :id")
+FEED_STATE_BY_ID = text(_FEED_STATE + " AND f.id = :id")
+
+# -- the events of a goals feed ---------------------------------------------------------
+GOAL_DATES = text(
+    "SELECT 'objective' AS kind, id, title, due_date AS day, NULL AS period FROM objective"
+    "  WHERE organisation_id = :org AND due_date IS NOT NULL"
+    " UNION ALL SELECT 'key_result', id, title, due_date, NULL FROM key_result"
+    "  WHERE organisation_id = :org AND due_date IS NOT NULL"
+    " UNION ALL SELECT 'kpi', id, name, next_review, period FROM kpi"
+    "  WHERE organisation_id = :org AND next_review IS NOT NULL"
+    " ORDER BY 1, 2")
 
 # -- the items of a calendar feed (see okr_extension.feeds.selection) ----------
 SELECT_ITEMS = "SELECT i.uid, i.component, i.text FROM item i WHERE i.collection_id = :cid"

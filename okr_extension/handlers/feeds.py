@@ -65,7 +65,8 @@ async def serve_feed(request: web.Request) -> web.Response:
         request.match_info["token"],
         if_none_match=request.headers.get("If-None-Match"),
         if_modified_since=request.headers.get("If-Modified-Since"),
-        gzip_ok=publishing.accepts_gzip(request.headers.get("Accept-Encoding", "")))
+        gzip_ok=publishing.accepts_gzip(request.headers.get("Accept-Encoding", "")),
+        origin=f"{request.scheme}://{request.host}")
     if answer.status == 404:
         response = problem(404, "no feed at this address: the URL is wrong, or the feed was revoked "
                                 "or its URL rotated")
