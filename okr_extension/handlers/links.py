@@ -31,32 +31,21 @@ async def delete_link(request: web.Request) -> web.Response:
     return respond(models.ItemLinks, result)
 
 
-async def list_linked_items(request: web.Request) -> web.Response:
-    params = read_query(request, models.TargetParams)
-    async with transaction(request) as conn:
-        result = await service.linked_items(conn, request[USER], params)
-    return respond(models.LinkedItems, result)
+def _reader(name: str, params_model, read, response_model):
+    """A GET handler: validated query parameters in, one read in one transaction, the model out."""
+    async def handler(request: web.Request) -> web.Response:
+        params = read_query(request, params_model)
+        async with transaction(request) as conn:
+            result = await read(conn, request[USER], params)
+        return respond(response_model, result)
+    handler.__name__ = name
+    return handler
 
 
-async def get_item_links(request: web.Request) -> web.Response:
-    params = read_query(request, models.ItemParams)
-    async with transaction(request) as conn:
-        result = await service.item_links(conn, request[USER], params)
-    return respond(models.ItemLinks, result)
-
-
-async def get_time_invested(request: web.Request) -> web.Response:
-    params = read_query(request, models.TimeParams)
-    async with transaction(request) as conn:
-        result = await service.time_invested(conn, request[USER], params)
-    return respond(models.TimeInvested, result)
-
-
-async def get_agenda(request: web.Request) -> web.Response:
-    params = read_query(request, models.RangeParams)
-    async with transaction(request) as conn:
-        result = await service.agenda(conn, request[USER], params)
-    return respond(models.Agenda, result)
+list_linked_items = _reader("list_linked_items", models.TargetParams, service.linked_items, models.LinkedItems)
+get_item_links = _reader("get_item_links", models.ItemParams, service.item_links, models.ItemLinks)
+get_time_invested = _reader("get_time_invested", models.TimeParams, service.time_invested, models.TimeInvested)
+get_agenda = _reader("get_agenda", models.RangeParams, service.agenda, models.Agenda)
 
 
 _WRITE_ERRORS = (401, 403, 404, 409, 412)
