@@ -3,7 +3,7 @@ byte for byte what Radicale's generic code answers.
 
 Two servers run on the same database: the usual one and one with
 ``fast_listings`` off. Every request goes to both; status, DAV and Content-Type
-headers and the body must be identical. A counter on ``fast_listing._fill``
+headers and the body must be identical. A counter on ``fast_listing._answer``
 shows which requests took the fast path, so the comparison is not vacuous.
 """
 from __future__ import annotations
@@ -32,13 +32,13 @@ def generic_server(engine, database_url):
 @pytest.fixture
 def fast_calls(monkeypatch):
     calls = []
-    original = fast_listing._fill
+    original = fast_listing._answer
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(fast_listing, "_fill", counting)
+    monkeypatch.setattr(fast_listing, "_answer", counting)
     return calls
 
 
