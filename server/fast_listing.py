@@ -39,7 +39,6 @@ from radicale.app.propfind import xml_propfind
 from radicale.app.report import xml_item_response
 from radicale.log import logger
 
-from storage_plugin import request_state
 from storage_plugin.collection import Collection
 from storage_plugin.items import http_date
 from storage_plugin.storage import Storage

@@ -14,8 +14,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import new_user, start_caldav_server
-from davutil import XML_HEADER, calendar, event, vevent, vtodo
+from conftest import start_caldav_server
+from davutil import XML_HEADER, calendar, event, vtodo
 from server import fast_listing
 
 D_C = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://calendarserver.org/ns/"'
