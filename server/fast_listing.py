@@ -29,7 +29,7 @@ import secrets
 import socket
 import xml.etree.ElementTree as ET
 from http import client
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 from urllib.parse import quote
 
 from radicale import httputils, pathutils, xmlutils
@@ -39,7 +39,6 @@ from radicale.app.propfind import xml_propfind
 from radicale.app.report import xml_item_response
 from radicale.log import logger
 
-from storage_plugin import request_state
 from storage_plugin.collection import Collection
 from storage_plugin.items import http_date
 from storage_plugin.storage import Storage
@@ -110,8 +109,8 @@ class _Template:
     """A serialized response with marker slots, filled once per member."""
 
     def __init__(self, text: str, collection: Collection, encoding: str) -> None:
-        self._content_type = xmlutils.get_content_type(_TemplateItem(collection), encoding)
-        slots = {"h": _HREF, "e": _ETAG, "m": _MODIFIED, "c": self._content_type}
+        content_type = xmlutils.get_content_type(_TemplateItem(collection), encoding)
+        slots = {"h": _HREF, "e": _ETAG, "m": _MODIFIED, "c": content_type}
         self.uses = {key for key, marker in slots.items() if marker in text}
         text = text.replace("{", "{{").replace("}", "}}")
         # The content type holds the component marker: replace it before the component alone.
@@ -124,23 +123,22 @@ class _Template:
         self._encoding = encoding
         self._content_types: dict = {}
 
-    def content_type(self, component: str) -> str:
+    def _content_type(self, component: str) -> str:
         value = self._content_types.get(component)
         if value is None:
             value = _escape(xmlutils.get_content_type(_Meta(self._name, component), self._encoding))
             self._content_types[component] = value
         return value
 
-    def fill(self, rows, out: list) -> None:
+    def formatter(self) -> Callable:
+        """row -> the member's response."""
         uses, fmt = self.uses, self._format
-        # The common cases (getetag; a deleted member) with a minimal loop.
-        if uses == {"h", "e"}:
-            out.extend(fmt(h=_escape(quote(row.href)), e=_escape(row.etag)) for row in rows)
-            return
-        if uses == {"h"}:
-            out.extend(fmt(h=_escape(quote(row.href))) for row in rows)
-            return
-        for row in rows:
+        if uses == {"h", "e"}:  # getetag, the usual listing
+            return lambda row: fmt(h=_escape(quote(row.href)), e=_escape(row.etag))
+        if uses == {"h"}:  # a deleted member
+            return lambda row: fmt(h=_escape(quote(row.href)))
+
+        def general(row) -> str:
             values = {}
             if "h" in uses:
                 values["h"] = _escape(quote(row.href))
@@ -149,8 +147,36 @@ class _Template:
             if "m" in uses:
                 values["m"] = _escape(http_date(row.modified))
             if "c" in uses:
-                values["c"] = self.content_type(row.component)
-            out.append(fmt(**values))
+                values["c"] = self._content_type(row.component)
+            return fmt(**values)
+        return general
+
+
+class _Body:
+    """The response body as encoded chunks of about ``CHUNK`` members each, so a
+    listing of 100,000 members never holds 100,000 small strings at once."""
+
+    CHUNK = 1000
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.chunks: list[bytes] = []
+
+    def text(self, text: str) -> None:
+        if text:
+            self.chunks.append(text.encode(self.encoding, "xmlcharrefreplace"))
+
+    def members(self, rows: Iterable, format_row: Callable) -> None:
+        batch: list[str] = []
+        for row in rows:
+            batch.append(format_row(row))
+            if len(batch) >= self.CHUNK:
+                self.text("".join(batch))
+                batch.clear()
+        self.text("".join(batch))
+
+    def bytes(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 def _read_body(app, environ, request_info):
@@ -195,18 +221,18 @@ def _wrap(multistatus: ET.Element, response: ET.Element, tag: str) -> None:
 
 
 def _cut(document: str, tag: str) -> tuple[str, str, str]:
+    """(before, template, after) of the response wrapped as ``tag``; template "" if none."""
     head, _, rest = document.partition(f"<!--{_START}{tag}-->")
     template, _, tail = rest.partition(f"<!--{_END}{tag}-->")
     return head, template, tail
 
 
-def _answer(app, document_parts: list, xml_request, request_info, dav_header: bool):
-    body = "".join(document_parts).encode(app._encoding, "xmlcharrefreplace")
+def _answer(app, body: _Body, xml_request, request_info, dav_header: bool):
     headers = {"Content-Type": "text/xml; charset=%s" % app._encoding}
     if dav_header:  # Radicale's PROPFIND sends it, its REPORT does not
         headers = {"DAV": httputils.DAV_HEADERS, **headers}
     request_info["status"] = client.MULTI_STATUS
-    return client.MULTI_STATUS, headers, body, xmlutils.pretty_xml(xml_request)
+    return client.MULTI_STATUS, headers, body.bytes(), xmlutils.pretty_xml(xml_request)
 
 
 def _leaf_collection(app, path: str, access: Access) -> Optional[Collection]:
@@ -235,43 +261,33 @@ def propfind(app, environ, base_prefix: str, path: str, user: str, user_groups: 
     if not ok or xml_request is None or xml_request.tag != _PROPFIND or not len(xml_request) \
             or xml_request[0].tag != _PROP:
         return None
+    # Rendered inside the read snapshot: the members are read in batches while filled in.
     with app._storage.acquire_lock("r", user):
         collection = _leaf_collection(app, path, access)
         if collection is None:
             return None
-        rows = collection.member_rows()
         children = app._storage.child_collections(collection)
-    template_item = _TemplateItem(collection)
-    allowed = [(entry, permission, raw, None) for entry, permission, raw in
-               app._collect_allowed_items([collection, template_item, *children], user, user_groups)]
-    try:
-        multistatus = xml_propfind(app, base_prefix, path, xml_request, allowed, user, app._encoding,
-                                   max_resource_size=app._max_resource_size, shares={})
-    except NeedsText:
-        return None
-    if multistatus is None:
-        return None  # Radicale refuses (current-user-principal without a user)
-    entries = [entry for entry, _, _, _ in allowed]
-    if template_item in entries:
-        _wrap(multistatus, multistatus[entries.index(template_item)], "item")
-    try:
-        return _answer(app, _fill(app, multistatus, collection, {"item": rows}), xml_request, request_info,
-                       dav_header=True)
-    except NeedsText:
-        return None
-
-
-def _fill(app, multistatus: ET.Element, collection: Collection, rows_by_tag: dict) -> list:
-    """The serialized document with each wrapped template repeated over its rows."""
-    document = _serialize(app, multistatus)
-    parts: list = []
-    for tag, rows in rows_by_tag.items():
-        head, template, document = _cut(document, tag)
-        parts.append(head)
-        if template:
-            _Template(template, collection, app._encoding).fill(rows, parts)
-    parts.append(document)
-    return parts
+        template_item = _TemplateItem(collection)
+        allowed = [(entry, permission, raw, None) for entry, permission, raw in
+                   app._collect_allowed_items([collection, template_item, *children], user, user_groups)]
+        try:
+            multistatus = xml_propfind(app, base_prefix, path, xml_request, allowed, user, app._encoding,
+                                       max_resource_size=app._max_resource_size, shares={})
+            if multistatus is None:
+                return None  # Radicale refuses (current-user-principal without a user)
+            entries = [entry for entry, _, _, _ in allowed]
+            if template_item in entries:
+                _wrap(multistatus, multistatus[entries.index(template_item)], "item")
+            head, template, tail = _cut(_serialize(app, multistatus), "item")
+            body = _Body(app._encoding)
+            body.text(head)
+            if template:
+                body.members(collection.iter_member_rows(),
+                             _Template(template, collection, app._encoding).formatter())
+            body.text(tail)
+        except NeedsText:
+            return None
+    return _answer(app, body, xml_request, request_info, dav_header=True)
 
 
 # -- REPORT sync-collection ---------------------------------------------------------
@@ -308,14 +324,15 @@ def sync_collection(app, environ, base_prefix: str, path: str, user: str, user_g
             token, changes = collection.sync_changes(old_token)
         except ValueError:
             return None  # Radicale answers 403 DAV:valid-sync-token and logs why
-        changes = list(changes)
-    seen, found, missing = set(), [], []
-    for change in changes:  # Radicale's get_multi: each name once, in order
-        if change.href in seen:
-            continue
-        seen.add(change.href)
-        (missing if change.etag is None else found).append(change)
+        try:
+            body = _sync_body(app, base_prefix, collection, token, props, changes)
+        except NeedsText:
+            return None
+    return _answer(app, body, xml_request, request_info, dav_header=False)
 
+
+def _sync_body(app, base_prefix: str, collection: Collection, token: str, props: list,
+               changes: Iterable) -> _Body:
     multistatus = ET.Element(xmlutils.make_clark("D:multistatus"))
     ET.SubElement(multistatus, _SYNC_TOKEN).text = token
     uri = pathutils.unstrip_path(posixpath.join(collection.path, _HREF))
@@ -340,8 +357,29 @@ def sync_collection(app, environ, base_prefix: str, path: str, user: str, user_g
                                    not_found_props=not_found_props, found_item=True)
         multistatus.append(member)
         _wrap(multistatus, member, "found")
-    try:
-        parts = _fill(app, multistatus, collection, {"missing": missing, "found": found})
-    except NeedsText:
-        return None
-    return _answer(app, parts, xml_request, request_info, dav_header=False)
+    head, missing_template, rest = _cut(_serialize(app, multistatus), "missing")
+    middle, found_template, tail = _cut(rest, "found")
+    # Each href comes once: hrefs are unique among members, and a member and a
+    # tombstone never share one (writes remove the tombstone, deletes the member).
+    missing: list = []
+
+    def present():
+        for change in changes:
+            if change.etag is None:
+                missing.append(change)
+            else:
+                yield change
+
+    found = _Body(app._encoding)
+    if found_template:
+        found.members(present(), _Template(found_template, collection, app._encoding).formatter())
+    else:
+        for _ in present():
+            pass
+    body = _Body(app._encoding)
+    body.text(head)
+    body.members(missing, _Template(missing_template, collection, app._encoding).formatter())
+    body.text(middle)
+    body.chunks.extend(found.chunks)
+    body.text(tail)
+    return body

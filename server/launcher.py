@@ -13,7 +13,7 @@ from typing import Iterator
 from aiohttp import web
 
 from okr_extension import create_app, migrate
-from server import settings
+from server import memory, settings
 from server.caldav_server import CalDAVServer
 from server.embedded import EmbeddedPostgres
 from storage_plugin import accounts, database
@@ -72,6 +72,7 @@ async def _run_until_signalled(api: web.Application, host: str, port: int, ready
 
 def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
           config_file: str | None = None) -> None:
+    memory.tune_malloc()
     with open_database(data_dir, database_url) as db:
         demo_password = create_demo_account(db)
         caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),

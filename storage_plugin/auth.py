@@ -10,7 +10,8 @@ class Auth(auth.BaseAuth):
 
     def __init__(self, configuration) -> None:
         super().__init__(configuration)
-        self._engine = database.engine_for(database.url_from(configuration))
+        self._engine = database.engine_for(database.url_from(configuration),
+                                           database.max_connections_from(configuration))
         self._credentials = accounts.VerifiedCredentials()
 
     def _login(self, login: str, password: str) -> str:

@@ -22,6 +22,8 @@ MAX_NAME_BYTES = 1024
 READ_ONLY_REASON = (
     "this calendar is subscribed from an external iCalendar feed and is read-only: its items "
     "change only when the feed does (manage the subscription under /api/subscriptions)")
+# Long listings are read through a server-side cursor, a batch at a time.
+_STREAMED = {"stream_results": True, "yield_per": 2000}
 
 
 def check_name_length(what: str, name: str) -> None:
@@ -86,11 +88,13 @@ class Collection(storage.BaseCollection):
             rows = conn.execute(query, {"cid": self.id}).all()
         return rows_to_items(self, rows, {row.id: row.text for row in rows} if with_text else None)
 
-    def member_rows(self) -> list:
+    def iter_member_rows(self) -> Iterator:
         """Rows (id, href, uid, component, etag, series bounds, modified) of every member,
-        in ``get_all``'s order, for listings that need no item (``server.fast_listing``)."""
+        in ``get_all``'s order, read in batches; for listings that need no item objects
+        (``server.fast_listing``)."""
         with self.storage.connection() as conn:
-            return conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": self.id}).all()
+            yield from conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": self.id},
+                                    execution_options=_STREAMED)
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[Tuple[str, Optional[StoredItem]]]:
         wanted = list(dict.fromkeys(hrefs))
@@ -222,7 +226,9 @@ class Collection(storage.BaseCollection):
         """Changes after revision ``since`` (all members when None), oldest change first."""
         with self.storage.connection() as conn:
             if since is None:
-                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "limit": limit})
+                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "limit": limit},
+                                    execution_options=_STREAMED)
             else:
-                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "since": since, "limit": limit})
+                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "since": since, "limit": limit},
+                                    execution_options=_STREAMED)
             yield from rows

@@ -1,7 +1,8 @@
 """One SQLAlchemy engine per database URL and process, and the migration runner.
 
 Radicale builds the storage plugin twice per process (app and sharing), and the
-sidecar needs the same database: they all share the engine registered here.
+auth plugin and the CLI need the same database: they all share the engine
+registered here.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from sqlalchemy.engine import Engine, make_url
 DATABASE_URL_ENV = "PLANERIX_DATABASE_URL"
 
 _engines: dict[str, Engine] = {}
+_sizes: dict[str, int] = {}
+# Radicale's default [server] max_connections.
+DEFAULT_MAX_CONNECTIONS = 8
 _engines_lock = threading.Lock()
 
 # Serializes migrations when several processes start on one database.
@@ -43,16 +47,38 @@ def url_from(configuration) -> str:
     return str(url)
 
 
-def engine_for(url: str) -> Engine:
+def max_connections_from(configuration) -> int:
+    """Radicale's ``[server] max_connections``: how many requests it serves in parallel."""
+    try:
+        return max(1, int(configuration.get("server", "max_connections")))
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_MAX_CONNECTIONS
+
+
+def engine_for(url: str, max_connections: int | None = None) -> Engine:
+    """The process's engine for ``url``: at most ``max_connections`` database connections
+    (default: Radicale's default of parallel requests), half of them kept open when idle.
+
+    Each request holds one connection while it reads or writes, and a PostgreSQL
+    backend costs a few megabytes, so the pool follows the server's parallelism
+    rather than its client count: more requests wait a moment for a connection.
+    An engine asked for with another size replaces the registered one.
+    """
+    wanted = max_connections or DEFAULT_MAX_CONNECTIONS
     with _engines_lock:
         engine = _engines.get(url)
-        if engine is None:
-            engine = sa.create_engine(
-                sqlalchemy_url(url), pool_size=16, max_overflow=16,
-                # No ping per checkout (a round trip per request): a dropped
-                # connection fails one statement and SQLAlchemy then renews the pool.
-                pool_recycle=3600)
-            _engines[url] = engine
+        if engine is not None and (max_connections is None or _sizes[url] == wanted):
+            return engine
+        if engine is not None:
+            engine.dispose()
+        kept = max(1, wanted // 4)
+        engine = sa.create_engine(
+            sqlalchemy_url(url), pool_size=kept, max_overflow=wanted - kept,
+            # No ping per checkout (a round trip per request): a dropped
+            # connection fails one statement and SQLAlchemy then renews the pool.
+            pool_recycle=3600)
+        _engines[url] = engine
+        _sizes[url] = wanted
         return engine
 
 
@@ -61,6 +87,7 @@ def dispose_all() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        _sizes.clear()
 
 
 def _migrations(package: str) -> list[tuple[int, str, str]]:

@@ -61,7 +61,7 @@ class Storage(storage.BaseStorage):
     def __init__(self, configuration) -> None:
         super().__init__(configuration)
         url = database.url_from(configuration)
-        self.engine = database.engine_for(url)
+        self.engine = database.engine_for(url, database.max_connections_from(configuration))
         self.history_days = int(_option(configuration, "sync_history_days"))
         self.horizon_seconds = int(_option(configuration, "expand_horizon_days")) * 86400
         self.max_occurrences = int(_option(configuration, "max_occurrences_per_item"))

