@@ -8,7 +8,7 @@ import os
 import sys
 
 from server import launcher, settings
-from storage_plugin import accounts, database
+from storage_plugin import accounts, database, writer
 
 
 def _add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     _add_database_options(db_commands.add_parser("upgrade", help="apply pending migrations"))
+    _add_database_options(db_commands.add_parser(
+        "reindex", help="rebuild the index of items whose index no longer matches their text"))
     return parser
 
 
@@ -95,8 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "user":
             run_user_command(args)
         else:
-            with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)):
+            with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)) as db:
                 print("database schema is up to date")
+                if args.db_command == "reindex":
+                    report = writer.reindex(writer.open_storage(db.url))
+                    for problem in report.unreadable:
+                        print(f"unreadable, left as it is: {problem}", file=sys.stderr)
+                    print(f"{report.rewritten} of {report.stale} stale items reindexed")
+                    return 1 if report.unreadable else 0
     except accounts.AccountError as e:
         print(f"planerix: {e}", file=sys.stderr)
         return 2

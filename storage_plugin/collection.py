@@ -22,6 +22,9 @@ MAX_NAME_BYTES = 1024
 READ_ONLY_REASON = (
     "this calendar is subscribed from an external iCalendar feed and is read-only: its items "
     "change only when the feed does (manage the subscription under /api/subscriptions)")
+# A subscriber may still rename, recolour and reorder a subscribed calendar in their client
+# (Apple Calendar sets the order and colour on its first sync): it changes only how it looks.
+PRESENTATION_PROPS = frozenset({"D:displayname", "ICAL:calendar-color", "ICAL:calendar-order"})
 # Long listings are read through a server-side cursor, a batch at a time.
 _STREAMED = {"stream_results": True, "yield_per": 2000}
 
@@ -69,8 +72,11 @@ class Collection(storage.BaseCollection):
         return dict(self._props) if key is None else self._props.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
-        self.check_writable()
         props = dict(radicale_item.check_and_sanitize_props(dict(props)))
+        if self.read_only:
+            changed = {k for k in props.keys() | self._props.keys() if props.get(k) != self._props.get(k)}
+            if changed - PRESENTATION_PROPS:
+                self.check_writable()
         with self.storage.connection() as conn:
             row = conn.execute(queries.SET_COLLECTION_PROPS, {
                 "id": self.id, "props": json.dumps(props), "tag": props.get("tag") or None}).one()

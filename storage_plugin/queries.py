@@ -152,7 +152,7 @@ CURRENT_MEMBERS = text(
 # -- verification ----------------------------------------------------------
 ITEMS_FOR_VERIFY = text(
     "SELECT i.id, c.path, i.href, i.uid, i.component, i.etag, i.text, i.series_start, i.series_end,"
-    "       i.expanded_until, i.modified, c.tag,"
+    "       i.expanded_until, i.modified, c.tag, i.summary, i.status, i.percent_complete, i.due,"
     "       COALESCE(o.spans, '{}') AS spans,"
     "       (SELECT coalesce(json_agg(json_build_array(l.target_kind, l.target_id, l.weight)), '[]')"
     "        FROM item_link l WHERE l.item_id = i.id) AS links"

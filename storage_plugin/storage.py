@@ -15,7 +15,7 @@ import posixpath
 import threading
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 from radicale import item as radicale_item
 from radicale import pathutils, storage, types
@@ -38,6 +38,10 @@ _ROOT_ROW = SimpleNamespace(id=0, path="", props={}, revision=0, history_floor=0
                             modified=datetime(1970, 1, 1, tzinfo=timezone.utc))
 _migrated: set[str] = set()
 _migrated_lock = threading.Lock()
+
+
+class IndexMismatch(ValueError):
+    """An item's indexed fields differ from what its text says (``verify``, ``writer.reindex``)."""
 
 
 def _option(configuration, name: str) -> str:
@@ -272,14 +276,20 @@ class Storage(storage.BaseStorage):
     def verify(self) -> bool:
         """Re-derive every item's indexed fields from its text (``--verify-storage``)."""
         ok = True
+        for row, error in self.check_items():
+            ok = False
+            logger.error("Invalid item %r: %s", f"/{row.path}/{row.href}", error)
+        return ok
+
+    def check_items(self) -> Iterator[tuple[Any, Exception]]:
+        """Every item whose index differs from its text (or whose text is unreadable), with why."""
         with self.connection() as conn:
-            for row in conn.execute(queries.ITEMS_FOR_VERIFY):
+            for row in conn.execute(queries.ITEMS_FOR_VERIFY, execution_options={"stream_results": True,
+                                                                                   "yield_per": 500}):
                 try:
                     self._verify_item(row)
                 except Exception as e:  # report every broken item, not just the first
-                    ok = False
-                    logger.error("Invalid item %r: %s", f"/{row.path}/{row.href}", e)
-        return ok
+                    yield row, e
 
     def _verify_item(self, row) -> None:
         parsed, = radicale_item.read_components(row.text)
@@ -287,7 +297,7 @@ class Storage(storage.BaseStorage):
         expected = (radicale_item.get_etag(row.text), check.uid, check.component_name, check.time_range)
         stored = (row.etag, row.uid, row.component, (row.series_start, row.series_end))
         if expected != stored:
-            raise ValueError(f"stored index {stored} differs from the text {expected}")
+            raise IndexMismatch(f"stored index {stored} differs from the text {expected}")
         # The expansion horizon was relative to the write: compare below both cuts.
         expansion = occurrences.expand(parsed, check.component_name, self.horizon_seconds,
                                        self.max_occurrences, now=row.modified.timestamp())
@@ -297,8 +307,12 @@ class Storage(storage.BaseStorage):
             return sorted(tuple(s) for s in spans if limit is None or s[0] < limit)
         if (row.expanded_until is None) != (expansion.expanded_until is None) or \
                 below(row.spans) != below(expansion.spans):
-            raise ValueError("the occurrence index does not match the text; save the item again")
+            raise IndexMismatch("the occurrence index does not match the text; save the item again")
         found = links.extract(parsed, check.component_name, f"/{row.path}/{row.href}")
         if sorted((link.kind, link.target_id, link.weight) for link in found) != \
                 sorted((kind, target, float(weight)) for kind, target, weight in row.links):
-            raise ValueError("the goal-link index does not match the text; save the item again")
+            raise IndexMismatch("the goal-link index does not match the text; save the item again")
+        shown = links.facts(parsed, check.component_name)
+        if (shown.summary, shown.status, shown.percent_complete, shown.due) != \
+                (row.summary, row.status, row.percent_complete, row.due):
+            raise IndexMismatch("the indexed summary, status, completion or due date does not match the text")

@@ -565,6 +565,26 @@ def test_goal_filter_publishes_only_linked_items(sidecar, user):
     assert bad.status_code == 422 and "goal" in bad.text
 
 
+def test_objective_filter_follows_its_key_results(sidecar, user):
+    api = sidecar.api(user)
+    org = api.post(f"{sidecar.url}/api/organisations", json={"name": "Acme"}).json()
+    objective = api.post(f"{sidecar.url}/api/objectives", json={"organisation_id": org["id"], "title": "Launch"}).json()
+    krs = {name: api.post(f"{sidecar.url}/api/key-results", json={
+        "objective_id": objective["id"], "title": name, "target_value": 10}).json()["id"] for name in ("kept", "dropped")}
+    user.mkcalendar("okr")
+    for uid, target in krs.items():
+        body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+                f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260102T100000Z\r\n"
+                f"DTEND:20260102T110000Z\r\nX-PLANERIX-KEY-RESULT:{target}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        assert user.put(f"okr/{uid}.ics", body).status_code == 201
+    feed = publish(sidecar, user, "okr", goal={"kind": "objective", "id": objective["id"]})
+    first = fetch_feed(feed["url"])
+    assert sorted(str(e["UID"]) for e in icalendar.Calendar.from_ical(first.text).walk("VEVENT")) == ["dropped", "kept"]
+    # The calendar does not change, the objective's key results do: the feed follows at once.
+    assert api.delete(f"{sidecar.url}/api/key-results/{krs['dropped']}").status_code == 204
+    second = fetch_feed(feed["url"], **{"If-None-Match": first.headers["ETag"]})
+    assert [str(e["UID"]) for e in icalendar.Calendar.from_ical(second.text).walk("VEVENT")] == ["kept"]
+
 def test_goals_feed_of_an_organisation(sidecar, user, other_user):
     api = sidecar.api(user)
     org = api.post(f"{sidecar.url}/api/organisations", json={"name": "Acme"}).json()

@@ -375,8 +375,8 @@ def test_caldav_clients_cannot_write_into_a_subscribed_calendar(sidecar, user, f
     _assert_refused(user.request("DELETE", "readonly/ro-1.ics"))
     _assert_refused(user.request("DELETE", "readonly/"))
     _assert_refused(user.request("PROPPATCH", "readonly/", (
-        '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
-        "<D:displayname>Mine now</D:displayname></D:prop></D:set></D:propertyupdate>")))
+        '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set>'
+        "<D:prop><C:calendar-description>Mine now</C:calendar-description></D:prop></D:set></D:propertyupdate>")))
     _assert_refused(user.request("MOVE", "readonly/ro-1.ics", Destination=user.url("mine/stolen.ics")))
     _assert_refused(user.request("MOVE", "mine/own.ics", Destination=user.url("readonly/own.ics")))
     _assert_refused(user.put("readonly/", calendar(vevent("whole")), **{"Content-Type": "text/calendar"}))
@@ -391,7 +391,22 @@ def test_caldav_clients_cannot_write_into_a_subscribed_calendar(sidecar, user, f
     privileges = {r.href: {p.tag for p in r.props["{DAV:}current-user-privilege-set"].iter()
                            if p.tag != "{DAV:}privilege"} for r in responses}
     assert "{DAV:}write" not in privileges[f"/{user.name}/readonly/"]
+    assert "{DAV:}write-content" not in privileges[f"/{user.name}/readonly/"]
     assert "{DAV:}read" in privileges[f"/{user.name}/readonly/"]
+    items, _ = multistatus(user.request("PROPFIND", "readonly/", propfind_body("D:current-user-privilege-set"),
+                                        Depth="1").text)
+    item = next(r for r in items if r.href.endswith("/ro-1.ics"))
+    assert {p.tag for p in item.props["{DAV:}current-user-privilege-set"].iter()} == {
+        "{DAV:}current-user-privilege-set", "{DAV:}privilege", "{DAV:}read"}
+    # How it looks stays the subscriber's: name, colour and order (Apple sets them on first sync).
+    assert "{DAV:}write-properties" in privileges[f"/{user.name}/readonly/"]
+    recolour = user.request("PROPPATCH", "readonly/", (
+        '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop>'
+        "<D:displayname>Holidays</D:displayname><A:calendar-color>#FF0000FF</A:calendar-color>"
+        "<A:calendar-order>3</A:calendar-order></D:prop></D:set></D:propertyupdate>"))
+    assert recolour.status_code == 207 and "200 OK" in recolour.text and "403" not in recolour.text
+    props = multistatus(user.request("PROPFIND", "readonly/", propfind_body("D:displayname"), Depth="0").text)[0]
+    assert props[0].props["{DAV:}displayname"].text == "Holidays"
     assert "{DAV:}write" in privileges[f"/{user.name}/mine/"]
     items = multistatus(user.request("PROPFIND", "readonly/", propfind_body(
         "D:current-user-privilege-set"), Depth="1").content)[0]

@@ -37,14 +37,15 @@ ROTATE_FEED = text(
 DELETE_FEED = text("DELETE FROM published_feed WHERE id = :id AND owner = :owner RETURNING id")
 
 # What a request for a secret URL needs to decide between 404, 304, the cache and a build.
-# A calendar's revision tells when it changed; a goals feed's marker is a digest of the ids and
+# A calendar's revision tells when it changed (with, for a feed filtered by an objective, the
+# set of its key results); a goals feed's marker is a digest of the ids and
 # update times of the organisation's goals (a deletion changes it too). A goals feed lives only
 # while its owner is a member of the organisation.
 _FEED_STATE = (
     "SELECT f.id, f.kind, f.options, f.updated, c.id AS collection_id, c.path, c.props,"
     "       f.organisation_id, o.name AS organisation_name,"
-    "       CASE WHEN f.kind = 'goals' THEN coalesce(g.marker, '-') ELSE CAST(c.revision AS text) END"
-    "         AS revision,"
+    "       CASE WHEN f.kind = 'goals' THEN coalesce(g.marker, '-')"
+    "            ELSE CAST(c.revision AS text) || coalesce('/' || k.marker, '') END AS revision,"
     "       CASE WHEN f.kind = 'goals' THEN coalesce(g.modified, f.created) ELSE c.modified END AS modified"
     " FROM published_feed f LEFT JOIN collection c ON c.id = f.collection_id"
     " LEFT JOIN organisation o ON o.id = f.organisation_id"
@@ -55,6 +56,12 @@ _FEED_STATE = (
     "     UNION ALL SELECT id, updated FROM key_result WHERE organisation_id = f.organisation_id"
     "     UNION ALL SELECT id, updated FROM kpi WHERE organisation_id = f.organisation_id) x"
     " ) g ON f.kind = 'goals'"
+    # A feed filtered by an objective also shows its key results' items: a key result added
+    # to or moved off the objective changes the feed without a change to the calendar.
+    " LEFT JOIN LATERAL ("
+    "   SELECT md5(string_agg(CAST(kr.id AS text), ',' ORDER BY kr.id)) AS marker FROM key_result kr"
+    "   WHERE CAST(kr.objective_id AS text) = f.options -> 'goal' ->> 'id'"
+    " ) k ON f.kind = 'calendar' AND f.options -> 'goal' ->> 'kind' = 'objective'"
     " WHERE (f.kind = 'calendar' OR EXISTS (SELECT 1 FROM membership m"
     "        WHERE m.organisation_id = f.organisation_id AND m.account = f.owner))")
 FEED_STATE_BY_TOKEN = text(_FEED_STATE + " AND f.token_hash = :token_hash")

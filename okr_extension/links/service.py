@@ -29,17 +29,26 @@ def target_id_of(kind: str, raw: str) -> str:
         raise Problem(422, f"invalid target_id: {e}", errors=[{"field": "target_id", "message": str(e)}]) from None
 
 
+async def goals(conn: AsyncConnection, user: str, targets) -> dict[tuple[str, str], tuple]:
+    """(title, visible, exists) of each (kind, id) link target, one query per goal table.
+    Projects are names: always there, always yours."""
+    targets = set(targets)
+    found = {}
+    mine = access.organisations_of(user)
+    for kind, (table, title) in GOAL_TABLES.items():
+        ids = [uuid.UUID(target_id) for target_kind, target_id in targets if target_kind == kind]
+        if ids:
+            rows = await conn.execute(sa.select(table.c.id, table.c[title].label("title"),
+                                                table.c.organisation_id.in_(mine).label("visible"))
+                                      .where(table.c.id.in_(ids)))
+            found.update({(kind, str(row.id)): (row.title if row.visible else None, row.visible, True)
+                          for row in rows})
+    return {(kind, target_id): (target_id, True, True) if kind == "project"
+            else found.get((kind, target_id), (None, False, False)) for kind, target_id in targets}
+
+
 async def goal(conn: AsyncConnection, user: str, kind: str, target_id: str):
-    """(title, visible, exists) of a link target. Projects are names: always there, always yours."""
-    if kind == "project":
-        return target_id, True, True
-    table, title = GOAL_TABLES[kind]
-    row = (await conn.execute(sa.select(table.c[title].label("title"), table.c.organisation_id)
-                              .where(table.c.id == uuid.UUID(target_id)))).first()
-    if row is None:
-        return None, False, False
-    visible = await access.role_of(conn, user, row.organisation_id) is not None
-    return (row.title if visible else None), visible, True
+    return (await goals(conn, user, [(kind, target_id)]))[kind, target_id]
 
 
 async def require_goal(conn: AsyncConnection, user: str, kind: str, target_id: str) -> str:
@@ -50,13 +59,15 @@ async def require_goal(conn: AsyncConnection, user: str, kind: str, target_id: s
     return title
 
 
+def link_entry(row, known: dict) -> dict:
+    title, _, exists = known[row.target_kind, row.target_id]
+    return {"target_kind": row.target_kind, "target_id": row.target_id, "weight": row.weight,
+            "title": title, "dangling": not exists}
+
+
 async def goal_links(conn: AsyncConnection, user: str, rows) -> list[dict]:
-    out = []
-    for row in rows:
-        title, _, exists = await goal(conn, user, row.target_kind, row.target_id)
-        out.append({"target_kind": row.target_kind, "target_id": row.target_id, "weight": row.weight,
-                    "title": title, "dangling": not exists})
-    return out
+    known = await goals(conn, user, ((row.target_kind, row.target_id) for row in rows))
+    return [link_entry(row, known) for row in rows]
 
 
 def _rewrite(storage: Storage, user: str, ref, kind: str, target_id: str, weight: float | None,
@@ -186,25 +197,21 @@ async def agenda(conn: AsyncConnection, user: str, query: models.RangeParams) ->
     events = (await conn.execute(queries.AGENDA_EVENTS, span)).all()
     tasks = (await conn.execute(queries.AGENDA_TASKS, span)).all()
     item_ids = list({row.item_id for row in (*events, *tasks)})
+    link_rows = (await conn.execute(queries.LINKS_OF_ITEMS, {"ids": item_ids})).all()
+    known = await goals(conn, user, ((row.target_kind, row.target_id) for row in link_rows))
     links_by_item: dict[int, list] = {}
-    for row in await conn.execute(queries.LINKS_OF_ITEMS, {"ids": item_ids}):
-        links_by_item.setdefault(row.item_id, []).append(row)
-    goal_cache: dict[int, list] = {}
-
-    async def goals_of(item_id: int) -> list[dict]:
-        if item_id not in goal_cache:
-            goal_cache[item_id] = await goal_links(conn, user, links_by_item.get(item_id, []))
-        return goal_cache[item_id]
+    for row in link_rows:
+        links_by_item.setdefault(row.item_id, []).append(link_entry(row, known))
 
     entries = []
     for row in events:
         entries.append({"kind": "event", "start": _moment(row.start), "end": _moment(row.end), "title": row.summary,
                         "calendar": f"/{row.calendar}/", "href": row.href, "uid": row.uid,
-                        "links": await goals_of(row.item_id), "conflicts": []})
+                        "links": links_by_item.get(row.item_id, []), "conflicts": []})
     for row in tasks:
         entries.append({"kind": "task", "start": row.due, "end": None, "title": row.summary,
                         "calendar": f"/{row.calendar}/", "href": row.href, "uid": row.uid,
-                        "links": await goals_of(row.item_id), "conflicts": []})
+                        "links": links_by_item.get(row.item_id, []), "conflicts": []})
     entries += await _deadlines(conn, user, query.start, query.end)
     entries.sort(key=lambda e: (e["start"], e["kind"]))
     mark_conflicts(entries)
