@@ -9,7 +9,7 @@ from aiohttp import web
 
 from okr_extension import tokens
 from okr_extension.api.problems import Problem
-from okr_extension.keys import CREDENTIALS, ENGINE, USER
+from okr_extension.keys import AUTH_SCHEME, CREDENTIALS, ENGINE, USER
 from storage_plugin import accounts
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
@@ -31,7 +31,8 @@ def _parse_basic(encoded: str) -> tuple[str, str] | None:
         login, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return (login, password) if sep else None
+    # PostgreSQL text holds no NUL: such a login cannot exist (and would fail the lookup).
+    return (login, password) if sep and "\x00" not in login else None
 
 
 async def _basic_user(request: web.Request, encoded: str) -> str | None:
@@ -65,4 +66,5 @@ async def authentication_middleware(request: web.Request, handler):
         raise Problem(401, "wrong user name or password" if scheme == "basic"
                       else "unknown, revoked or expired token", headers=CHALLENGE)
     request[USER] = user
+    request[AUTH_SCHEME] = scheme
     return await handler(request)

@@ -8,3 +8,4 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 CREDENTIALS = web.AppKey("credentials", VerifiedCredentials)
 OPENAPI = web.AppKey("openapi", dict)
 USER = web.RequestKey("user", str)  # the authenticated user name
+AUTH_SCHEME = web.RequestKey("auth_scheme", str)  # "basic" or "bearer"

@@ -114,6 +114,8 @@ def open_storage(database_url: str, options: Optional[Mapping[str, str]] = None)
 
 def calendar_path(path: str) -> str:
     """``/alice/work/`` or ``alice/work`` → ``alice/work`` (Radicale's sanitized form)."""
+    if "\x00" in path:
+        raise ValueError("a path cannot contain the NUL character")
     return pathutils.strip_path(pathutils.sanitize_path(path))
 
 

@@ -32,6 +32,9 @@ def test_personal_tokens_create_use_list_revoke(api_server, api_user_factory):
     bearer = {"Authorization": f"Bearer {secret}"}
     org = requests.post(api_server.url + "/api/organisations", json={"name": "Via token"}, headers=bearer)
     assert org.status_code == 201, org.text
+    # A token cannot mint tokens (a leaked short-lived one would make itself a lasting one).
+    minted = requests.post(api_server.url + "/api/tokens", json={"name": "copy"}, headers=bearer)
+    assert minted.status_code == 403 and "password" in minted.json()["detail"]
     listed = user.ok("GET", "/api/tokens")["items"]
     assert [t["name"] for t in listed] == ["n8n"] and "token" not in listed[0]
     assert listed[0]["last_used"] is not None
@@ -70,3 +73,9 @@ def test_nul_characters_are_refused_with_a_reason(api_user_factory):
     response = user.call("GET", "/api/kpis", owner="a\x00b")
     assert response.status_code == 422 and "NUL" in response.json()["detail"]
     assert user.call("POST", "/api/organisations", {"name": "x\x00"}).status_code == 422
+    org = user.ok("POST", "/api/organisations", {"name": "NUL checks"})
+    assert user.call("DELETE", f"/api/organisations/{org['id']}/members/a%00b").status_code == 404
+    assert user.call("POST", "/api/feeds", {"calendar": "work\x00"}).status_code == 422
+    # A login holding NUL is no user: 401, not a failed lookup.
+    nul_login = requests.get(user.api_url + "/api/tokens", auth=("a\x00b", "whatever-password"))
+    assert nul_login.status_code == 401

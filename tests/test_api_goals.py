@@ -1,5 +1,8 @@
 """Objectives, key results and check-ins over real HTTP: CRUD, validation, computed progress and
 tracking, pagination, and rights."""
+import base64
+import json
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -173,6 +176,16 @@ def test_check_ins_move_the_current_value_and_keep_history(alice, org):
     alice.ok("PATCH", f"/api/check-ins/{first['id']}", {"note": "revised"})
     assert alice.ok("GET", f"/api/check-ins/{first['id']}")["note"] == "revised"
     assert alice.ok("GET", f"/api/key-results/{kr['id']}")["current_value"] == 6  # an old check-in edit moves nothing
+    # Deleting the newest check-in brings back the one before it; deleting an older one moves nothing;
+    # with none left, the key result is back at its start value.
+    newest = history[0]
+    alice.ok("DELETE", f"/api/check-ins/{newest['id']}")
+    assert alice.ok("GET", f"/api/key-results/{kr['id']}")["current_value"] == 3
+    latest = alice.ok("POST", "/api/check-ins", {"key_result_id": kr["id"], "value": 8})
+    alice.ok("DELETE", f"/api/check-ins/{first['id']}")
+    assert alice.ok("GET", f"/api/key-results/{kr['id']}")["current_value"] == 8
+    alice.ok("DELETE", f"/api/check-ins/{latest['id']}")
+    assert alice.ok("GET", f"/api/key-results/{kr['id']}")["current_value"] == kr["start_value"]
 
 
 def test_pagination_filters_and_sorting(alice, org):
@@ -209,6 +222,13 @@ def test_pagination_filters_and_sorting(alice, org):
     title_cursor = alice.ok("GET", "/api/objectives", organisation_id=org["id"], limit=1, sort="title")["next_cursor"]
     wrong_sort = alice.call("GET", "/api/objectives", cursor=title_cursor, sort="due_date")
     assert wrong_sort.status_code == 422
+    # Forged cursors (a key or id of the wrong type) are refused like garbage, never sent to SQL.
+    an_id = str(uuid.uuid4())
+    for forged in (["created", "x", an_id], ["title", 1, an_id], ["created", {"t": "2024-01-01T00:00:00+00:00"}, [1]],
+                   ["due_date", {"t": "2024-01-01T00:00:00+00:00"}, an_id], ["created", {"t": "2024-01-01T00:00:00+00:00"}, 7]):
+        cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+        answer = alice.call("GET", "/api/objectives", cursor=cursor, sort=forged[0])
+        assert answer.status_code == 422 and "cursor" in answer.json()["detail"], (forged, answer.text)
 
 
 def test_roles_on_goals(api_user_factory):
@@ -227,6 +247,14 @@ def test_roles_on_goals(api_user_factory):
     assert owner.call("PATCH", f"/api/objectives/{mine['id']}", {"owner": "stranger"}).status_code == 422
     assert other.ok("PATCH", f"/api/objectives/{mine['id']}", {"title": "now mine"})["title"] == "now mine"
     assert member.call("PATCH", f"/api/objectives/{mine['id']}", {"title": "back"}).status_code == 403
+    # A child objective counts in its parent's progress: aligning under it takes write rights on it.
+    theirs = objective(other, org, title="theirs")
+    assert member.call("POST", "/api/objectives", {"organisation_id": org["id"], "title": "child",
+                                                   "parent_id": theirs["id"]}).status_code == 403
+    own_child = objective(member, org, title="own child")
+    assert member.call("PATCH", f"/api/objectives/{own_child['id']}", {"parent_id": theirs["id"]}).status_code == 403
+    assert other.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "child",
+                                                "parent_id": theirs["id"]})["parent_id"] == theirs["id"]
 
 
 def test_nothing_leaks_across_organisations(api_user_factory):

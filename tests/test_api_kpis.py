@@ -27,6 +27,7 @@ def ingest(user, kpi_id, points, status=200):
     {"direction": "higher_is_better", "warn_threshold": 10, "alarm_threshold": 20},
     {"direction": "lower_is_better", "warn_threshold": 20, "alarm_threshold": 10},
     {"period": "hourly"}, {"aggregation": "median"}, {"target": "high"}, {"owner": 7},
+    {"next_review": "9999-12-31"}, {"next_review": "0001-01-01"},
 ])
 def test_kpi_validation(alice, org, fields):
     response = alice.call("POST", "/api/kpis", {"organisation_id": org["id"], "name": "x", **fields})
@@ -139,3 +140,16 @@ def test_kpi_crud(alice, org):
     assert [k["name"] for k in alice.ok("GET", "/api/kpis", tag="finance")["items"]] == ["Revenue"]
     alice.ok("DELETE", f"/api/kpis/{created['id']}")
     assert alice.call("GET", f"/api/kpis/{created['id']}").status_code == 404
+
+
+def test_dates_at_the_ends_of_the_calendar_are_refused(alice, org):
+    """Days past 9998 or before 1900 would overflow a deadline's end or a period's next start."""
+    made = kpi(alice, org)
+    for start, end in (("9999-12-01T00:00:00Z", "9999-12-31T00:00:00Z"), ("0001-01-01T00:00:00+01:00", "2020-01-01T00:00:00Z")):
+        answer = alice.call("GET", f"/api/kpis/{made['id']}/series", start=start, end=end, period="monthly")
+        assert answer.status_code == 422 and "between 1900-01-01 and 9998-12-31" in answer.text
+    late = alice.call("POST", "/api/objectives", {"organisation_id": org["id"], "title": "x", "due_date": "9999-12-31"})
+    assert late.status_code == 422 and "due_date" in late.text
+    point = alice.call("POST", f"/api/kpis/{made['id']}/measurements",
+                       {"measurements": [{"measured_at": "9999-12-31T23:00:00Z", "value": 1}]})
+    assert point.status_code == 422

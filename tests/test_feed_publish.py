@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import icalendar
@@ -539,9 +540,12 @@ def test_every_route_but_the_secret_url_needs_a_login(sidecar, user):
 
 
 
-def test_goal_filter_publishes_only_linked_items(sidecar, user):
-    import uuid as uuid_module
-    kr, other = str(uuid_module.uuid4()), str(uuid_module.uuid4())
+def test_goal_filter_publishes_only_linked_items(sidecar, user, other_user):
+    api = sidecar.api(user)
+    org = api.post(f"{sidecar.url}/api/organisations", json={"name": "Acme"}).json()
+    objective = api.post(f"{sidecar.url}/api/objectives", json={"organisation_id": org["id"], "title": "Launch"}).json()
+    kr, other = (api.post(f"{sidecar.url}/api/key-results", json={
+        "objective_id": objective["id"], "title": title, "target_value": 10}).json()["id"] for title in ("a", "b"))
     user.mkcalendar("goals")
     for uid, extra in (("linked", f"X-PLANERIX-KEY-RESULT:{kr}\r\n"), ("other", f"X-PLANERIX-KEY-RESULT:{other}\r\n"),
                        ("project", "X-PLANERIX-PROJECT:apollo\r\n"), ("plain", "")):
@@ -563,6 +567,14 @@ def test_goal_filter_publishes_only_linked_items(sidecar, user):
     bad = sidecar.api(user).post(f"{sidecar.url}/api/feeds",
                                  json={"calendar": "goals", "options": {"goal": {"kind": "key_result", "id": "nope"}}})
     assert bad.status_code == 422 and "goal" in bad.text
+    # Only goals of your organisations: an outsider cannot filter by them (nor learn of their changes).
+    other_user.mkcalendar("goals")
+    foreign = sidecar.api(other_user).post(f"{sidecar.url}/api/feeds", json={
+        "calendar": "goals", "options": {"goal": {"kind": "objective", "id": objective["id"]}}})
+    assert foreign.status_code == 422 and "in your organisations" in foreign.text
+    changed = api.patch(f"{sidecar.url}/api/feeds/{by_project['id']}",
+                        json={"options": {"goal": {"kind": "key_result", "id": str(uuid.uuid4())}}})
+    assert changed.status_code == 422
 
 
 def test_objective_filter_follows_its_key_results(sidecar, user):

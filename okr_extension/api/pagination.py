@@ -44,10 +44,32 @@ def decode_cursor(cursor: str, sort: str):
         sort_of_cursor, key, row_id = json.loads(base64.urlsafe_b64decode(padded))
         if sort_of_cursor != sort or not isinstance(key, (str, int, float, dict)) or "\x00" in str(key):
             raise ValueError
+        if not isinstance(row_id, (int, str)) or isinstance(row_id, bool):
+            raise ValueError
         return _decode_value(key), row_id if isinstance(row_id, int) else uuid.UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError):
-        raise Problem(422, "invalid cursor: pass the next_cursor of the previous page unchanged, "
-                           "with the same sort") from None
+        raise _invalid_cursor() from None
+
+
+def _invalid_cursor() -> Problem:
+    return Problem(422, "invalid cursor: pass the next_cursor of the previous page unchanged, with the same sort")
+
+
+def _fits(value, column: sa.ColumnElement) -> bool:
+    """Whether a decoded cursor value has the column's type (a forged cursor must not reach SQL)."""
+    if value is None:
+        return True
+    try:
+        expected = column.type.python_type
+    except NotImplementedError:
+        return True
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is date:
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
 
 
 def page_query(query: sa.Select, key: sa.ColumnElement, id_column: sa.ColumnElement,
@@ -56,6 +78,8 @@ def page_query(query: sa.Select, key: sa.ColumnElement, id_column: sa.ColumnElem
     whether another page follows."""
     if cursor:
         after_key, after_id = decode_cursor(cursor, sort)
+        if not (_fits(after_key, key) and _fits(after_id, id_column)):
+            raise _invalid_cursor()
         position = sa.tuple_(key, id_column)
         bound = sa.tuple_(sa.literal(after_key, type_=key.type), sa.literal(after_id, type_=id_column.type))
         query = query.where(position < bound if descending else position > bound)

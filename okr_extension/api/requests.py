@@ -44,6 +44,14 @@ def read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise validation_problem(e, "query") from None
 
 
+def path_name(request: web.Request, name: str) -> str:
+    """A name from the path (a user name); NUL cannot be in any stored name."""
+    value = request.match_info[name]
+    if "\x00" in value:
+        raise Problem(404, f"no such resource: {name} contains the NUL character")
+    return value
+
+
 def path_id(request: web.Request, name: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(request.match_info[name])

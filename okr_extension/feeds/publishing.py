@@ -28,6 +28,7 @@ from okr_extension.auth import PUBLIC_FEED_ROUTE
 from okr_extension.feeds import builder, goal_events, queries, selection
 from okr_extension.feeds.options import FeedOptions, ValidationError, parse_options
 from okr_extension.feeds.ownership import own_calendar
+from okr_extension.links import service as links_service
 from storage_plugin.writer import NotFound
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -76,6 +77,7 @@ async def create_feed(engine: AsyncEngine, user: str, data: Any) -> tuple[Any, s
     if "organisation" in data and set(data.get("options") or {}) - GOALS_FEED_OPTIONS:
         raise ValidationError([{"field": "options", "reason": "a goals feed takes only name and refresh_minutes"}])
     async with engine.begin() as conn:
+        await _check_goal(conn, user, options)
         if "organisation" in data:
             organisation_id = await member_organisation(conn, user, data["organisation"])
             values = {"kind": "goals", "collection_id": None, "organisation_id": organisation_id}
@@ -87,6 +89,16 @@ async def create_feed(engine: AsyncEngine, user: str, data: Any) -> tuple[Any, s
             "owner": user, **values, "token_hash": token_hash(token),
             "options": json.dumps(options.to_json())})).one()
     return row, token
+
+
+async def _check_goal(conn, user: str, options: FeedOptions) -> None:
+    """A goal filter names a goal of the user's organisations (projects are free names)."""
+    if options.goal is None:
+        return
+    kind, goal_id = options.goal
+    _, visible, _ = await links_service.goal(conn, user, kind, goal_id)
+    if not visible:
+        raise ValidationError([{"field": "goal", "reason": f"no {kind.replace('_', ' ')} {goal_id} in your organisations"}])
 
 
 async def member_organisation(conn, user: str, given: Any) -> uuid.UUID:
@@ -124,6 +136,7 @@ async def update_feed(engine: AsyncEngine, user: str, feed_id: int, data: Any):
         if row.kind == "goals" and set(data["options"]) - GOALS_FEED_OPTIONS:
             raise ValidationError([{"field": "options", "reason": "a goals feed takes only name and refresh_minutes"}])
         options = FeedOptions.from_json(row.options).merged(data["options"])
+        await _check_goal(conn, user, options)
         return (await conn.execute(queries.UPDATE_FEED_OPTIONS, {
             "id": feed_id, "owner": user, "options": json.dumps(options.to_json())})).one()
 

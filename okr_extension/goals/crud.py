@@ -29,12 +29,19 @@ class Parent:
     label: str        # "objective"
 
 
-Check = Callable[[AsyncConnection, dict, "Row | None"], Awaitable[None]]
+@dataclass(frozen=True)
+class Actor:
+    """Who writes, and their role in the row's organisation."""
+    user: str
+    role: str
+
+
+Check = Callable[[AsyncConnection, dict, "Row | None", Actor], Awaitable[None]]
 Present = Callable[[AsyncConnection, list[Row]], Awaitable[list[dict]]]
 AfterWrite = Callable[[AsyncConnection, Row], Awaitable[None]]
 
 
-async def _no_check(conn, merged, existing) -> None:
+async def _no_check(conn, merged, existing, actor) -> None:
     return None
 
 
@@ -63,6 +70,7 @@ class Resource:
     check: Check = _no_check         # rules needing the database or the merged row → Problem 422
     present: Present = _as_dicts     # rows → response dicts with computed fields
     after_write: AfterWrite = _nothing_after
+    after_delete: AfterWrite = _nothing_after
 
     def column(self, name: str) -> sa.Column:
         return self.table.c[name]
@@ -144,7 +152,7 @@ async def create(conn: AsyncConnection, resource: Resource, user: str, body: Bod
             conn, role, user, values.get(resource.owner_column), organisation_id)
     else:
         values[resource.owner_column] = user
-    await resource.check(conn, values, None)
+    await resource.check(conn, values, None, Actor(user, role))
     row = (await conn.execute(sa.insert(resource.table).values(values).returning(resource.table))).one()
     await resource.after_write(conn, row)
     return (await resource.present(conn, [row]))[0]
@@ -160,7 +168,7 @@ async def update(conn: AsyncConnection, resource: Resource, user: str, row_id: u
         changes[resource.owner_column] = await access.require_assignable(
             conn, role, user, changes[resource.owner_column], row.organisation_id)
     merged = {**row._mapping, **changes}
-    await resource.check(conn, merged, row)
+    await resource.check(conn, merged, row, Actor(user, role))
     if changes:
         if "updated" in resource.table.c:
             changes["updated"] = sa.func.now()
@@ -174,4 +182,5 @@ async def delete(conn: AsyncConnection, resource: Resource, user: str, row_id: u
     row, role = await _load(conn, resource, user, row_id, for_update=True)
     access.require_write(role, user, row._mapping[resource.owner_column], resource.label)
     await conn.execute(sa.delete(resource.table).where(resource.table.c.id == row_id))
+    await resource.after_delete(conn, row)
 

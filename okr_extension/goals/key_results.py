@@ -5,12 +5,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension.goals import rollup
-from okr_extension.goals.crud import Parent, Resource, invalid
+from okr_extension.goals.crud import Actor, Parent, Resource, invalid
 from okr_extension.models import goals as models
 from okr_extension.tables import check_in, key_result, objective
 
 
-async def check(conn: AsyncConnection, merged: dict, existing) -> None:
+async def check(conn: AsyncConnection, merged: dict, existing, actor: Actor) -> None:
     if existing is None and merged.get("current_value") is None:
         merged["current_value"] = merged["start_value"]
     try:
@@ -27,6 +27,21 @@ async def move_current_value(conn: AsyncConnection, row) -> None:
                        .values(current_value=row.value, updated=sa.func.now()))
 
 
+async def restore_current_value(conn: AsyncConnection, deleted) -> None:
+    """Deleting the newest check-in gives the key result the value of the one before it
+    (or its start value when none is left)."""
+    newer = sa.select(check_in.c.id).where(
+        check_in.c.key_result_id == deleted.key_result_id,
+        sa.tuple_(check_in.c.created, check_in.c.id) > sa.tuple_(sa.literal(deleted.created), sa.literal(deleted.id)))
+    if (await conn.execute(newer.limit(1))).first() is not None:
+        return
+    previous = sa.select(check_in.c.value).where(check_in.c.key_result_id == deleted.key_result_id) \
+        .order_by(check_in.c.created.desc(), check_in.c.id.desc()).limit(1).scalar_subquery()
+    await conn.execute(sa.update(key_result).where(key_result.c.id == deleted.key_result_id)
+                       .values(current_value=sa.func.coalesce(previous, key_result.c.start_value),
+                               updated=sa.func.now()))
+
+
 RESOURCE = Resource(
     label="key result", path="key-results", table=key_result,
     create=models.KeyResultCreate, patch=models.KeyResultPatch, out=models.KeyResultOut,
@@ -41,4 +56,4 @@ CHECK_INS = Resource(
     page=models.CheckInPage, query=models.CheckInQuery,
     owner_column="author", owner_from_body=False,
     parent=Parent("key_result_id", key_result, "owner", "key result"),
-    after_write=move_current_value)
+    after_write=move_current_value, after_delete=restore_current_value)

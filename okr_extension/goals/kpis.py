@@ -16,7 +16,7 @@ from okr_extension import access
 from okr_extension.api import pagination
 from okr_extension.api.problems import Problem
 from okr_extension.domain import kpi as domain
-from okr_extension.goals.crud import Resource, invalid
+from okr_extension.goals.crud import Actor, Resource, invalid
 from okr_extension.models import kpis as models
 from okr_extension.tables import kpi, kpi_measurement
 
@@ -34,7 +34,7 @@ _AGGREGATE = {
 }
 
 
-async def check(conn: AsyncConnection, merged: dict, existing) -> None:
+async def check(conn: AsyncConnection, merged: dict, existing, actor: Actor) -> None:
     try:
         models.check_thresholds(merged["direction"], merged.get("warn_threshold"), merged.get("alarm_threshold"))
     except ValueError as e:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from okr_extension import access
 from okr_extension.goals import rollup
-from okr_extension.goals.crud import Resource, invalid
+from okr_extension.goals.crud import Actor, Resource, invalid
 from okr_extension.models import goals as models
 from okr_extension.tables import objective
 
@@ -16,10 +17,10 @@ _ANCESTORS = sa.text("""
         UNION ALL
         SELECT o.id, o.parent_id, up.depth + 1 FROM objective o JOIN up ON o.id = up.parent_id
         WHERE up.depth < 1000)
-    SELECT id, (SELECT organisation_id FROM objective WHERE id = :start) AS organisation_id FROM up""")
+    SELECT id, p.organisation_id, p.owner FROM up, (SELECT organisation_id, owner FROM objective WHERE id = :start) p""")
 
 
-async def check(conn: AsyncConnection, merged: dict, existing) -> None:
+async def check(conn: AsyncConnection, merged: dict, existing, actor: Actor) -> None:
     try:
         models.check_dates(merged.get("start_date"), merged.get("due_date"))
     except ValueError as e:
@@ -32,6 +33,8 @@ async def check(conn: AsyncConnection, merged: dict, existing) -> None:
         raise invalid("parent_id", f"no objective {parent_id} in the same organisation")
     if existing is not None and any(row.id == existing.id for row in rows):
         raise invalid("parent_id", "this parent would make a cycle: the objective is among its ancestors")
+    # A child counts in its parent's progress: aligning under an objective changes it.
+    access.require_write(actor.role, actor.user, rows[0].owner, "parent objective")
 
 
 RESOURCE = Resource(

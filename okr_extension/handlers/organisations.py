@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from okr_extension.api.operations import Operation
-from okr_extension.api.requests import path_id, read_json, read_query
+from okr_extension.api.requests import path_id, path_name, read_json, read_query
 from okr_extension.api.responses import no_content, respond
 from okr_extension.goals import organisations as store
 from okr_extension.keys import USER
@@ -68,13 +68,13 @@ async def update_member(request: web.Request) -> web.Response:
     organisation_id = path_id(request)
     patch = await read_json(request, models.MemberPatch)
     async with transaction(request) as conn:
-        row = await store.change_member(conn, request[USER], organisation_id, request.match_info["user"], patch)
+        row = await store.change_member(conn, request[USER], organisation_id, path_name(request, "user"), patch)
     return respond(models.MemberOut, row)
 
 
 async def remove_member(request: web.Request) -> web.Response:
     async with transaction(request) as conn:
-        await store.remove_member(conn, request[USER], path_id(request), request.match_info["user"])
+        await store.remove_member(conn, request[USER], path_id(request), path_name(request, "user"))
     return no_content()
 
 

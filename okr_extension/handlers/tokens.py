@@ -5,9 +5,10 @@ from aiohttp import web
 
 from okr_extension import tokens as store
 from okr_extension.api.operations import Operation
+from okr_extension.api.problems import Problem
 from okr_extension.api.requests import path_id, read_json
 from okr_extension.api.responses import no_content, respond
-from okr_extension.keys import USER
+from okr_extension.keys import AUTH_SCHEME, USER
 from okr_extension.models import tokens as models
 from okr_extension.transactions import transaction
 
@@ -15,6 +16,9 @@ TAG = "tokens"
 
 
 async def create_token(request: web.Request) -> web.Response:
+    if request[AUTH_SCHEME] != "basic":
+        # Otherwise a leaked short-lived token could mint itself a lasting one.
+        raise Problem(403, "create tokens with your user name and password (HTTP Basic), not with a token")
     body = await read_json(request, models.TokenCreate)
     async with transaction(request) as conn:
         row = await store.create(conn, request[USER], body)
@@ -37,6 +41,6 @@ OPERATIONS = [
     Operation("GET", "/api/tokens", list_tokens, "List your API tokens (never their secrets)", TAG,
               response=models.TokenList, errors=(401,)),
     Operation("POST", "/api/tokens", create_token, "Create an API token; its secret is shown once", TAG,
-              body=models.TokenCreate, response=models.TokenCreated, status=201, errors=(401,)),
+              body=models.TokenCreate, response=models.TokenCreated, status=201, errors=(401, 403)),
     Operation("DELETE", "/api/tokens/{id}", revoke_token, "Revoke a token at once", TAG, status=204),
 ]

@@ -60,9 +60,9 @@ async def require_goal(conn: AsyncConnection, user: str, kind: str, target_id: s
 
 
 def link_entry(row, known: dict) -> dict:
-    title, _, exists = known[row.target_kind, row.target_id]
+    title, visible, _ = known[row.target_kind, row.target_id]
     return {"target_kind": row.target_kind, "target_id": row.target_id, "weight": row.weight,
-            "title": title, "dangling": not exists}
+            "title": title, "dangling": not visible}
 
 
 async def goal_links(conn: AsyncConnection, user: str, rows) -> list[dict]:
@@ -120,9 +120,8 @@ async def item_links(conn: AsyncConnection, user: str, ref: models.ItemParams) -
 
 async def linked_items(conn: AsyncConnection, user: str, query: models.TargetParams) -> dict:
     kind, target_id = query.target_kind, target_id_of(query.target_kind, query.target_id)
-    title, visible, exists = await goal(conn, user, kind, target_id)
-    if exists and not visible:
-        raise Problem(404, f"no {kind.replace('_', ' ')} {target_id} in your organisations")
+    # A goal outside your organisations answers as one that does not exist: dangling, untitled.
+    title, visible, _ = await goal(conn, user, kind, target_id)
     after = pagination.decode_cursor(query.cursor, "item")[1] if query.cursor else 0
     if not isinstance(after, int):
         raise Problem(422, "invalid cursor: pass the next_cursor of the previous page unchanged")
@@ -130,7 +129,7 @@ async def linked_items(conn: AsyncConnection, user: str, query: models.TargetPar
                                                       "after": after, "limit": query.limit + 1})).all()
     rows, next_cursor = pagination.split_page(rows, query.limit, "item", lambda row: row.item_id, "item_id")
     items = [{**row._mapping, "calendar": f"/{row.calendar}/"} for row in rows]
-    return {"target_kind": kind, "target_id": target_id, "title": title, "dangling": not exists,
+    return {"target_kind": kind, "target_id": target_id, "title": title, "dangling": not visible,
             "items": items, "next_cursor": next_cursor}
 
 
@@ -161,11 +160,9 @@ def _check_range(start: datetime, end: datetime, max_days: int) -> None:
 async def time_invested(conn: AsyncConnection, user: str, query: models.TimeParams) -> dict:
     _check_range(query.start, query.end, 3700)
     target_id = target_id_of(query.target_kind, query.target_id)
-    _, visible, exists = await goal(conn, user, query.target_kind, target_id)
-    if exists and not visible:
-        raise Problem(404, f"no {query.target_kind.replace('_', ' ')} {target_id} in your organisations")
+    _, visible, _ = await goal(conn, user, query.target_kind, target_id)
     kinds, targets = [query.target_kind], [target_id]
-    if query.target_kind == "objective" and exists:  # an objective's time includes its key results'
+    if query.target_kind == "objective" and visible:  # an objective's time includes its key results'
         for kr_id in (await conn.execute(sa.select(key_result.c.id).where(
                 key_result.c.objective_id == uuid.UUID(target_id)))).scalars():
             kinds.append("key_result")

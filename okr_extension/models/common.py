@@ -5,7 +5,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 def _no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL: refuse it here with a reason instead of failing there.
@@ -27,6 +27,24 @@ Tags = Annotated[list[Tag], Field(max_length=50)]
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Limit = Annotated[int, Field(ge=1, le=500)]
+# Days and moments sent to the API: years 1900 to 9998, so that adding a day or a period
+# (a deadline's end, the next KPI review, a series bucket) never leaves the calendar.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def _day_in_range(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+def _moment_in_range(value: datetime) -> datetime:
+    _day_in_range(value.date())
+    return value
+
+
+Day = Annotated[date, AfterValidator(_day_in_range)]
+Moment = Annotated[AwareDatetime, AfterValidator(_moment_in_range)]
 Priority = Literal["low", "medium", "high", "critical"]
 Role = Literal["owner", "admin", "member", "viewer"]
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from okr_extension.models.common import (Body, Fraction, Number, Out, Page, Patch, Priority, Query,
+from okr_extension.models.common import (Body, Day, Fraction, Number, Out, Page, Patch, Priority, Query,
                                          ShortText, Tag, Tags, Text, Title, UserName)
 
 ObjectiveStatus = Literal["draft", "active", "completed", "archived", "cancelled"]
@@ -41,8 +41,8 @@ class ObjectiveCreate(Body):
     parent_id: uuid.UUID | None = None
     priority: Priority = "medium"
     status: ObjectiveStatus = "active"
-    start_date: date | None = None
-    due_date: date | None = None
+    start_date: Day | None = None
+    due_date: Day | None = None
     tags: Tags = []
 
     @model_validator(mode="after")
@@ -58,8 +58,8 @@ class ObjectivePatch(Patch):
     parent_id: uuid.UUID | None = None
     priority: Priority = None
     status: ObjectiveStatus = None
-    start_date: date | None = None
-    due_date: date | None = None
+    start_date: Day | None = None
+    due_date: Day | None = None
     tags: Tags = None
 
 
@@ -108,7 +108,7 @@ class KeyResultCreate(Body):
     current_value: Number | None = Field(None, description="defaults to start_value")
     unit: ShortText = ""
     weight: Number = Field(1.0, ge=0)
-    due_date: date | None = None
+    due_date: Day | None = None
     progress_mode: ProgressMode = "value"
 
     @model_validator(mode="after")
@@ -127,7 +127,7 @@ class KeyResultPatch(Patch):
     current_value: Number = None
     unit: ShortText = None
     weight: Number = Field(None, ge=0)
-    due_date: date | None = None
+    due_date: Day | None = None
     progress_mode: ProgressMode = None
 
 

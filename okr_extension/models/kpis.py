@@ -5,10 +5,10 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from okr_extension.models.common import (Body, Number, Out, Page, Params, Patch, Query, ShortText, Tag, Tags,
-                                         Text, Title, UserName)
+from okr_extension.models.common import (Body, Day, Moment, Number, Out, Page, Params, Patch, Query,
+                                         ShortText, Tag, Tags, Text, Title, UserName)
 
 Direction = Literal["higher_is_better", "lower_is_better"]
 KpiKind = Literal["counter", "gauge", "percentage"]
@@ -43,7 +43,7 @@ class KpiCreate(Body):
     aggregation: Aggregation = "last"
     owner: UserName | None = Field(None, description="defaults to you")
     tags: Tags = []
-    next_review: date | None = None
+    next_review: Day | None = None
 
     @model_validator(mode="after")
     def _thresholds(self):
@@ -65,7 +65,7 @@ class KpiPatch(Patch):
     aggregation: Aggregation = None
     owner: UserName = None
     tags: Tags = None
-    next_review: date | None = None
+    next_review: Day | None = None
 
 
 class KpiOut(Out):
@@ -106,7 +106,7 @@ class KpiQuery(Query):
 
 
 class MeasurementIn(Body):
-    measured_at: AwareDatetime = Field(description="with a UTC offset; re-sending it replaces the value")
+    measured_at: Moment = Field(description="with a UTC offset; re-sending it replaces the value")
     value: Number
     note: Text = ""
     source: ShortText = ""
@@ -135,14 +135,14 @@ class IngestResult(Out):
 
 
 class MeasurementQuery(Query):
-    start: AwareDatetime | None = Field(None, description="inclusive")
-    end: AwareDatetime | None = Field(None, description="exclusive")
+    start: Moment | None = Field(None, description="inclusive")
+    end: Moment | None = Field(None, description="exclusive")
     limit: int = Field(500, ge=1, le=5000)
 
 
 class SeriesQuery(Params):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Moment
+    end: Moment
     period: Period | None = Field(None, description="defaults to the KPI's period")
 
 

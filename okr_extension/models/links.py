@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from okr_extension.models.common import Body, Number, Out, Page, Params, Query, ShortText
+from okr_extension.models.common import Body, Moment, Number, Out, Page, Params, Query, ShortText
 
 TargetKind = Literal["key_result", "kpi", "objective", "project"]
 Calendar = ShortText
@@ -85,8 +85,8 @@ class LinkedItems(Page):
 
 
 class RangeParams(Params):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Moment
+    end: Moment
 
 
 class TimeParams(RangeParams):
