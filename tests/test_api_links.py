@@ -119,6 +119,20 @@ def test_malformed_link_values_are_ignored_not_refused(people, caplog):
                       "dangling": False}]
 
 
+def test_only_tasks_of_members_move_a_key_result(people, api_user_factory, base_url):
+    """Anyone may write a key result's id into a task; it counts only while they are a member."""
+    alice, dav, kr, org = people["alice"], people["dav"], people["kr"], people["org"]
+    dav.put("tasks/half.ics", task("half", percent=50, extra=kr_line(kr["id"])))
+    stranger = api_user_factory("stranger")
+    stranger_dav = DavUser(base_url, stranger.name, stranger.password)
+    stranger_dav.mkcalendar("tasks", ("VTODO",))
+    stranger_dav.put("tasks/push.ics", task("push", "COMPLETED", extra=kr_line(kr["id"], 100)))
+    assert alice.ok("GET", f"/api/key-results/{kr['id']}")["progress"] == pytest.approx(0.5)
+    alice.ok("POST", f"/api/organisations/{org['id']}/members", {"user": stranger.name, "role": "member"})
+    assert alice.ok("GET", f"/api/key-results/{kr['id']}")["progress"] == pytest.approx((0.5 + 100) / 101)
+    alice.call("DELETE", f"/api/organisations/{org['id']}/members/{stranger.name}")
+    assert alice.ok("GET", f"/api/key-results/{kr['id']}")["progress"] == pytest.approx(0.5)
+
 def test_dangling_links_are_kept_and_reported(people):
     alice, dav = people["alice"], people["dav"]
     future = str(uuid.uuid4())
