@@ -36,7 +36,11 @@ def open_database(data_dir: Path, database_url: str | None) -> Iterator[Database
         embedded = EmbeddedPostgres(data_dir)
         database_url = embedded.start()
     try:
-        migrate(database.engine_for(database_url))
+        engine = database.engine_for(database_url)
+        migrate(engine)
+        # The connection that ran the migrations keeps their catalog caches (megabytes in its
+        # backend): the server starts with a fresh pool.
+        engine.dispose()
         yield Database(database_url, embedded)
     finally:
         database.dispose_all()

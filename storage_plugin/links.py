@@ -19,7 +19,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 
-import icalendar
 
 logger = logging.getLogger("planerix.links")
 
@@ -141,6 +140,8 @@ def rewrite(text: str, component_name: str, kind: str, target_id: str, *, weight
             label: str | None = None) -> str:
     """The item's text with its link to (kind, target) removed, then, unless ``weight`` is None,
     added again with that weight (and a LINK with ``label``) on every component of the item."""
+    import icalendar  # on first use: only API links and goals feeds need it (~5 MiB)
+
     calendar = icalendar.Calendar.from_ical(text)
     name, uri = PROPERTY_OF[kind], _link_uri(kind, target_id)
     for component in calendar.walk(component_name):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import icalendar
 
 RRULE_OF_PERIOD = {"daily": {"FREQ": "DAILY"}, "weekly": {"FREQ": "WEEKLY"}, "monthly": {"FREQ": "MONTHLY"},
                    "quarterly": {"FREQ": "MONTHLY", "INTERVAL": 3}, "yearly": {"FREQ": "YEARLY"}}
@@ -22,6 +21,8 @@ class GoalEvent:
 
 def event_of(row, origin: str) -> GoalEvent:
     """One all-day VEVENT for a goal date; a KPI review repeats every period of the KPI."""
+    import icalendar  # on first use: only API links and goals feeds need it (~5 MiB)
+
     uid = f"planerix-{row.kind}-{row.id}@planerix"
     event = icalendar.Event()
     event.add("UID", uid)
