@@ -243,6 +243,16 @@ def _leaf_collection(app, path: str, access: Access) -> Optional[Collection]:
     return found if access.check("r", found) else None
 
 
+def _read_request(app, environ, request_info):
+    """(the parsed body or None, None), or (None, Radicale's timeout answer) when the client timed out."""
+    try:
+        ok, xml_request = _read_body(app, environ, request_info)
+    except socket.timeout:
+        logger.debug("Client timed out", exc_info=True)
+        return None, httputils.REQUEST_TIMEOUT
+    return (xml_request if ok else None), None
+
+
 # -- PROPFIND, Depth 1 ------------------------------------------------------------
 def propfind(app, environ, base_prefix: str, path: str, user: str, user_groups: set,
              request_info: dict):
@@ -253,13 +263,10 @@ def propfind(app, environ, base_prefix: str, path: str, user: str, user_groups: 
     access = Access(app._rights, user, user_groups, path)
     if not access.check("r") or "r" not in access.permissions:
         return None
-    try:
-        ok, xml_request = _read_body(app, environ, request_info)
-    except socket.timeout:
-        logger.debug("Client timed out", exc_info=True)
-        return httputils.REQUEST_TIMEOUT
-    if not ok or xml_request is None or xml_request.tag != _PROPFIND or not len(xml_request) \
-            or xml_request[0].tag != _PROP:
+    xml_request, timed_out = _read_request(app, environ, request_info)
+    if timed_out:
+        return timed_out
+    if xml_request is None or xml_request.tag != _PROPFIND or not len(xml_request) or xml_request[0].tag != _PROP:
         return None
     # Rendered inside the read snapshot: the members are read in batches while filled in.
     with app._storage.acquire_lock("r", user):
@@ -300,12 +307,10 @@ def sync_collection(app, environ, base_prefix: str, path: str, user: str, user_g
     access = Access(app._rights, user, user_groups, path)
     if not access.check("r"):
         return None
-    try:
-        ok, xml_request = _read_body(app, environ, request_info)
-    except socket.timeout:
-        logger.debug("Client timed out", exc_info=True)
-        return httputils.REQUEST_TIMEOUT
-    if not ok or xml_request is None or xml_request.tag != _SYNC_COLLECTION:
+    xml_request, timed_out = _read_request(app, environ, request_info)
+    if timed_out:
+        return timed_out
+    if xml_request is None or xml_request.tag != _SYNC_COLLECTION:
         return None
     prop = xml_request.find(_PROP)
     props = list(prop) if prop is not None else []
