@@ -29,3 +29,10 @@ def test_smoke_run_against_planerix_radicale_and_xandikos(tmp_path):
     planerix = results["servers"]["planerix"]["sizes"]["200"]["concurrent"]
     assert planerix["errors_5xx"] == 0, planerix["status_counts"]
     assert planerix["audit"]["lost_writes"] == 0, planerix["audit"]
+
+
+def test_memory_breakdown_names_every_import():
+    from bench import memory
+    report = memory.import_costs()
+    for name in memory.IMPORTS:
+        assert f"{name} " in report, report
