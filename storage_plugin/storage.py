@@ -242,7 +242,8 @@ class Storage(storage.BaseStorage):
             "percent_complete": shown.percent_complete, "due": shown.due,
             "link_kinds": [link.kind for link in found], "link_targets": [link.target_id for link in found],
             "link_weights": [link.weight for link in found],
-            "link_completion": [shown.completion] * len(found)}).one()
+            "link_completion": [shown.completion] * len(found),
+            "link_owner": collection.path.split("/", 1)[0]}).one()  # whose tasks count (migration 0005)
         collection.advance(row.new_revision, row.collection_modified)
         stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
                                  etag=item.etag, series_start=series_start, series_end=series_end,

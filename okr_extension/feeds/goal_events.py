@@ -3,7 +3,7 @@ rows: uid, component, text)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 
 RRULE_OF_PERIOD = {"daily": {"FREQ": "DAILY"}, "weekly": {"FREQ": "WEEKLY"}, "monthly": {"FREQ": "MONTHLY"},
@@ -28,8 +28,7 @@ def event_of(row, origin: str) -> GoalEvent:
     event.add("UID", uid)
     event.add("DTSTAMP", icalendar.vDatetime.from_ical("20000101T000000Z"))  # stable text: stable ETag
     event.add("DTSTART", row.day)
-    if row.day < date.max:  # a day stored before the API bounded dates; one day long all the same
-        event.add("DTEND", row.day + timedelta(days=1))
+    event.add("DTEND", row.day + timedelta(days=1))
     event.add("SUMMARY", TITLE[row.kind].format(row.title))
     event.add("TRANSP", "TRANSPARENT")
     event.add("URL", f"{origin}/api/{PATH[row.kind]}/{row.id}")

@@ -96,7 +96,7 @@ async def _check_goal(conn, user: str, options: FeedOptions) -> None:
     if options.goal is None:
         return
     kind, goal_id = options.goal
-    _, visible, _ = await links_service.goal(conn, user, kind, goal_id)
+    _, visible = await links_service.goal(conn, user, kind, goal_id)
     if not visible:
         raise ValidationError([{"field": "goal", "reason": f"no {kind.replace('_', ' ')} {goal_id} in your organisations"}])
 

@@ -22,9 +22,7 @@ def _moment(day: date | None, fallback: datetime | None = None, end_of_day: bool
     if day is None:
         return fallback
     moment = datetime.combine(day, time(), timezone.utc)
-    if end_of_day and day < date.max:  # (a day stored before the API bounded dates ends where it is)
-        return moment + timedelta(days=1)
-    return moment
+    return moment + timedelta(days=1) if end_of_day else moment
 
 
 def key_result_progress(kr, task_progress: dict[str, float | None]) -> float | None:

@@ -30,8 +30,8 @@ def target_id_of(kind: str, raw: str) -> str:
 
 
 async def goals(conn: AsyncConnection, user: str, targets) -> dict[tuple[str, str], tuple]:
-    """(title, visible, exists) of each (kind, id) link target, one query per goal table.
-    Projects are names: always there, always yours."""
+    """(title, visible) of each (kind, id) link target, one query per goal table: a goal outside
+    your organisations is as invisible as a missing one. Projects are names: always yours."""
     targets = set(targets)
     found = {}
     mine = access.organisations_of(user)
@@ -41,10 +41,10 @@ async def goals(conn: AsyncConnection, user: str, targets) -> dict[tuple[str, st
             rows = await conn.execute(sa.select(table.c.id, table.c[title].label("title"),
                                                 table.c.organisation_id.in_(mine).label("visible"))
                                       .where(table.c.id.in_(ids)))
-            found.update({(kind, str(row.id)): (row.title if row.visible else None, row.visible, True)
+            found.update({(kind, str(row.id)): (row.title if row.visible else None, row.visible)
                           for row in rows})
-    return {(kind, target_id): (target_id, True, True) if kind == "project"
-            else found.get((kind, target_id), (None, False, False)) for kind, target_id in targets}
+    return {(kind, target_id): (target_id, True) if kind == "project"
+            else found.get((kind, target_id), (None, False)) for kind, target_id in targets}
 
 
 async def goal(conn: AsyncConnection, user: str, kind: str, target_id: str):
@@ -52,7 +52,7 @@ async def goal(conn: AsyncConnection, user: str, kind: str, target_id: str):
 
 
 async def require_goal(conn: AsyncConnection, user: str, kind: str, target_id: str) -> str:
-    title, visible, _ = await goal(conn, user, kind, target_id)
+    title, visible = await goal(conn, user, kind, target_id)
     if not visible:
         raise Problem(422, f"invalid target_id: no {kind.replace('_', ' ')} {target_id} in your organisations",
                       errors=[{"field": "target_id", "message": "no such goal in your organisations"}])
@@ -60,7 +60,7 @@ async def require_goal(conn: AsyncConnection, user: str, kind: str, target_id: s
 
 
 def link_entry(row, known: dict) -> dict:
-    title, visible, _ = known[row.target_kind, row.target_id]
+    title, visible = known[row.target_kind, row.target_id]
     return {"target_kind": row.target_kind, "target_id": row.target_id, "weight": row.weight,
             "title": title, "dangling": not visible}
 
@@ -121,7 +121,7 @@ async def item_links(conn: AsyncConnection, user: str, ref: models.ItemParams) -
 async def linked_items(conn: AsyncConnection, user: str, query: models.TargetParams) -> dict:
     kind, target_id = query.target_kind, target_id_of(query.target_kind, query.target_id)
     # A goal outside your organisations answers as one that does not exist: dangling, untitled.
-    title, visible, _ = await goal(conn, user, kind, target_id)
+    title, visible = await goal(conn, user, kind, target_id)
     after = pagination.decode_cursor(query.cursor, "item")[1] if query.cursor else 0
     if not isinstance(after, int):
         raise Problem(422, "invalid cursor: pass the next_cursor of the previous page unchanged")
@@ -160,7 +160,7 @@ def _check_range(start: datetime, end: datetime, max_days: int) -> None:
 async def time_invested(conn: AsyncConnection, user: str, query: models.TimeParams) -> dict:
     _check_range(query.start, query.end, 3700)
     target_id = target_id_of(query.target_kind, query.target_id)
-    _, visible, _ = await goal(conn, user, query.target_kind, target_id)
+    _, visible = await goal(conn, user, query.target_kind, target_id)
     kinds, targets = [query.target_kind], [target_id]
     if query.target_kind == "objective" and visible:  # an objective's time includes its key results'
         for kr_id in (await conn.execute(sa.select(key_result.c.id).where(
