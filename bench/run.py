@@ -173,7 +173,9 @@ def run_server(name: str, plan: Plan, workdir: Path, args, save) -> dict:
     try:
         log(f"{name}: starting")
         server.start()
+        argv, cwd = server.command()
         entry.update(status="ok", notes=server.notes, base_url=server.base_url,
+                     command={"argv": argv, "cwd": str(cwd) if cwd else None},
                      layout={"calendar": server.calendar_path("bench", BIG), "home": server.home_path("home")})
         _setup_collections(server, plan)
         filled = 0

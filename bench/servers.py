@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -242,21 +241,13 @@ class PlanerixServer(Server):
 
     @staticmethod
     def _find_command(command: str | None):
+        """``--planerix-cmd`` if given, else this checkout's server (never another
+        ``planerix`` that happens to be on PATH)."""
         if command:
             return shlex.split(command), None
-        exe = shutil.which("planerix") or (Path(sys.executable).parent / "planerix")
-        if exe and Path(exe).exists():
-            return [str(exe)], None
-        if importlib.util.find_spec("planerix") is not None:
-            return [sys.executable, "-m", "planerix"], None
-        if (REPO_ROOT / "server" / "__main__.py").exists():
-            return [sys.executable, "-m", "server"], REPO_ROOT
-        return None, None
+        return [sys.executable, "-m", "server"], REPO_ROOT
 
     def unavailable_reason(self):
-        if self._base_cmd is None:
-            return ("Planerix not found: no `planerix` executable, no importable `planerix` "
-                    "package and no server/__main__.py (pass --planerix-cmd)")
         return None
 
     def setup(self) -> None:

@@ -49,6 +49,11 @@ async def _dispose_engine(app: web.Application):
 
 
 def create_app(database_url: str, feed_settings: FeedSettings | None = None) -> web.Application:
+    """The sidecar on ``database_url``. Nothing is read from the environment here: without
+    ``feed_settings`` the defaults apply and no background feed scheduler runs (the
+    launcher passes ``FeedSettings.from_env()``)."""
+    if feed_settings is None:
+        feed_settings = FeedSettings(scheduler_enabled=False)
     app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware])
     app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
                                       pool_size=5, max_overflow=5, pool_pre_ping=True)

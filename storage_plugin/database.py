@@ -82,6 +82,15 @@ def engine_for(url: str, max_connections: int | None = None) -> Engine:
         return engine
 
 
+def dispose(url: str) -> None:
+    """Close and forget the process's engine for ``url`` (before its database is dropped)."""
+    with _engines_lock:
+        engine = _engines.pop(url, None)
+        _sizes.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
 def dispose_all() -> None:
     with _engines_lock:
         for engine in _engines.values():

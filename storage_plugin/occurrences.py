@@ -16,11 +16,12 @@ Such a range is stored as that range with ``surrounds`` set (see ``index_rows``)
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from radicale.item import filter as radicale_filter
+
+from storage_plugin import clock
 
 TIMESTAMP_MIN = radicale_filter.TIMESTAMP_MIN
 TIMESTAMP_MAX = radicale_filter.TIMESTAMP_MAX
@@ -49,7 +50,7 @@ def expand(vobject_item, component_name: str, horizon_seconds: int,
     """
     if component_name not in ("VEVENT", "VTODO", "VJOURNAL"):
         return Expansion([], None)
-    horizon = int((time.time() if now is None else now) + horizon_seconds)
+    horizon = int((clock.timestamp() if now is None else now) + horizon_seconds)
     spans: list[tuple[int, int]] = []
     cut: int | None = None
 

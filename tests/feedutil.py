@@ -90,6 +90,8 @@ class Feed:
     last_modified: Optional[str] = None
     content_type: str = "text/calendar; charset=utf-8"
     delay: float = 0.0
+    # When set, the answer waits until the test sets it (a fetch held open for as long as the test needs).
+    hold: Optional[threading.Event] = None
     redirect_to: Optional[str] = None
     chunked: bool = False  # no Content-Length
 
@@ -130,6 +132,8 @@ def _feed_app(state: FeedServer) -> web.Application:
             return web.Response(status=404, text="no such feed")
         if feed.delay:
             await asyncio.sleep(feed.delay)
+        if feed.hold is not None:
+            await asyncio.to_thread(feed.hold.wait, 60)
         if feed.redirect_to:
             raise web.HTTPFound(feed.redirect_to)
         headers = {}

@@ -103,9 +103,9 @@ def test_series_by_week_starts_on_monday_and_reports_trend(alice, org):
     ("higher_is_better", 50, 30, 20, "red"), ("lower_is_better", 5, 10, 4, "green"),
     ("lower_is_better", 5, 10, 7, "yellow"), ("lower_is_better", 5, 10, 11, "red"),
 ])
-def test_current_value_and_health(alice, org, direction, warn, alarm, value, health):
+def test_current_value_and_health(alice, org, direction, warn, alarm, value, health, frozen_clock):
     indicator = kpi(alice, org, direction=direction, warn_threshold=warn, alarm_threshold=alarm, period="daily")
-    now = datetime.now(timezone.utc)
+    now = frozen_clock
     ingest(alice, indicator["id"], [{"measured_at": (now - timedelta(days=2)).isoformat(), "value": 0},
                                     {"measured_at": now.isoformat(), "value": value}])
     fetched = alice.ok("GET", f"/api/kpis/{indicator['id']}")

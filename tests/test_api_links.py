@@ -2,7 +2,7 @@
 tasks progress, time invested, the agenda, and rights."""
 import threading
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -227,9 +227,9 @@ def test_time_invested_expands_recurrences_overrides_and_exdates(people):
     assert clipped["total_hours"] == 1.0
 
 
-def test_agenda_merges_events_tasks_and_deadlines_and_flags_conflicts(people):
+def test_agenda_merges_events_tasks_and_deadlines_and_flags_conflicts(people, frozen_clock):
     alice, dav, kr = people["alice"], people["dav"], people["kr"]
-    day = date.today() + timedelta(days=3)
+    day = frozen_clock.date() + timedelta(days=3)
     stamp = day.strftime("%Y%m%d")
     dav.put("work/a.ics", calendar(vevent("a", "Planning", start=f"{stamp}T090000Z", end=f"{stamp}T100000Z",
                                           extra=kr_line(kr["id"]))))
@@ -273,21 +273,3 @@ def test_linked_items_are_paged(people):
         if not cursor:
             break
     assert seen == [f"p{n}" for n in range(5)]
-
-
-def test_verify_storage_checks_the_link_index(people, engine, database_url):
-    import sqlalchemy as sa
-
-    from storage_plugin import writer
-    dav, kr = people["dav"], people["kr"]
-    dav.put("tasks/v.ics", task("v", extra=kr_line(kr["id"], 2)))
-    storage = writer.open_storage(database_url)
-    assert storage.verify() is True
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE item_link SET weight = 5 WHERE target_id = :kr"), {"kr": kr["id"]})
-    try:
-        assert storage.verify() is False
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE item_link SET weight = 2 WHERE target_id = :kr"), {"kr": kr["id"]})
-    assert storage.verify() is True

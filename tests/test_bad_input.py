@@ -177,6 +177,7 @@ def test_unknown_or_foreign_sync_tokens_are_403(user, other_user, cal):
 def test_path_traversal_never_reaches_another_account(user, other_user, cal):
     other_user.mkcalendar("cal")
     other_user.put("cal/victim.ics", event("victim", "untouched"))
+    assert user.put("cal/movable.ics", event("movable")).status_code == 201  # a real MOVE source
     victim_before = snapshot(other_user)
     mine_before = snapshot(user)
     me, them = user.name, other_user.name
@@ -201,8 +202,9 @@ def test_path_traversal_never_reaches_another_account(user, other_user, cal):
             response = raw(user, method, path, body, **{"Content-Type": "text/calendar", "Depth": "0"})
             assert 400 <= response.status_code < 500, (method, path, response.status_code, response.text)
             assert "untouched" not in response.text
-        moved = raw(user, "MOVE", f"/{me}/cal/nothing.ics", Destination=user.base_url + path)
+        moved = raw(user, "MOVE", f"/{me}/cal/movable.ics", Destination=user.base_url + path)
         assert 400 <= moved.status_code < 500, (path, moved.status_code)
+        assert user.request("GET", "cal/movable.ics").status_code == 200, path
     assert snapshot(other_user) == victim_before
     assert "SUMMARY:untouched" in other_user.request("GET", "cal/victim.ics").text
     assert snapshot(user) == mine_before

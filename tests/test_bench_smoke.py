@@ -3,13 +3,18 @@ only that every server ran every workload and answered correctly, and that Plane
 no 5xx and lost nothing. A peer's 5xx or lost write is a finding the report records, not a
 failure of ours (Xandikos answers the odd concurrent PUT with a 500)."""
 import json
+import sys
+
+import pytest
 
 from bench import run
+from conftest import REPO
 
 WORKLOADS = {"put_rate", "week_query", "sync_one_change", "initial_sync", "propfind_depth1",
              "multiget_50", "home_propfind"}
 
 
+@pytest.mark.timeout(600)  # three servers, each started, filled and measured
 def test_smoke_run_against_planerix_radicale_and_xandikos(tmp_path):
     results = run.main(["--smoke", "--out", str(tmp_path), "--concurrent-seconds", "2"])
     for name in ("results.md", "results.json", "latency.png"):
@@ -26,6 +31,9 @@ def test_smoke_run_against_planerix_radicale_and_xandikos(tmp_path):
         concurrent = size["concurrent"]
         assert concurrent["requests"] > 0, (name, concurrent["status_counts"])
         assert concurrent["audit"]["writes_acknowledged"] > 0, (name, concurrent["audit"])
+    # It measured this checkout, not another `planerix` on PATH.
+    command = results["servers"]["planerix"]["command"]
+    assert command["argv"][:3] == [sys.executable, "-m", "server"] and command["cwd"] == str(REPO), command
     planerix = results["servers"]["planerix"]["sizes"]["200"]["concurrent"]
     assert planerix["errors_5xx"] == 0, planerix["status_counts"]
     assert planerix["audit"]["lost_writes"] == 0, planerix["audit"]

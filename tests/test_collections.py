@@ -4,13 +4,10 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 import caldav
-import pytest
 from sqlalchemy import text
 
-import storage_plugin
 from davutil import (NS, SYNC_TOKEN_RE, XML_HEADER, clark, event, member_etags, multistatus, propfind,
                      sync_body, todo)
-from server import settings
 
 TIMEZONE = ("BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//Planerix tests//EN\nBEGIN:VTIMEZONE\n"
             "TZID:Europe/Berlin\nBEGIN:STANDARD\nDTSTART:19701025T030000\n"
@@ -215,68 +212,3 @@ def test_delete_of_a_calendar_leaves_its_siblings_alone(user):
     assert user.request("DELETE", "keep/").status_code in (200, 204)
     assert user.request("PROPFIND", "keep/", Depth="0").status_code == 404
     assert member_etags(user, "keeper/") == before["keeper"]
-
-
-# -- storage verification ---------------------------------------------------------------
-
-@pytest.fixture
-def storage(database_url):
-    return storage_plugin.Storage(settings.radicale_configuration(database_url, "127.0.0.1", 0))
-
-
-@pytest.mark.parametrize("column, corrupt", [
-    ("etag", "'\"not-the-etag\"'"),
-    ("uid", "uid || '-changed'"),
-    ("series_start", "series_start + 3600"),
-])
-def test_verify_storage_detects_a_corrupted_row(user, engine, storage, column, corrupt):
-    assert mkcalendar(user, "checked", PROPERTIES).status_code == 201
-    for i in range(3):
-        assert user.put(f"checked/e{i}.ics", event(f"e{i}")).status_code == 201
-    assert user.put("checked/t.ics", todo("t")).status_code == 201
-    assert storage.verify() is True
-
-    with engine.begin() as conn:
-        item_id, original = conn.execute(text(
-            f"SELECT i.id, i.{column} FROM item i JOIN collection c ON c.id = i.collection_id "
-            f"WHERE c.path = :path AND i.href = 'e1.ics'"), {"path": f"{user.name}/checked"}).one()
-        conn.execute(text(f"UPDATE item SET {column} = {corrupt} WHERE id = :id"), {"id": item_id})
-    try:
-        assert storage.verify() is False
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f"UPDATE item SET {column} = :original WHERE id = :id"),
-                         {"original": original, "id": item_id})
-    assert storage.verify() is True
-
-
-def test_db_reindex_rebuilds_items_indexed_before_a_migration(user, engine, storage, database_url):
-    """An item stored before migration 0004 has no link and no facts in the index: `planerix db
-    reindex` stores it again, its ETag unchanged, and clients see one ordinary sync change."""
-    from test_cli import planerix
-    assert mkcalendar(user, "old", PROPERTIES).status_code == 201
-    kr = "3f2c9a4e-5b1d-4c6e-9f7a-1b2c3d4e5f60"
-    body = todo("old-task", "Migrated task").replace("END:VTODO", f"X-PLANERIX-KEY-RESULT:{kr}\r\nEND:VTODO")
-    assert user.put("old/t.ics", body).status_code == 201
-    assert user.put("old/fine.ics", todo("fine")).status_code == 201
-    etag = user.request("GET", "old/t.ics").headers["ETag"]
-    token = multistatus(user.report("old/", sync_body(), depth="0").content)[1].find(clark("D:sync-token")).text
-    with engine.begin() as conn:  # what migration 0004 left for items written before it
-        conn.execute(text("DELETE FROM item_link WHERE target_id = :kr"), {"kr": kr})
-        conn.execute(text("UPDATE item i SET summary = NULL, status = NULL FROM collection c"
-                          " WHERE c.id = i.collection_id AND c.path = :path"), {"path": f"{user.name}/old"})
-    assert storage.verify() is False
-
-    result = planerix("db", "reindex", "--database-url", database_url)
-    assert result.returncode == 0, result.stderr
-    assert "2 of 2 stale items reindexed" in result.stdout
-    assert storage.verify() is True
-    with engine.begin() as conn:
-        summary, = conn.execute(text("SELECT i.summary FROM item i JOIN item_link l ON l.item_id = i.id"
-                                     " WHERE l.target_id = :kr"), {"kr": kr}).one()
-    assert summary == "Migrated task"
-    assert user.request("GET", "old/t.ics").headers["ETag"] == etag
-    changed, _ = multistatus(user.report("old/", sync_body(token), depth="0").content)
-    assert sorted(r.href.rsplit("/", 1)[1] for r in changed) == ["fine.ics", "t.ics"]
-    again = planerix("db", "reindex", "--database-url", database_url)
-    assert again.returncode == 0 and "0 of 0 stale items" in again.stdout

@@ -19,7 +19,7 @@ import vobject
 from radicale import item as radicale_item
 from sqlalchemy import text
 
-from conftest import new_user
+from conftest import FROZEN_NOW, new_user
 from davutil import BERLIN, NEW_YORK, calendar, event
 from storage_plugin import accounts
 from feedutil import loop_thread, sidecar  # noqa: F401 (fixtures)
@@ -201,9 +201,17 @@ def test_an_unknown_or_malformed_secret_is_404(sidecar):
 
 
 # -- conditional GET, gzip, cache -----------------------------------------------
-def test_conditional_get_with_etag_and_last_modified(sidecar, user):
+def test_conditional_get_with_etag_and_last_modified(sidecar, user, engine):
     fill(user)
     url = publish(sidecar, user)["url"]
+    # Last-Modified has one-second precision: date the calendar and its feed ten seconds back,
+    # so that the write below is later by more than that (instead of waiting a second).
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE collection SET modified = modified - interval '10 seconds' WHERE path = :path"),
+                     {"path": f"{user.name}/work"})
+        conn.execute(text("UPDATE published_feed SET updated = updated - interval '10 seconds'"
+                          " WHERE collection_id = (SELECT id FROM collection WHERE path = :path)"),
+                     {"path": f"{user.name}/work"})
     first = fetch_feed(url, **{"Accept-Encoding": "identity"})
     etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert first.headers["Cache-Control"] == "private, no-cache"
@@ -214,7 +222,6 @@ def test_conditional_get_with_etag_and_last_modified(sidecar, user):
     assert requests.get(url, headers={"If-Modified-Since": last_modified}).status_code == 304
     assert requests.get(url, headers={"If-None-Match": '"stale"', "If-Modified-Since": last_modified}
                         ).status_code == 200  # If-None-Match decides when both are sent
-    time.sleep(1.1)  # Last-Modified has one-second precision
     assert user.put("work/new.ics", event("new-one", "Added later")).status_code == 201
     changed = requests.get(url, headers={"If-None-Match": etag, "If-Modified-Since": last_modified})
     assert changed.status_code == 200
@@ -352,10 +359,11 @@ def test_components_option(sidecar, user):
 
 
 def _day(offset: int) -> str:
-    return (datetime.now(timezone.utc) + timedelta(days=offset)).strftime("%Y%m%d")
+    """The date ``offset`` days from the pinned "now" of ``frozen_clock``."""
+    return (FROZEN_NOW + timedelta(days=offset)).strftime("%Y%m%d")
 
 
-def test_window_option_keeps_series_whole(sidecar, user):
+def test_window_option_keeps_series_whole(sidecar, user, frozen_clock):
     fill(user, "window", sources={
         "old.ics": event("old", start=f"{_day(-200)}T100000Z", end=f"{_day(-200)}T110000Z"),
         "recent.ics": event("recent", start=f"{_day(-10)}T100000Z", end=f"{_day(-10)}T110000Z"),

@@ -1,7 +1,6 @@
 """Two ``planerix serve`` processes on one database: each feed is fetched once per interval."""
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
@@ -11,6 +10,7 @@ from sqlalchemy import text
 from conftest import ServeProcess, new_user
 from davutil import calendar, vevent
 from feedutil import Feed, feed_server, loop_thread  # noqa: F401 (fixtures)
+from waiting import wait_until
 
 FEEDS = 12
 SCHEDULER_ENV = {"PLANERIX_FEEDS_TICK_SECONDS": "0.1", "PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS": "1"}
@@ -29,14 +29,13 @@ def two_servers(engine, database_url):
         process.stop()
 
 
-def _wait_for(condition, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("timed out")
+def _quiescent(engine, ids) -> bool:
+    """No subscription claimed and none due: no process can fetch any of them any more,
+    so the feed server's request counts are final."""
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT bool_and(lease_until IS NULL AND next_run > now()) FROM feed_subscription"
+            " WHERE id = ANY(:ids)"), {"ids": ids}).scalar_one()
 
 
 def test_two_schedulers_fetch_each_feed_once_per_interval(engine, two_servers, feed_server):
@@ -64,8 +63,8 @@ def test_two_schedulers_fetch_each_feed_once_per_interval(engine, two_servers, f
                 and s["last_changes"]["result"] == "imported"]
         return current if len(done) == count and len(current) == FEEDS else None
 
-    _wait_for(lambda: all_succeeded(FEEDS))
-    time.sleep(1)  # let any second fetch that should not happen show up
+    wait_until(lambda: all_succeeded(FEEDS), timeout=60, what="every feed imported")
+    wait_until(lambda: _quiescent(engine, created), what="no feed claimed or due")
     assert Counter(p for p, _ in feed_server.requests) == Counter({p: 1 for p in paths})
 
     # The next interval: every feed due again (with new content), raced again by both processes.
@@ -79,8 +78,8 @@ def test_two_schedulers_fetch_each_feed_once_per_interval(engine, two_servers, f
         current = statuses()
         return all(s["last_changes"].get("changed") == 1 for s in current.values()) and current
 
-    final = _wait_for(all_updated)
-    time.sleep(1)
+    final = wait_until(all_updated, timeout=60, what="every feed updated")
+    wait_until(lambda: _quiescent(engine, created), what="no feed claimed or due")
     assert Counter(p for p, _ in feed_server.requests) == Counter({p: 2 for p in paths})
     assert all(s["state"] == "ok" and s["consecutive_failures"] == 0 for s in final.values())
     body = requests.get(f"{second.caldav_url}/{user.name}/race-0/race-0.ics",

@@ -3,12 +3,13 @@ calendars, with conditional fetches, every kind of change, failures, limits and 
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from datetime import datetime, timedelta, timezone
 
 import icalendar
 import pytest
 import requests
+from sqlalchemy import text
 
 from conftest import free_port
 from davutil import calendar, multistatus, propfind_body, sync_body, vevent, vtodo
@@ -16,6 +17,7 @@ from feedutil import AppServer, Feed, feed_server, loop_thread, sidecar  # noqa:
 from okr_extension import create_app
 from okr_extension.feeds import fetch
 from okr_extension.feeds.settings import FeedSettings
+from waiting import wait_until
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -89,6 +91,12 @@ def events_of(cal: icalendar.Calendar) -> list:
 
 
 # -- import ------------------------------------------------------------------------
+
+def database_now(engine) -> datetime:
+    """The database's clock: the one the scheduler's next_run and leases are kept in."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT now()")).scalar_one()
+
 def test_a_subscription_imports_into_a_read_only_calendar(sidecar, user, feed_server):
     feed_server.feeds["/team.ics"] = Feed(ics(vevent("one", "First"), series("two", "Second"),
                                               vtodo("three", "A task")))
@@ -313,9 +321,13 @@ def test_network_errors_timeouts_and_redirects(sidecar, user, feed_server):
     outcome = refresh(sidecar, user, subscription, now=False)
     assert not outcome.ok and outcome.detail["error"].startswith("cannot connect to 127.0.0.1")
 
-    feed_server.feeds["/slow.ics"] = Feed(ics(vevent("slow")), delay=5)
+    never_answers = threading.Event()
+    feed_server.feeds["/slow.ics"] = Feed(ics(vevent("slow")), hold=never_answers)
     slow = subscribe(sidecar, user, feed_server.url("/slow.ics"), "slow")
-    outcome = refresh(sidecar, user, slow, now=False)
+    try:
+        outcome = refresh(sidecar, user, slow, now=False)
+    finally:
+        never_answers.set()
     assert not outcome.ok and outcome.detail["error"] == "no complete answer within 3 s"
 
     feed_server.feeds["/moved.ics"] = Feed(redirect_to="/target.ics")
@@ -414,7 +426,7 @@ def test_caldav_clients_cannot_write_into_a_subscribed_calendar(sidecar, user, f
 
 
 # -- management --------------------------------------------------------------------------
-def test_changing_and_removing_a_subscription(sidecar, user, feed_server):
+def test_changing_and_removing_a_subscription(sidecar, user, feed_server, engine):
     feed_server.feeds["/one.ics"] = Feed(ics(vevent("from-one")), etag='"1"')
     feed_server.feeds["/two.ics"] = Feed(ics(vevent("from-two")), etag='"2"')
     subscription = subscribe(sidecar, user, feed_server.url("/one.ics"), "changing")
@@ -427,7 +439,7 @@ def test_changing_and_removing_a_subscription(sidecar, user, feed_server):
     body = changed.json()
     assert body["url"] == feed_server.url("/two.ics") and body["refresh_interval"] == 7200
     assert body["displayname"] == "Renamed feed"
-    assert datetime.fromisoformat(body["status"]["next_run"]) <= datetime.now(timezone.utc)  # due again
+    assert datetime.fromisoformat(body["status"]["next_run"]) <= database_now(engine)  # due again
     outcome = refresh(sidecar, user, subscription, now=False)
     assert outcome.ok and (outcome.detail["added"], outcome.detail["removed"]) == (1, 1)
     assert "If-None-Match" not in feed_server.hits("/two.ics")[0]  # the old URL's validators are gone
@@ -446,21 +458,24 @@ def test_changing_and_removing_a_subscription(sidecar, user, feed_server):
     user.mkcalendar("changing")
 
 
-def test_a_url_changed_during_a_fetch_is_fetched_next(sidecar, user, feed_server):
-    feed_server.feeds["/old.ics"] = Feed(ics(vevent("old")), etag='"old"', delay=1)
+def test_a_url_changed_during_a_fetch_is_fetched_next(sidecar, user, feed_server, engine):
+    answer_old = threading.Event()
+    feed_server.feeds["/old.ics"] = Feed(ics(vevent("old")), etag='"old"', hold=answer_old)
     feed_server.feeds["/new.ics"] = Feed(ics(vevent("new")))
     subscription = subscribe(sidecar, user, feed_server.url("/old.ics"), "switched")
     running = asyncio.run_coroutine_threadsafe(sidecar.feeds.scheduler.run_due(), sidecar.loop.loop)
-    deadline = time.monotonic() + 10
-    while not feed_server.hits("/old.ics") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    changed = sidecar.api(user).patch(f"{sidecar.url}/api/subscriptions/{subscription['id']}",
-                                      json={"url": feed_server.url("/new.ics")})
-    assert changed.status_code == 200
+    try:
+        wait_until(lambda: feed_server.hits("/old.ics"), what="the fetch of the old URL")
+        changed = sidecar.api(user).patch(f"{sidecar.url}/api/subscriptions/{subscription['id']}",
+                                          json={"url": feed_server.url("/new.ics")})
+        assert changed.status_code == 200
+        assert not running.done()  # the URL changed while the old one was being fetched
+    finally:
+        answer_old.set()
     running.result(30)
     after = status(sidecar, user, subscription)["status"]
     assert after["state"] == "pending" and after["last_changes"] is None  # the old URL's outcome is not kept
-    assert datetime.fromisoformat(after["next_run"]) <= datetime.now(timezone.utc)  # due, lease released
+    assert datetime.fromisoformat(after["next_run"]) <= database_now(engine)  # due, lease released
     outcome = refresh(sidecar, user, subscription, now=False)
     assert outcome.ok and "If-None-Match" not in feed_server.hits("/new.ics")[0]
     assert list(stored(user, "switched/")) == ["new"]

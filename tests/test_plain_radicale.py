@@ -1,31 +1,27 @@
 """Plain Radicale (``python -m radicale``) runs on the plugin: schema on first use, htpasswd auth."""
 import subprocess
 import sys
-import time
-import uuid
 
 import psycopg
 import pytest
 import requests
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, fresh_database
+from waiting import wait_until
 
 
 @pytest.fixture
-def empty_database(database_url):
-    name = f"plain_{uuid.uuid4().hex[:8]}"
-    admin = make_url(database_url)
-    admin_url = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield admin.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
-    from storage_plugin import database
-    database.dispose_all()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+def empty_database(database_server):
+    with fresh_database(database_server) as url:
+        yield url
 
+
+def answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=1)
+        return True
+    except requests.ConnectionError:
+        return False
 
 def test_plain_radicale_with_htpasswd_on_an_empty_database(tmp_path, empty_database):
     port = free_port()
@@ -42,12 +38,7 @@ def test_plain_radicale_with_htpasswd_on_an_empty_database(tmp_path, empty_datab
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                requests.get(base, timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_until(lambda: answers(base), timeout=60, what="plain Radicale to listen")
         auth = ("zoe", "zoe-secret-pw")
         assert requests.request("MKCALENDAR", f"{base}/zoe/plain/", auth=auth).status_code == 201
         event = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:p1\r\n"

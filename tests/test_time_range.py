@@ -21,6 +21,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import caldav
 import pytest
@@ -573,7 +574,15 @@ def item_index(engine, user, cal: str) -> dict[str, tuple]:
     return {row.href: (row.expanded_until, row.n) for row in rows}
 
 
-def test_occurrence_index_rows_and_expansion_bound(engine, user):
+def weekly_starts_until(first: datetime, horizon: datetime) -> list[datetime]:
+    """Wall-clock weekly starts of a series from ``first`` (zoned) up to the first one at or past ``horizon``."""
+    starts = [first]
+    while starts[-1] < horizon:
+        starts.append(starts[-1] + timedelta(weeks=1))  # zoneinfo keeps the wall-clock time
+    return starts
+
+
+def test_occurrence_index_rows_and_expansion_bound(engine, user, frozen_clock):
     cal = user.mkcalendar("index")
     put_all(user, cal, {
         "single.ics": event(uid("i-single"), "DTSTART:20261203T100000Z", "DTEND:20261203T110000Z"),
@@ -592,15 +601,14 @@ def test_occurrence_index_rows_and_expansion_bound(engine, user):
     assert index["until.ics"] == (None, 4)
     # RFC 4791 §9.9 gives a DTSTART+DUE task several ranges per occurrence; all indexed.
     assert index["task.ics"][0] is None and index["task.ics"][1] >= 3
-    expanded_until, count = index["open.ics"]
-    assert expanded_until is not None
-    # Expanded about three years ahead (expand_horizon_days = 1100), not forever.
-    now = datetime.now(timezone.utc).timestamp()
-    assert now + 1090 * 86400 < expanded_until < now + 1110 * 86400
-    assert 155 < count < 165
+    # Expanded up to expand_horizon_days (1100) after the write, not forever: the first
+    # start past the horizon is where the index stops.
+    starts = weekly_starts_until(datetime(2026, 11, 2, 18, tzinfo=ZoneInfo("Europe/Berlin")),
+                                 frozen_clock + timedelta(days=1100))
+    assert index["open.ics"] == (int(starts[-1].timestamp()), len(starts) - 1)
 
 
-def test_in_horizon_windows_are_answered_by_the_index_alone(engine, user):
+def test_in_horizon_windows_are_answered_by_the_index_alone(engine, user, frozen_clock):
     """Rewrite a stored text behind the server's back: windows inside the
     expansion horizon still follow the index (no parsing), windows beyond it
     follow the text (Radicale parses the candidate)."""
@@ -621,7 +629,7 @@ def test_in_horizon_windows_are_answered_by_the_index_alone(engine, user):
     assert hrefs(user, cal, filter_xml(tuesday, tuesday + timedelta(hours=1))) == {"open.ics"}
 
 
-def test_daylight_saving_gap_occurrences_are_indexed_not_parsed(engine, user):
+def test_daylight_saving_gap_occurrences_are_indexed_not_parsed(engine, user, frozen_clock):
     """An occurrence whose end falls into a daylight-saving gap has an empty or
     reversed range; Radicale matches it only with a window surrounding it. It is
     indexed as such (the series is not cut there), so the index answers alone:
@@ -638,8 +646,9 @@ def test_daylight_saving_gap_occurrences_are_indexed_not_parsed(engine, user):
     put_all(user, cal, items)
     index = item_index(engine, user, cal)
     assert index["reversed.ics"] == (None, 6)
-    now = datetime.now(timezone.utc).timestamp()
-    assert now + 1090 * 86400 < index["empty.ics"][0] < now + 1110 * 86400
+    starts = weekly_starts_until(datetime(2027, 3, 7, 1, 15, tzinfo=ZoneInfo("Europe/Berlin")),
+                                 frozen_clock + timedelta(days=1100))
+    assert index["empty.ics"][0] == int(starts[-1].timestamp())
     cases = [
         ((2027, 3, 28, 0, 0), (2027, 3, 28, 0, 30), {"empty.ics"}),
         ((2027, 3, 28, 0, 15), (2027, 3, 28, 1), set()),

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import text
 
 from davutil import calendar, event, sync_body, multistatus, todo, vevent
 from storage_plugin import writer
+from waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,14 @@ def test_read_only_calendars_are_written_only_by_their_importer(storage, user):
     assert user.request("GET", "ro/x.ics").status_code == 404
 
 
-def test_a_write_holds_the_owner_lock_so_caldav_preconditions_stay_atomic(storage, user):
+def _advisory_lock_waiters(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND wait_event = 'advisory'")).scalar_one()
+
+
+def test_a_write_holds_the_owner_lock_so_caldav_preconditions_stay_atomic(storage, user, engine):
     user.mkcalendar("locked")
     answers = []
     with writer.editing(storage, user.name, f"{user.name}/locked") as cal:
@@ -111,8 +118,9 @@ def test_a_write_holds_the_owner_lock_so_caldav_preconditions_stay_atomic(storag
         client = threading.Thread(target=lambda: answers.append(
             user.put("locked/race.ics", event("race", "From a client"), If_None_Match="*")))
         client.start()
-        time.sleep(0.5)
-        assert client.is_alive()  # the CalDAV PUT waits for the writer's transaction
+        # The CalDAV PUT waits for the writer's transaction: its backend queues on the owner's lock.
+        wait_until(lambda: _advisory_lock_waiters(engine), what="the client's PUT to wait for the owner lock")
+        assert client.is_alive() and not answers
     client.join(10)
     assert answers[0].status_code == 412  # it then sees the committed item
     assert "From the writer" in user.request("GET", "locked/race.ics").text

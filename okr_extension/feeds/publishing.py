@@ -30,6 +30,7 @@ from okr_extension.feeds.options import FeedOptions, ValidationError, parse_opti
 from okr_extension.feeds.ownership import own_calendar
 from okr_extension.links import service as links_service
 from storage_plugin.writer import NotFound
+from storage_plugin import clock
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 FEED_PATH = PUBLIC_FEED_ROUTE
@@ -326,7 +327,7 @@ class Publisher:
                     now: Optional[datetime] = None, origin: str = "") -> FeedResponse:
         if not TOKEN_RE.fullmatch(token):
             return NOT_FOUND
-        now = now or datetime.now(timezone.utc)
+        now = now or clock.now()
         async with self._engine.connect() as conn:
             state = (await conn.execute(queries.FEED_STATE_BY_TOKEN,
                                         {"token_hash": token_hash(token)})).first()

@@ -35,8 +35,8 @@ FEEDS = web.AppKey("feeds", FeedRuntime)
 
 
 def install(app: web.Application, database_url: str, engine: AsyncEngine,
-            settings: Optional[FeedSettings] = None) -> FeedRuntime:
-    runtime = FeedRuntime(database_url, engine, settings or FeedSettings.from_env())
+            settings: FeedSettings) -> FeedRuntime:
+    runtime = FeedRuntime(database_url, engine, settings)
     app[FEEDS] = runtime
     app.cleanup_ctx.append(
         lambda _app: run_in_background(runtime.scheduler, runtime.settings.scheduler_enabled))

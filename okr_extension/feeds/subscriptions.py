@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Optional
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,7 +18,7 @@ from okr_extension.feeds import fetch, queries
 from okr_extension.feeds.options import ValidationError
 from okr_extension.feeds.ownership import own_calendar_path
 from okr_extension.feeds.settings import FeedSettings
-from storage_plugin import writer
+from storage_plugin import clock, writer
 from storage_plugin.storage import Storage
 from storage_plugin.writer import NotFound
 
@@ -40,7 +40,7 @@ def _iso(moment: Optional[datetime]) -> Optional[str]:
 
 
 def subscription_json(row, now: Optional[datetime] = None) -> dict[str, Any]:
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     if row.lease_until is not None and row.lease_until > now:
         state = "refreshing"
     elif row.consecutive_failures:

@@ -19,6 +19,7 @@ from okr_extension.domain import kpi as domain
 from okr_extension.goals.crud import Actor, Resource, invalid
 from okr_extension.models import kpis as models
 from okr_extension.tables import kpi, kpi_measurement
+from storage_plugin import clock
 
 TREND_PERIODS = 6
 _TRUNC = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter", "yearly": "year"}
@@ -78,7 +79,7 @@ def health(indicator, value: float | None) -> str | None:
 
 
 async def present(conn: AsyncConnection, rows) -> list[dict]:
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     out = []
     for row in rows:
         current = domain.period_start(now, row.period)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from okr_extension.domain import progress as domain
 from okr_extension.links import service as links_service
 from okr_extension.tables import key_result, objective, organisation
+from storage_plugin import clock
 
 
 def _moment(day: date | None, fallback: datetime | None = None, end_of_day: bool = False) -> datetime | None:
@@ -92,7 +93,7 @@ async def thresholds_of(conn: AsyncConnection, organisation_ids: list[uuid.UUID]
 
 async def present_objectives(conn: AsyncConnection, rows) -> list[dict]:
     tree = await load_tree(conn, {row.organisation_id for row in rows})
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     out = []
     for row in rows:
         value = tree.progress(row.id)
@@ -108,7 +109,7 @@ async def present_key_results(conn: AsyncConnection, rows) -> list[dict]:
         .where(objective.c.id.in_({row.objective_id for row in rows})))}
     thresholds = await thresholds_of(conn, list({row.organisation_id for row in rows}))
     tasks = await _task_progress(conn, rows)
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     out = []
     for row in rows:
         parent = parents[row.objective_id]
