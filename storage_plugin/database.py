@@ -57,7 +57,7 @@ def max_connections_from(configuration) -> int:
 
 def engine_for(url: str, max_connections: int | None = None) -> Engine:
     """The process's engine for ``url``: at most ``max_connections`` database connections
-    (default: Radicale's default of parallel requests), half of them kept open when idle.
+    (default: Radicale's default of parallel requests), a quarter of them kept open when idle.
 
     Each request holds one connection while it reads or writes, and a PostgreSQL
     backend costs a few megabytes, so the pool follows the server's parallelism
@@ -80,6 +80,15 @@ def engine_for(url: str, max_connections: int | None = None) -> Engine:
         _engines[url] = engine
         _sizes[url] = wanted
         return engine
+
+
+def dispose(url: str) -> None:
+    """Close and forget the process's engine for ``url`` (e.g. before its database is dropped)."""
+    with _engines_lock:
+        engine = _engines.pop(url, None)
+        _sizes.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def dispose_all() -> None:
