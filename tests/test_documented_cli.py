@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 import requests
 from sqlalchemy import text
 
+import okr_extension
 from cliutil import (Serve, clean_env, copy_data_dir, fresh_database, planerix, port_in_use,
                      postgres_processes)
-from conftest import REPO, free_port, new_user
+from conftest import REPO, free_port, new_user, start_caldav_server
 from davutil import event
 from server import settings
 from storage_plugin import accounts, database
@@ -200,11 +202,8 @@ def test_user_commands_work_while_serve_runs_on_the_same_data_dir(tmp_path, embe
 # -- db reindex -----------------------------------------------------------------------------
 
 def test_db_reindex_lists_an_unparsable_item_exits_1_and_leaves_it(database_url):
-    from conftest import start_caldav_server
-
     with fresh_database(database_url) as url:
         engine = database.engine_for(url)
-        import okr_extension
         okr_extension.migrate(engine)
         accounts.add(engine, "rex", "rex-password")
         server = start_caldav_server(url)
@@ -254,8 +253,6 @@ def test_serve_delays_a_failed_login_by_half_to_one_and_a_half_seconds(engine, d
 def test_shipped_config_runs_plain_radicale(tmp_path, database_url):
     """``python -m radicale --config config/radicale.conf`` as shipped, with only the address and
     the database named in a second file (Radicale reads several files, later ones winning)."""
-    import subprocess
-
     port = free_port()
     with fresh_database(database_url) as url:
         local = tmp_path / "local.conf"
