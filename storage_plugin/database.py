@@ -83,7 +83,7 @@ def engine_for(url: str, max_connections: int | None = None) -> Engine:
 
 
 def dispose(url: str) -> None:
-    """Close and forget the process's engine for ``url`` (e.g. before its database is dropped)."""
+    """Close and forget the process's engine for ``url`` (before its database is dropped)."""
     with _engines_lock:
         engine = _engines.pop(url, None)
         _sizes.pop(url, None)
