@@ -1,6 +1,7 @@
 """Where Planerix keeps its data, and the Radicale configuration it runs with."""
 from __future__ import annotations
 
+import configparser
 import os
 from pathlib import Path
 
@@ -20,22 +21,38 @@ def data_dir(explicit: str | None) -> Path:
     return path
 
 
+# What ``planerix serve`` runs with unless a ``--config`` file says otherwise.
+PLANERIX_DEFAULTS = {
+    "auth": {"type": "storage_plugin.auth", "delay": "1"},
+    "rights": {"type": "owner_only"},
+}
+
+
+def read_config_file(path: str) -> dict[str, dict[str, str]]:
+    """A Radicale configuration file (INI) as ``{section: {option: value}}``, read as Radicale does."""
+    parser = configparser.RawConfigParser()
+    try:
+        with open(path) as f:
+            parser.read_file(f)
+    except (OSError, configparser.Error) as e:
+        raise RuntimeError(f"Failed to load config file {path!r}: {e}") from e
+    return {section: dict(parser.items(section)) for section in parser.sections()}
+
+
 def radicale_configuration(database_url: str, host: str, port: int,
                            config_file: str | None = None) -> radicale_config.Configuration:
     """Radicale's configuration for ``planerix serve``: our storage and auth plugins.
 
-    A ``config_file`` (Radicale's INI format) may change anything else, for
-    example ``[auth] type = htpasswd``.
+    A ``config_file`` (Radicale's INI format) is merged over Radicale's and our
+    defaults: it may change anything else, for example ``[auth] type = htpasswd``,
+    and what it leaves out keeps our default.
     """
-    paths = [(config_file, False)] if config_file else []
-    configuration = radicale_config.load(paths)
+    configuration = radicale_config.load()
+    configuration.update(PLANERIX_DEFAULTS, "planerix defaults")
+    if config_file:
+        configuration.update(read_config_file(config_file), f"config file {config_file!r}")
     configuration.update({"storage": {"type": "storage_plugin", "database_url": database_url}},
                          "planerix serve")
     if port:  # 0 asks the OS for a free port: only CalDAVServer binds, Radicale never reads it
         configuration.update({"server": {"hosts": f"{host}:{port}"}}, "planerix serve")
-    if not config_file:
-        configuration.update({
-            "auth": {"type": "storage_plugin.auth", "delay": "1"},
-            "rights": {"type": "owner_only"},
-        }, "planerix defaults")
     return configuration

@@ -57,7 +57,7 @@ def max_connections_from(configuration) -> int:
 
 def engine_for(url: str, max_connections: int | None = None) -> Engine:
     """The process's engine for ``url``: at most ``max_connections`` database connections
-    (default: Radicale's default of parallel requests), half of them kept open when idle.
+    (default: Radicale's default of parallel requests), a quarter of them kept open when idle.
 
     Each request holds one connection while it reads or writes, and a PostgreSQL
     backend costs a few megabytes, so the pool follows the server's parallelism
