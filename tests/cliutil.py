@@ -10,17 +10,11 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from pathlib import Path
-from typing import Iterator
 
 import psutil
-import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from conftest import REPO, planerix_command
-from storage_plugin import database
 
 START_TIMEOUT = 60
 
@@ -110,26 +104,6 @@ class Serve:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextlib.contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the PostgreSQL server of ``server_url``; dropped afterwards."""
-    name = f"cli_{uuid.uuid4().hex[:10]}"
-    admin = libpq_url(server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        database.dispose(url)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def copy_data_dir(template: Path, target: Path) -> Path:

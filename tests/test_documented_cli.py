@@ -15,9 +15,10 @@ import requests
 from sqlalchemy import text
 
 import okr_extension
-from cliutil import (Serve, clean_env, copy_data_dir, fresh_database, planerix, port_in_use,
+from cliutil import (Serve, clean_env, copy_data_dir, planerix, port_in_use,
                      postgres_processes)
-from conftest import REPO, free_port, new_user, start_caldav_server
+from conftest import REPO, free_port, fresh_database, new_user, start_caldav_server
+from waiting import listening, wait_until
 from davutil import event
 from server import settings
 from storage_plugin import accounts, database
@@ -264,15 +265,10 @@ def test_shipped_config_runs_plain_radicale(tmp_path, database_url):
                                     env=clean_env())
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
+            def started() -> bool:
                 assert radicale.poll() is None, radicale.communicate()[0]
-                try:
-                    requests.get(base, timeout=1)
-                    break
-                except requests.ConnectionError:
-                    assert time.monotonic() < deadline, "plain Radicale did not answer within 30 s"
-                    time.sleep(0.1)
+                return listening(base)
+            wait_until(started, timeout=60, what="plain Radicale to answer")
             # Radicale migrated the empty database on start: accounts can be added.
             accounts.add(database.engine_for(url), "pia", "pia-password")
             mkcalendar(base, "pia", "pia-password", "plain")

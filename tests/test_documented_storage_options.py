@@ -12,8 +12,7 @@ import requests
 from sqlalchemy import text
 
 import okr_extension
-from cliutil import fresh_database
-from conftest import DavUser, new_user, start_caldav_server
+from conftest import DavUser, fresh_database, new_user, start_caldav_server
 from davutil import event
 from storage_plugin import accounts, database
 from test_sync import sync, sync_refused

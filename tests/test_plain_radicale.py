@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from conftest import REPO, free_port, fresh_database
-from waiting import wait_until
+from waiting import listening, wait_until
 
 
 @pytest.fixture
@@ -15,13 +15,6 @@ def empty_database(database_server):
     with fresh_database(database_server) as url:
         yield url
 
-
-def answers(url: str) -> bool:
-    try:
-        requests.get(url, timeout=1)
-        return True
-    except requests.ConnectionError:
-        return False
 
 def test_plain_radicale_with_htpasswd_on_an_empty_database(tmp_path, empty_database):
     port = free_port()
@@ -38,7 +31,7 @@ def test_plain_radicale_with_htpasswd_on_an_empty_database(tmp_path, empty_datab
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: answers(base), timeout=60, what="plain Radicale to listen")
+        wait_until(lambda: listening(base), timeout=60, what="plain Radicale to listen")
         auth = ("zoe", "zoe-secret-pw")
         assert requests.request("MKCALENDAR", f"{base}/zoe/plain/", auth=auth).status_code == 201
         event = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:p1\r\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from typing import Callable, TypeVar
 
+import requests
+
 T = TypeVar("T")
 
 
@@ -18,3 +20,12 @@ def wait_until(condition: Callable[[], T], timeout: float = 30.0, interval: floa
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+def listening(url: str) -> bool:
+    """Whether an HTTP server answers at ``url`` (any status)."""
+    try:
+        requests.get(url, timeout=1)
+        return True
+    except requests.ConnectionError:
+        return False
