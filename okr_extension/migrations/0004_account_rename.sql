@@ -9,7 +9,9 @@ BEGIN
               FROM pg_constraint con
               WHERE con.contype = 'f' AND con.confrelid = 'account'::regclass AND con.confupdtype <> 'c'
     LOOP
-        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', fk.tbl, fk.conname);
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s ON UPDATE CASCADE', fk.tbl, fk.conname, fk.def);
+        -- (Concatenation, not format(): the migration runner's driver reads percent signs.)
+        EXECUTE 'ALTER TABLE ' || fk.tbl || ' DROP CONSTRAINT ' || quote_ident(fk.conname);
+        EXECUTE 'ALTER TABLE ' || fk.tbl || ' ADD CONSTRAINT ' || quote_ident(fk.conname) || ' '
+                || fk.def || ' ON UPDATE CASCADE';
     END LOOP;
 END $$;
