@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -39,6 +40,17 @@ class LoginPolicy:
     account_failures: int = 5
     address_failures: int = 20
     window: dt.timedelta = dt.timedelta(minutes=15)
+    # Loopback clients are not limited as an address: a reverse proxy on the same host speaks
+    # for every client, and one guesser would lock everybody out. Their accounts still count.
+    limit_loopback: bool = False
+
+    def limits_address(self, address: str | None) -> bool:
+        if not address:  # a socket without peer address
+            return False
+        try:
+            return self.limit_loopback or not ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            return True
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,8 @@ Steps = Generator[object, object, LoginOutcome]
 
 def attempt(credentials: VerifiedCredentials, login: str, password: str, address: str | None,
             policy: LoginPolicy, now: dt.datetime) -> Steps:
-    keys = {"account": account_key(login), "address": account_key(address or ""),
+    address = address if policy.limits_address(address) else ""
+    keys = {"account": account_key(login), "address": account_key(address),
             "now": now, "since": now - policy.window}
     state = yield _Statements(((_STATE, {**keys, "login": login}),))
     blocked_since = [since for failures, since, limit in (
@@ -124,7 +137,7 @@ def attempt(credentials: VerifiedCredentials, login: str, password: str, address
             yield _Statements(((CLEAR_ACCOUNT, keys),))
         return LoginOutcome(login)
     counted = [(_COUNT_FAILURE, {**keys, "kind": "account", "key": keys["account"]})]
-    if address:  # no address (a socket without peer): only the account counts
+    if address:
         counted.append((_COUNT_FAILURE, {**keys, "kind": "address", "key": keys["address"]}))
     yield _Statements(((_FORGET_PASSED, keys), *counted))
     return LoginOutcome(None)
