@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from storage_plugin import accounts
+from storage_plugin import accounts, logins, queries
 from storage_plugin.accounts import AccountError
 
 ARCHIVE_PREFIX = ".removed-"
@@ -143,6 +143,8 @@ def archived_names(engine: sa.Engine) -> list[str]:
 
 
 def _lock_account(conn: sa.Connection, name: str) -> bool:
+    """Lock the account row and, like a CalDAV write, the user's calendars (storage's owner lock)."""
+    conn.execute(queries.LOCK_OWNER, {"key": "planerix:" + name})
     return conn.execute(sa.text("SELECT 1 FROM account WHERE name = :name FOR UPDATE"), {"name": name}).first() \
         is not None
 
@@ -183,7 +185,7 @@ def _remove(conn: sa.Connection, name: str, transfer_to: str | None, keep_data: 
             table = getattr(e.orig.diag, "table_name", None) or "another table"
             raise AccountError(f"user {name!r} is still named in {table}, which account removal does not "
                                "know yet: nothing was removed") from None
-    conn.execute(sa.text("DELETE FROM login_failure WHERE kind = 'account' AND key = :name"), params)
+    conn.execute(logins.CLEAR_ACCOUNT, {"account": logins.account_key(name)})
     return report
 
 
