@@ -33,7 +33,8 @@ DISABLED_MARK = "!"
 _MEMBERSHIPS = sa.text("""
     SELECT o.id, o.name,
            count(m.account) FILTER (WHERE m.account <> :name) AS others,
-           count(m.account) FILTER (WHERE m.account <> :name AND m.role = 'owner') AS other_owners
+           count(m.account) FILTER (WHERE m.account <> :name AND m.role = 'owner') AS other_owners,
+           bool_or(m.account = :name AND m.role = 'owner') AS owner
     FROM organisation o JOIN membership m ON m.organisation_id = o.id
     WHERE o.id IN (SELECT organisation_id FROM membership WHERE account = :name)
     GROUP BY o.id, o.name ORDER BY o.name, o.id""")
@@ -122,7 +123,8 @@ def purge(engine: sa.Engine, archived: str) -> Removal:
 
 def restore(engine: sa.Engine, archived: str, new_name: str | None = None) -> str:
     """Give an archived account back its data and password under its old (or a new) name."""
-    name = accounts.check_name(new_name or original_name(archived))
+    original = original_name(archived)  # (also refuses a name that is no archive)
+    name = accounts.check_name(new_name or original)
     with engine.begin() as conn:
         if not _lock_account(conn, archived):
             raise AccountError(f"no archived account {archived!r}")
@@ -153,7 +155,8 @@ def _remove(conn: sa.Connection, name: str, transfer_to: str | None, keep_data: 
             now: dt.datetime | None) -> Removal:
     if not _lock_account(conn, name):
         raise AccountError(f"no user {name!r}")
-    if transfer_to is not None and (transfer_to == name or not _lock_account(conn, transfer_to)):
+    if transfer_to is not None and (transfer_to == name or transfer_to.startswith(ARCHIVE_PREFIX)
+                                    or not _lock_account(conn, transfer_to)):
         raise AccountError(f"--transfer-to must name another existing user, not {transfer_to!r}")
     report = Removal(name)
     params = {"name": name, "transfer_to": transfer_to}
@@ -192,7 +195,7 @@ def _remove(conn: sa.Connection, name: str, transfer_to: str | None, keep_data: 
 def _leave_shared_organisations(conn: sa.Connection, params: dict, report: Removal) -> None:
     """Refuse to orphan a team, name the new owners, leave, and hand over what the user owned."""
     shared = [row for row in conn.execute(_MEMBERSHIPS, params) if row.others]
-    orphaned = [row for row in shared if not row.other_owners]
+    orphaned = [row for row in shared if row.owner and not row.other_owners]
     if orphaned and params["transfer_to"] is None:
         listed = ", ".join(f"{row.name!r} ({row.id}, {row.others} other member{'s' * (row.others > 1)})"
                            for row in orphaned)
