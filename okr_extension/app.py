@@ -18,8 +18,8 @@ from okr_extension.feeds.settings import FeedSettings
 from okr_extension.goals import key_results, kpis, objectives
 from okr_extension.handlers import feeds, links, organisations, resources, subscriptions, system, tokens
 from okr_extension.handlers import kpis as kpi_handlers
-from okr_extension.keys import CREDENTIALS, ENGINE, OPENAPI
-from storage_plugin import accounts, database
+from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, OPENAPI
+from storage_plugin import accounts, database, logins
 
 ROUTES = [
     *system.OPERATIONS,
@@ -48,7 +48,9 @@ async def _dispose_engine(app: web.Application):
     await app[ENGINE].dispose()
 
 
-def create_app(database_url: str, feed_settings: FeedSettings | None = None) -> web.Application:
+def create_app(database_url: str, feed_settings: FeedSettings | None = None,
+               login_policy: logins.LoginPolicy = logins.LoginPolicy(),
+               clock: logins.Clock = logins.server_now) -> web.Application:
     """The sidecar on ``database_url``. Nothing is read from the environment here: without
     ``feed_settings`` the defaults apply and no background feed scheduler runs (the
     launcher passes ``FeedSettings.from_env()``)."""
@@ -58,6 +60,8 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None) -> 
     app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
                                       pool_size=5, max_overflow=5, pool_pre_ping=True)
     app[CREDENTIALS] = accounts.VerifiedCredentials()
+    app[LOGIN_POLICY] = login_policy
+    app[CLOCK] = clock
     app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
     app.cleanup_ctx.append(_dispose_engine)
     feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)

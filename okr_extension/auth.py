@@ -9,8 +9,8 @@ from aiohttp import web
 
 from okr_extension import tokens
 from okr_extension.api.problems import Problem
-from okr_extension.keys import AUTH_SCHEME, CREDENTIALS, ENGINE, USER
-from storage_plugin import accounts
+from okr_extension.keys import AUTH_SCHEME, CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, USER
+from storage_plugin import logins
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
 FAILED_LOGIN_DELAY = 1.0
@@ -40,10 +40,14 @@ async def _basic_user(request: web.Request, encoded: str) -> str | None:
     if credentials is None:
         return None
     login, password = credentials
-    async with request.app[ENGINE].connect() as conn:
-        password_hash = (await conn.execute(accounts.select_hash(login))).scalar()
-    verified = await asyncio.to_thread(request.app[CREDENTIALS].check, login, password, password_hash)
-    return login if verified else None
+    app = request.app
+    outcome = await logins.check_async(app[ENGINE], app[CREDENTIALS], login, password, request.remote,
+                                       app[LOGIN_POLICY], app[CLOCK])
+    if outcome.retry_after is not None:
+        raise Problem(429, "too many failed logins for this account or from this address: "
+                           f"try again in {outcome.retry_after} seconds",
+                      headers={"Retry-After": str(outcome.retry_after)})
+    return outcome.user
 
 
 async def _token_user(request: web.Request, secret: str) -> str | None:

@@ -93,10 +93,23 @@ class PlanerixApplication(radicale_app.Application):
 
     def __call__(self, environ, start_response):
         token = request_state.begin()
+        state = request_state.current()
         try:
-            return super().__call__(environ, start_response)
+            return super().__call__(environ, self._throttling_aware(state, start_response))
         finally:
             request_state.end(token)
+
+    @staticmethod
+    def _throttling_aware(state: request_state.RequestState, start_response):
+        """A login refused by throttling is answered 429 with Retry-After, not 401: the
+        client's password is not (known to be) wrong, and it should wait, not ask again."""
+        def respond(status: str, headers: list, exc_info=None):
+            if state.login_retry_after is not None and status.startswith("401"):
+                status = f"{client.TOO_MANY_REQUESTS} {client.responses[client.TOO_MANY_REQUESTS]}"
+                headers = [(k, v) for k, v in headers if k.lower() != "www-authenticate"]
+                headers.append(("Retry-After", str(state.login_retry_after)))
+            return start_response(status, headers, exc_info)
+        return respond
 
     # -- REPORT and PROPFIND: DAV:limit and whether texts are needed -------------
     def _read_xml_request_body(self, environ, request_info):

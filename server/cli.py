@@ -8,6 +8,7 @@ import os
 import sys
 
 from server import launcher, settings
+from okr_extension import account_removal, password_change
 from storage_plugin import accounts, database, writer
 
 
@@ -37,11 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
         sub = user_commands.add_parser(name, help=help_text)
         sub.add_argument("name")
         sub.add_argument("--password", help="the password (default: read from standard input)")
+        if name == "passwd":
+            sub.add_argument("--keep-tokens", action="store_true",
+                             help="keep the user's personal API tokens (default: revoke them)")
         _add_database_options(sub)
-    remove = user_commands.add_parser("remove", help="delete an account")
+    remove = user_commands.add_parser(
+        "remove", help="delete an account with its calendars, goals-only organisations, feeds and tokens")
     remove.add_argument("name")
+    remove.add_argument("--transfer-to", metavar="USER",
+                        help="the new owner of organisations the user is the last owner of")
+    remove.add_argument("--keep-data", action="store_true",
+                        help="archive the data out of reach instead of deleting it (see restore, purge)")
     _add_database_options(remove)
-    _add_database_options(user_commands.add_parser("list", help="list accounts"))
+    restore = user_commands.add_parser("restore", help="give an archived account back its data")
+    restore.add_argument("archive", help="the archived name (planerix user list --archived)")
+    restore.add_argument("--as", dest="new_name", metavar="NAME", help="restore under another name")
+    _add_database_options(restore)
+    purge = user_commands.add_parser("purge", help="delete an archived account and its data for good")
+    purge.add_argument("archive")
+    _add_database_options(purge)
+    listing = user_commands.add_parser("list", help="list accounts")
+    listing.add_argument("--archived", action="store_true", help="list archived accounts instead")
+    _add_database_options(listing)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -73,14 +91,31 @@ def run_user_command(args) -> None:
             accounts.add(engine, args.name, _read_password(args))
             print(f"user {args.name!r} created")
         elif args.user_command == "passwd":
-            accounts.set_password(engine, args.name, _read_password(args))
-            print(f"password of {args.name!r} changed")
+            revoked = password_change.change_password(engine, args.name, _read_password(args), args.keep_tokens)
+            print(f"password of {args.name!r} changed"
+                  + ("; API tokens kept" if args.keep_tokens else f"; {revoked} API token(s) revoked"))
         elif args.user_command == "remove":
-            accounts.remove(engine, args.name)
-            print(f"user {args.name!r} removed")
+            _report_removal(account_removal.remove(engine, args.name, args.transfer_to, args.keep_data))
+        elif args.user_command == "restore":
+            name = account_removal.restore(engine, args.archive, args.new_name)
+            print(f"{args.archive!r} restored as user {name!r}")
+        elif args.user_command == "purge":
+            _report_removal(account_removal.purge(engine, args.archive))
         else:
-            for name in accounts.names(engine):
+            for name in (account_removal.archived_names(engine) if args.archived else accounts.names(engine)):
                 print(name)
+
+
+def _report_removal(report: account_removal.Removal) -> None:
+    for organisation, successor in report.handed_over.items():
+        print(f"left organisation {organisation!r}; what {report.name!r} owned there now belongs to {successor!r}")
+    if report.archived_as:
+        print(f"user {report.name!r} removed; {report.collections} collection(s) and "
+              f"{len(report.kept_organisations)} organisation(s) archived as {report.archived_as!r} "
+              f"(planerix user restore / purge {report.archived_as!r})")
+    else:
+        print(f"user {report.name!r} removed with {report.collections} collection(s) and "
+              f"{len(report.deleted_organisations)} organisation(s)")
 
 
 def main(argv: list[str] | None = None) -> int:

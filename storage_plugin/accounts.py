@@ -51,10 +51,31 @@ def hash_password(password: str) -> str:
     return _hasher.hash(check_password(password))
 
 
-def password_matches(password_hash: str, password: str) -> bool:
+_dummy_hash: str | None = None
+
+
+def _spend_a_verification(password: str) -> None:
+    """As much work as checking a real password, so that an unknown or disabled account
+    answers no faster than a wrong password (no timing oracle for which names exist)."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(os.urandom(16).hex())
+    try:
+        _hasher.verify(_dummy_hash, password)
+    except VerificationError:
+        pass
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    if password_hash is None:
+        _spend_a_verification(password)
+        return False
     try:
         return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
+    except VerificationError:
+        return False
+    except InvalidHashError:  # e.g. disabled by archiving (a "!" in front)
+        _spend_a_verification(password)
         return False
 
 
@@ -74,7 +95,7 @@ class VerifiedCredentials:
 
     def check(self, login: str, password: str, password_hash: str | None) -> bool:
         if password_hash is None:
-            return False
+            return password_matches(None, password)
         digest = hmac.new(self._key, "\0".join((login, password, password_hash)).encode(),
                           hashlib.sha256).digest()
         now = time.monotonic()
@@ -111,22 +132,14 @@ def add(engine: sa.Engine, name: str, password: str) -> None:
 
 def set_password(engine: sa.Engine, name: str, password: str) -> None:
     with engine.begin() as conn:
-        updated = conn.execute(sa.update(account).where(account.c.name == name)
-                               .values(password_hash=hash_password(password))).rowcount
+        update_password(conn, name, password)
+
+
+def update_password(conn: sa.Connection, name: str, password: str) -> None:
+    updated = conn.execute(sa.update(account).where(account.c.name == name)
+                           .values(password_hash=hash_password(password))).rowcount
     if not updated:
         raise AccountError(f"no user {name!r}")
-
-
-def remove(engine: sa.Engine, name: str) -> None:
-    try:
-        with engine.begin() as conn:
-            if not conn.execute(sa.delete(account).where(account.c.name == name)).rowcount:
-                raise AccountError(f"no user {name!r}")
-    except sa.exc.IntegrityError as e:
-        # Goals, check-ins and measurements keep their author; the user stays until reassigned.
-        table = getattr(e.orig.diag, "table_name", None) or "another table"
-        raise AccountError(f"user {name!r} is still named in {table} (as owner or author): "
-                           "reassign those goals first") from None
 
 
 def names(engine: sa.Engine) -> list[str]:

@@ -31,6 +31,8 @@ class RequestState:
     # Paths of read-only (subscribed) calendars met while answering: their
     # DAV:current-user-privilege-set loses the write privileges.
     read_only_paths: set[str] = field(default_factory=set)
+    # Seconds until a throttled login may be tried again (storage_plugin.logins): the 401 becomes 429.
+    login_retry_after: int | None = None
 
 
 _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
@@ -45,6 +47,12 @@ def note_read_only(path: str) -> None:
     state = current()
     if state is not None:
         state.read_only_paths.add(path)
+
+
+def note_throttled(retry_after: int) -> None:
+    state = current()
+    if state is not None:
+        state.login_retry_after = retry_after
 
 
 def begin() -> contextvars.Token:

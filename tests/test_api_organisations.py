@@ -67,15 +67,15 @@ def test_threshold_validation(api_user_factory):
     assert owner.ok("GET", f"/api/organisations/{org['id']}")["at_risk_below"] == 0.8
 
 
-def test_a_user_who_owns_goals_is_not_removed_silently(engine, api_user_factory):
-    from storage_plugin import accounts
+def test_removing_the_only_member_deletes_the_organisation(engine, api_user_factory):
+    import sqlalchemy as sa
+
+    from okr_extension import account_removal
 
     user = api_user_factory("leaver")
     org = user.ok("POST", "/api/organisations", {"name": "Leaver's"})
-    created = user.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "kept"})
-    with pytest.raises(accounts.AccountError, match="reassign"):
-        accounts.remove(engine, user.name)
-    assert user.ok("GET", f"/api/objectives/{created['id']}")["owner"] == user.name
-    user.ok("DELETE", f"/api/objectives/{created['id']}")
-    accounts.remove(engine, user.name)  # memberships and tokens go with the account
+    user.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "goes too"})
+    account_removal.remove(engine, user.name)  # memberships and tokens go with the account
     assert user.call("GET", "/api/organisations").status_code == 401
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM organisation WHERE id = :id"), {"id": org["id"]}).scalar() == 0

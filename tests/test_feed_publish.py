@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from conftest import FROZEN_NOW, new_user
 from davutil import BERLIN, NEW_YORK, calendar, event
-from storage_plugin import accounts
+from okr_extension import account_removal
 from feedutil import loop_thread, sidecar  # noqa: F401 (fixtures)
 
 TOKYO = ("BEGIN:VTIMEZONE\r\nTZID:Asia/Tokyo\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
@@ -513,7 +513,7 @@ def test_removing_an_account_revokes_its_feeds(sidecar, engine, base_url):
     fill(leaver, sources={"a.ics": event("a")})
     feed = publish(sidecar, leaver)
     fetch_feed(feed["url"])
-    accounts.remove(engine, leaver.name)
+    account_removal.remove(engine, leaver.name)
     assert requests.get(feed["url"]).status_code == 404
 
 

@@ -21,7 +21,8 @@ PROBLEM = {
 ERROR_TEXT = {304: "Not modified since your copy (ETag)", 400: "Malformed request", 401: "Missing or wrong credentials", 403: "Your role does not allow it",
               404: "Not found, or not in your organisations", 409: "Conflicts with the current state",
               412: "The resource changed (If-Match)", 413: "Body too large",
-              415: "Body is not JSON", 422: "Invalid field values"}
+              415: "Body is not JSON", 422: "Invalid field values",
+              429: "Too many failed logins for this account or address: retry after Retry-After seconds"}
 
 
 def _query_parameters(model) -> list[dict]:
@@ -42,6 +43,7 @@ def _responses(op: Operation) -> dict:
         generic = {} if op.content_type == "application/json" else {"type": "string"}
         ok = {"description": "OK", "content": {op.content_type: {"schema": generic}}}
     errors = set(op.errors) | ({415, 422} if op.body else set()) | ({422} if op.query else set())
+    errors |= {429} if 401 in errors else set()  # password logins are throttled (storage_plugin.logins)
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     return {str(op.status): ok,
             **{str(code): {"description": ERROR_TEXT[code], **({"content": problem} if code >= 400 else {})}
