@@ -22,6 +22,7 @@ from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
 from storage_plugin import database, links, occurrences, queries
+from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length
 from storage_plugin.items import StoredItem, from_row
 
@@ -32,12 +33,22 @@ DEFAULTS = {
     "sync_history_days": "30",
     "expand_horizon_days": "1100",
     "max_occurrences_per_item": "5000",
+    # Bounded work per request (storage_plugin.bounds): iCalendar text read at most, and seconds of
+    # recurrence expansion for a write and of expansion and filtering for a query.
+    "max_icalendar_lines": "100000",
+    "max_folded_lines": "10000",
+    "expansion_budget_seconds": "5",
+    "query_budget_seconds": "10",
 }
 
 _ROOT_ROW = SimpleNamespace(id=0, path="", props={}, revision=0, history_floor=0,
                             modified=datetime(1970, 1, 1, tzinfo=timezone.utc))
 _migrated: set[str] = set()
 _migrated_lock = threading.Lock()
+
+
+# What a write's budget is spent on (the reason of a refusal names it).
+EXPANDING = "expanding the recurrence rules of this calendar object"
 
 
 class IndexMismatch(ValueError):
@@ -65,10 +76,17 @@ class Storage(storage.BaseStorage):
     def __init__(self, configuration) -> None:
         super().__init__(configuration)
         url = database.url_from(configuration)
-        self.engine = database.engine_for(url, database.max_connections_from(configuration))
+        self.engine = database.engine_for(url, database.max_connections_from(configuration),
+                                          database.timeout_from(configuration))
         self.history_days = int(_option(configuration, "sync_history_days"))
         self.horizon_seconds = int(_option(configuration, "expand_horizon_days")) * 86400
         self.max_occurrences = int(_option(configuration, "max_occurrences_per_item"))
+        self.text_limits = ical_scan.TextLimits(
+            max_lines=int(_option(configuration, "max_icalendar_lines")),
+            max_folded_lines=int(_option(configuration, "max_folded_lines")),
+            max_count=int(configuration.get("server", "max_vevent_rrule_occurrence") or 0))
+        self.expansion_seconds = float(_option(configuration, "expansion_budget_seconds"))
+        self.query_seconds = float(_option(configuration, "query_budget_seconds"))
         with _migrated_lock:
             if url not in _migrated:
                 applied = database.upgrade(self.engine)
@@ -229,8 +247,9 @@ class Storage(storage.BaseStorage):
         write path for items. Returns the stored item and the version it replaced."""
         text = item.serialize()
         series_start, series_end = item.time_range
-        expansion = occurrences.expand(item.vobject_item, item.component_name,
-                                       self.horizon_seconds, self.max_occurrences)
+        with budget.limited(self.expansion_seconds, EXPANDING):
+            expansion = occurrences.expand(item.vobject_item, item.component_name,
+                                           self.horizon_seconds, self.max_occurrences)
         starts, ends, surrounds = occurrences.index_rows(expansion.spans)
         found = links.extract(item.vobject_item, item.component_name, f"{collection.path}/{href}")
         shown = links.facts(item.vobject_item, item.component_name)
@@ -285,6 +304,7 @@ class Storage(storage.BaseStorage):
     def check_items(self) -> Iterator[tuple[Any, Exception]]:
         """Every item whose index differs from its text (or whose text is unreadable), with why."""
         with self.connection() as conn:
+            database.without_timeouts(conn)  # one long read of every item
             for row in conn.execute(queries.ITEMS_FOR_VERIFY, execution_options={"stream_results": True,
                                                                                    "yield_per": 500}):
                 try:
