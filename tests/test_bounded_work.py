@@ -13,11 +13,13 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from conftest import new_user, start_caldav_server
+from conftest import ServeProcess, new_user, start_caldav_server
 from davutil import NS, XML_HEADER, calendar, event, vevent
+from feedutil import Feed, feed_server, loop_thread  # noqa: F401 (fixtures)
 from okr_extension.feeds import importer
 from storage_plugin import database, writer
 from storage_plugin.bounds import budget
@@ -398,3 +400,31 @@ def test_an_import_over_its_budget_or_cancelled_changes_nothing(feed_storage, us
     assert isinstance(holder.get("error"), importer.FeedInvalid)
     assert "shutting down" in str(holder["error"])
     assert stored_texts(feed_storage, user, path) == before
+
+
+# -- SIGTERM during a malicious import --------------------------------------------------------
+
+
+def test_sigterm_stops_the_server_while_a_malicious_feed_is_imported(engine, database_url, base_url,
+                                                                     feed_server):
+    # Each object costs the full expansion budget (5 s by default): about 150 s of import, and an
+    # import budget far longer, so only the stop itself can end it.
+    feed_server.feeds["/slow.ics"] = Feed(feed(*(vevent(f"slow-{n}", extra=f"RRULE:{UNPROVABLE_EMPTY_RULE}\r\n")
+                                                  for n in range(30))))
+    server = ServeProcess("--database-url", database_url, env={
+        "PLANERIX_FEEDS_TICK_SECONDS": "0.1", "PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS": "1",
+        "PLANERIX_FEEDS_IMPORT_SECONDS": "600"})
+    try:
+        owner = new_user(engine, base_url)
+        response = requests.post(f"{server.api_url}/api/subscriptions", auth=(owner.name, owner.password),
+                                 json={"url": feed_server.url("/slow.ics"), "calendar": "slow"})
+        assert response.status_code == 201, response.text
+        deadline = time.monotonic() + MARGIN * 4
+        while not feed_server.hits("/slow.ics") and time.monotonic() < deadline:
+            threading.Event().wait(0.05)  # poll the condition
+        assert feed_server.hits("/slow.ics"), "the scheduler never fetched the feed"
+    finally:
+        took = server.stop(timeout=MARGIN * 6)
+    assert "Planerix stopped." in "".join(server.output)
+    assert took < MARGIN * 3
+    assert [href for href in snapshot(owner, "slow/") if href.endswith(".ics")] == []
