@@ -19,13 +19,12 @@ from radicale import xmlutils
 from server import fast_listing, read_only, xml_guard
 from storage_plugin import request_state
 from storage_plugin.bounds import budget, ical_scan
-from storage_plugin.storage import EXPANDING
+from storage_plugin.storage import EXPANDING, VALID_OBJECT
 
 # PROPFIND properties whose values need the stored iCalendar text.
 _TEXT_PROPS = {xmlutils.make_clark(tag) for tag in
                ("C:calendar-data", "CR:address-data", "D:getcontentlength")}
 PLANERIX_NS = "http://planerix.org/ns/"
-VALID_OBJECT = "C:valid-calendar-object-resource"
 
 
 class _RecordingInput(io.RawIOBase):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import json
 import logging
 import posixpath
+import sys
 import threading
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -21,7 +23,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
-from storage_plugin import database, links, occurrences, queries
+from storage_plugin import database, links, occurrences, queries, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length
 from storage_plugin.items import StoredItem, from_row
@@ -49,6 +51,7 @@ _migrated_lock = threading.Lock()
 
 # What a write's budget is spent on (the reason of a refusal names it).
 EXPANDING = "expanding the recurrence rules of this calendar object"
+VALID_OBJECT = "C:valid-calendar-object-resource"
 
 
 class IndexMismatch(ValueError):
@@ -85,6 +88,9 @@ class Storage(storage.BaseStorage):
             max_lines=int(_option(configuration, "max_icalendar_lines")),
             max_folded_lines=int(_option(configuration, "max_folded_lines")),
             max_count=int(configuration.get("server", "max_vevent_rrule_occurrence") or 0))
+        # Stored texts are folded by the serializer, not by the client: only their rules are checked.
+        self._rules_only = dataclasses.replace(self.text_limits, max_lines=sys.maxsize,
+                                               max_folded_lines=sys.maxsize)
         self.expansion_seconds = float(_option(configuration, "expansion_budget_seconds"))
         self.query_seconds = float(_option(configuration, "query_budget_seconds"))
         with _migrated_lock:
@@ -247,9 +253,14 @@ class Storage(storage.BaseStorage):
         write path for items. Returns the stored item and the version it replaced."""
         text = item.serialize()
         series_start, series_end = item.time_range
-        with budget.limited(self.expansion_seconds, EXPANDING):
-            expansion = occurrences.expand(item.vobject_item, item.component_name,
-                                           self.horizon_seconds, self.max_occurrences)
+        # Every writer is bounded here too (plain Radicale has no pre-scan of the body).
+        try:
+            ical_scan.check_text(text, self._rules_only)
+            with budget.limited(self.expansion_seconds, EXPANDING):
+                expansion = occurrences.expand(item.vobject_item, item.component_name,
+                                               self.horizon_seconds, self.max_occurrences)
+        except (ical_scan.TextRefused, budget.BudgetExceeded) as e:
+            raise request_state.StorageRejection(403, VALID_OBJECT, str(e)) from None
         starts, ends, surrounds = occurrences.index_rows(expansion.spans)
         found = links.extract(item.vobject_item, item.component_name, f"{collection.path}/{href}")
         shown = links.facts(item.vobject_item, item.component_name)

@@ -6,6 +6,7 @@ while it runs, and changes nothing stored.
 """
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 import time
@@ -428,3 +429,33 @@ def test_sigterm_stops_the_server_while_a_malicious_feed_is_imported(engine, dat
     assert "Planerix stopped." in "".join(server.output)
     assert took < MARGIN * 3
     assert [href for href in snapshot(owner, "slow/") if href.endswith(".ics")] == []
+
+
+# -- plain Radicale on the plugin is bounded by the storage itself ------------------------------
+
+
+def test_plain_radicale_refuses_an_endless_rule_in_the_storage(engine, database_url):
+    from radicale import app as radicale_app
+    from radicale import server as radicale_server
+
+    from server import settings
+
+    configuration = settings.radicale_configuration(database_url, "127.0.0.1", 0)
+    configuration.update({"logging": {"level": "warning"}, "auth": {"delay": "0"},
+                          "server": {"_internal_server": "True"}}, "tests", privileged=True)
+    httpd = radicale_server.ParallelHTTPServer(configuration, socket.AF_INET, ("127.0.0.1", 0),
+                                              radicale_server.RequestHandler)
+    httpd.set_app(radicale_app.Application(configuration))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        owner = new_user(engine, f"http://127.0.0.1:{httpd.server_address[1]}")
+        cal = owner.mkcalendar("cal")
+        response, took = timed(lambda: owner.put(f"{cal}stuck.ics", recurring("stuck", "FREQ=WEEKLY;INTERVAL=0")))
+        assert response.status_code == 400  # stock Radicale turns a storage ValueError into 400
+        assert took < MARGIN
+        assert owner.request("GET", f"{cal}stuck.ics").status_code == 404
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(MARGIN)
