@@ -51,7 +51,9 @@ async def _dispose_engine(app: web.Application):
 def create_app(database_url: str, feed_settings: FeedSettings | None = None) -> web.Application:
     app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware])
     app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
-                                      pool_size=5, max_overflow=5, pool_pre_ping=True)
+                                      pool_size=5, max_overflow=5, pool_pre_ping=True,
+                                      connect_args={"server_settings": database.session_settings(
+                                          database.DEFAULT_TIMEOUT_SECONDS)})
     app[CREDENTIALS] = accounts.VerifiedCredentials()
     app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
     app.cleanup_ctx.append(_dispose_engine)

@@ -6,6 +6,7 @@ while it runs, and changes nothing stored.
 """
 from __future__ import annotations
 
+import secrets
 import socket
 import sys
 import threading
@@ -298,9 +299,13 @@ def test_xml_with_entity_declarations_is_refused(user, cal, body):
 # -- the database bounds every statement, lock wait and idle transaction --------------------
 
 
-def test_database_sessions_carry_timeouts_that_maintenance_lifts(small_budget_url):
-    engine = database.engine_for(small_budget_url, timeout_seconds=1)
-    with engine.connect() as conn:
+def test_database_sessions_carry_timeouts_that_maintenance_lifts(engine, database_url, tmp_path,
+                                                                monkeypatch):
+    # Its own URL: the engines of the other tests keep their settings.
+    url = make_url(database_url).update_query_dict(
+        {"application_name": "planerix-timeout-test"}).render_as_string(hide_password=False)
+    limited = database.engine_for(url, timeout_seconds=1)
+    with limited.connect() as conn:
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "1s"
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "1s"
         assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "1s"
@@ -312,7 +317,13 @@ def test_database_sessions_carry_timeouts_that_maintenance_lifts(small_budget_ur
             assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
             conn.exec_driver_sql("SELECT pg_sleep(1.2)")
     # Migrations lift them for their transaction (they may wait for another process's).
-    assert database.upgrade(engine) == []
+    # A migration longer than the timeout still runs (upgrade lifts the limits for its transaction).
+    package = f"slow_migration_{secrets.token_hex(4)}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "0001_slow.sql").write_text("SELECT pg_sleep(1.5);")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert database.upgrade(limited, package) == ["0001_slow.sql"]
 
 
 # -- the feed importer ----------------------------------------------------------------------
@@ -459,3 +470,19 @@ def test_plain_radicale_refuses_an_endless_rule_in_the_storage(engine, database_
         httpd.shutdown()
         httpd.server_close()
         thread.join(MARGIN)
+
+
+def test_the_api_database_sessions_carry_the_timeouts_too(engine, database_url):
+    import asyncio
+
+    from okr_extension.app import ENGINE, create_app
+
+    async def shown() -> list[str]:
+        app = create_app(database_url)
+        try:
+            async with app[ENGINE].connect() as conn:
+                return [(await conn.exec_driver_sql(f"SHOW {name}")).scalar() for name in
+                        ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")]
+        finally:
+            await app[ENGINE].dispose()
+    assert asyncio.run(shown()) == [f"{database.DEFAULT_TIMEOUT_SECONDS // 60}min"] * 3
