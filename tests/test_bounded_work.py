@@ -195,6 +195,13 @@ def test_ordinary_rules_still_work(user, cal):
         assert response.status_code == 201, (rule, response.text)
 
 
+def test_a_whole_calendar_upload_gets_a_budget_in_proportion(user):
+    body = calendar(*(vevent(f"up-{n}", extra="RRULE:FREQ=WEEKLY;COUNT=10\r\n") for n in range(300)))
+    response = user.put("upload/", body)
+    assert response.status_code == 201, response.text
+    assert len([href for href in snapshot(user, "upload/") if href.endswith(".ics")]) == 300
+
+
 # -- time budgets ------------------------------------------------------------------------
 
 

@@ -82,6 +82,11 @@ class Budget:
                 budget.exceeded = True
             budget = budget.parent
 
+    def extend(self, seconds: float) -> None:
+        """Grant more time (a request found to carry more work than one object)."""
+        self.seconds += seconds
+        self.deadline += seconds
+
     def cancel(self) -> None:
         """Stop the work from another thread (at its next check or inside a library loop)."""
         self.cancelled = True

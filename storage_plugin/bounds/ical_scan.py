@@ -16,6 +16,7 @@ from typing import Union
 from storage_plugin.bounds import recurrence
 
 RULE_PROPERTIES = ("RRULE", "EXRULE")
+MEMBER_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,16 @@ def _property_name(line: str) -> str:
     return line[:end].strip().upper()
 
 
-def check_text(text: Union[str, bytes], limits: TextLimits) -> None:
-    """``TextRefused`` if ``text`` exceeds ``limits`` or holds a rule that ``check_rule`` refuses."""
+def check_text(text: Union[str, bytes], limits: TextLimits) -> int:
+    """``TextRefused`` if ``text`` exceeds ``limits`` or holds a rule that ``check_rule`` refuses;
+    else the number of components it holds (VEVENT, VTODO, VJOURNAL: a measure of its work)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     lines = text.split("\n")
     if len(lines) > limits.max_lines:
         raise TextRefused(f"the iCalendar text has {len(lines)} lines; at most {limits.max_lines} "
                           "are accepted")
-    name, folded, rule = "", 0, None
+    name, folded, rule, components = "", 0, None, 0
     for line in lines:
         if line[:1] in (" ", "\t"):
             folded += 1
@@ -66,7 +68,10 @@ def check_text(text: Union[str, bytes], limits: TextLimits) -> None:
         _check_rule(name, rule, limits)
         name, folded = _property_name(line), 0
         rule = [line.rstrip("\r")] if limits.check_rules and name in RULE_PROPERTIES else None
+        if name == "BEGIN" and line.partition(":")[2].strip().upper() in MEMBER_COMPONENTS:
+            components += 1
     _check_rule(name, rule, limits)
+    return components
 
 
 def _check_rule(name: str, pieces: list[str] | None, limits: TextLimits) -> None:
