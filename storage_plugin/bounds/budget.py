@@ -69,6 +69,8 @@ class Budget:
     def reason(self) -> str:
         if self._cancelled():
             return f"{self.what} was stopped: the server is shutting down"
+        if self.parent is not None and self.parent.deadline <= self.deadline and self.parent.expired():
+            return self.parent.reason  # the enclosing budget ran out first
         return f"{self.what} needs more than {self.seconds:g} s of computation; the server stops there"
 
     def expired(self) -> bool:
@@ -119,9 +121,11 @@ def limited(seconds: float, what: str, budget: Optional[Budget] = None) -> Itera
     previous = _watchdog.arm(thread_id, budget)
     try:
         yield budget
-    except BudgetExceeded as e:
+    except BudgetExceeded:
+        if not budget.expired():  # an inner budget's, which has said why
+            raise
         budget.trip()
-        raise BudgetExceeded(budget.reason) from (None if type(e) is BudgetExceeded else e)
+        raise BudgetExceeded(budget.reason) from None
     finally:
         _watchdog.disarm(thread_id, previous)
         _current.reset(token)
