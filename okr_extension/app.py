@@ -58,7 +58,9 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
         feed_settings = FeedSettings(scheduler_enabled=False)
     app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware])
     app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
-                                      pool_size=5, max_overflow=5, pool_pre_ping=True)
+                                      pool_size=5, max_overflow=5, pool_pre_ping=True,
+                                      connect_args={"server_settings": database.session_settings(
+                                          database.DEFAULT_TIMEOUT_SECONDS)})
     app[CREDENTIALS] = accounts.VerifiedCredentials()
     app[LOGIN_POLICY] = login_policy
     app[CLOCK] = clock

@@ -16,8 +16,10 @@ from radicale import app as radicale_app
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import fast_listing, read_only
+from server import fast_listing, read_only, xml_guard
 from storage_plugin import request_state
+from storage_plugin.bounds import budget, ical_scan
+from storage_plugin.storage import EXPANDING, VALID_OBJECT
 
 # PROPFIND properties whose values need the stored iCalendar text.
 _TEXT_PROPS = {xmlutils.make_clark(tag) for tag in
@@ -26,11 +28,18 @@ PLANERIX_NS = "http://planerix.org/ns/"
 
 
 class _RecordingInput(io.RawIOBase):
-    """Keeps what Radicale reads of the request body, to explain a 400 afterwards."""
+    """Keeps what Radicale reads of the request body, to explain a 400 afterwards.
 
-    def __init__(self, stream) -> None:
+    With a ``check``, the body is checked once it is read whole (``length`` bytes,
+    Radicale reads it in one call) before Radicale parses it: ``check`` raises
+    ``request_state.StorageRejection`` (the request's answer), which reaches Radicale
+    as the RuntimeError it expects of an unreadable body."""
+
+    def __init__(self, stream, check=None, length: int = 0) -> None:
         self._stream = stream
         self.data = bytearray()
+        self._check = check
+        self._length = length
 
     def readable(self) -> bool:
         return True
@@ -38,7 +47,50 @@ class _RecordingInput(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         chunk = self._stream.read(size) if size is not None and size >= 0 else self._stream.read()
         self.data += chunk
+        if self._check is not None and (len(self.data) >= self._length or size is None or size < 0):
+            check, self._check = self._check, None
+            try:
+                check(bytes(self.data))
+            except request_state.StorageRejection as e:
+                raise RuntimeError(str(e)) from e
         return chunk
+
+
+def _content_length(environ) -> int:
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def check_xml_body(body: bytes) -> None:
+    try:
+        xml_guard.check_xml(body)
+    except xml_guard.XmlRefused as e:
+        raise request_state.StorageRejection(client.BAD_REQUEST, None, str(e)) from None
+
+
+# A PUT's budget: ``expansion_budget_seconds`` for each started group of this many components
+# (a whole calendar uploaded at once prepares and indexes all of them: 5-25 ms each when
+# nothing is wrong, so the default budget leaves a margin of four and more).
+COMPONENTS_PER_BUDGET = 50
+
+
+def calendar_body_check(limits: ical_scan.TextLimits):
+    """The check of a PUT body: line limits (400) and recurrence rules (403
+    CALDAV:valid-calendar-object-resource), before any parser runs; a body of many
+    components extends the request's budget in proportion."""
+    def check(body: bytes) -> None:
+        try:
+            components = ical_scan.check_text(body, limits)
+        except ical_scan.TextRefused as e:
+            status, precondition = ((client.FORBIDDEN, VALID_OBJECT) if e.rule
+                                    else (client.BAD_REQUEST, None))
+            raise request_state.StorageRejection(status, precondition, str(e)) from None
+        spent = budget.current()
+        if spent is not None and components > COMPONENTS_PER_BUDGET:
+            spent.extend(spent.seconds * ((components - 1) // COMPONENTS_PER_BUDGET))
+    return check
 
 
 def sync_limit_of(report: ET.Element) -> int | None:
@@ -113,6 +165,9 @@ class PlanerixApplication(radicale_app.Application):
 
     # -- REPORT and PROPFIND: DAV:limit and whether texts are needed -------------
     def _read_xml_request_body(self, environ, request_info):
+        # Depth and DTDs are checked in one pass before ElementTree builds a tree (server.xml_guard).
+        environ["wsgi.input"] = _RecordingInput(environ["wsgi.input"], check_xml_body,
+                                                _content_length(environ))
         xml_request = super()._read_xml_request_body(environ, request_info)
         state = request_state.current()
         method = environ.get("REQUEST_METHOD")
@@ -167,10 +222,27 @@ class PlanerixApplication(radicale_app.Application):
             answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
                                            request_info)
             if answer is not None:
-                return answer
-        return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+                return self._unless_rejected(answer, request_info)
+        return self._unless_rejected(
+            super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info), request_info)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
+        # Filtering may expand recurrences (a series queried beyond the indexed horizon):
+        # the query's budget ends it with 503 instead of letting it run after the client left.
+        with budget.limited(self._storage.query_seconds, "answering this query") as spent:
+            try:
+                response = self._report(environ, base_prefix, path, user, user_groups, request_info)
+            except Exception:
+                if not spent.exceeded:
+                    raise
+                response = None
+        if spent.exceeded:
+            return self._rejection_response(request_state.Rejection(
+                client.SERVICE_UNAVAILABLE, None,
+                f"{spent.reason}; ask for a shorter time range"), request_info)
+        return self._unless_rejected(response, request_info)
+
+    def _report(self, environ, base_prefix, path, user, user_groups, request_info):
         if self.fast_listings:
             answer = fast_listing.sync_collection(self, environ, base_prefix, path, user, user_groups,
                                                   request_info)
@@ -180,10 +252,22 @@ class PlanerixApplication(radicale_app.Application):
 
     # -- writes: preconditions from storage, reasons for 400 ---------------------
     def do_PUT(self, environ, base_prefix, path, user, user_groups, request_info):
-        recorder = _RecordingInput(environ["wsgi.input"])
+        recorder = _RecordingInput(environ["wsgi.input"], calendar_body_check(self._storage.text_limits),
+                                   _content_length(environ))
         environ["wsgi.input"] = recorder
-        response = self._unless_rejected(
-            super().do_PUT(environ, base_prefix, path, user, user_groups, request_info), request_info)
+        # Radicale prepares the object (expanding its recurrences) before and after taking the
+        # lock, the storage indexes it: all of it under the write's budget.
+        with budget.limited(self._storage.expansion_seconds, EXPANDING) as spent:
+            try:
+                response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+            except Exception:
+                if not spent.exceeded:
+                    raise
+                response = None  # raised inside the storage's transaction: rolled back
+        if spent.exceeded:
+            return self._rejection_response(
+                request_state.Rejection(client.FORBIDDEN, VALID_OBJECT, spent.reason), request_info)
+        response = self._unless_rejected(response, request_info)
         if response[0] == client.BAD_REQUEST and request_state.current().rejection is None:
             reason = explain_bad_calendar_body(bytes(recorder.data), self._encoding,
                                                self._max_vevent_rrule_occurrence)

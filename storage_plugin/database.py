@@ -16,10 +16,17 @@ from sqlalchemy.engine import Engine, make_url
 DATABASE_URL_ENV = "PLANERIX_DATABASE_URL"
 
 _engines: dict[str, Engine] = {}
-_sizes: dict[str, int] = {}
+_sizes: dict[str, tuple[int, int]] = {}  # (connections, timeout in seconds) per URL
 # Radicale's default [server] max_connections.
 DEFAULT_MAX_CONNECTIONS = 8
 _engines_lock = threading.Lock()
+
+# No statement, lock wait or idle transaction of a request lasts longer than this: a
+# request that would hold a user's lock indefinitely fails instead ([storage]
+# database_timeout_seconds; 0 turns the limits off). Migrations and reindexing lift
+# them for their own transactions (``without_timeouts``).
+DEFAULT_TIMEOUT_SECONDS = 60
+_TIMEOUT_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
 
 # Serializes migrations when several processes start on one database.
 _MIGRATION_LOCK_KEY = 0x504C414E  # "PLAN"
@@ -55,25 +62,49 @@ def max_connections_from(configuration) -> int:
         return DEFAULT_MAX_CONNECTIONS
 
 
-def engine_for(url: str, max_connections: int | None = None) -> Engine:
+def timeout_from(configuration) -> int:
+    """``[storage] database_timeout_seconds`` (default ``DEFAULT_TIMEOUT_SECONDS``)."""
+    try:
+        value = configuration.get("storage", "database_timeout_seconds")
+    except KeyError:
+        value = None
+    return DEFAULT_TIMEOUT_SECONDS if value in (None, "") else max(0, int(value))
+
+
+def session_settings(timeout_seconds: int) -> dict[str, str]:
+    """PostgreSQL settings bounding every statement, lock wait and idle transaction (0: none)."""
+    return {name: str(timeout_seconds * 1000) for name in _TIMEOUT_SETTINGS}
+
+
+def without_timeouts(conn) -> None:
+    """Lift the limits for the rest of ``conn``'s transaction (long maintenance work)."""
+    for name in _TIMEOUT_SETTINGS:
+        conn.exec_driver_sql(f"SET LOCAL {name} = 0")
+
+
+def engine_for(url: str, max_connections: int | None = None,
+               timeout_seconds: int | None = None) -> Engine:
     """The process's engine for ``url``: at most ``max_connections`` database connections
     (default: Radicale's default of parallel requests), a quarter of them kept open when idle.
 
     Each request holds one connection while it reads or writes, and a PostgreSQL
     backend costs a few megabytes, so the pool follows the server's parallelism
     rather than its client count: more requests wait a moment for a connection.
-    An engine asked for with another size replaces the registered one.
+    An engine asked for with another size or timeout replaces the registered one.
     """
-    wanted = max_connections or DEFAULT_MAX_CONNECTIONS
     with _engines_lock:
         engine = _engines.get(url)
-        if engine is not None and (max_connections is None or _sizes[url] == wanted):
+        size, timeout = _sizes.get(url, (DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_SECONDS))
+        wanted = (max_connections or size, timeout if timeout_seconds is None else timeout_seconds)
+        if engine is not None and _sizes[url] == wanted:
             return engine
         if engine is not None:
             engine.dispose()
-        kept = max(1, wanted // 4)
+        kept = max(1, wanted[0] // 4)
+        options = " ".join(f"-c {name}={value}" for name, value in session_settings(wanted[1]).items())
         engine = sa.create_engine(
-            sqlalchemy_url(url), pool_size=kept, max_overflow=wanted - kept,
+            sqlalchemy_url(url), pool_size=kept, max_overflow=wanted[0] - kept,
+            connect_args={"options": options},
             # No ping per checkout (a round trip per request): a dropped
             # connection fails one statement and SQLAlchemy then renews the pool.
             pool_recycle=3600)
@@ -116,6 +147,7 @@ def upgrade(engine: Engine, package: str = STORAGE_MIGRATIONS) -> list[str]:
     returns the names applied. Safe to run concurrently."""
     applied = []
     with engine.begin() as conn:
+        without_timeouts(conn)  # a migration may rewrite large tables, or wait for another's
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         conn.execute(sa.text(
             "CREATE TABLE IF NOT EXISTS schema_migration ("

@@ -3,7 +3,8 @@
 Radicale's own visitor (``radicale.item.filter.visit_time_ranges``) decides what
 a span is for every RFC 4791 §9.9 case (DTEND, DURATION, all-day, VTODO with DUE
 only / DTSTART only / neither, overrides, EXDATE), so an indexed query answers
-exactly what stock Radicale's filter would. We only bound the expansion.
+exactly what stock Radicale's filter would. We only bound the expansion: by the
+horizon, by a number of occurrences and by the caller's time budget.
 
 Radicale matches a visited range (s, e) against a window [ws, we) when
 ``ws < e and s < we``. For a proper range (s < e) that is the overlap of
@@ -22,6 +23,7 @@ from datetime import datetime
 from radicale.item import filter as radicale_filter
 
 from storage_plugin import clock
+from storage_plugin.bounds import budget
 
 TIMESTAMP_MIN = radicale_filter.TIMESTAMP_MIN
 TIMESTAMP_MAX = radicale_filter.TIMESTAMP_MAX
@@ -56,6 +58,7 @@ def expand(vobject_item, component_name: str, horizon_seconds: int,
 
     def range_fn(start: datetime, end: datetime, is_recurrence: bool) -> bool:
         nonlocal cut
+        budget.check()  # the caller's deadline (storage_plugin.bounds.budget), if any
         # Window bounds are whole seconds: ws < end <=> ws < ceil(end), start < we <=> floor(start) < we.
         span_start, span_end = _posix(start, math.floor), _posix(end, math.ceil)
         # Overrides (is_recurrence) come first and are few: always keep them.

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import json
 import logging
 import posixpath
+import sys
 import threading
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -21,7 +23,8 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
-from storage_plugin import database, links, occurrences, queries
+from storage_plugin import database, links, occurrences, queries, request_state
+from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length
 from storage_plugin.items import StoredItem, from_row
 
@@ -32,12 +35,23 @@ DEFAULTS = {
     "sync_history_days": "30",
     "expand_horizon_days": "1100",
     "max_occurrences_per_item": "5000",
+    # Bounded work per request (storage_plugin.bounds): iCalendar text read at most, and seconds of
+    # recurrence expansion for a write and of expansion and filtering for a query.
+    "max_icalendar_lines": "100000",
+    "max_folded_lines": "10000",
+    "expansion_budget_seconds": "5",
+    "query_budget_seconds": "10",
 }
 
 _ROOT_ROW = SimpleNamespace(id=0, path="", props={}, revision=0, history_floor=0,
                             modified=datetime(1970, 1, 1, tzinfo=timezone.utc))
 _migrated: set[str] = set()
 _migrated_lock = threading.Lock()
+
+
+# What a write's budget is spent on (the reason of a refusal names it).
+EXPANDING = "expanding the recurrence rules of this calendar object"
+VALID_OBJECT = "C:valid-calendar-object-resource"
 
 
 class IndexMismatch(ValueError):
@@ -65,10 +79,20 @@ class Storage(storage.BaseStorage):
     def __init__(self, configuration) -> None:
         super().__init__(configuration)
         url = database.url_from(configuration)
-        self.engine = database.engine_for(url, database.max_connections_from(configuration))
+        self.engine = database.engine_for(url, database.max_connections_from(configuration),
+                                          database.timeout_from(configuration))
         self.history_days = int(_option(configuration, "sync_history_days"))
         self.horizon_seconds = int(_option(configuration, "expand_horizon_days")) * 86400
         self.max_occurrences = int(_option(configuration, "max_occurrences_per_item"))
+        self.text_limits = ical_scan.TextLimits(
+            max_lines=int(_option(configuration, "max_icalendar_lines")),
+            max_folded_lines=int(_option(configuration, "max_folded_lines")),
+            max_count=int(configuration.get("server", "max_vevent_rrule_occurrence") or 0))
+        # Stored texts are folded by the serializer, not by the client: only their rules are checked.
+        self._rules_only = dataclasses.replace(self.text_limits, max_lines=sys.maxsize,
+                                               max_folded_lines=sys.maxsize)
+        self.expansion_seconds = float(_option(configuration, "expansion_budget_seconds"))
+        self.query_seconds = float(_option(configuration, "query_budget_seconds"))
         with _migrated_lock:
             if url not in _migrated:
                 applied = database.upgrade(self.engine)
@@ -229,8 +253,14 @@ class Storage(storage.BaseStorage):
         write path for items. Returns the stored item and the version it replaced."""
         text = item.serialize()
         series_start, series_end = item.time_range
-        expansion = occurrences.expand(item.vobject_item, item.component_name,
-                                       self.horizon_seconds, self.max_occurrences)
+        # Every writer is bounded here too (plain Radicale has no pre-scan of the body).
+        try:
+            ical_scan.check_text(text, self._rules_only)
+            with budget.limited(self.expansion_seconds, EXPANDING):
+                expansion = occurrences.expand(item.vobject_item, item.component_name,
+                                               self.horizon_seconds, self.max_occurrences)
+        except (ical_scan.TextRefused, budget.BudgetExceeded) as e:
+            raise request_state.StorageRejection(403, VALID_OBJECT, str(e)) from None
         starts, ends, surrounds = occurrences.index_rows(expansion.spans)
         found = links.extract(item.vobject_item, item.component_name, f"{collection.path}/{href}")
         shown = links.facts(item.vobject_item, item.component_name)
@@ -285,6 +315,7 @@ class Storage(storage.BaseStorage):
     def check_items(self) -> Iterator[tuple[Any, Exception]]:
         """Every item whose index differs from its text (or whose text is unreadable), with why."""
         with self.connection() as conn:
+            database.without_timeouts(conn)  # one long read of every item
             for row in conn.execute(queries.ITEMS_FOR_VERIFY, execution_options={"stream_results": True,
                                                                                    "yield_per": 500}):
                 try:

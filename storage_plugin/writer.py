@@ -30,8 +30,9 @@ from radicale import pathutils
 from sqlalchemy.engine import Connection
 
 from storage_plugin import queries, request_state
+from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import READ_ONLY_REASON, Collection, check_name_length
-from storage_plugin.storage import IndexMismatch, Storage
+from storage_plugin.storage import EXPANDING, IndexMismatch, Storage
 
 T = TypeVar("T")
 
@@ -136,18 +137,30 @@ def _max_rrule_occurrences(storage: Storage) -> int:
 
 
 def prepare_item(storage: Storage, text: str, path: str = "") -> radicale_item.Item:
-    """Parse and check one calendar object as a CalDAV PUT does; ``ItemRejected`` if it cannot be stored."""
+    """Parse and check one calendar object as a CalDAV PUT does; ``ItemRejected`` if it cannot be stored.
+
+    As for a PUT, the text is scanned before it is parsed and its preparation
+    (which expands recurrences) runs under the storage's expansion budget."""
     try:
-        components = radicale_item.read_components(text)
-    except Exception as e:
-        raise ItemRejected(f"not valid iCalendar: {e}") from None
-    try:
-        radicale_item.check_and_sanitize_items(
-            components, max_vevent_rrule_occurrence=_max_rrule_occurrences(storage), tag="VCALENDAR")
-        item = radicale_item.Item(collection_path=path, vobject_item=components[0])
-        item.prepare()
-    except Exception as e:
-        raise ItemRejected(f"the calendar object cannot be stored: {e or type(e).__name__}") from None
+        ical_scan.check_text(text, storage.text_limits)
+    except ical_scan.TextRefused as e:
+        raise ItemRejected(str(e), "C:valid-calendar-object-resource") from None
+    with budget.limited(storage.expansion_seconds, EXPANDING) as spent:
+        try:
+            components = radicale_item.read_components(text)
+        except Exception as e:
+            if spent.exceeded:
+                raise ItemRejected(spent.reason, "C:valid-calendar-object-resource") from None
+            raise ItemRejected(f"not valid iCalendar: {e}") from None
+        try:
+            radicale_item.check_and_sanitize_items(
+                components, max_vevent_rrule_occurrence=_max_rrule_occurrences(storage), tag="VCALENDAR")
+            item = radicale_item.Item(collection_path=path, vobject_item=components[0])
+            item.prepare()
+        except Exception as e:
+            if spent.exceeded:
+                raise ItemRejected(spent.reason, "C:valid-calendar-object-resource") from None
+            raise ItemRejected(f"the calendar object cannot be stored: {e or type(e).__name__}") from None
     size = len(item.serialize().encode("utf-8"))
     limit = int(storage.configuration.get("server", "max_resource_size"))
     if size > limit:

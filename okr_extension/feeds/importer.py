@@ -12,10 +12,17 @@ stored version of them is kept. Commas that generated feeds often leave
 unescaped in titles, places and descriptions are escaped before parsing (the
 parser would otherwise keep only the text before the first comma).
 
+Bounded (``storage_plugin.bounds``): a feed with more lines than ``max_lines`` or a
+property folded too often is refused before parsing; each object is checked as a
+PUT is (its recurrence rules first; a refused object is skipped and reported); the
+whole import runs under a time budget, which the scheduler cancels when the server
+stops. A feed refused or stopped changes nothing stored.
+
 Synchronous (parsing and database writes): run it with ``asyncio.to_thread``.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import re
@@ -26,11 +33,15 @@ import vobject
 from radicale import item as radicale_item
 
 from storage_plugin import writer
+from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import Storage
 
 MEMBER_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 PRODID = "-//Planerix//feed import//EN"
 MAX_REPORTED_SKIPS = 20
+DEFAULT_MAX_LINES = 500_000
+DEFAULT_BUDGET_SECONDS = 120.0
+IMPORTING = "importing the feed"
 _DTSTAMP_LINE = re.compile(r"(?m)^DTSTAMP[;:][^\r\n]*\r?\n")
 _FOLD = re.compile(r"\r?\n[ \t]")
 # Single-valued TEXT properties in which generated feeds often leave commas unescaped; the
@@ -114,9 +125,16 @@ def _ensure_uid(component) -> str:
     return uid
 
 
-def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None) -> SplitFeed:
+def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None,
+               max_lines: int = DEFAULT_MAX_LINES) -> SplitFeed:
     """The feed's calendar objects by UID; FeedInvalid if the body is no iCalendar feed."""
-    text = escape_bare_commas(decode(body, charset))
+    text = decode(body, charset)
+    try:  # the objects' rules are checked one by one (prepare_item): one bad object is skipped
+        ical_scan.check_text(text, dataclasses.replace(storage.text_limits, max_lines=max_lines,
+                                                       check_rules=False))
+    except ical_scan.TextRefused as e:
+        raise FeedInvalid(str(e)) from None
+    text = escape_bare_commas(text)
     try:
         calendars = radicale_item.read_components(text)
     except Exception as e:
@@ -129,6 +147,7 @@ def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None) -> 
                    key=lambda t: (t[0], t[1], t[2]))
     split = SplitFeed()
     for uid, group in itertools.groupby(keyed, key=lambda t: t[0]):
+        budget.check()
         calendar = vobject.iCalendar()
         for _, _, _, component in group:
             calendar.add(component)
@@ -148,6 +167,7 @@ def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed) -> Chan
     with writer.editing(storage, owner, path, allow_read_only=True) as calendar:
         stored = {item.uid: item for item in calendar.items()}
         for uid, item in feed.items.items():
+            budget.check()
             old, text = stored.get(uid), item.serialize()
             if old is None:
                 calendar.put_prepared(item)
@@ -164,6 +184,18 @@ def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed) -> Chan
     return changes
 
 
-def import_feed(storage: Storage, owner: str, path: str, body: bytes,
-                charset: Optional[str] = None) -> Changes:
-    return apply_feed(storage, owner, path, split_feed(storage, body, charset))
+def import_feed(storage: Storage, owner: str, path: str, body: bytes, charset: Optional[str] = None, *,
+                max_lines: int = DEFAULT_MAX_LINES, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+                spend: Optional[budget.Budget] = None) -> Changes:
+    """Split and apply a feed within ``budget_seconds`` (or the given, cancellable, ``spend``);
+    FeedInvalid when it is refused or stopped, and then nothing stored has changed."""
+    try:
+        with budget.limited(budget_seconds, IMPORTING, spend) as spent:
+            try:
+                return apply_feed(storage, owner, path, split_feed(storage, body, charset, max_lines))
+            except Exception:
+                if not spent.exceeded:
+                    raise
+                raise budget.BudgetExceeded(spent.reason) from None
+    except budget.BudgetExceeded as e:
+        raise FeedInvalid(e.reason) from None

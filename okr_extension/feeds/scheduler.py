@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from okr_extension.feeds import fetch, importer, queries
 from okr_extension.feeds.settings import FeedSettings
 from storage_plugin import writer
+from storage_plugin.bounds import budget
 from storage_plugin.storage import Storage
 
 logger = logging.getLogger("planerix.feeds")
@@ -110,8 +111,16 @@ class Scheduler:
         if row.body_sha256 is not None and digest == bytes(row.body_sha256):
             return {"result": "unchanged body"}, validators
         storage = await self._storage()
-        changes = await asyncio.to_thread(importer.import_feed, storage, row.owner, row.calendar_path,
-                                          fetched.body, fetched.charset)
+        spend = budget.Budget(self.settings.import_budget_seconds, importer.IMPORTING)
+        try:
+            changes = await asyncio.to_thread(
+                importer.import_feed, storage, row.owner, row.calendar_path, fetched.body, fetched.charset,
+                max_lines=self.settings.max_feed_lines, spend=spend)
+        except asyncio.CancelledError:
+            # The server is stopping: end the import's thread too (it rolls back), or the
+            # process would wait for it before it exits.
+            spend.cancel()
+            raise
         return {"result": "imported", **changes.to_json()}, validators
 
     async def _failed(self, row, error: str) -> Outcome:

@@ -22,6 +22,10 @@ class FeedSettings:
     lease_seconds: int = 600  # a claimed feed is not fetched by another process for this long
     fetch_timeout_seconds: float = 30.0
     max_feed_bytes: int = 10 * 1024 * 1024
+    # Bounded import: a feed with more lines is refused before parsing, and one import
+    # (parsing, checking and storing every object) stops after this many seconds.
+    max_feed_lines: int = 500_000
+    import_budget_seconds: float = 120.0
     max_redirects: int = 5
     min_refresh_seconds: int = 300
     max_refresh_seconds: int = 7 * 86400
@@ -39,6 +43,7 @@ class FeedSettings:
             tick_seconds=float(_env("PLANERIX_FEEDS_TICK_SECONDS", "30")),
             fetch_timeout_seconds=float(_env("PLANERIX_FEEDS_FETCH_TIMEOUT", "30")),
             max_feed_bytes=int(_env("PLANERIX_FEEDS_MAX_BYTES", str(10 * 1024 * 1024))),
+            import_budget_seconds=float(_env("PLANERIX_FEEDS_IMPORT_SECONDS", "120")),
             min_refresh_seconds=int(_env("PLANERIX_FEEDS_MIN_REFRESH_SECONDS", "300")),
             allow_private_networks=_flag("PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS", False),
         )
