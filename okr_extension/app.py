@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from okr_extension import auth
 from okr_extension.api import openapi
+from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
 from okr_extension.feeds import runtime as feeds_runtime
 from okr_extension.feeds.settings import FeedSettings
@@ -49,7 +50,8 @@ async def _dispose_engine(app: web.Application):
 
 
 def create_app(database_url: str, feed_settings: FeedSettings | None = None) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware])
+    app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware],
+                          client_max_size=MAX_BODY)
     app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
                                       pool_size=5, max_overflow=5, pool_pre_ping=True)
     app[CREDENTIALS] = accounts.VerifiedCredentials()

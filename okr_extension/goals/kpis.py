@@ -110,12 +110,24 @@ async def _indicator(conn: AsyncConnection, user: str, kpi_id: uuid.UUID, write:
 
 async def ingest(conn: AsyncConnection, user: str, kpi_id: uuid.UUID,
                  batch: models.MeasurementBatch) -> dict:
-    """Upsert every point in one statement (the caller's transaction): all or nothing."""
+    """Upsert every point in one statement (the caller's transaction): all or nothing.
+
+    The points travel as four arrays unnested in SQL, so a batch of any size is four bound
+    parameters (a row per point would pass asyncpg's limit of 32,767 above 5,461 points)."""
     await _indicator(conn, user, kpi_id, write=True)
-    latest: dict[datetime, dict] = {}
+    latest: dict[datetime, models.MeasurementIn] = {}
     for point in batch.measurements:  # the last of duplicates in one batch wins, as a re-send would
-        latest[point.measured_at] = {"kpi_id": kpi_id, "author": user, **point.model_dump()}
-    statement = insert(kpi_measurement).values(list(latest.values()))
+        latest[point.measured_at] = point
+    points = sa.func.unnest(
+        sa.literal(list(latest), ARRAY(sa.DateTime(timezone=True))),
+        sa.literal([p.value for p in latest.values()], ARRAY(sa.Float)),
+        sa.literal([p.note for p in latest.values()], ARRAY(sa.Text)),
+        sa.literal([p.source for p in latest.values()], ARRAY(sa.Text)),
+    ).table_valued("measured_at", "value", "note", "source").render_derived()
+    rows = sa.select(sa.literal(kpi_id, kpi_measurement.c.kpi_id.type), sa.literal(user),
+                     points.c.measured_at, points.c.value, points.c.note, points.c.source)
+    statement = insert(kpi_measurement).from_select(
+        ["kpi_id", "author", "measured_at", "value", "note", "source"], rows)
     statement = statement.on_conflict_do_update(
         index_elements=["kpi_id", "measured_at"],
         set_={name: statement.excluded[name] for name in ("value", "note", "source", "author")}
