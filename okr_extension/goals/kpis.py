@@ -16,7 +16,7 @@ from okr_extension import access
 from okr_extension.api import pagination
 from okr_extension.api.problems import Problem
 from okr_extension.domain import kpi as domain
-from okr_extension.goals.crud import Actor, Resource, invalid
+from okr_extension.goals.crud import Actor, Resource, invalid, undated_last
 from okr_extension.models import kpis as models
 from okr_extension.tables import kpi, kpi_measurement
 
@@ -94,7 +94,7 @@ RESOURCE = Resource(
     label="KPI", path="kpis", table=kpi,
     create=models.KpiCreate, patch=models.KpiPatch, out=models.KpiOut,
     page=models.KpiPage, query=models.KpiQuery,
-    sort_keys={"next_review": sa.func.coalesce(kpi.c.next_review, sa.cast(sa.literal("9999-12-31"), sa.Date))},
+    sort_keys={"next_review": undated_last(kpi.c.next_review)},
     check=check, present=present)
 
 
