@@ -5,7 +5,9 @@ every ``PLANERIX_FEEDS_*`` setting read from the environment and acting."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
@@ -13,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from conftest import free_port
+from conftest import REPO, free_port, planerix_command
 from davutil import calendar, vevent
 from feedutil import TEST_SETTINGS, Feed, feed_server, loop_thread, sidecar  # noqa: F401 (fixtures)
 from okr_extension.feeds import fetch, subscriptions
@@ -235,6 +237,15 @@ def test_from_env_reads_each_variable(clean_environment, name):
     assert getattr(settings, field) == expected != getattr(FeedSettings(), field)
     # Only that field changed.
     assert settings == FeedSettings(**{field: expected})
+
+
+def test_serve_refuses_to_start_with_a_wrong_value(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANERIX_")}
+    result = subprocess.run(planerix_command("serve", "--data-dir", str(tmp_path)), cwd=REPO, timeout=60,
+                            env={**environment, "PLANERIX_FEEDS_MAX_BYTES": "lots"}, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "planerix: PLANERIX_FEEDS_MAX_BYTES must be a positive whole number, not 'lots'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_the_general_private_networks_switch_wins_over_the_feeds_alias(clean_environment):

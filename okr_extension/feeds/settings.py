@@ -6,6 +6,10 @@ import os
 from dataclasses import dataclass
 
 
+class SettingError(ValueError):
+    """An environment variable holds a value Planerix cannot use (the message names it)."""
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, "") or default
 
@@ -23,7 +27,7 @@ def _positive(name: str, default: str, kind: type = float):
         value = 0
     if not (value > 0 and math.isfinite(value)):
         kind_name = "whole number" if kind is int else "number"
-        raise ValueError(f"{name} must be a positive {kind_name}, not {raw!r}")
+        raise SettingError(f"{name} must be a positive {kind_name}, not {raw!r}")
     return value
 
 
