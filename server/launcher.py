@@ -13,7 +13,6 @@ from typing import Iterator
 from aiohttp import web
 
 from okr_extension import create_app, migrate
-from okr_extension.feeds.settings import FeedSettings
 from server import memory, settings
 from server.caldav_server import CalDAVServer
 from server.embedded import EmbeddedPostgres
@@ -78,7 +77,6 @@ async def _run_until_signalled(api: web.Application, host: str, port: int, ready
 def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
           config_file: str | None = None) -> None:
     memory.tune_malloc()
-    feed_settings = FeedSettings.from_env()  # a wrong value stops here, before anything starts
     with open_database(data_dir, database_url) as db:
         demo_password = create_demo_account(db)
         caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),
@@ -91,7 +89,7 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
                 if demo_password:
                     print(f"Created user '{DEMO_USER}' with password: {demo_password}  "
                           "(shown once; change it with 'planerix user passwd demo')", flush=True)
-            asyncio.run(_run_until_signalled(create_app(db.url, feed_settings), host, api_port, ready))
+            asyncio.run(_run_until_signalled(create_app(db.url), host, api_port, ready))
         finally:
             caldav.stop()
     print("Planerix stopped.", flush=True)

@@ -5,6 +5,7 @@ every ``PLANERIX_FEEDS_*`` setting read from the environment and acting."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import subprocess
@@ -64,8 +65,7 @@ def scheduler(sidecar, loop_thread):
     made = []
 
     def make(**settings) -> Scheduler:
-        one = Scheduler(sidecar.feeds.engine, sidecar.feeds.storage,
-                        FeedSettings(**{**TEST_SETTINGS.__dict__, **settings}))
+        one = Scheduler(sidecar.feeds.engine, sidecar.feeds.storage, dataclasses.replace(TEST_SETTINGS, **settings))
         made.append(one)
         return one
     yield make
@@ -239,10 +239,12 @@ def test_from_env_reads_each_variable(clean_environment, name):
     assert settings == FeedSettings(**{field: expected})
 
 
-def test_serve_refuses_to_start_with_a_wrong_value(tmp_path):
+def test_serve_refuses_to_start_with_a_wrong_value(tmp_path, database_url):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANERIX_")}
-    result = subprocess.run(planerix_command("serve", "--data-dir", str(tmp_path)), cwd=REPO, timeout=60,
-                            env={**environment, "PLANERIX_FEEDS_MAX_BYTES": "lots"}, capture_output=True, text=True)
+    result = subprocess.run(
+        planerix_command("serve", "--data-dir", str(tmp_path), "--database-url", database_url,
+                         "--caldav-port", "0", "--api-port", "0"),
+        cwd=REPO, timeout=60, env={**environment, "PLANERIX_FEEDS_MAX_BYTES": "lots"}, capture_output=True, text=True)
     assert result.returncode == 2
     assert "planerix: PLANERIX_FEEDS_MAX_BYTES must be a positive whole number, not 'lots'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -288,19 +290,29 @@ def test_tick_seconds_is_how_often_the_loop_looks_for_due_feeds(sidecar, loop_th
             self.rounds += 1
             return []
 
-    async def rounds_within(tick: float, wake_after: int | None = None) -> int:
-        one = CountingScheduler(sidecar.feeds.engine, sidecar.feeds.storage, FeedSettings(tick_seconds=tick))
-        task = asyncio.create_task(one.run_forever())
+    async def rounds_until(one: CountingScheduler, count: int) -> int:
         deadline = asyncio.get_running_loop().time() + 10
-        while one.rounds < 3 and asyncio.get_running_loop().time() < deadline:
-            if wake_after is not None and one.rounds >= wake_after:
-                one.wake.set()
+        while one.rounds < count and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
-        task.cancel()
         return one.rounds
-    assert loop_thread.run(rounds_within(0.01)) >= 3  # no wake-up needed: the tick repeats rounds
-    rounds = loop_thread.run(rounds_within(3600, wake_after=1))  # a long tick: rounds only when woken
-    assert rounds >= 3
+
+    async def observe():
+        short = CountingScheduler(sidecar.feeds.engine, sidecar.feeds.storage, FeedSettings(tick_seconds=0.01))
+        long = CountingScheduler(sidecar.feeds.engine, sidecar.feeds.storage, FeedSettings(tick_seconds=3600))
+        tasks = [asyncio.create_task(one.run_forever()) for one in (short, long)]
+        try:
+            # A short tick repeats rounds unprompted; a long one waits after its first round
+            # (a spinning loop would have done hundreds meanwhile) until it is woken.
+            seen = await rounds_until(short, 5), await rounds_until(long, 1)
+            await asyncio.sleep(0.2)
+            waited = long.rounds
+            long.wake.set()
+            return seen, waited, await rounds_until(long, 2)
+        finally:
+            for task in tasks:
+                task.cancel()
+    (short_rounds, first), waited, woken = loop_thread.run(observe())
+    assert short_rounds >= 5 and first == 1 and waited == 1 and woken == 2
 
 
 def test_fetch_timeout_and_max_bytes_settings_act(feed_server, loop_thread):
