@@ -110,6 +110,8 @@ def test_a_body_over_the_limit_is_a_clear_413(alice, org, chunked):
     response = post_json(alice, path, pieces() if chunked else body)
     assert_problem(response, 413, f"larger than {MAX_BODY} bytes", "send less per request")
     assert alice.ok("GET", path)["items"] == []
+    documented = alice.ok("GET", "/api/openapi.json")["paths"]["/api/kpis/{id}/measurements"]["post"]["responses"]
+    assert "413" in documented
     # Just under the limit is read (and judged on its content).
     fits = json.dumps({"measurements": many[:800]}).encode()
     assert len(fits) < MAX_BODY

@@ -41,7 +41,7 @@ def _responses(op: Operation) -> dict:
     else:
         generic = {} if op.content_type == "application/json" else {"type": "string"}
         ok = {"description": "OK", "content": {op.content_type: {"schema": generic}}}
-    errors = set(op.errors) | ({415, 422} if op.body else set()) | ({422} if op.query else set())
+    errors = set(op.errors) | ({413, 415, 422} if op.body else set()) | ({422} if op.query else set())
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     return {str(op.status): ok,
             **{str(code): {"description": ERROR_TEXT[code], **({"content": problem} if code >= 400 else {})}
