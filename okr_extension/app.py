@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from okr_extension import auth
 from okr_extension.api import openapi
+from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
 from okr_extension.feeds import runtime as feeds_runtime
 from okr_extension.feeds.settings import FeedSettings
@@ -56,7 +57,8 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
     launcher passes ``FeedSettings.from_env()``)."""
     if feed_settings is None:
         feed_settings = FeedSettings(scheduler_enabled=False)
-    app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware])
+    app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware],
+                          client_max_size=MAX_BODY)
     app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
                                       pool_size=5, max_overflow=5, pool_pre_ping=True,
                                       connect_args={"server_settings": database.session_settings(

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from okr_extension.feeds.settings import SettingError
 from server import launcher, settings
 from okr_extension import account_removal, password_change
 from storage_plugin import accounts, database, writer
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"unreadable, left as it is: {problem}", file=sys.stderr)
                     print(f"{report.rewritten} of {report.stale} stale items reindexed")
                     return 1 if report.unreadable else 0
-    except accounts.AccountError as e:
+    except (accounts.AccountError, SettingError) as e:
         print(f"planerix: {e}", file=sys.stderr)
         return 2
     return 0

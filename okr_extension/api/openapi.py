@@ -42,7 +42,7 @@ def _responses(op: Operation) -> dict:
     else:
         generic = {} if op.content_type == "application/json" else {"type": "string"}
         ok = {"description": "OK", "content": {op.content_type: {"schema": generic}}}
-    errors = set(op.errors) | ({415, 422} if op.body else set()) | ({422} if op.query else set())
+    errors = set(op.errors) | ({413, 415, 422} if op.body else set()) | ({422} if op.query else set())
     errors |= {429} if 401 in errors else set()  # password logins are throttled (storage_plugin.logins)
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     return {str(op.status): ok,

@@ -6,6 +6,8 @@ import logging
 from aiohttp import web
 from pydantic import ValidationError
 
+from okr_extension.api.limits import TOO_LARGE
+
 logger = logging.getLogger("planerix.api")
 PROBLEM_JSON = "application/problem+json"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -55,7 +57,8 @@ async def problem_middleware(request: web.Request, handler):
         if http.status < 400:
             raise
         detail = {404: f"no such resource: {request.path}",
-                  405: f"{request.method} is not allowed on {request.path}"}.get(http.status, http.reason)
+                  405: f"{request.method} is not allowed on {request.path}",
+                  413: TOO_LARGE}.get(http.status, http.reason)
         headers = {k: v for k, v in http.headers.items() if k.lower() == "allow"}
         return problem_response(http.status, detail, headers=headers)
     except Exception:

@@ -8,10 +8,10 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from okr_extension.api.limits import MAX_BODY, TOO_LARGE
 from okr_extension.api.problems import Problem, validation_problem
 
 Model = TypeVar("Model")
-MAX_BODY = 8 * 1024 * 1024  # bulk KPI ingest of tens of thousands of points fits
 
 
 async def read_json(request: web.Request, schema: type[Model] | TypeAdapter) -> Model:
@@ -19,8 +19,8 @@ async def read_json(request: web.Request, schema: type[Model] | TypeAdapter) -> 
     if request.content_type != "application/json":
         raise Problem(415, "send the body as application/json")
     if request.content_length and request.content_length > MAX_BODY:
-        raise Problem(413, f"the body is larger than {MAX_BODY} bytes")
-    raw = await request.read()
+        raise Problem(413, TOO_LARGE)
+    raw = await request.read()  # a body without Content-Length stops at client_max_size (413)
     adapter = schema if isinstance(schema, TypeAdapter) else TypeAdapter(schema)
     try:
         json.loads(raw)

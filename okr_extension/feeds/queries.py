@@ -133,29 +133,33 @@ UPDATE_SUBSCRIPTION = text(
 REQUEST_REFRESH = text(
     "UPDATE feed_subscription SET next_run = now() WHERE id = :id AND owner = :owner RETURNING id")
 
+# The scheduler's clock: the database's, unless a caller passes :now (tests of leases and
+# backoff move time forward without waiting).
+_NOW = "coalesce(CAST(:now AS timestamptz), now())"
+
 # Claim up to :batch due feeds for this process. SKIP LOCKED lets concurrent
 # schedulers pass over rows another one is claiming; the lease keeps them off
 # a claimed feed until it is finished (or the lease runs out, after a crash).
 CLAIM_DUE = text(
     "WITH due AS ("
     "  SELECT id FROM feed_subscription"
-    "  WHERE next_run <= now() AND (lease_until IS NULL OR lease_until < now())"
+    f"  WHERE next_run <= {_NOW} AND (lease_until IS NULL OR lease_until < {_NOW})"
     "  ORDER BY next_run LIMIT :batch FOR UPDATE SKIP LOCKED)"
     " UPDATE feed_subscription s SET lease_owner = :lease_owner,"
-    "   lease_until = now() + make_interval(secs => :lease_seconds), last_attempt = now()"
+    f"   lease_until = {_NOW} + make_interval(secs => :lease_seconds), last_attempt = {_NOW}"
     " FROM due, collection c WHERE s.id = due.id AND c.id = s.collection_id"
     " RETURNING s.id, s.owner, c.path AS calendar_path, s.url, s.refresh_seconds, s.http_etag,"
     "   s.http_last_modified, s.body_sha256, s.consecutive_failures")
 FINISH_SUCCESS = text(
-    "UPDATE feed_subscription SET lease_owner = NULL, lease_until = NULL, last_success = now(),"
-    "  consecutive_failures = 0, next_run = now() + make_interval(secs => refresh_seconds),"
+    f"UPDATE feed_subscription SET lease_owner = NULL, lease_until = NULL, last_success = {_NOW},"
+    f"  consecutive_failures = 0, next_run = {_NOW} + make_interval(secs => refresh_seconds),"
     "  http_etag = :http_etag, http_last_modified = :http_last_modified,"
     "  body_sha256 = :body_sha256, last_changes = CAST(:last_changes AS jsonb)"
     " WHERE id = :id AND lease_owner = :lease_owner AND url = :url")
 FINISH_FAILURE = text(
     "UPDATE feed_subscription SET lease_owner = NULL, lease_until = NULL, last_error = :error,"
-    "  last_error_at = now(), consecutive_failures = consecutive_failures + 1,"
-    "  next_run = now() + make_interval(secs => :delay_seconds)"
+    f"  last_error_at = {_NOW}, consecutive_failures = consecutive_failures + 1,"
+    f"  next_run = {_NOW} + make_interval(secs => :delay_seconds)"
     " WHERE id = :id AND lease_owner = :lease_owner AND url = :url")
 # The URL changed while it was fetched: the outcome is not the new URL's; only end the lease
 # (the change made the subscription due again).

@@ -9,7 +9,11 @@ one process per interval.
 
 A failed fetch (network, HTTP status, timeout, size, invalid iCalendar) changes
 no item: it records the error and its time and retries after an interval that
-doubles with each consecutive failure (``backoff_seconds``).
+doubles with each consecutive failure, up to ``max_backoff_seconds`` (a day): a failing
+feed is tried again at least daily, whatever its interval (``backoff_seconds``).
+
+``run_due`` takes an optional ``now`` (default: the database's clock), so leases and
+backoff can be exercised without waiting.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Awaitable, Callable, Optional
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,11 +38,14 @@ from storage_plugin.bounds import budget
 from storage_plugin.storage import Storage
 
 logger = logging.getLogger("planerix.feeds")
+TASK_NAME = "planerix-feed-scheduler"
 
 
 def backoff_seconds(refresh_seconds: int, failures: int, max_backoff: int) -> int:
-    """Delay before the next try after ``failures`` consecutive failures (≥ 1)."""
-    return int(min(refresh_seconds * 2 ** (max(failures, 1) - 1), max(refresh_seconds, max_backoff)))
+    """Delay before the next try after ``failures`` consecutive failures (≥ 1): the interval,
+    doubled per further failure, never more than ``max_backoff``."""
+    doublings = min(max(failures, 1) - 1, 64)  # beyond 2**64 the cap has long applied
+    return int(min(refresh_seconds * 2 ** doublings, max_backoff))
 
 
 @dataclass(frozen=True)
@@ -69,32 +77,36 @@ class Scheduler:
         return self._session
 
     # -- one round -------------------------------------------------------------
-    async def run_due(self) -> list[Outcome]:
-        """Claim the feeds due now (at most ``concurrency``), process them, return the outcomes."""
-        async with self._engine.begin() as conn:
-            claimed = (await conn.execute(queries.CLAIM_DUE, {
-                "batch": self.settings.concurrency, "lease_owner": self.lease_owner,
-                "lease_seconds": float(self.settings.lease_seconds)})).all()
-        return list(await asyncio.gather(*(self._process(row) for row in claimed)))
+    async def run_due(self, now: Optional[datetime] = None) -> list[Outcome]:
+        """Claim the feeds due ``now`` (at most ``concurrency``), process them, return the outcomes."""
+        claimed = await self.claim(now)
+        return list(await asyncio.gather(*(self._process(row, now) for row in claimed)))
 
-    async def _process(self, row) -> Outcome:
+    async def claim(self, now: Optional[datetime] = None) -> list:
+        """Lease the feeds due ``now`` (default: the database's clock) to this process."""
+        async with self._engine.begin() as conn:
+            return (await conn.execute(queries.CLAIM_DUE, {
+                "batch": self.settings.concurrency, "lease_owner": self.lease_owner,
+                "lease_seconds": float(self.settings.lease_seconds), "now": now})).all()
+
+    async def _process(self, row, now: Optional[datetime] = None) -> Outcome:
         try:
             detail, validators = await self._refresh(row)
         except (fetch.FetchError, importer.FeedInvalid) as e:
-            return await self._failed(row, str(e))
+            return await self._failed(row, str(e), now)
         except writer.WriteError as e:
-            return await self._failed(row, e.reason)
+            return await self._failed(row, e.reason, now)
         except Exception as e:  # keep the scheduler alive; the status shows the error
             logger.exception("importing subscription %s from %s failed", row.id, row.url)
-            return await self._failed(row, f"internal error: {type(e).__name__}: {e}")
+            return await self._failed(row, f"internal error: {type(e).__name__}: {e}", now)
         etag, last_modified, body_sha256 = validators
-        await self._finish(queries.FINISH_SUCCESS, row, {
+        await self._finish(queries.FINISH_SUCCESS, row, now, {
             "http_etag": etag, "http_last_modified": last_modified, "body_sha256": body_sha256,
             "last_changes": json.dumps(detail)})
         return Outcome(row.id, True, detail)
 
-    async def _finish(self, statement, row, values: dict) -> None:
-        params = {"id": row.id, "lease_owner": self.lease_owner, "url": row.url, **values}
+    async def _finish(self, statement, row, now: Optional[datetime], values: dict) -> None:
+        params = {"id": row.id, "lease_owner": self.lease_owner, "url": row.url, "now": now, **values}
         async with self._engine.begin() as conn:
             await conn.execute(statement, params)
             await conn.execute(queries.RELEASE_STALE, {k: params[k] for k in ("id", "lease_owner", "url")})
@@ -123,11 +135,12 @@ class Scheduler:
             raise
         return {"result": "imported", **changes.to_json()}, validators
 
-    async def _failed(self, row, error: str) -> Outcome:
+    async def _failed(self, row, error: str, now: Optional[datetime] = None) -> Outcome:
         delay = backoff_seconds(row.refresh_seconds, row.consecutive_failures + 1,
                                 self.settings.max_backoff_seconds)
         logger.warning("subscription %s (%s): %s; next try in %s s", row.id, row.url, error, delay)
-        await self._finish(queries.FINISH_FAILURE, row, {"error": error[:2000], "delay_seconds": float(delay)})
+        await self._finish(queries.FINISH_FAILURE, row, now,
+                           {"error": error[:2000], "delay_seconds": float(delay)})
         return Outcome(row.id, False, {"error": error})
 
     # -- the background loop -----------------------------------------------------
@@ -147,7 +160,8 @@ class Scheduler:
 
 async def run_in_background(scheduler: Scheduler, enabled: bool):
     """Async generator for ``app.cleanup_ctx``: the loop runs while the application does."""
-    task: Optional[asyncio.Task] = asyncio.create_task(scheduler.run_forever()) if enabled else None
+    task: Optional[asyncio.Task] = (asyncio.create_task(scheduler.run_forever(), name=TASK_NAME)
+                                    if enabled else None)
     try:
         yield
     finally:

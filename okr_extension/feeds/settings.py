@@ -1,8 +1,13 @@
 """Tunables of feed publishing and import, from the environment by default."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+
+
+class SettingError(ValueError):
+    """An environment variable holds a value Planerix cannot use (the message names it)."""
 
 
 def _env(name: str, default: str) -> str:
@@ -11,6 +16,19 @@ def _env(name: str, default: str) -> str:
 
 def _flag(name: str, default: bool) -> bool:
     return _env(name, "1" if default else "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _positive(name: str, default: str, kind: type = float):
+    """A positive number from the environment; a wrong value stops the start with its name."""
+    raw = _env(name, default)
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        value = 0
+    if not (value > 0 and math.isfinite(value)):
+        kind_name = "whole number" if kind is int else "number"
+        raise SettingError(f"{name} must be a positive {kind_name}, not {raw!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -31,7 +49,8 @@ class FeedSettings:
     max_refresh_seconds: int = 7 * 86400
     max_backoff_seconds: int = 86400
     # Fetching loopback, private and link-local addresses is refused unless allowed
-    # (a subscription URL must not reach the server's own network).
+    # (a subscription URL must not reach the server's own network). Feeds make the only
+    # outbound requests, so PLANERIX_ALLOW_PRIVATE_NETWORKS (the general switch) sets this.
     allow_private_networks: bool = False
     # Publishing: built feeds kept per process.
     cache_max_bytes: int = 128 * 1024 * 1024
@@ -40,10 +59,12 @@ class FeedSettings:
     def from_env(cls) -> "FeedSettings":
         return cls(
             scheduler_enabled=_flag("PLANERIX_FEEDS_SCHEDULER", True),
-            tick_seconds=float(_env("PLANERIX_FEEDS_TICK_SECONDS", "30")),
-            fetch_timeout_seconds=float(_env("PLANERIX_FEEDS_FETCH_TIMEOUT", "30")),
-            max_feed_bytes=int(_env("PLANERIX_FEEDS_MAX_BYTES", str(10 * 1024 * 1024))),
-            import_budget_seconds=float(_env("PLANERIX_FEEDS_IMPORT_SECONDS", "120")),
-            min_refresh_seconds=int(_env("PLANERIX_FEEDS_MIN_REFRESH_SECONDS", "300")),
-            allow_private_networks=_flag("PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS", False),
+            tick_seconds=_positive("PLANERIX_FEEDS_TICK_SECONDS", "30"),
+            fetch_timeout_seconds=_positive("PLANERIX_FEEDS_FETCH_TIMEOUT", "30"),
+            max_feed_bytes=_positive("PLANERIX_FEEDS_MAX_BYTES", str(10 * 1024 * 1024), int),
+            import_budget_seconds=_positive("PLANERIX_FEEDS_IMPORT_SECONDS", "120"),
+            min_refresh_seconds=_positive("PLANERIX_FEEDS_MIN_REFRESH_SECONDS", "300", int),
+            # The general name wins; the feeds-only one is kept as an alias.
+            allow_private_networks=_flag("PLANERIX_ALLOW_PRIVATE_NETWORKS",
+                                         _flag("PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS", False)),
         )

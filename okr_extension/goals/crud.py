@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Awaitable, Callable
 
 import sqlalchemy as sa
@@ -74,6 +75,16 @@ class Resource:
 
     def column(self, name: str) -> sa.Column:
         return self.table.c[name]
+
+
+# Rows without the date sort after every date (stored days end at 9998-12-31). Not date.max:
+# asyncpg sends that as 'infinity', so a cursor ending on an undated row would skip the rest.
+UNDATED = date(9999, 1, 1)
+
+
+def undated_last(column: sa.Column) -> sa.ColumnElement:
+    """A date column as a sort key that puts missing dates last (first when descending)."""
+    return sa.func.coalesce(column, sa.literal(UNDATED, sa.Date))
 
 
 def invalid(field_name: str, message: str) -> Problem:

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension.goals import rollup
-from okr_extension.goals.crud import Actor, Parent, Resource, invalid
+from okr_extension.goals.crud import Actor, Parent, Resource, invalid, undated_last
 from okr_extension.models import goals as models
 from okr_extension.tables import check_in, key_result, objective
 
@@ -47,7 +47,7 @@ RESOURCE = Resource(
     create=models.KeyResultCreate, patch=models.KeyResultPatch, out=models.KeyResultOut,
     page=models.KeyResultPage, query=models.KeyResultQuery,
     parent=Parent("objective_id", objective, "owner", "objective"),
-    sort_keys={"due_date": sa.func.coalesce(key_result.c.due_date, sa.cast(sa.literal("9999-12-31"), sa.Date))},
+    sort_keys={"due_date": undated_last(key_result.c.due_date)},
     check=check, present=rollup.present_key_results)
 
 CHECK_INS = Resource(

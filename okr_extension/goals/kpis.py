@@ -16,7 +16,7 @@ from okr_extension import access
 from okr_extension.api import pagination
 from okr_extension.api.problems import Problem
 from okr_extension.domain import kpi as domain
-from okr_extension.goals.crud import Actor, Resource, invalid
+from okr_extension.goals.crud import Actor, Resource, invalid, undated_last
 from okr_extension.models import kpis as models
 from okr_extension.tables import kpi, kpi_measurement
 from storage_plugin import clock
@@ -95,7 +95,7 @@ RESOURCE = Resource(
     label="KPI", path="kpis", table=kpi,
     create=models.KpiCreate, patch=models.KpiPatch, out=models.KpiOut,
     page=models.KpiPage, query=models.KpiQuery,
-    sort_keys={"next_review": sa.func.coalesce(kpi.c.next_review, sa.cast(sa.literal("9999-12-31"), sa.Date))},
+    sort_keys={"next_review": undated_last(kpi.c.next_review)},
     check=check, present=present)
 
 
@@ -111,12 +111,24 @@ async def _indicator(conn: AsyncConnection, user: str, kpi_id: uuid.UUID, write:
 
 async def ingest(conn: AsyncConnection, user: str, kpi_id: uuid.UUID,
                  batch: models.MeasurementBatch) -> dict:
-    """Upsert every point in one statement (the caller's transaction): all or nothing."""
+    """Upsert every point in one statement (the caller's transaction): all or nothing.
+
+    The points travel as four arrays unnested in SQL, so a batch of any size is four bound
+    parameters (a row per point would pass asyncpg's limit of 32,767 above 5,461 points)."""
     await _indicator(conn, user, kpi_id, write=True)
-    latest: dict[datetime, dict] = {}
+    latest: dict[datetime, models.MeasurementIn] = {}
     for point in batch.measurements:  # the last of duplicates in one batch wins, as a re-send would
-        latest[point.measured_at] = {"kpi_id": kpi_id, "author": user, **point.model_dump()}
-    statement = insert(kpi_measurement).values(list(latest.values()))
+        latest[point.measured_at] = point
+    points = sa.func.unnest(
+        sa.literal(list(latest), ARRAY(sa.DateTime(timezone=True))),
+        sa.literal([p.value for p in latest.values()], ARRAY(sa.Float)),
+        sa.literal([p.note for p in latest.values()], ARRAY(sa.Text)),
+        sa.literal([p.source for p in latest.values()], ARRAY(sa.Text)),
+    ).table_valued("measured_at", "value", "note", "source").render_derived()
+    rows = sa.select(sa.literal(kpi_id, kpi_measurement.c.kpi_id.type), sa.literal(user),
+                     points.c.measured_at, points.c.value, points.c.note, points.c.source)
+    statement = insert(kpi_measurement).from_select(
+        ["kpi_id", "author", "measured_at", "value", "note", "source"], rows)
     statement = statement.on_conflict_do_update(
         index_elements=["kpi_id", "measured_at"],
         set_={name: statement.excluded[name] for name in ("value", "note", "source", "author")}

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension import access
 from okr_extension.goals import rollup
-from okr_extension.goals.crud import Actor, Resource, invalid
+from okr_extension.goals.crud import Actor, Resource, invalid, undated_last
 from okr_extension.models import goals as models
 from okr_extension.tables import objective
 
@@ -41,5 +41,5 @@ RESOURCE = Resource(
     label="objective", path="objectives", table=objective,
     create=models.ObjectiveCreate, patch=models.ObjectivePatch, out=models.ObjectiveOut,
     page=models.ObjectivePage, query=models.ObjectiveQuery,
-    sort_keys={"due_date": sa.func.coalesce(objective.c.due_date, sa.cast(sa.literal("9999-12-31"), sa.Date))},
+    sort_keys={"due_date": undated_last(objective.c.due_date)},
     check=check, present=rollup.present_objectives)

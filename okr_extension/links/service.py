@@ -19,7 +19,6 @@ from storage_plugin import links, writer
 from storage_plugin.storage import Storage
 
 GOAL_TABLES = {"key_result": (key_result, "title"), "objective": (objective, "title"), "kpi": (kpi, "name")}
-AGENDA_LIMIT = 2000
 
 
 def target_id_of(kind: str, raw: str) -> str:
@@ -190,9 +189,13 @@ def mark_conflicts(entries: list[dict]) -> None:
 
 async def agenda(conn: AsyncConnection, user: str, query: models.RangeParams) -> dict:
     _check_range(query.start, query.end, 370)
-    span = {"user": user, "start": _seconds(query.start), "end": _seconds(query.end), "limit": AGENDA_LIMIT}
+    # One row more than shown tells whether the range holds more than the limit.
+    limit = models.AGENDA_LIMIT
+    span = {"user": user, "start": _seconds(query.start), "end": _seconds(query.end), "limit": limit + 1}
     events = (await conn.execute(queries.AGENDA_EVENTS, span)).all()
     tasks = (await conn.execute(queries.AGENDA_TASKS, span)).all()
+    truncated = len(events) > limit or len(tasks) > limit
+    events, tasks = events[:limit], tasks[:limit]
     item_ids = list({row.item_id for row in (*events, *tasks)})
     link_rows = (await conn.execute(queries.LINKS_OF_ITEMS, {"ids": item_ids})).all()
     known = await goals(conn, user, ((row.target_kind, row.target_id) for row in link_rows))
@@ -213,7 +216,7 @@ async def agenda(conn: AsyncConnection, user: str, query: models.RangeParams) ->
     entries.sort(key=lambda e: (e["start"], e["kind"]))
     mark_conflicts(entries)
     return {"start": query.start, "end": query.end, "entries": entries,
-            "truncated": len(events) == AGENDA_LIMIT or len(tasks) == AGENDA_LIMIT}
+            "truncated": truncated}
 
 
 async def _deadlines(conn: AsyncConnection, user: str, start: datetime, end: datetime) -> list[dict]:

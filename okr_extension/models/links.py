@@ -109,6 +109,9 @@ class TimeInvested(Out):
     weeks: list[WeekHours]
 
 
+AGENDA_LIMIT = 2000  # event occurrences, and tasks, listed at most per agenda
+
+
 class AgendaEntry(Out):
     kind: Literal["event", "task", "objective_due", "key_result_due", "kpi_review"]
     start: datetime
@@ -126,4 +129,6 @@ class Agenda(Out):
     start: datetime
     end: datetime
     entries: list[AgendaEntry]
-    truncated: bool
+    truncated: bool = Field(description=f"the range holds more than {AGENDA_LIMIT} event occurrences or "
+                                        f"{AGENDA_LIMIT} tasks: only the first {AGENDA_LIMIT} of each "
+                                        "(by start) are listed; ask for a shorter range")
