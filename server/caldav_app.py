@@ -16,7 +16,7 @@ from radicale import app as radicale_app
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import fast_listing, read_only
+from server import fast_listing, put_refusal, read_only, request_body
 from storage_plugin import request_state
 
 # PROPFIND properties whose values need the stored iCalendar text.
@@ -92,11 +92,34 @@ class PlanerixApplication(radicale_app.Application):
     fast_listings = True
 
     def __call__(self, environ, start_response):
+        problem = request_body.framing_problem(environ)
+        if problem is not None:
+            return self._refuse_framing(start_response, *problem)
         token = request_state.begin()
         try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length:
+                charset = request_body.declared_charset(environ) or self.configuration.get("encoding", "request")
+                environ["wsgi.input"] = request_body.CheckedInput(
+                    environ["wsgi.input"], charset, length, on_refusal=self._refuse_body)
             return super().__call__(environ, start_response)
         finally:
             request_state.end(token)
+
+    @staticmethod
+    def _refuse_framing(start_response, status: int, reason: str):
+        """Before authentication and without reading the body, which cannot be delimited
+        (Radicale's server closes the connection after each answer)."""
+        body = f"{client.responses[status]}: {reason}".encode()
+        start_response(f"{status} {client.responses[status]}",
+                       [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    @staticmethod
+    def _refuse_body(reason: str) -> None:
+        state = request_state.current()
+        if state is not None:
+            state.rejection = request_state.Rejection(client.BAD_REQUEST, None, reason)
 
     # -- REPORT and PROPFIND: DAV:limit and whether texts are needed -------------
     def _read_xml_request_body(self, environ, request_info):
@@ -150,20 +173,28 @@ class PlanerixApplication(radicale_app.Application):
         return response
 
     def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
-        if self.fast_listings:
-            answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
-                                           request_info)
-            if answer is not None:
-                return answer
-        return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+        try:
+            if self.fast_listings:
+                answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
+                                               request_info)
+                if answer is not None:
+                    return answer
+            response = super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+        except request_body.BadBody:  # read by the fast path, which lets Radicale's 400s through
+            response = None
+        return self._unless_rejected(response, request_info)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
-        if self.fast_listings:
-            answer = fast_listing.sync_collection(self, environ, base_prefix, path, user, user_groups,
-                                                  request_info)
-            if answer is not None:
-                return answer
-        return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+        try:
+            if self.fast_listings:
+                answer = fast_listing.sync_collection(self, environ, base_prefix, path, user, user_groups,
+                                                      request_info)
+                if answer is not None:
+                    return answer
+            response = super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+        except request_body.BadBody:
+            response = None
+        return self._unless_rejected(response, request_info)
 
     # -- writes: preconditions from storage, reasons for 400 ---------------------
     def do_PUT(self, environ, base_prefix, path, user, user_groups, request_info):
@@ -176,7 +207,15 @@ class PlanerixApplication(radicale_app.Application):
                                                self._max_vevent_rrule_occurrence)
             return (client.BAD_REQUEST, {"Content-Type": "text/plain; charset=utf-8"},
                     f"Bad Request: {reason}", None)
+        if response[0] == client.PRECONDITION_FAILED:
+            rejection = put_refusal.explain(self, environ, path, user, self._body_text(environ, recorder.data))
+            if rejection is not None:
+                return self._rejection_response(rejection, request_info)
         return response
+
+    def _body_text(self, environ, body: bytes) -> str:
+        """The body as Radicale decoded it (CheckedInput made sure the charset fits)."""
+        return body.decode(request_body.declared_charset(environ) or self.configuration.get("encoding", "request"))
 
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(
@@ -190,7 +229,15 @@ class PlanerixApplication(radicale_app.Application):
             if request_state.current() is None or request_state.current().rejection is None:
                 raise
             response = None
-        return self._unless_rejected(response, request_info)
+        response = self._unless_rejected(response, request_info)
+        if response[0] == client.NOT_FOUND and "HTTP_IF_MATCH" in environ:
+            # RFC 9110 §13.1.1: If-Match is false without a current representation. A client
+            # deleting what another one deleted first must learn its precondition lost.
+            return self._rejection_response(request_state.Rejection(
+                client.PRECONDITION_FAILED, None,
+                f"nothing is stored at this path any more, so If-Match: {environ['HTTP_IF_MATCH']} "
+                "cannot match"), request_info)
+        return response
 
     def do_PROPPATCH(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(
