@@ -69,6 +69,8 @@ class Storage(storage.BaseStorage):
         self.history_days = int(_option(configuration, "sync_history_days"))
         self.horizon_seconds = int(_option(configuration, "expand_horizon_days")) * 86400
         self.max_occurrences = int(_option(configuration, "max_occurrences_per_item"))
+        # Larger items are not shown to clients, as Radicale's file storage does not serve them.
+        self.max_item_bytes = configuration.get("server", "max_resource_size")
         with _migrated_lock:
             if url not in _migrated:
                 applied = database.upgrade(self.engine)
@@ -181,7 +183,7 @@ class Storage(storage.BaseStorage):
             else:
                 collection = Collection(self, row)
                 collection.set_meta(props)
-                old_rows = conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": collection.id}).all()
+                old_rows = conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": collection.id, "max_size": None}).all()
                 old_items = {i.href: i for i in collection._materialize(conn, old_rows, lambda r: True)}
                 conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id})
             new_hrefs = self._store_new_items(conn, collection, list(items or ()), props.get("tag"))

@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from conftest import start_caldav_server
-from davutil import calendar, event, member_etags, propfind, vevent
+from davutil import (calendar, event, member_etags, multiget_body, multistatus, propfind, propfind_body,
+                     sync_body, vevent)
 
 
 @pytest.fixture
@@ -184,3 +185,58 @@ def test_delete_that_loses_a_race_is_412_not_404(user, cal):
     # Without a precondition the answer stays 404.
     assert user.request("DELETE", "cal/e.ics").status_code == 404
     assert snapshot(user) == before
+
+
+# -- what stock Radicale's file storage does -------------------------------------------
+
+QUERY = ('<?xml version="1.0" encoding="utf-8"?><C:calendar-query xmlns:D="DAV:" '
+         'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter>'
+         '<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/></C:comp-filter></C:filter>'
+         '</C:calendar-query>')
+
+
+def test_items_over_a_lowered_size_limit_are_not_served(user, cal, small_items_server):
+    """Written under a larger limit: stock Radicale then serves them nowhere (GET, PROPFIND,
+    REPORTs, DELETE see no item); nothing is lost, a server with the old limit still has them."""
+    user.put("cal/big.ics", event("big", "x" * 4000))
+    user.put("cal/small.ics", event("small"))
+    before = snapshot(user)
+    small = requests.Session()
+    small.auth = (user.name, user.password)
+    base = f"{small_items_server}/{user.name}/cal/"
+    names = lambda response: {r.href.rsplit("/", 1)[-1] for r in multistatus(response.content)[0]
+                              if r.status in (None, 200)}
+    xml = {"Content-Type": "application/xml"}
+
+    assert small.get(base + "big.ics").status_code == 404
+    assert small.get(base + "small.ics").status_code == 200
+    assert small.request("PROPFIND", base + "big.ics", headers={"Depth": "0"}).status_code == 404
+    listing = small.request("PROPFIND", base, data=propfind_body("D:getetag"), headers={"Depth": "1", **xml})
+    assert names(listing) == {"", "small.ics"}  # the calendar itself and the small item
+    query = small.request("REPORT", base, data=QUERY, headers={"Depth": "1", **xml})
+    assert names(query) == {"small.ics"}
+    sync = small.request("REPORT", base, data=sync_body(), headers={"Depth": "1", **xml})
+    assert names(sync) == {"small.ics"}
+    multiget = small.request("REPORT", base, data=multiget_body([f"/{user.name}/cal/big.ics"]),
+                             headers={"Depth": "1", **xml})
+    assert [r.status for r in multistatus(multiget.content)[0]] == [404]
+    assert small.delete(base + "big.ics").status_code == 404
+    assert "BEGIN:VEVENT" in small.get(base).text and "UID:big" not in small.get(base).text
+
+    assert snapshot(user) == before
+    assert "x" * 4000 in user.request("GET", "cal/big.ics").text.replace("\r\n ", "")
+
+
+def test_deleting_a_home_removes_every_calendar_in_it(user):
+    """As in stock Radicale: DELETE /<user>/ removes the calendars under it with their items."""
+    for name in ("work", "private"):
+        user.mkcalendar(name)
+        assert user.put(f"{name}/e.ics", event(f"e-{name}")).status_code == 201
+    assert user.request("DELETE", "").status_code == 200
+    home = propfind(user, "", "D:resourcetype", depth="1")  # the home is made again on this request
+    assert [r.href for r in home] == [f"/{user.name}/"]
+    for name in ("work", "private"):
+        assert user.request("GET", f"{name}/e.ics").status_code == 404
+        assert user.request("PROPFIND", f"{name}/", Depth="0").status_code == 404
+    user.mkcalendar("work")
+    assert member_etags(user, "work/") == {}
