@@ -99,12 +99,15 @@ class PlanerixApplication(radicale_app.Application):
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             if length:
-                charset = request_body.declared_charset(environ) or self.configuration.get("encoding", "request")
                 environ["wsgi.input"] = request_body.CheckedInput(
-                    environ["wsgi.input"], charset, length, on_refusal=self._refuse_body)
+                    environ["wsgi.input"], self._charset_of(environ), length, on_refusal=self._refuse_body)
             return super().__call__(environ, start_response)
         finally:
             request_state.end(token)
+
+    def _charset_of(self, environ) -> str:
+        """The body's charset: as declared, else Radicale's ``[encoding] request`` (no guessing)."""
+        return request_body.declared_charset(environ) or self.configuration.get("encoding", "request")
 
     @staticmethod
     def _refuse_framing(start_response, status: int, reason: str):
@@ -208,14 +211,11 @@ class PlanerixApplication(radicale_app.Application):
             return (client.BAD_REQUEST, {"Content-Type": "text/plain; charset=utf-8"},
                     f"Bad Request: {reason}", None)
         if response[0] == client.PRECONDITION_FAILED:
-            rejection = put_refusal.explain(self, environ, path, user, self._body_text(environ, recorder.data))
+            body = bytes(recorder.data).decode(self._charset_of(environ))  # CheckedInput made sure it decodes
+            rejection = put_refusal.explain(self, environ, path, user, body)
             if rejection is not None:
                 return self._rejection_response(rejection, request_info)
         return response
-
-    def _body_text(self, environ, body: bytes) -> str:
-        """The body as Radicale decoded it (CheckedInput made sure the charset fits)."""
-        return body.decode(request_body.declared_charset(environ) or self.configuration.get("encoding", "request"))
 
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(

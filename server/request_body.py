@@ -34,7 +34,7 @@ def framing_problem(environ) -> tuple[int, str] | None:
     if length and not _DIGITS.fullmatch(length.strip()):
         return 400, f"Content-Length must be a whole number of bytes (0 or more), not {length!r}"
     charset = declared_charset(environ)
-    if charset is not None:
+    if charset is not None and int(length or 0):  # only a body is decoded
         try:
             b"a".decode(charset, "replace")  # also refuses codecs that are not text encodings (base64)
         except LookupError:
