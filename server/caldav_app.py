@@ -16,7 +16,7 @@ from radicale import app as radicale_app
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import fast_listing, read_only, xml_guard
+from server import fast_listing, put_refusal, read_only, request_body, xml_guard
 from storage_plugin import request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -144,9 +144,16 @@ class PlanerixApplication(radicale_app.Application):
     fast_listings = True
 
     def __call__(self, environ, start_response):
+        problem = request_body.framing_problem(environ)
+        if problem is not None:
+            return self._refuse_framing(start_response, *problem)
         token = request_state.begin()
         state = request_state.current()
         try:
+            length = _content_length(environ)
+            if length:
+                environ["wsgi.input"] = request_body.CheckedInput(
+                    environ["wsgi.input"], self._charset_of(environ), length, on_refusal=self._refuse_body)
             return super().__call__(environ, self._throttling_aware(state, start_response))
         finally:
             request_state.end(token)
@@ -162,6 +169,25 @@ class PlanerixApplication(radicale_app.Application):
                 headers.append(("Retry-After", str(state.login_retry_after)))
             return start_response(status, headers, exc_info)
         return respond
+
+    def _charset_of(self, environ) -> str:
+        """The body's charset: as declared, else Radicale's ``[encoding] request`` (no guessing)."""
+        return request_body.declared_charset(environ) or self.configuration.get("encoding", "request")
+
+    @staticmethod
+    def _refuse_framing(start_response, status: int, reason: str):
+        """Before authentication and without reading the body, which cannot be delimited
+        (Radicale's server closes the connection after each answer)."""
+        body = f"{client.responses[status]}: {reason}".encode()
+        start_response(f"{status} {client.responses[status]}",
+                       [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    @staticmethod
+    def _refuse_body(reason: str) -> None:
+        state = request_state.current()
+        if state is not None:
+            state.rejection = request_state.Rejection(client.BAD_REQUEST, None, reason)
 
     # -- REPORT and PROPFIND: DAV:limit and whether texts are needed -------------
     def _read_xml_request_body(self, environ, request_info):
@@ -218,13 +244,16 @@ class PlanerixApplication(radicale_app.Application):
         return response
 
     def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
-        if self.fast_listings:
-            answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
-                                           request_info)
-            if answer is not None:
-                return self._unless_rejected(answer, request_info)
-        return self._unless_rejected(
-            super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info), request_info)
+        try:
+            if self.fast_listings:
+                answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
+                                               request_info)
+                if answer is not None:
+                    return self._unless_rejected(answer, request_info)
+            response = super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+        except request_body.BadBody:  # read by the fast path, which lets Radicale's 400s through
+            response = None
+        return self._unless_rejected(response, request_info)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
         # Filtering may expand recurrences (a series queried beyond the indexed horizon):
@@ -232,6 +261,8 @@ class PlanerixApplication(radicale_app.Application):
         with budget.limited(self._storage.query_seconds, "answering this query") as spent:
             try:
                 response = self._report(environ, base_prefix, path, user, user_groups, request_info)
+            except request_body.BadBody:  # its reason is the request's rejection
+                response = None
             except Exception:
                 if not spent.exceeded:
                     raise
@@ -273,6 +304,11 @@ class PlanerixApplication(radicale_app.Application):
                                                self._max_vevent_rrule_occurrence)
             return (client.BAD_REQUEST, {"Content-Type": "text/plain; charset=utf-8"},
                     f"Bad Request: {reason}", None)
+        if response[0] == client.PRECONDITION_FAILED:
+            body = bytes(recorder.data).decode(self._charset_of(environ))  # CheckedInput made sure it decodes
+            rejection = put_refusal.explain(self, environ, path, user, body)
+            if rejection is not None:
+                return self._rejection_response(rejection, request_info)
         return response
 
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
@@ -287,7 +323,15 @@ class PlanerixApplication(radicale_app.Application):
             if request_state.current() is None or request_state.current().rejection is None:
                 raise
             response = None
-        return self._unless_rejected(response, request_info)
+        response = self._unless_rejected(response, request_info)
+        if response[0] == client.NOT_FOUND and "HTTP_IF_MATCH" in environ:
+            # RFC 9110 §13.1.1: If-Match is false without a current representation. A client
+            # deleting what another one deleted first must learn its precondition lost.
+            return self._rejection_response(request_state.Rejection(
+                client.PRECONDITION_FAILED, None,
+                f"nothing is stored at this path any more, so If-Match: {environ['HTTP_IF_MATCH']} "
+                "cannot match"), request_info)
+        return response
 
     def do_PROPPATCH(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(

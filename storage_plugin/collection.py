@@ -91,7 +91,7 @@ class Collection(storage.BaseCollection):
         with_text = state is None or state.needs_item_text
         query = queries.ITEMS_WITH_TEXT_OF_COLLECTION if with_text else queries.ITEMS_OF_COLLECTION
         with self.storage.connection() as conn:
-            rows = conn.execute(query, {"cid": self.id}).all()
+            rows = conn.execute(query, {"cid": self.id, "max_size": self.storage.max_item_bytes}).all()
         return rows_to_items(self, rows, {row.id: row.text for row in rows} if with_text else None)
 
     def iter_member_rows(self) -> Iterator:
@@ -99,7 +99,7 @@ class Collection(storage.BaseCollection):
         in ``get_all``'s order, read in batches; for listings that need no item objects
         (``server.fast_listing``)."""
         with self.storage.connection() as conn:
-            yield from conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": self.id},
+            yield from conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": self.id, "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[Tuple[str, Optional[StoredItem]]]:
@@ -112,7 +112,8 @@ class Collection(storage.BaseCollection):
         # PostgreSQL text cannot hold NUL: a name with one (a multiget href) names nothing stored.
         storable = [href for href in wanted if "\x00" not in href]
         with self.storage.connection() as conn:
-            rows = conn.execute(query, {"cid": self.id, "hrefs": storable}).all()
+            rows = conn.execute(query, {"cid": self.id, "hrefs": storable,
+                                         "max_size": self.storage.max_item_bytes}).all()
         texts = {row.id: row.text for row in rows} if with_text else None
         found = {item.href: item for item in rows_to_items(self, rows, texts)}
         for href in wanted:
@@ -130,7 +131,8 @@ class Collection(storage.BaseCollection):
         else:
             query = queries.ITEMS_IN_INVERTED_TIME_RANGE
         with self.storage.connection() as conn:
-            rows = conn.execute(query, {"cid": self.id, "component": tag, "start": start, "end": end}).all()
+            rows = conn.execute(query, {"cid": self.id, "component": tag, "start": start, "end": end,
+                                         "max_size": self.storage.max_item_bytes}).all()
             # Radicale parses what we cannot answer exactly, so those need their text.
             items = self._materialize(conn, rows, lambda row: not (simple and row.exact))
         for row, item in zip(rows, items):
@@ -147,7 +149,8 @@ class Collection(storage.BaseCollection):
 
     def has_uid(self, uid: str) -> bool:
         with self.storage.connection() as conn:
-            return bool(conn.execute(queries.HAS_UID, {"cid": self.id, "uid": uid}).scalar())
+            return bool(conn.execute(queries.HAS_UID, {"cid": self.id, "uid": uid,
+                                                      "max_size": self.storage.max_item_bytes}).scalar())
 
     # -- writes ---------------------------------------------------------------
     def upload(self, href: str, item: radicale_item.Item) -> Tuple[StoredItem, Optional[StoredItem]]:
@@ -232,9 +235,11 @@ class Collection(storage.BaseCollection):
         """Changes after revision ``since`` (all members when None), oldest change first."""
         with self.storage.connection() as conn:
             if since is None:
-                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "limit": limit},
+                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "limit": limit,
+                                                             "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
             else:
-                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "since": since, "limit": limit},
+                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "since": since, "limit": limit,
+                                                           "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
             yield from rows

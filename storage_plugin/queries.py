@@ -8,6 +8,14 @@ from sqlalchemy import text
 COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified, read_only"
 ITEM_META_COLUMNS = "i.id, i.href, i.uid, i.component, i.etag, i.series_start, i.series_end, i.modified"
 
+
+def served(alias: str = "i") -> str:
+    """Items a client is shown: like Radicale's file storage, none larger than ``:max_size``
+    bytes ([server] max_resource_size, e.g. after it was lowered); NULL shows all (internal
+    reads). octet_length of a stored text reads its size from the header, not the text."""
+    return f"(CAST(:max_size AS bigint) IS NULL OR octet_length({alias}.text) <= :max_size)"
+
+
 # -- locking ---------------------------------------------------------------
 LOCK_OWNER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
@@ -33,18 +41,20 @@ ALL_COLLECTIONS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection ORDER BY pa
 
 # -- items -----------------------------------------------------------------
 ITEMS_OF_COLLECTION = text(
-    f"SELECT {ITEM_META_COLUMNS} FROM item i WHERE i.collection_id = :cid ORDER BY i.href")
+    f"SELECT {ITEM_META_COLUMNS} FROM item i WHERE i.collection_id = :cid AND {served()} ORDER BY i.href")
 ITEMS_WITH_TEXT_OF_COLLECTION = text(
-    f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i WHERE i.collection_id = :cid ORDER BY i.href")
+    f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i WHERE i.collection_id = :cid AND {served()}"
+    f" ORDER BY i.href")
 ITEMS_BY_HREF = text(
     f"SELECT {ITEM_META_COLUMNS} FROM item i "
-    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs)")
+    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs) AND {served()}")
 ITEMS_WITH_TEXT_BY_HREF = text(
     f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i "
-    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs)")
+    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs) AND {served()}")
 ITEM_TEXTS = text("SELECT id, text FROM item WHERE id = ANY(:ids)")
 ITEM_TEXTS_WITH_ETAG = text("SELECT id, etag, text FROM item WHERE id = ANY(:ids)")
-HAS_UID = text("SELECT EXISTS (SELECT 1 FROM item WHERE collection_id = :cid AND uid = :uid)")
+HAS_UID = text(f"SELECT EXISTS (SELECT 1 FROM item i WHERE i.collection_id = :cid AND i.uid = :uid"
+               f" AND {served()})")
 # The whole write of one item in one round trip: a new revision of the
 # collection, the item, its occurrence index, and the end of its tombstone.
 # All parts see the snapshot from before the statement: ``old`` is the
@@ -105,11 +115,11 @@ def _items_in_window(hit: str):
         f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
         f"  WHERE o.collection_id = :cid AND {hit})"
         f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
-        f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component)"
+        f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}"
         f" UNION ALL"
         f" SELECT {ITEM_META_COLUMNS}, false AS exact FROM item i"
         f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
-        f"   AND (CAST(:component AS text) IS NULL OR i.component = :component)"
+        f"   AND (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}"
         f"   AND i.id NOT IN (SELECT item_id FROM hits)")
 
 
@@ -125,7 +135,8 @@ ITEMS_IN_INVERTED_TIME_RANGE = _items_in_window(
     " AND o.span @> int8range(CAST(:end AS bigint) - 1, CAST(:start AS bigint) + 1)")
 ITEMS_OF_COMPONENT = text(
     f"SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i "
-    f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)")
+    f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)"
+    f" AND {served()}")
 
 # -- sync history ----------------------------------------------------------
 DELETE_TOMBSTONE = text("DELETE FROM tombstone WHERE collection_id = :cid AND href = :href")
@@ -141,12 +152,13 @@ PRUNE_TOMBSTONES = text(
 # Changes oldest first; ``etag`` and ``component`` are NULL for a deletion.
 CHANGES_SINCE = text(
     "SELECT href, revision, etag, component FROM ("
-    "  SELECT href, revision, etag, component FROM item WHERE collection_id = :cid AND revision > :since"
+    "  SELECT href, revision, etag, component FROM item i WHERE collection_id = :cid AND revision > :since"
+    f"  AND {served()}"
     "  UNION ALL"
     "  SELECT href, revision, NULL, NULL FROM tombstone WHERE collection_id = :cid AND revision > :since"
     ") AS changes ORDER BY revision LIMIT :limit")
 CURRENT_MEMBERS = text(
-    "SELECT href, revision, etag, component FROM item WHERE collection_id = :cid"
+    f"SELECT href, revision, etag, component FROM item i WHERE collection_id = :cid AND {served()}"
     " ORDER BY revision LIMIT :limit")
 
 # -- verification ----------------------------------------------------------

@@ -93,6 +93,8 @@ class Storage(storage.BaseStorage):
                                                max_folded_lines=sys.maxsize)
         self.expansion_seconds = float(_option(configuration, "expansion_budget_seconds"))
         self.query_seconds = float(_option(configuration, "query_budget_seconds"))
+        # Larger items are not shown to clients, as Radicale's file storage does not serve them.
+        self.max_item_bytes = configuration.get("server", "max_resource_size")
         with _migrated_lock:
             if url not in _migrated:
                 applied = database.upgrade(self.engine)
@@ -205,7 +207,7 @@ class Storage(storage.BaseStorage):
             else:
                 collection = Collection(self, row)
                 collection.set_meta(props)
-                old_rows = conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": collection.id}).all()
+                old_rows = conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": collection.id, "max_size": None}).all()
                 old_items = {i.href: i for i in collection._materialize(conn, old_rows, lambda r: True)}
                 conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id})
             new_hrefs = self._store_new_items(conn, collection, list(items or ()), props.get("tag"))

@@ -194,12 +194,13 @@ class CalendarEditor:
         return self._collection.path
 
     def items(self) -> list[Stored]:
-        rows = self._conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION, {"cid": self._collection.id})
+        rows = self._conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION, {"cid": self._collection.id,
+                                                                        "max_size": None})
         return [Stored(r.href, r.uid, r.component, r.etag, r.text) for r in rows]
 
     def get(self, href: str) -> Optional[Stored]:
         row = self._conn.execute(queries.ITEMS_WITH_TEXT_BY_HREF,
-                                 {"cid": self._collection.id, "hrefs": [href]}).first()
+                                 {"cid": self._collection.id, "hrefs": [href], "max_size": None}).first()
         return None if row is None else Stored(row.href, row.uid, row.component, row.etag, row.text)
 
     def apply(self, change: Change) -> Written:
@@ -253,7 +254,7 @@ class CalendarEditor:
         usable = [h for h in candidates
                   if pathutils.is_safe_path_component(h) and len(h.encode("utf-8")) <= 255]
         taken = {r.href for r in self._conn.execute(
-            queries.ITEMS_BY_HREF, {"cid": self._collection.id, "hrefs": usable})}
+            queries.ITEMS_BY_HREF, {"cid": self._collection.id, "hrefs": usable, "max_size": None})}
         for href in usable:
             if href not in taken:
                 return href

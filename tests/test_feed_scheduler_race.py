@@ -7,9 +7,11 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from conftest import ServeProcess, new_user
+import okr_extension
+from conftest import ServeProcess, fresh_database, new_user
 from davutil import calendar, vevent
 from feedutil import Feed, feed_server, loop_thread  # noqa: F401 (fixtures)
+from storage_plugin import database
 from waiting import wait_until
 
 FEEDS = 12
@@ -17,10 +19,23 @@ SCHEDULER_ENV = {"PLANERIX_FEEDS_TICK_SECONDS": "0.1", "PLANERIX_FEEDS_ALLOW_PRI
 
 
 @pytest.fixture(scope="module")
-def two_servers(engine, database_url):
-    first = ServeProcess("--database-url", database_url, env=SCHEDULER_ENV)
+def own_database(database_server):
+    """The schedulers fetch every due feed of their database: give them one holding only ours."""
+    with fresh_database(database_server) as url:
+        okr_extension.migrate(database.engine_for(url))
+        yield url
+
+
+@pytest.fixture(scope="module")
+def engine(own_database):
+    return database.engine_for(own_database)
+
+
+@pytest.fixture(scope="module")
+def two_servers(own_database):
+    first = ServeProcess("--database-url", own_database, env=SCHEDULER_ENV)
     try:
-        second = ServeProcess("--database-url", database_url, env=SCHEDULER_ENV)
+        second = ServeProcess("--database-url", own_database, env=SCHEDULER_ENV)
     except Exception:
         first.stop()
         raise

@@ -5,6 +5,9 @@ import logging
 
 from aiohttp import web
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from okr_extension.api import database_errors
 
 from okr_extension.api.limits import TOO_LARGE
 
@@ -61,6 +64,10 @@ async def problem_middleware(request: web.Request, handler):
                   413: TOO_LARGE}.get(http.status, http.reason)
         headers = {k: v for k, v in http.headers.items() if k.lower() == "allow"}
         return problem_response(http.status, detail, headers=headers)
-    except Exception:
+    except Exception as error:
+        answer = database_errors.status_and_detail(error) if isinstance(error, DBAPIError) else None
+        if answer is not None:
+            logger.warning("database refused %s %s: %s", request.method, request.path, answer[1])
+            return problem_response(*answer)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "internal error; the server log has the details")

@@ -12,6 +12,35 @@ from okr_extension.api.limits import MAX_BODY, TOO_LARGE
 from okr_extension.api.problems import Problem, validation_problem
 
 Model = TypeVar("Model")
+MAX_DEPTH = 32  # arrays and objects inside each other; every body the API takes needs at most 4
+
+
+def decode_json(raw: bytes | str):
+    """The JSON value of a body: 400 with the reason if it is not JSON or nests too deeply."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:  # the decoder gives up past Python's recursion limit (about 1,000 levels)
+        raise Problem(400, f"the body nests arrays or objects more than {MAX_DEPTH} levels deep") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Problem(400, f"the body is not valid JSON: {e}") from None
+    if _depth_exceeds(value, MAX_DEPTH):
+        raise Problem(400, f"the body nests arrays or objects more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def _depth_exceeds(value, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit``: one pass, no recursion."""
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return False
 
 
 async def read_json(request: web.Request, schema: type[Model] | TypeAdapter) -> Model:
@@ -22,10 +51,7 @@ async def read_json(request: web.Request, schema: type[Model] | TypeAdapter) -> 
         raise Problem(413, TOO_LARGE)
     raw = await request.read()  # a body without Content-Length stops at client_max_size (413)
     adapter = schema if isinstance(schema, TypeAdapter) else TypeAdapter(schema)
-    try:
-        json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise Problem(400, f"the body is not valid JSON: {e}") from None
+    decode_json(raw)
     try:
         return adapter.validate_json(raw)
     except ValidationError as e:

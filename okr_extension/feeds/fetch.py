@@ -58,6 +58,14 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -65,16 +73,42 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_host(url: str, settings: FeedSettings) -> None:
-    """Refuse a URL whose host is a literal non-public address (names are checked when resolved)."""
+class NonPublicHost(OSError):
+    """The host is, or resolves only to, loopback, private or other non-public addresses."""
+
+
+async def public_addresses(resolver: AbstractResolver, host: str, port: int = 0,
+                           family: int = socket.AF_UNSPEC) -> list[dict]:
+    """``host``'s addresses that are public; NonPublicHost when it has none. A name is resolved
+    the way the operating system does for the fetch, so every spelling of an address
+    (``localhost``, ``127.1``, ``0x7f000001``, ``2130706433``, ``0177.0.0.1``) meets the same rule."""
+    if _is_address(host):
+        results = [{"hostname": host, "host": host, "port": port, "family": family, "proto": 0, "flags": 0}]
+    else:  # a name, or an address only the resolver understands
+        results = await resolver.resolve(host, port, family)
+    public = [r for r in results if _is_public(r["host"])]
+    if not public:
+        raise NonPublicHost(f"{host} is or resolves only to loopback, private or non-public addresses; "
+                            "Planerix fetches feeds only from the public internet")
+    return public
+
+
+async def check_host(url: str, settings: FeedSettings) -> None:
+    """Refuse (ValueError) a URL whose host is or resolves only to non-public addresses: at
+    registration and before every fetch and redirect. A name that does not resolve now passes;
+    fetching it reports the error."""
+    if settings.allow_private_networks:
+        return
     host = urlsplit(url).hostname or ""
+    resolver = aiohttp.ThreadedResolver()
     try:
-        public = _is_public(host)
-    except ValueError:
-        return  # a name
-    if not public and not settings.allow_private_networks:
-        raise ValueError(f"{host} is a loopback, private or otherwise non-public address; "
-                         "Planerix fetches feeds only from the public internet")
+        await public_addresses(resolver, host)
+    except NonPublicHost as e:
+        raise ValueError(str(e)) from None
+    except OSError:
+        return
+    finally:
+        await resolver.close()
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -84,12 +118,7 @@ class PublicOnlyResolver(AbstractResolver):
         self._inner = aiohttp.ThreadedResolver()
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
-        results = await self._inner.resolve(host, port, family)
-        public = [r for r in results if _is_public(r["host"])]
-        if not public:
-            raise OSError(f"{host} resolves only to loopback, private or non-public addresses; "
-                          "Planerix fetches feeds only from the public internet")
-        return public
+        return await public_addresses(self._inner, host, port, family)
 
     async def close(self) -> None:
         await self._inner.close()
@@ -116,7 +145,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, settings: FeedSettings
             for _ in range(settings.max_redirects + 1):
                 try:
                     url = normalize_url(url)
-                    check_host(url, settings)
+                    await check_host(url, settings)
                 except ValueError as e:
                     raise FetchError(f"refused {url}: {e}") from None
                 async with session.get(url, headers=headers, timeout=timeout,

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from okr_extension.api.problems import problem_response
+from okr_extension.api.requests import decode_json
 from okr_extension.feeds.options import ValidationError
 from storage_plugin.writer import NotFound, WriteError
 
@@ -40,10 +40,7 @@ def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
 async def json_body(request: web.Request) -> Any:
     if not request.can_read_body:
         raise BadRequest("send a JSON body (Content-Type: application/json)")
-    try:
-        return json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"the body is not valid JSON: {e}") from None
+    return decode_json(await request.read())
 
 
 def path_id(request: web.Request, what: str) -> int:

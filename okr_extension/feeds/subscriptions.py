@@ -71,17 +71,17 @@ def _check_fields(data: Any, allowed: tuple[str, ...]) -> dict:
     return data
 
 
-def _validated(data: dict, settings: FeedSettings, errors: list) -> dict[str, Any]:
+async def _validated(data: dict, settings: FeedSettings, errors: list) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "url" in data:
         try:
             values["url"] = fetch.normalize_url(data["url"])
-            fetch.check_host(values["url"], settings)
+            await fetch.check_host(values["url"], settings)  # the fetcher's own rule, resolved now
         except ValueError as e:
             errors.append({"field": "url", "reason": str(e)})
     if "refresh_interval" in data:
         value = data["refresh_interval"]
-        low, high = settings.min_refresh_seconds, settings.max_refresh_seconds
+        low, high = max(1, settings.min_refresh_seconds), settings.max_refresh_seconds
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             errors.append({"field": "refresh_interval",
                            "reason": f"must be a whole number of seconds from {low} to {high}"})
@@ -115,7 +115,7 @@ async def create(engine: AsyncEngine, storage: Storage, settings: FeedSettings, 
     for required in ("url", "calendar"):
         if required not in data:
             errors.append({"field": required, "reason": "required"})
-    values = _validated(data, settings, errors)
+    values = await _validated(data, settings, errors)
     path = None
     if "calendar" in data:
         try:
@@ -156,7 +156,7 @@ async def update(engine: AsyncEngine, storage: Storage, settings: FeedSettings, 
                  subscription_id: int, data: Any):
     data = _check_fields(data, ("url", "displayname", "color", "refresh_interval"))
     errors: list = []
-    values = _validated(data, settings, errors)
+    values = await _validated(data, settings, errors)
     if errors:
         raise ValidationError(errors)
     current = await get(engine, user, subscription_id)

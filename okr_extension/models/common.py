@@ -25,7 +25,10 @@ UserName = _text(min_length=1, max_length=200)
 Tag = _text(min_length=1, max_length=100)
 Tags = Annotated[list[Tag], Field(max_length=50)]
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
+# Its own type, not ``Number`` narrowed by a second ``Field(ge=0)``: of two lower bounds
+# pydantic keeps the last, which let negative weights through to the database's CHECK.
+Weight = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e15)]
+Fraction = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
 Limit = Annotated[int, Field(ge=1, le=500)]
 # Days and moments sent to the API: years 1900 to 9998, so that adding a day or a period
 # (a deadline's end, the next KPI review, a series bucket) never leaves the calendar.
