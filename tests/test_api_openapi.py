@@ -105,6 +105,14 @@ def test_feed_models_name_the_fields_the_feed_parsers_take():
     assert set(models.SubscriptionPatch.model_fields) == set(subscriptions._FIELDS) - {"calendar"}
 
 
+def test_feed_refusals_name_each_field_like_every_problem(api_user_factory):
+    user = api_user_factory()
+    refused = user.call("POST", "/api/subscriptions", {"url": "ftp://example.org/x.ics", "calendar": "x"})
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["field"] == "url" and "unsupported scheme 'ftp'" in error["message"]
+
+
 # Fixed, so a failure replays: the same generated requests (the ids of the world differ per run).
 SEED = 20261201
 EXAMPLES = 10  # per operation: about 600 requests for the whole document

@@ -12,7 +12,7 @@ PROBLEM = {
     "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "detail": {"type": "string", "description": "what went wrong and what to do"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
             "field": {"type": "string"}, "message": {"type": "string"}}}},
     },
 }

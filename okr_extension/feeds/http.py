@@ -29,7 +29,9 @@ def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         try:
             return await handler(request)
         except ValidationError as e:
-            return problem(422, f"invalid input: {e}", errors=e.errors)
+            # "message" as in every problem of the API; "reason" kept for clients written against it.
+            return problem(422, f"invalid input: {e}", errors=[{**error, "message": error["reason"]}
+                                                              for error in e.errors])
         except WriteError as e:
             return problem(e.status, e.reason)
         except BadRequest as e:
