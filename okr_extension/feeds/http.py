@@ -43,9 +43,12 @@ async def json_body(request: web.Request) -> Any:
     if not request.can_read_body:
         raise BadRequest("send a JSON body (Content-Type: application/json)")
     try:
-        return json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError) as e:
+        data = json.loads(await request.text())
+        # JSON lets "\ud800" stand alone; such a lone surrogate is no text PostgreSQL can store.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except ValueError as e:  # UnicodeError included
         raise BadRequest(f"the body is not valid JSON: {e}") from None
+    return data
 
 
 def path_id(request: web.Request, what: str) -> int:

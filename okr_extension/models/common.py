@@ -25,6 +25,9 @@ UserName = _text(min_length=1, max_length=200)
 Tag = _text(min_length=1, max_length=100)
 Tags = Annotated[list[Tag], Field(max_length=50)]
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+# Not ``Number = Field(ge=0)``: a Field given as the default does not tighten the Annotated bound
+# (the document said -1e15, and a negative weight reached the database's CHECK as a 500).
+Weight = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e15)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Limit = Annotated[int, Field(ge=1, le=500)]
 # Days and moments sent to the API: years 1900 to 9998, so that adding a day or a period

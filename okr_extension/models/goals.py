@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from okr_extension.models.common import (Body, Day, Fraction, Number, Out, Page, Patch, Priority, Query,
-                                         ShortText, Tag, Tags, Text, Title, UserName)
+                                         ShortText, Tag, Tags, Text, Title, UserName, Weight)
 
 ObjectiveStatus = Literal["draft", "active", "completed", "archived", "cancelled"]
 Tracking = Literal["on_track", "at_risk", "off_track", "achieved"]
@@ -107,7 +107,7 @@ class KeyResultCreate(Body):
     target_value: Number
     current_value: Number | None = Field(None, description="defaults to start_value")
     unit: ShortText = ""
-    weight: Number = Field(1.0, ge=0)
+    weight: Weight = 1.0
     due_date: Day | None = None
     progress_mode: ProgressMode = "value"
 
@@ -126,7 +126,7 @@ class KeyResultPatch(Patch):
     target_value: Number = None
     current_value: Number = None
     unit: ShortText = None
-    weight: Number = Field(None, ge=0)
+    weight: Weight = None
     due_date: Day | None = None
     progress_mode: ProgressMode = None
 

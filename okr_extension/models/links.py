@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from okr_extension.models.common import Body, Moment, Number, Out, Page, Params, Query, ShortText
+from okr_extension.models.common import Body, Moment, Out, Page, Params, Query, ShortText, Weight
 
 TargetKind = Literal["key_result", "kpi", "objective", "project"]
 Calendar = ShortText
@@ -28,7 +28,7 @@ class _ItemKey(BaseModel):
 class LinkCreate(_ItemKey, Body):
     target_kind: TargetKind
     target_id: ShortText = Field(min_length=1)
-    weight: Number = Field(1.0, ge=0)
+    weight: Weight = 1.0
 
 
 class LinkParams(_ItemKey, Params):
