@@ -16,11 +16,10 @@ from okr_extension.models.common import Body, Out, Patch
 
 Component = Literal["VEVENT", "VTODO", "VJOURNAL"]
 GoalKind = Literal["objective", "key_result", "kpi", "project"]
-WindowDays = int | None
-FeedName = str | None
-FEED_NAME = Field(None, min_length=1, max_length=255, description="X-WR-CALNAME; default: the calendar's "
-                                                                  "display name")
-REFRESH_MINUTES = Field(60, ge=5, le=10080, description="REFRESH-INTERVAL suggested to calendar apps")
+WindowDays = Annotated[int, Field(ge=0, le=36500)]
+FeedName = Annotated[str, Field(min_length=1, max_length=255,
+                                description="X-WR-CALNAME; default: the calendar's display name")]
+RefreshMinutes = Annotated[int, Field(ge=5, le=10080, description="REFRESH-INTERVAL suggested to calendar apps")]
 
 
 class GoalFilter(Body):
@@ -31,19 +30,17 @@ class GoalFilter(Body):
 class FeedOptions(Body):
     components: list[Component] = Field(["VEVENT", "VTODO", "VJOURNAL"], min_length=1,
                                         description="component types published")
-    past_days: WindowDays = Field(None, ge=0, le=36500, description="window start, days before today (UTC); "
-                                                                    "null: no limit")
-    future_days: WindowDays = Field(None, ge=0, le=36500, description="window end, days after today; "
-                                                                      "null: no limit")
+    past_days: WindowDays | None = Field(None, description="window start, days before today (UTC); null: no limit")
+    future_days: WindowDays | None = Field(None, description="window end, days after today; null: no limit")
     free_busy: bool = Field(False, description="events only, with their times and nothing else")
-    name: FeedName = FEED_NAME
-    refresh_minutes: int = REFRESH_MINUTES
+    name: FeedName | None = None
+    refresh_minutes: RefreshMinutes = 60
     goal: GoalFilter | None = Field(None, description="only items linked to this goal")
 
 
 class GoalsFeedOptions(Body):
-    name: FeedName = FEED_NAME
-    refresh_minutes: int = REFRESH_MINUTES
+    name: FeedName | None = None
+    refresh_minutes: RefreshMinutes = 60
 
 
 class CalendarFeedCreate(Body):
