@@ -1,7 +1,5 @@
-"""The OpenAPI 3.1 document and a human-readable page, both built from the route table."""
+"""The OpenAPI 3.1 document, built from the route table (Swagger UI shows it: ``api.docs``)."""
 from __future__ import annotations
-
-import html
 
 from pydantic.json_schema import models_json_schema
 
@@ -14,7 +12,7 @@ PROBLEM = {
     "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "detail": {"type": "string", "description": "what went wrong and what to do"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
             "field": {"type": "string"}, "message": {"type": "string"}}}},
     },
 }
@@ -39,9 +37,11 @@ def _responses(op: Operation) -> dict:
     elif op.response is not None:
         ok = {"description": "OK", "content": {"application/json": {
             "schema": {"$ref": REF.format(model=op.response.__name__)}}}}
-    else:
-        generic = {} if op.content_type == "application/json" else {"type": "string"}
-        ok = {"description": "OK", "content": {op.content_type: {"schema": generic}}}
+    elif op.media_types == ("application/json",):
+        raise ValueError(f"{op.method} {op.path}: declare the response model of a JSON answer")
+    else:  # not JSON: a text or a file
+        ok = {"description": "OK", "content": {media_type: {"schema": {"type": "string"}}
+                                               for media_type in op.media_types}}
     errors = set(op.errors) | ({413, 415, 422} if op.body else set()) | ({422} if op.query else set())
     errors |= {429} if 401 in errors else set()  # password logins are throttled (storage_plugin.logins)
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
@@ -51,7 +51,7 @@ def _responses(op: Operation) -> dict:
 
 
 def document(operations: list[Operation], title: str, version: str) -> dict:
-    models = {(op.body, "validation") for op in operations if op.body and op.body is not dict}
+    models = {(op.body, "validation") for op in operations if op.body}
     models |= {(op.response, "serialization") for op in operations if op.response}
     _, components = models_json_schema(sorted(models, key=lambda m: (m[0].__name__, m[1])), ref_template=REF)
     schemas = {**components.get("$defs", {}), "Problem": PROBLEM}
@@ -65,9 +65,7 @@ def document(operations: list[Operation], title: str, version: str) -> dict:
             parameters += _query_parameters(op.query)
         if parameters:
             entry["parameters"] = parameters
-        if op.body is dict:
-            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
-        elif op.body:
+        if op.body:
             entry["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": REF.format(model=op.body.__name__)}}}}
         paths.setdefault(op.documented_path, {})[op.method.lower()] = entry
@@ -83,46 +81,3 @@ def document(operations: list[Operation], title: str, version: str) -> dict:
             "basic": {"type": "http", "scheme": "basic"},
             "bearer": {"type": "http", "scheme": "bearer"}}},
     }
-
-
-def _schema_text(schema: dict) -> str:
-    if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
-    if "anyOf" in schema:
-        return " | ".join(_schema_text(s) for s in schema["anyOf"])
-    if "enum" in schema:
-        return " | ".join(map(str, schema["enum"]))
-    if schema.get("type") == "array":
-        return f"list of {_schema_text(schema.get('items', {}))}"
-    return schema.get("format", schema.get("type", "any"))
-
-
-def page(doc: dict) -> str:
-    """A plain HTML reference: every operation, its parameters, body and answers; then every schema."""
-    e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(doc['info']['title'])}</title>"
-             "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}code{background:#eee}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
-             "h3{margin-bottom:.2em}</style></head><body>",
-             f"<h1>{e(doc['info']['title'])} {e(doc['info']['version'])}</h1><p>{e(doc['info']['description'])}</p>",
-             "<p>Machine-readable: <a href='/api/openapi.json'>/api/openapi.json</a></p>"]
-    for path, methods in doc["paths"].items():
-        for method, op in methods.items():
-            parts.append(f"<h3 id='{e(op['operationId'])}'><code>{method.upper()} {e(path)}</code></h3>"
-                         f"<p>{e(op['summary'])}</p>")
-            if op.get("parameters"):
-                rows = "".join(f"<tr><td>{e(p['name'])}</td><td>{p['in']}</td><td>{e(_schema_text(p['schema']))}</td>"
-                               f"<td>{e(p.get('description', ''))}</td></tr>" for p in op["parameters"])
-                parts.append(f"<table><tr><th>parameter</th><th>in</th><th>type</th><th></th></tr>{rows}</table>")
-            if "requestBody" in op:
-                parts.append(f"<p>Body: <a href='#schema-{e(_schema_text(op['requestBody']['content']['application/json']['schema']))}'>"
-                             f"{e(_schema_text(op['requestBody']['content']['application/json']['schema']))}</a></p>")
-            answers = ", ".join(f"{code} {e(r['description'])}" for code, r in op["responses"].items())
-            parts.append(f"<p>Answers: {answers}</p>")
-    parts.append("<h2>Schemas</h2>")
-    for name, schema in doc["components"]["schemas"].items():
-        rows = "".join(f"<tr><td>{e(field)}</td><td>{e(_schema_text(prop))}</td><td>{e(prop.get('description', ''))}</td></tr>"
-                       for field, prop in schema.get("properties", {}).items())
-        parts.append(f"<h3 id='schema-{e(name)}'>{e(name)}</h3><table><tr><th>field</th><th>type</th><th></th></tr>{rows}</table>")
-    parts.append("</body></html>")
-    return "".join(parts)

@@ -25,7 +25,7 @@ class Operation:
     status: int = 200
     path_params: dict[str, dict] = field(default_factory=dict)  # name -> schema; default UUID
     errors: tuple[int, ...] = (401, 404)
-    content_type: str = "application/json"    # of the response
+    content_type: str | tuple[str, ...] = "application/json"  # of the response; several for files
 
     def route(self) -> web.RouteDef:
         return web.route(self.method, self.path, self.handler)
@@ -34,6 +34,10 @@ class Operation:
     def documented_path(self) -> str:
         """The path without aiohttp's regular expressions: ``{id:\\d+}`` → ``{id}``."""
         return re.sub(r"{(\w+):[^}]+}", r"{\1}", self.path)
+
+    @property
+    def media_types(self) -> tuple[str, ...]:
+        return (self.content_type,) if isinstance(self.content_type, str) else self.content_type
 
     def parameters(self) -> dict[str, dict]:
         return {name: self.path_params.get(name, UUID_SCHEMA)

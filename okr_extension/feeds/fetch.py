@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -43,6 +44,8 @@ def normalize_url(url: str) -> str:
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise ValueError(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    if any(unicodedata.category(c) == "Cc" for c in url):
+        raise ValueError("the URL contains control characters (percent-encode them)")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("webcal", "webcals"):

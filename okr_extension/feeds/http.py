@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -29,7 +30,9 @@ def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         try:
             return await handler(request)
         except ValidationError as e:
-            return problem(422, f"invalid input: {e}", errors=e.errors)
+            # "message" as in every problem of the API; "reason" kept for clients written against it.
+            return problem(422, f"invalid input: {e}", errors=[{**error, "message": error["reason"]}
+                                                              for error in e.errors])
         except WriteError as e:
             return problem(e.status, e.reason)
         except BadRequest as e:
@@ -40,7 +43,13 @@ def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
 async def json_body(request: web.Request) -> Any:
     if not request.can_read_body:
         raise BadRequest("send a JSON body (Content-Type: application/json)")
-    return decode_json(await request.read())
+    data = decode_json(await request.read())
+    try:
+        # JSON lets "\ud800" stand alone; such a lone surrogate is no text PostgreSQL can store.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeError as e:
+        raise BadRequest(f"the body is not valid JSON text: {e}") from None
+    return data
 
 
 def path_id(request: web.Request, what: str) -> int:

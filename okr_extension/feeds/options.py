@@ -95,7 +95,8 @@ def _bool(value: Any) -> bool:
     return value
 
 
-def _name(value: Any) -> Optional[str]:
+def display_name(value: Any) -> Optional[str]:
+    """A calendar's name: null, or a short text without control characters (nor NUL, which PostgreSQL refuses)."""
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > 255:
@@ -127,7 +128,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "past_days": _window_days,
     "future_days": _window_days,
     "free_busy": _bool,
-    "name": _name,
+    "name": display_name,
     "refresh_minutes": _refresh_minutes,
     "goal": _goal,
 }

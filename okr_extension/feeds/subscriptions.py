@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from okr_extension.feeds import fetch, queries
-from okr_extension.feeds.options import ValidationError
+from okr_extension.feeds.options import ValidationError, display_name
 from okr_extension.feeds.ownership import own_calendar_path
 from okr_extension.feeds.settings import FeedSettings
 from storage_plugin import clock, writer
@@ -87,16 +87,17 @@ async def _validated(data: dict, settings: FeedSettings, errors: list) -> dict[s
                            "reason": f"must be a whole number of seconds from {low} to {high}"})
         else:
             values["refresh_interval"] = value
-    for name, check, reason in (
-            ("displayname", lambda v: isinstance(v, str) and 0 < len(v.strip()) <= 255,
-             "must be a non-empty text of at most 255 characters"),
-            ("color", lambda v: isinstance(v, str) and _COLOR.fullmatch(v),
-             "must be a colour like #3366FF or #3366FFFF")):
-        if name in data:
-            if data[name] is None or check(data[name]):
-                values[name] = data[name]
-            else:
-                errors.append({"field": name, "reason": reason})
+    if "displayname" in data:
+        try:
+            values["displayname"] = display_name(data["displayname"])
+        except ValueError as e:
+            errors.append({"field": "displayname", "reason": str(e)})
+    if "color" in data:
+        color = data["color"]
+        if color is None or isinstance(color, str) and _COLOR.fullmatch(color):
+            values["color"] = color
+        else:
+            errors.append({"field": "color", "reason": "must be a colour like #3366FF or #3366FFFF"})
     return values
 
 
