@@ -8,9 +8,8 @@ from __future__ import annotations
 from importlib import metadata
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from okr_extension import auth
+from okr_extension import auth, schema
 from okr_extension.api import openapi
 from okr_extension.api.problems import problem_middleware
 from okr_extension.feeds import runtime as feeds_runtime
@@ -18,8 +17,8 @@ from okr_extension.feeds.settings import FeedSettings
 from okr_extension.goals import key_results, kpis, objectives
 from okr_extension.handlers import feeds, links, organisations, resources, subscriptions, system, tokens
 from okr_extension.handlers import kpis as kpi_handlers
-from okr_extension.keys import CREDENTIALS, ENGINE, OPENAPI
-from storage_plugin import accounts, database
+from okr_extension.keys import CREDENTIALS, ENGINE, OPENAPI, READINESS
+from storage_plugin import accounts, database, readiness
 
 ROUTES = [
     *system.OPERATIONS,
@@ -35,14 +34,6 @@ ROUTES = [
     *subscriptions.OPERATIONS,
 ]
 
-MIGRATIONS = "okr_extension.migrations"
-
-
-def migrate(engine) -> list[str]:
-    """The sidecar's tables (after the storage schema, whose accounts they reference)."""
-    return database.upgrade(engine) + database.upgrade(engine, MIGRATIONS)
-
-
 async def _dispose_engine(app: web.Application):
     yield
     await app[ENGINE].dispose()
@@ -50,8 +41,8 @@ async def _dispose_engine(app: web.Application):
 
 def create_app(database_url: str, feed_settings: FeedSettings | None = None) -> web.Application:
     app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware])
-    app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
-                                      pool_size=5, max_overflow=5, pool_pre_ping=True)
+    app[ENGINE] = database.async_engine_for(database_url, pool_size=5, max_overflow=5)
+    app[READINESS] = readiness.Readiness(database_url, schema.PACKAGES)
     app[CREDENTIALS] = accounts.VerifiedCredentials()
     app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
     app.cleanup_ctx.append(_dispose_engine)

@@ -3,9 +3,11 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage_plugin.accounts import VerifiedCredentials
+from storage_plugin.readiness import Readiness
 
 ENGINE = web.AppKey("engine", AsyncEngine)
 CREDENTIALS = web.AppKey("credentials", VerifiedCredentials)
 OPENAPI = web.AppKey("openapi", dict)
+READINESS = web.AppKey("readiness", Readiness)
 USER = web.RequestKey("user", str)  # the authenticated user name
 AUTH_SCHEME = web.RequestKey("auth_scheme", str)  # "basic" or "bearer"

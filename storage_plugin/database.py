@@ -6,12 +6,17 @@ registered here.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from importlib import resources
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage_plugin import time_bounds
+from storage_plugin.time_bounds import Timeouts
 
 DATABASE_URL_ENV = "PLANERIX_DATABASE_URL"
 
@@ -20,6 +25,8 @@ _sizes: dict[str, int] = {}
 # Radicale's default [server] max_connections.
 DEFAULT_MAX_CONNECTIONS = 8
 _engines_lock = threading.Lock()
+# The process's bounds on waits for the database (``planerix serve`` may change them at start).
+_timeouts = Timeouts()
 
 # Serializes migrations when several processes start on one database.
 _MIGRATION_LOCK_KEY = 0x504C414E  # "PLAN"
@@ -55,6 +62,16 @@ def max_connections_from(configuration) -> int:
         return DEFAULT_MAX_CONNECTIONS
 
 
+def set_timeouts(timeouts: Timeouts) -> None:
+    """The bounds of engines created from now on (call before the servers start)."""
+    global _timeouts
+    _timeouts = timeouts
+
+
+def timeouts() -> Timeouts:
+    return _timeouts
+
+
 def engine_for(url: str, max_connections: int | None = None) -> Engine:
     """The process's engine for ``url``: at most ``max_connections`` database connections
     (default: Radicale's default of parallel requests), half of them kept open when idle.
@@ -76,10 +93,30 @@ def engine_for(url: str, max_connections: int | None = None) -> Engine:
             sqlalchemy_url(url), pool_size=kept, max_overflow=wanted - kept,
             # No ping per checkout (a round trip per request): a dropped
             # connection fails one statement and SQLAlchemy then renews the pool.
-            pool_recycle=3600)
+            pool_recycle=3600, pool_timeout=_timeouts.statement,
+            connect_args=time_bounds.psycopg_connect_args(_timeouts))
+        time_bounds.install(engine, _timeouts, psycopg_driver=True)
         _engines[url] = engine
         _sizes[url] = wanted
         return engine
+
+
+def async_engine_for(url: str, pool_size: int, max_overflow: int) -> AsyncEngine:
+    """An asyncpg engine (the sidecar's) with the same bounds as ``engine_for``'s."""
+    engine = create_async_engine(
+        sqlalchemy_url(url, driver="asyncpg"), pool_size=pool_size, max_overflow=max_overflow,
+        pool_timeout=_timeouts.statement,  # a ping at checkout: time_bounds.install
+        connect_args=time_bounds.asyncpg_connect_args(_timeouts))
+    time_bounds.install(engine.sync_engine, _timeouts, psycopg_driver=False)
+    return engine
+
+
+def reset_pools() -> None:
+    """Close the idle connections of every engine (after the database restarted: they are dead).
+    Connections in use are closed when returned."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
 
 
 def dispose_all() -> None:
@@ -90,6 +127,7 @@ def dispose_all() -> None:
         _sizes.clear()
 
 
+@functools.lru_cache(maxsize=None)
 def _migrations(package: str) -> list[tuple[int, str, str]]:
     found = []
     for entry in resources.files(package).iterdir():
@@ -106,7 +144,7 @@ def upgrade(engine: Engine, package: str = STORAGE_MIGRATIONS) -> list[str]:
     """Apply the pending migrations of one package (each component keeps its own numbering);
     returns the names applied. Safe to run concurrently."""
     applied = []
-    with engine.begin() as conn:
+    with engine.begin() as conn, time_bounds.unbounded(conn):
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         conn.execute(sa.text(
             "CREATE TABLE IF NOT EXISTS schema_migration ("
@@ -122,3 +160,12 @@ def upgrade(engine: Engine, package: str = STORAGE_MIGRATIONS) -> list[str]:
                                  " VALUES (:c, :v, :n)"), {"c": package, "v": version, "n": name})
             applied.append(name)
     return applied
+
+
+APPLIED_MIGRATIONS = sa.text("SELECT component, version FROM schema_migration")
+
+
+def pending_migrations(applied: set[tuple[str, int]], packages: tuple[str, ...]) -> list[str]:
+    """The names of the migrations of ``packages`` missing from ``applied`` (component, version)."""
+    return [name for package in packages for version, name, _ in _migrations(package)
+            if (package, version) not in applied]

@@ -21,7 +21,8 @@ PROBLEM = {
 ERROR_TEXT = {304: "Not modified since your copy (ETag)", 400: "Malformed request", 401: "Missing or wrong credentials", 403: "Your role does not allow it",
               404: "Not found, or not in your organisations", 409: "Conflicts with the current state",
               412: "The resource changed (If-Match)", 413: "Body too large",
-              415: "Body is not JSON", 422: "Invalid field values"}
+              415: "Body is not JSON", 422: "Invalid field values",
+              503: "The database is unavailable: retry after Retry-After seconds"}
 
 
 def _query_parameters(model) -> list[dict]:
@@ -41,7 +42,8 @@ def _responses(op: Operation) -> dict:
     else:
         generic = {} if op.content_type == "application/json" else {"type": "string"}
         ok = {"description": "OK", "content": {op.content_type: {"schema": generic}}}
-    errors = set(op.errors) | ({415, 422} if op.body else set()) | ({422} if op.query else set())
+    # Any operation answers 503 while the database is unavailable.
+    errors = set(op.errors) | ({415, 422} if op.body else set()) | ({422} if op.query else set()) | {503}
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     return {str(op.status): ok,
             **{str(code): {"description": ERROR_TEXT[code], **({"content": problem} if code >= 400 else {})}
@@ -63,6 +65,8 @@ def document(operations: list[Operation], title: str, version: str) -> dict:
             parameters += _query_parameters(op.query)
         if parameters:
             entry["parameters"] = parameters
+        if op.public:
+            entry["security"] = []
         if op.body is dict:
             entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
         elif op.body:

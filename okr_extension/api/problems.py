@@ -6,12 +6,14 @@ import logging
 from aiohttp import web
 from pydantic import ValidationError
 
+from storage_plugin import availability
+
 logger = logging.getLogger("planerix.api")
 PROBLEM_JSON = "application/problem+json"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
           405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
           413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
-          500: "Internal Server Error"}
+          500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class Problem(Exception):
@@ -29,6 +31,12 @@ def problem_response(status: int, detail: str, *, errors: list[dict] | None = No
     if errors:
         body["errors"] = errors
     return web.json_response(body, status=status, content_type=PROBLEM_JSON, headers=headers)
+
+
+def database_unavailable() -> web.Response:
+    seconds = availability.RETRY_AFTER_SECONDS
+    return problem_response(503, f"the database is unavailable; retry in {seconds} seconds",
+                            headers={"Retry-After": str(seconds)})
 
 
 def validation_problem(error: ValidationError, where: str = "body") -> Problem:
@@ -58,6 +66,10 @@ async def problem_middleware(request: web.Request, handler):
                   405: f"{request.method} is not allowed on {request.path}"}.get(http.status, http.reason)
         headers = {k: v for k, v in http.headers.items() if k.lower() == "allow"}
         return problem_response(http.status, detail, headers=headers)
-    except Exception:
+    except Exception as e:
+        if availability.is_database_unavailable(e):
+            logger.warning("%s %s: 503, the database is unavailable: %s", request.method, request.path,
+                           availability.describe(e))
+            return database_unavailable()
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "internal error; the server log has the details")

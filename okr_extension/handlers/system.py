@@ -1,16 +1,18 @@
 """Health, version and the API's own documentation."""
 from __future__ import annotations
 
+import asyncio
 from importlib import metadata
+from typing import Literal
 
-import sqlalchemy as sa
 from aiohttp import web
 from pydantic import BaseModel
 
 from okr_extension.api import openapi
 from okr_extension.api.operations import Operation
 from okr_extension.api.responses import respond
-from okr_extension.keys import ENGINE, OPENAPI
+from okr_extension.keys import OPENAPI, READINESS
+from storage_plugin import availability, readiness
 
 TAG = "system"
 
@@ -20,18 +22,33 @@ class Health(BaseModel):
     database: str
 
 
+class Probe(BaseModel):
+    status: Literal["ok", "unavailable"]
+
+
 class Version(BaseModel):
     planerix: str
     radicale: str
 
 
 async def healthz(request: web.Request) -> web.Response:
-    try:
-        async with request.app[ENGINE].connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-    except Exception as e:  # any failure to reach the database is the answer here
-        return web.json_response({"status": "error", "database": f"unreachable: {e}"}, status=503)
-    return respond(Health, {"status": "ok", "database": "reachable"})
+    """/readyz with the reason, for a signed-in person."""
+    problem = await asyncio.to_thread(request.app[READINESS].problem)
+    if problem is not None:
+        return web.json_response({"status": "error", "database": problem}, status=503,
+                                 headers={"Retry-After": str(availability.RETRY_AFTER_SECONDS)})
+    return respond(Health, {"status": "ok", "database": "reachable, schema up to date"})
+
+
+async def livez(request: web.Request) -> web.Response:
+    status, body, headers = readiness.health(readiness.LIVEZ, request.app[READINESS])
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    # The check opens its own bounded connection: in a thread, off the event loop.
+    status, body, headers = await asyncio.to_thread(readiness.health, readiness.READYZ, request.app[READINESS])
+    return web.json_response(body, status=status, headers=headers)
 
 
 async def version(request: web.Request) -> web.Response:
@@ -47,8 +64,12 @@ async def api_docs(request: web.Request) -> web.Response:
 
 
 OPERATIONS = [
-    Operation("GET", "/healthz", healthz, "Is the sidecar up and its database reachable", TAG,
-              response=Health, errors=(401,)),
+    Operation("GET", "/healthz", healthz, "Is the database reachable and its schema up to date, "
+              "and if not why", TAG, response=Health, errors=(401,)),
+    Operation("GET", readiness.LIVEZ, livez, "Liveness, without credentials: the process serves",
+              TAG, response=Probe, errors=(), public=True),
+    Operation("GET", readiness.READYZ, readyz, "Readiness, without credentials: 503 while the database "
+              "is unreachable or migrations are pending", TAG, response=Probe, errors=(), public=True),
     Operation("GET", "/api/version", version, "Versions of Planerix and Radicale", TAG, response=Version,
               errors=(401,)),
     Operation("GET", "/api/openapi.json", openapi_json, "This API's OpenAPI 3.1 document", TAG,
