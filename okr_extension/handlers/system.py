@@ -37,7 +37,7 @@ async def healthz(request: web.Request) -> web.Response:
     if problem is not None:
         return web.json_response({"status": "error", "database": problem}, status=503,
                                  headers={"Retry-After": str(availability.RETRY_AFTER_SECONDS)})
-    return respond(Health, {"status": "ok", "database": "reachable, schema up to date"})
+    return respond(Health, {"status": "ok", "database": "reachable"})
 
 
 async def livez(request: web.Request) -> web.Response:
@@ -66,14 +66,14 @@ async def api_docs(request: web.Request) -> web.Response:
 OPERATIONS = [
     Operation("GET", "/healthz", healthz, "Is the database reachable and its schema up to date, "
               "and if not why", TAG, response=Health, errors=(401,)),
-    Operation("GET", readiness.LIVEZ, livez, "Liveness, without credentials: the process serves",
-              TAG, response=Probe, errors=(), public=True),
-    Operation("GET", readiness.READYZ, readyz, "Readiness, without credentials: 503 while the database "
-              "is unreachable or migrations are pending", TAG, response=Probe, errors=(), public=True),
     Operation("GET", "/api/version", version, "Versions of Planerix and Radicale", TAG, response=Version,
               errors=(401,)),
     Operation("GET", "/api/openapi.json", openapi_json, "This API's OpenAPI 3.1 document", TAG,
               errors=(401,)),
     Operation("GET", "/api/docs", api_docs, "This API's reference, as a web page", TAG, errors=(401,),
               content_type="text/html"),
+    Operation("GET", readiness.LIVEZ, livez, "Liveness, without credentials: the process serves",
+              TAG, response=Probe, errors=(), public=True),
+    Operation("GET", readiness.READYZ, readyz, "Readiness, without credentials: 503 while the database "
+              "is unreachable or migrations are pending", TAG, response=Probe, errors=(), public=True),
 ]
