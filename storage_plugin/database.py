@@ -101,13 +101,15 @@ def engine_for(url: str, max_connections: int | None = None) -> Engine:
         return engine
 
 
-def async_engine_for(url: str, pool_size: int, max_overflow: int) -> AsyncEngine:
+def async_engine_for(url: str, pool_size: int, max_overflow: int,
+                     timeouts: Timeouts | None = None) -> AsyncEngine:
     """An asyncpg engine (the sidecar's) with the same bounds as ``engine_for``'s."""
+    timeouts = timeouts or _timeouts
     engine = create_async_engine(
         sqlalchemy_url(url, driver="asyncpg"), pool_size=pool_size, max_overflow=max_overflow,
-        pool_timeout=_timeouts.statement,  # a ping at checkout: time_bounds.install
-        connect_args=time_bounds.asyncpg_connect_args(_timeouts))
-    time_bounds.install(engine.sync_engine, _timeouts, psycopg_driver=False)
+        pool_timeout=timeouts.statement,  # a ping at checkout: time_bounds.install
+        connect_args=time_bounds.asyncpg_connect_args(timeouts))
+    time_bounds.install(engine.sync_engine, timeouts, psycopg_driver=False)
     return engine
 
 

@@ -3,6 +3,7 @@ never a hang), the embedded one restarted when it dies, liveness and readiness w
 credentials on both ports."""
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -24,7 +25,8 @@ import okr_extension
 from conftest import DavUser, ServeProcess, free_port, start_caldav_server
 from davutil import event
 from okr_extension import schema
-from storage_plugin import availability, database, readiness
+from storage_plugin import availability, database, readiness, time_bounds
+from storage_plugin.time_bounds import Timeouts
 
 # Small bounds, so that an outage is noticed and answered within seconds. psycopg waits
 # at least 2 s for a connection; a statement is given 1 s, an answer 2 + 1 s.
@@ -331,3 +333,41 @@ def test_unreachable_database_is_told_apart_from_bad_requests(engine):
         psycopg.connect(nobody, connect_timeout=2)
     assert availability.is_database_unavailable(refused.value)
     assert "refused" in availability.describe(refused.value).lower()
+
+
+# A statement the server lets run (its statement_timeout switched off) stands for a server that
+# does not answer: the client gives up after statement + connect timeout.
+SILENT = Timeouts(connect=2, statement=0.5)
+SILENT_SQL = "SET statement_timeout = 0; SELECT pg_sleep(6)"
+
+
+def test_a_silent_database_is_given_up_on_by_psycopg(database_url):
+    with time_bounds.connect(database_url, SILENT) as conn:
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError) as silent:
+            conn.execute(SILENT_SQL)
+        assert time.monotonic() - started < SILENT.answer + 2
+        assert conn.closed  # mid-protocol: never used again
+    assert availability.is_database_unavailable(silent.value)
+    assert "did not answer within 2.5 s" in availability.describe(silent.value)
+
+
+def test_a_silent_database_is_given_up_on_by_asyncpg(database_url):
+    engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0, timeouts=SILENT)
+
+    async def silent_then_served():
+        try:
+            started = time.monotonic()
+            with pytest.raises(availability.DatabaseUnreachable) as silent:
+                async with engine.connect() as conn:
+                    await conn.exec_driver_sql("SET statement_timeout = 0")
+                    await conn.exec_driver_sql("SELECT pg_sleep(6)")
+            assert time.monotonic() - started < SILENT.answer + 2
+            # The pool's one connection was replaced, not handed out mid-protocol.
+            async with engine.connect() as conn:
+                assert (await conn.exec_driver_sql("SELECT 1")).scalar() == 1
+            return silent.value
+        finally:
+            await engine.dispose()
+
+    assert availability.is_database_unavailable(asyncio.run(silent_then_served()))
