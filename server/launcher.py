@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -65,39 +65,35 @@ def create_demo_account(db: Database) -> str | None:
     return password
 
 
-class _ApiServer:
-    """The API's event loop, until SIGINT/SIGTERM or ``stop`` from another thread."""
+async def _run_until_signalled(api: web.Application, host: str, port: int, ready) -> None:
+    runner = web.AppRunner(api, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    ready(runner.addresses[0][1] if runner.addresses else port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._wake = None            # set once the loop runs: wakes it to stop
-        self._stopped_early = False
 
-    def stop(self) -> None:
-        with self._lock:
-            if self._wake is None:
-                self._stopped_early = True
-            else:
-                self._wake()
+def supervise(db: Database, policy: RestartPolicy, lost: list[str]) -> DatabaseSupervisor | None:
+    """For the embedded database: restarted when it dies; when it cannot be, the reason goes
+    to ``lost`` and serve stops as on SIGTERM."""
+    if db.embedded is None:
+        return None
 
-    async def run(self, api: web.Application, host: str, port: int, ready) -> None:
-        runner = web.AppRunner(api, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        ready(runner.addresses[0][1] if runner.addresses else port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        with self._lock:
-            self._wake = lambda: loop.call_soon_threadsafe(stop.set)
-            if self._stopped_early:
-                stop.set()
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+    def give_up(reason: str) -> None:
+        lost.append(reason)
+        os.kill(os.getpid(), signal.SIGTERM)
+    supervisor = DatabaseSupervisor(db.embedded, policy, on_restarted=database.reset_pools,
+                                    on_give_up=give_up)
+    supervisor.start()
+    return supervisor
 
 
 def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
@@ -106,21 +102,13 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
     """Raises DatabaseLost when the embedded database died for good."""
     memory.tune_malloc()
     database.set_timeouts(timeouts or Timeouts())
+    lost: list[str] = []
     with open_database(data_dir, database_url) as db:
         demo_password = create_demo_account(db)
         caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),
                               host, caldav_port)
         caldav.start()
-        api_server = _ApiServer()
-        lost: list[str] = []
-        supervisor = None
-        if db.embedded is not None:
-            def give_up(reason: str) -> None:
-                lost.append(reason)
-                api_server.stop()
-            supervisor = DatabaseSupervisor(db.embedded, restart_policy or RestartPolicy(),
-                                            on_restarted=database.reset_pools, on_give_up=give_up)
-            supervisor.start()
+        supervisor = supervise(db, restart_policy or RestartPolicy(), lost)
         try:
             def ready(api_bound_port: int) -> None:
                 print(f"Planerix CalDAV: http://{host}:{caldav.port}/", flush=True)
@@ -128,7 +116,7 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
                 if demo_password:
                     print(f"Created user '{DEMO_USER}' with password: {demo_password}  "
                           "(shown once; change it with 'planerix user passwd demo')", flush=True)
-            asyncio.run(api_server.run(create_app(db.url), host, api_port, ready))
+            asyncio.run(_run_until_signalled(create_app(db.url), host, api_port, ready))
         finally:
             if supervisor is not None:
                 supervisor.stop()

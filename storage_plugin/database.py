@@ -101,6 +101,14 @@ def engine_for(url: str, max_connections: int | None = None) -> Engine:
         return engine
 
 
+def dispose_all() -> None:
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _sizes.clear()
+
+
 def async_engine_for(url: str, pool_size: int, max_overflow: int,
                      timeouts: Timeouts | None = None) -> AsyncEngine:
     """An asyncpg engine (the sidecar's) with the same bounds as ``engine_for``'s."""
@@ -119,14 +127,6 @@ def reset_pools() -> None:
     with _engines_lock:
         for engine in _engines.values():
             engine.dispose()
-
-
-def dispose_all() -> None:
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
-        _sizes.clear()
 
 
 @functools.lru_cache(maxsize=None)
@@ -164,7 +164,7 @@ def upgrade(engine: Engine, package: str = STORAGE_MIGRATIONS) -> list[str]:
     return applied
 
 
-APPLIED_MIGRATIONS = sa.text("SELECT component, version FROM schema_migration")
+APPLIED_MIGRATIONS = "SELECT component, version FROM schema_migration"
 
 
 def pending_migrations(applied: set[tuple[str, int]], packages: tuple[str, ...]) -> list[str]:

@@ -22,7 +22,7 @@ def problem(url: str, packages: tuple[str, ...]) -> str | None:
     timeouts = database.timeouts()
     try:
         with time_bounds.connect(url, timeouts, answer_timeout=timeouts.connect) as conn:
-            applied = {(c, v) for c, v in conn.execute(str(database.APPLIED_MIGRATIONS)).fetchall()}
+            applied = {(c, v) for c, v in conn.execute(database.APPLIED_MIGRATIONS).fetchall()}
     except psycopg.errors.UndefinedTable:
         return "migrations pending: the schema is missing"
     except psycopg.Error as e:

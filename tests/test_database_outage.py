@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from sqlalchemy.engine import make_url
 import okr_extension
 from conftest import DavUser, ServeProcess, free_port, start_caldav_server
 from davutil import event
+from waiting import wait_until
 from okr_extension import schema
 from storage_plugin import availability, database, readiness, time_bounds
 from storage_plugin.time_bounds import Timeouts
@@ -59,15 +61,12 @@ class Served:
 
     def wait_for(self, text: str, deadline: float = DEADLINE) -> str:
         """The first output line containing ``text``."""
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            found = next((line for line in list(self.lines) if text in line), None)
-            if found is not None:
-                return found
-            if not self._reader.is_alive():
-                break
-            self._reader.join(0.05)
-        raise AssertionError(f"no {text!r} in the output:\n{self.output()}")
+        def found():
+            return next((line for line in list(self.lines) if text in line), None)
+        try:
+            return wait_until(found, timeout=deadline, what=repr(text))
+        except AssertionError:
+            raise AssertionError(f"no {text!r} in the output:\n{self.output()}") from None
 
     def postmaster(self) -> psutil.Process:
         pid = int((self.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
@@ -82,7 +81,7 @@ class Served:
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=30)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
         self._reader.join(10)
@@ -124,17 +123,6 @@ def served(tmp_path, pristine_data_dir):
         server.stop()
 
 
-def poll(condition, deadline: float = DEADLINE, what: str = "the condition"):
-    """``condition()``'s first truthy value, polled until the deadline."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        threading.Event().wait(0.05)  # a pause between polls, not a synchronisation
-    raise AssertionError(f"{what} did not happen within {deadline} s")
-
-
 def assert_unavailable(answer: requests.Response) -> None:
     assert answer.status_code == 503, (answer.status_code, answer.text)
     assert int(answer.headers["Retry-After"]) > 0
@@ -174,7 +162,7 @@ def test_killed_database_answers_503_and_is_restarted(served):
             assert "database is unavailable" in api.json()["detail"]
         return 503 in seen["caldav"] and caldav.status_code == 200 and api.status_code == 200
 
-    poll(back_after_an_outage, what="an outage, then service again")
+    wait_until(back_after_an_outage, timeout=DEADLINE, interval=0.05, what="an outage, then service again")
     # Until it was back, the database's absence was a 503: never a 500, never a hang.
     assert seen["caldav"] == {200, 503} and seen["api"] <= {200, 503} and 503 in seen["api"]
     assert seen["readyz"] == {200, 503}
@@ -182,7 +170,7 @@ def test_killed_database_answers_503_and_is_restarted(served):
 
     assert s.dav.put(calendar + "after.ics", event("after")).status_code == 201
     assert s.dav.request("GET", calendar + "before.ics").status_code == 200
-    assert poll(lambda: new_organisation(s).status_code == 201, what="an API write")
+    wait_until(lambda: new_organisation(s).status_code == 201, timeout=DEADLINE, what="an API write")
     assert s.postmaster().pid != killed.pid
     s.wait_for(f"(postmaster pid {killed.pid}) is no longer running: it was killed or crashed")
     s.wait_for("the embedded PostgreSQL is running again")
@@ -244,10 +232,10 @@ def test_frozen_database_answers_503_within_the_bound(served):
         else:
             assert_unavailable(answer)
 
-    assert poll(lambda: s.dav.request("GET", calendar + "before.ics").status_code == 200,
-                what="CalDAV after the thaw")
+    wait_until(lambda: s.dav.request("GET", calendar + "before.ics").status_code == 200,
+               timeout=DEADLINE, what="CalDAV after the thaw")
     assert s.dav.put(calendar + "after.ics", event("after")).status_code == 201
-    assert poll(lambda: new_organisation(s).status_code == 201, what="the API after the thaw")
+    wait_until(lambda: new_organisation(s).status_code == 201, timeout=DEADLINE, what="the API after the thaw")
     assert s.postmaster().pid == postmaster.pid  # frozen is not dead: no restart
     assert s.stop() == 0
     assert "no longer running" not in s.output() and "Traceback" not in s.output()
