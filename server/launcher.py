@@ -70,11 +70,12 @@ async def _run_until_signalled(api: web.Application, host: str, port: int, ready
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    ready(runner.addresses[0][1] if runner.addresses else port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # After the handlers: whoever reads the URLs may send SIGTERM at once.
+    ready(runner.addresses[0][1] if runner.addresses else port)
     try:
         await stop.wait()
     finally:

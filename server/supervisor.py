@@ -15,6 +15,9 @@ from typing import Callable
 
 logger = logging.getLogger("planerix.supervisor")
 LONGEST_DELAY = 60.0
+# One restart attempt (the wheel's pg_ctl gives up after 10 s, but then waits for the
+# server's "ready" without a bound).
+RESTART_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class DatabaseSupervisor:
             if self._stopping.wait(delay):
                 return False
             try:
-                self._pid = self._embedded.restart()
+                self._pid = self._restart_within(RESTART_TIMEOUT)
             except Exception as e:  # pg_ctl's failure, a timeout: try again after a longer delay
                 last_words = last_log_line(self._embedded.log_file)
                 logger.error("restart %d of %d of the embedded PostgreSQL failed: %s%s",
@@ -89,3 +92,22 @@ class DatabaseSupervisor:
         logger.error("%s; stopping", reason)
         self._on_give_up(reason)
         return False
+
+    def _restart_within(self, seconds: float) -> int:
+        """``restart`` in a thread of its own, so that an attempt that hangs is a failure too
+        (the thread is left behind; exiting the process ends it)."""
+        outcome: dict = {}
+
+        def attempt() -> None:
+            try:
+                outcome["pid"] = self._embedded.restart()
+            except Exception as e:
+                outcome["error"] = e
+        worker = threading.Thread(target=attempt, name="database-restart", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            raise TimeoutError(f"the restart did not finish within {seconds:g} s")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["pid"]

@@ -81,13 +81,16 @@ def install(engine: sa.engine.Engine, timeouts: Timeouts, *, psycopg_driver: boo
 
     @sa.event.listens_for(engine, "do_connect")
     def connect(dialect, connection_record, cargs, cparams):
+        if psycopg_driver:  # its failures to connect are psycopg.OperationalError
+            connection = BoundedConnection.connect(*cargs, **cparams)
+            setattr(connection, _ANSWER_TIMEOUT, timeouts.answer)
+            return connection
         try:
-            if psycopg_driver:
-                connection = BoundedConnection.connect(*cargs, **cparams)
-                setattr(connection, _ANSWER_TIMEOUT, timeouts.answer)
-                return connection
             return dialect.connect(*cargs, **cparams)
-        except OSError as e:  # asyncpg: refused, no socket, timed out (psycopg raises its own errors)
+        except Exception as e:
+            if getattr(e, "sqlstate", None):  # the server's own answer (e.g. a wrong password)
+                raise
+            # asyncpg's: refused, no socket, timed out, the connection lost half-way.
             raise DatabaseUnreachable(f"cannot connect to the database: {e or type(e).__name__}") from e
 
     @sa.event.listens_for(engine, "connect")
