@@ -8,9 +8,8 @@ from __future__ import annotations
 from importlib import metadata
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from okr_extension import auth
+from okr_extension import auth, schema
 from okr_extension.api import openapi
 from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
@@ -19,8 +18,8 @@ from okr_extension.feeds.settings import FeedSettings
 from okr_extension.goals import key_results, kpis, objectives
 from okr_extension.handlers import feeds, links, organisations, resources, subscriptions, system, tokens
 from okr_extension.handlers import kpis as kpi_handlers
-from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, OPENAPI
-from storage_plugin import accounts, database, logins
+from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, OPENAPI, READINESS
+from storage_plugin import accounts, database, logins, readiness
 
 ROUTES = [
     *system.OPERATIONS,
@@ -35,14 +34,6 @@ ROUTES = [
     *feeds.OPERATIONS,
     *subscriptions.OPERATIONS,
 ]
-
-MIGRATIONS = "okr_extension.migrations"
-
-
-def migrate(engine) -> list[str]:
-    """The sidecar's tables (after the storage schema, whose accounts they reference)."""
-    return database.upgrade(engine) + database.upgrade(engine, MIGRATIONS)
-
 
 async def _dispose_engine(app: web.Application):
     yield
@@ -59,10 +50,8 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
         feed_settings = FeedSettings(scheduler_enabled=False)
     app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware],
                           client_max_size=MAX_BODY)
-    app[ENGINE] = create_async_engine(database.sqlalchemy_url(database_url, driver="asyncpg"),
-                                      pool_size=5, max_overflow=5, pool_pre_ping=True,
-                                      connect_args={"server_settings": database.session_settings(
-                                          database.DEFAULT_TIMEOUT_SECONDS)})
+    app[ENGINE] = database.async_engine_for(database_url, pool_size=5, max_overflow=5)
+    app[READINESS] = readiness.Readiness(database_url, schema.PACKAGES)
     app[CREDENTIALS] = accounts.VerifiedCredentials()
     app[LOGIN_POLICY] = login_policy
     app[CLOCK] = clock

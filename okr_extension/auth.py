@@ -10,20 +10,22 @@ from aiohttp import web
 from okr_extension import tokens
 from okr_extension.api.problems import Problem
 from okr_extension.keys import AUTH_SCHEME, CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, USER
-from storage_plugin import logins
+from storage_plugin import logins, readiness
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
 FAILED_LOGIN_DELAY = 1.0
-# The one route served without login: a published feed's secret URL, for calendar apps
-# that subscribe without credentials. Its 256-bit secret is the capability. Only GET and
-# HEAD of exactly this route are exempt.
+# The routes served without login: a published feed's secret URL, for calendar apps
+# that subscribe without credentials (its 256-bit secret is the capability), and the
+# liveness and readiness checks, for load balancers (they reveal nothing else). Only GET
+# and HEAD of exactly these routes are exempt.
 PUBLIC_FEED_ROUTE = "/api/ics/{token}.ics"
+PUBLIC_ROUTES = frozenset({PUBLIC_FEED_ROUTE, *readiness.PATHS})
 
 
 def _is_public(request: web.Request) -> bool:
     resource = request.match_info.route.resource
     return (request.method in ("GET", "HEAD") and resource is not None
-            and resource.canonical == PUBLIC_FEED_ROUTE)
+            and resource.canonical in PUBLIC_ROUTES)
 
 
 def _parse_basic(encoded: str) -> tuple[str, str] | None:

@@ -4,11 +4,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage_plugin.accounts import VerifiedCredentials
 from storage_plugin.logins import LoginPolicy
+from storage_plugin.readiness import Readiness
 
 ENGINE = web.AppKey("engine", AsyncEngine)
 CREDENTIALS = web.AppKey("credentials", VerifiedCredentials)
 OPENAPI = web.AppKey("openapi", dict)
 LOGIN_POLICY = web.AppKey("login_policy", LoginPolicy)
 CLOCK = web.AppKey("clock", object)  # () -> aware datetime: login throttling's now (injectable for tests)
+READINESS = web.AppKey("readiness", Readiness)
 USER = web.RequestKey("user", str)  # the authenticated user name
 AUTH_SCHEME = web.RequestKey("auth_scheme", str)  # "basic" or "bearer"

@@ -7,7 +7,11 @@ two layers; everything else is stock Radicale.
 """
 from __future__ import annotations
 
+import functools
 import io
+import json
+import logging
+import threading
 import xml.etree.ElementTree as ET
 from http import client
 from urllib.parse import quote
@@ -17,9 +21,11 @@ from radicale import item as radicale_item
 from radicale import xmlutils
 
 from server import fast_listing, put_refusal, read_only, request_body, xml_guard
-from storage_plugin import request_state
+from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
+
+logger = logging.getLogger("planerix.caldav")
 
 # PROPFIND properties whose values need the stored iCalendar text.
 _TEXT_PROPS = {xmlutils.make_clark(tag) for tag in
@@ -188,6 +194,41 @@ class PlanerixApplication(radicale_app.Application):
         state = request_state.current()
         if state is not None:
             state.rejection = request_state.Rejection(client.BAD_REQUEST, None, reason)
+
+    # -- health, and 503 while the database cannot serve --------------------------
+    _readiness: readiness.Readiness | None = None
+    _readiness_lock = threading.Lock()
+
+    def _handle_request(self, environ):
+        path = environ.get("PATH_INFO", "")
+        if path in readiness.PATHS and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+            return self._health_response(path)
+        try:
+            return super()._handle_request(environ)
+        except Exception as e:  # raised before Radicale calls do_* (login, principal lookup)
+            if not availability.is_database_unavailable(e):
+                raise
+            status, headers, answer, _ = self._database_unavailable(environ, e)
+            return _wsgi(status, headers, answer.encode())
+
+    def _health_response(self, path: str):
+        with self._readiness_lock:
+            if self._readiness is None:
+                from okr_extension.schema import PACKAGES  # the sidecar's schema counts too
+
+                self._readiness = readiness.Readiness(database.url_from(self.configuration), PACKAGES)
+        status, body, headers = readiness.health(path, self._readiness)
+        return _wsgi(status, {**headers, "Content-Type": "application/json"}, json.dumps(body).encode())
+
+    @staticmethod
+    def _database_unavailable(environ, error: BaseException):
+        logger.warning("%s %s: 503, the database is unavailable: %s", environ.get("REQUEST_METHOD"),
+                       environ.get("PATH_INFO", ""), availability.describe(error))
+        return (client.SERVICE_UNAVAILABLE,
+                {"Content-Type": "text/plain; charset=utf-8",
+                 "Retry-After": str(availability.RETRY_AFTER_SECONDS)},
+                "Service Unavailable: the database is unavailable; retry in "
+                f"{availability.RETRY_AFTER_SECONDS} seconds", None)
 
     # -- REPORT and PROPFIND: DAV:limit and whether texts are needed -------------
     def _read_xml_request_body(self, environ, request_info):
@@ -361,3 +402,27 @@ class PlanerixApplication(radicale_app.Application):
         ET.SubElement(error, f"{{{PLANERIX_NS}}}reason").text = rejection.reason
         headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
         return rejection.status, headers, self._xml_response(error, request_info), None
+
+
+def _wsgi(status: int, headers: dict, body: bytes):
+    """A response in the form ``_handle_request`` returns."""
+    headers = {**headers, "Content-Length": str(len(body))}
+    return f"{status} {client.responses[status]}", list(headers.items()), [body]
+
+
+def _unless_database_unavailable(method):
+    """Radicale turns any exception of a ``do_*`` method into a 500: a database that
+    cannot serve gets a 503 instead."""
+    @functools.wraps(method)
+    def answer(self, environ, *args, **kwargs):
+        try:
+            return method(self, environ, *args, **kwargs)
+        except Exception as e:
+            if not availability.is_database_unavailable(e):
+                raise
+            return self._database_unavailable(environ, e)
+    return answer
+
+
+for _name in [name for name in dir(PlanerixApplication) if name.startswith("do_")]:
+    setattr(PlanerixApplication, _name, _unless_database_unavailable(getattr(PlanerixApplication, _name)))

@@ -10,7 +10,21 @@ import sys
 from okr_extension.feeds.settings import SettingError
 from server import launcher, settings
 from okr_extension import account_removal, password_change
+from server.supervisor import RestartPolicy
 from storage_plugin import accounts, database, writer
+from storage_plugin.time_bounds import Timeouts
+
+# Exit status of ``serve`` when the embedded database died and could not be restarted.
+DATABASE_LOST_STATUS = 3
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+    return parse
 
 
 def _add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--caldav-port", type=int, default=settings.DEFAULT_CALDAV_PORT)
     serve.add_argument("--api-port", type=int, default=settings.DEFAULT_API_PORT)
     serve.add_argument("--config", help="a Radicale configuration file merged over the defaults")
+    defaults, policy = Timeouts(), RestartPolicy()
+    serve.add_argument("--db-connect-timeout", type=_positive(float), default=defaults.connect,
+                       metavar="SECONDS", help="bound on opening a database connection and on "
+                       "the readiness check (default: %(default)s)")
+    serve.add_argument("--db-statement-timeout", type=_positive(float), default=defaults.statement,
+                       metavar="SECONDS", help="bound on one statement and on waiting for a pooled "
+                       "connection; a database silent for this plus the connect timeout is "
+                       "given up on (default: %(default)s)")
+    serve.add_argument("--db-check-interval", type=_positive(float), default=policy.check_interval,
+                       metavar="SECONDS", help="how often the embedded database's server is checked "
+                       "(default: %(default)s)")
+    serve.add_argument("--db-restart-delay", type=_positive(float), default=policy.first_delay,
+                       metavar="SECONDS", help="wait before restarting a dead embedded database, "
+                       "doubled after each failed attempt (default: %(default)s)")
+    serve.add_argument("--db-restart-attempts", type=_positive(int), default=policy.max_attempts,
+                       metavar="N", help="failed restarts in a row after which serve exits with "
+                       f"status {DATABASE_LOST_STATUS} (default: %(default)s)")
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -129,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             launcher.serve(settings.data_dir(args.data_dir), _database_url(args), args.host,
-                           args.caldav_port, args.api_port, args.config)
+                           args.caldav_port, args.api_port, args.config,
+                           Timeouts(args.db_connect_timeout, args.db_statement_timeout),
+                           RestartPolicy(args.db_check_interval, args.db_restart_delay,
+                                         args.db_restart_attempts))
         elif args.command == "user":
             run_user_command(args)
         else:
@@ -144,4 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     except (accounts.AccountError, SettingError) as e:
         print(f"planerix: {e}", file=sys.stderr)
         return 2
+    except launcher.DatabaseLost as e:
+        print(f"planerix: {e}", file=sys.stderr)
+        return DATABASE_LOST_STATUS
     return 0

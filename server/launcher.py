@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 from dataclasses import dataclass
@@ -17,10 +18,16 @@ from okr_extension.feeds.settings import FeedSettings
 from server import memory, settings
 from server.caldav_server import CalDAVServer
 from server.embedded import EmbeddedPostgres
+from server.supervisor import DatabaseSupervisor, RestartPolicy
 from storage_plugin import accounts, database
+from storage_plugin.time_bounds import Timeouts
 
 logger = logging.getLogger("planerix")
 DEMO_USER = "demo"
+
+
+class DatabaseLost(Exception):
+    """The embedded database died and could not be restarted."""
 
 
 @dataclass
@@ -64,25 +71,46 @@ async def _run_until_signalled(api: web.Application, host: str, port: int, ready
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    ready(runner.addresses[0][1] if runner.addresses else port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # After the handlers: whoever reads the URLs may send SIGTERM at once.
+    ready(runner.addresses[0][1] if runner.addresses else port)
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
 
 
+def supervise(db: Database, policy: RestartPolicy, lost: list[str]) -> DatabaseSupervisor | None:
+    """For the embedded database: restarted when it dies; when it cannot be, the reason goes
+    to ``lost`` and serve stops as on SIGTERM."""
+    if db.embedded is None:
+        return None
+
+    def give_up(reason: str) -> None:
+        lost.append(reason)
+        os.kill(os.getpid(), signal.SIGTERM)
+    supervisor = DatabaseSupervisor(db.embedded, policy, on_restarted=database.reset_pools,
+                                    on_give_up=give_up)
+    supervisor.start()
+    return supervisor
+
+
 def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
-          config_file: str | None = None) -> None:
+          config_file: str | None = None, timeouts: Timeouts | None = None,
+          restart_policy: RestartPolicy | None = None) -> None:
+    """Raises DatabaseLost when the embedded database died for good."""
     memory.tune_malloc()
+    database.set_timeouts(timeouts or Timeouts())
+    lost: list[str] = []
     with open_database(data_dir, database_url) as db:
         demo_password = create_demo_account(db)
         caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),
                               host, caldav_port)
         caldav.start()
+        supervisor = supervise(db, restart_policy or RestartPolicy(), lost)
         try:
             def ready(api_bound_port: int) -> None:
                 print(f"Planerix CalDAV: http://{host}:{caldav.port}/", flush=True)
@@ -92,5 +120,9 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
                           "(shown once; change it with 'planerix user passwd demo')", flush=True)
             asyncio.run(_run_until_signalled(create_app(db.url, FeedSettings.from_env()), host, api_port, ready))
         finally:
+            if supervisor is not None:
+                supervisor.stop()
             caldav.stop()
+    if lost:
+        raise DatabaseLost(lost[0])
     print("Planerix stopped.", flush=True)

@@ -6,12 +6,17 @@ registered here.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from importlib import resources
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage_plugin import time_bounds
+from storage_plugin.time_bounds import Timeouts
 
 DATABASE_URL_ENV = "PLANERIX_DATABASE_URL"
 
@@ -20,13 +25,14 @@ _sizes: dict[str, tuple[int, int]] = {}  # (connections, timeout in seconds) per
 # Radicale's default [server] max_connections.
 DEFAULT_MAX_CONNECTIONS = 8
 _engines_lock = threading.Lock()
+# The process's bounds on waits for the database (``planerix serve`` may change them at start).
+_timeouts = Timeouts()
 
-# No statement, lock wait or idle transaction of a request lasts longer than this: a
-# request that would hold a user's lock indefinitely fails instead ([storage]
-# database_timeout_seconds; 0 turns the limits off). Migrations and reindexing lift
-# them for their own transactions (``without_timeouts``).
-DEFAULT_TIMEOUT_SECONDS = 60
-_TIMEOUT_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+# No statement, lock wait or idle transaction of a request lasts longer than the statement
+# bound (``time_bounds.Timeouts``; [storage] database_timeout_seconds, 0 turns the server's
+# limits off): a request that would hold a user's lock indefinitely fails instead.
+# Migrations and reindexing lift them for their own transactions (``time_bounds.unbounded``).
+DEFAULT_TIMEOUT_SECONDS = time_bounds.DEFAULT_STATEMENT_SECONDS
 
 # Serializes migrations when several processes start on one database.
 _MIGRATION_LOCK_KEY = 0x504C414E  # "PLAN"
@@ -62,28 +68,39 @@ def max_connections_from(configuration) -> int:
         return DEFAULT_MAX_CONNECTIONS
 
 
-def timeout_from(configuration) -> int:
-    """``[storage] database_timeout_seconds`` (default ``DEFAULT_TIMEOUT_SECONDS``)."""
+def timeout_from(configuration) -> float:
+    """``[storage] database_timeout_seconds``; by default the process's statement bound
+    (``planerix serve --db-statement-timeout``, 60 s unless changed)."""
     try:
         value = configuration.get("storage", "database_timeout_seconds")
     except KeyError:
         value = None
-    return DEFAULT_TIMEOUT_SECONDS if value in (None, "") else max(0, int(value))
+    return _timeouts.statement if value in (None, "") else max(0.0, float(value))
 
 
-def session_settings(timeout_seconds: int) -> dict[str, str]:
+def session_settings(timeout_seconds: float) -> dict[str, str]:
     """PostgreSQL settings bounding every statement, lock wait and idle transaction (0: none)."""
-    return {name: str(timeout_seconds * 1000) for name in _TIMEOUT_SETTINGS}
+    return {name: str(round(timeout_seconds * 1000)) for name in time_bounds.SERVER_SETTINGS}
 
 
-def without_timeouts(conn) -> None:
-    """Lift the limits for the rest of ``conn``'s transaction (long maintenance work)."""
-    for name in _TIMEOUT_SETTINGS:
-        conn.exec_driver_sql(f"SET LOCAL {name} = 0")
+def set_timeouts(timeouts: Timeouts) -> None:
+    """The bounds of engines created from now on (call before the servers start)."""
+    global _timeouts
+    _timeouts = timeouts
+
+
+def timeouts() -> Timeouts:
+    return _timeouts
+
+
+def _bounds(timeout_seconds: float) -> Timeouts:
+    """The client-side bounds of an engine whose server-side limit is ``timeout_seconds``: the
+    client gives up on an answer only after the server would have cancelled the statement."""
+    return Timeouts(connect=_timeouts.connect, statement=timeout_seconds or _timeouts.statement)
 
 
 def engine_for(url: str, max_connections: int | None = None,
-               timeout_seconds: int | None = None) -> Engine:
+               timeout_seconds: float | None = None) -> Engine:
     """The process's engine for ``url``: at most ``max_connections`` database connections
     (default: Radicale's default of parallel requests), a quarter of them kept open when idle.
 
@@ -94,7 +111,7 @@ def engine_for(url: str, max_connections: int | None = None,
     """
     with _engines_lock:
         engine = _engines.get(url)
-        size, timeout = _sizes.get(url, (DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_SECONDS))
+        size, timeout = _sizes.get(url, (DEFAULT_MAX_CONNECTIONS, _timeouts.statement))
         wanted = (max_connections or size, timeout if timeout_seconds is None else timeout_seconds)
         if engine is not None and _sizes[url] == wanted:
             return engine
@@ -102,12 +119,14 @@ def engine_for(url: str, max_connections: int | None = None,
             engine.dispose()
         kept = max(1, wanted[0] // 4)
         options = " ".join(f"-c {name}={value}" for name, value in session_settings(wanted[1]).items())
+        bounds = _bounds(wanted[1])
         engine = sa.create_engine(
             sqlalchemy_url(url), pool_size=kept, max_overflow=wanted[0] - kept,
-            connect_args={"options": options},
             # No ping per checkout (a round trip per request): a dropped
             # connection fails one statement and SQLAlchemy then renews the pool.
-            pool_recycle=3600)
+            pool_recycle=3600, pool_timeout=bounds.statement,
+            connect_args={"options": options, **time_bounds.psycopg_connect_args(bounds)})
+        time_bounds.install(engine, bounds, psycopg_driver=True)
         _engines[url] = engine
         _sizes[url] = wanted
         return engine
@@ -130,6 +149,28 @@ def dispose_all() -> None:
         _sizes.clear()
 
 
+def async_engine_for(url: str, pool_size: int, max_overflow: int,
+                     timeouts: Timeouts | None = None) -> AsyncEngine:
+    """An asyncpg engine (the sidecar's) with the same bounds as ``engine_for``'s."""
+    timeouts = timeouts or _timeouts
+    engine = create_async_engine(
+        sqlalchemy_url(url, driver="asyncpg"), pool_size=pool_size, max_overflow=max_overflow,
+        pool_timeout=timeouts.statement,  # a ping at checkout: time_bounds.install
+        connect_args={**time_bounds.asyncpg_connect_args(timeouts),
+                      "server_settings": session_settings(timeouts.statement)})
+    time_bounds.install(engine.sync_engine, timeouts, psycopg_driver=False)
+    return engine
+
+
+def reset_pools() -> None:
+    """Close the idle connections of every engine (after the database restarted: they are dead).
+    Connections in use are closed when returned."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+
+
+@functools.lru_cache(maxsize=None)
 def _migrations(package: str) -> list[tuple[int, str, str]]:
     found = []
     for entry in resources.files(package).iterdir():
@@ -146,8 +187,8 @@ def upgrade(engine: Engine, package: str = STORAGE_MIGRATIONS) -> list[str]:
     """Apply the pending migrations of one package (each component keeps its own numbering);
     returns the names applied. Safe to run concurrently."""
     applied = []
-    with engine.begin() as conn:
-        without_timeouts(conn)  # a migration may rewrite large tables, or wait for another's
+    with engine.begin() as conn, time_bounds.unbounded(conn):
+        # a migration may rewrite large tables, or wait for another's
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         conn.execute(sa.text(
             "CREATE TABLE IF NOT EXISTS schema_migration ("
@@ -163,3 +204,12 @@ def upgrade(engine: Engine, package: str = STORAGE_MIGRATIONS) -> list[str]:
                                  " VALUES (:c, :v, :n)"), {"c": package, "v": version, "n": name})
             applied.append(name)
     return applied
+
+
+APPLIED_MIGRATIONS = "SELECT component, version FROM schema_migration"
+
+
+def pending_migrations(applied: set[tuple[str, int]], packages: tuple[str, ...]) -> list[str]:
+    """The names of the migrations of ``packages`` missing from ``applied`` (component, version)."""
+    return [name for package in packages for version, name, _ in _migrations(package)
+            if (package, version) not in applied]

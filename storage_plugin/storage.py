@@ -23,7 +23,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
-from storage_plugin import database, links, occurrences, queries, request_state
+from storage_plugin import database, links, occurrences, queries, request_state, time_bounds
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length
 from storage_plugin.items import StoredItem, from_row
@@ -316,8 +316,7 @@ class Storage(storage.BaseStorage):
 
     def check_items(self) -> Iterator[tuple[Any, Exception]]:
         """Every item whose index differs from its text (or whose text is unreadable), with why."""
-        with self.connection() as conn:
-            database.without_timeouts(conn)  # one long read of every item
+        with self.connection() as conn, time_bounds.unbounded(conn):  # one long read of every item
             for row in conn.execute(queries.ITEMS_FOR_VERIFY, execution_options={"stream_results": True,
                                                                                    "yield_per": 500}):
                 try:

@@ -532,11 +532,14 @@ def test_only_the_owner_publishes_and_manages_feeds(sidecar, user, other_user):
 
 
 def test_every_route_but_the_secret_url_needs_a_login(sidecar, user):
+    from okr_extension.auth import PUBLIC_ROUTES  # the secret URL, liveness and readiness
+
     fill(user, sources={})
     feed = publish(sidecar, user)
+    assert "/api/ics/{token}.ics" in PUBLIC_ROUTES
     for route in sidecar.app.router.routes():
         path = route.resource.canonical
-        if path == "/api/ics/{token}.ics":
+        if path in PUBLIC_ROUTES:
             continue
         url = sidecar.url + path.replace("{id}", "1")
         response = requests.request(route.method, url)

@@ -20,7 +20,8 @@ ERROR_TEXT = {304: "Not modified since your copy (ETag)", 400: "Malformed reques
               404: "Not found, or not in your organisations", 409: "Conflicts with the current state",
               412: "The resource changed (If-Match)", 413: "Body too large",
               415: "Body is not JSON", 422: "Invalid field values",
-              429: "Too many failed logins for this account or address: retry after Retry-After seconds"}
+              429: "Too many failed logins for this account or address: retry after Retry-After seconds",
+              503: "The database is unavailable: retry after Retry-After seconds"}
 
 
 def _query_parameters(model) -> list[dict]:
@@ -42,7 +43,8 @@ def _responses(op: Operation) -> dict:
     else:  # not JSON: a text or a file
         ok = {"description": "OK", "content": {media_type: {"schema": {"type": "string"}}
                                                for media_type in op.media_types}}
-    errors = set(op.errors) | ({413, 415, 422} if op.body else set()) | ({422} if op.query else set())
+    # Any operation answers 503 while the database is unavailable.
+    errors = set(op.errors) | ({413, 415, 422} if op.body else set()) | ({422} if op.query else set()) | {503}
     errors |= {429} if 401 in errors else set()  # password logins are throttled (storage_plugin.logins)
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     return {str(op.status): ok,
@@ -65,6 +67,8 @@ def document(operations: list[Operation], title: str, version: str) -> dict:
             parameters += _query_parameters(op.query)
         if parameters:
             entry["parameters"] = parameters
+        if op.public:
+            entry["security"] = []
         if op.body:
             entry["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": REF.format(model=op.body.__name__)}}}}

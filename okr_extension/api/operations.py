@@ -26,6 +26,7 @@ class Operation:
     path_params: dict[str, dict] = field(default_factory=dict)  # name -> schema; default UUID
     errors: tuple[int, ...] = (401, 404)
     content_type: str | tuple[str, ...] = "application/json"  # of the response; several for files
+    public: bool = False                      # served without credentials (auth.PUBLIC_ROUTES)
 
     def route(self) -> web.RouteDef:
         return web.route(self.method, self.path, self.handler)

@@ -11,12 +11,14 @@ from okr_extension.api import database_errors
 
 from okr_extension.api.limits import TOO_LARGE
 
+from storage_plugin import availability
+
 logger = logging.getLogger("planerix.api")
 PROBLEM_JSON = "application/problem+json"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
           405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
           413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
-          429: "Too Many Requests", 500: "Internal Server Error"}
+          429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class Problem(Exception):
@@ -34,6 +36,12 @@ def problem_response(status: int, detail: str, *, errors: list[dict] | None = No
     if errors:
         body["errors"] = errors
     return web.json_response(body, status=status, content_type=PROBLEM_JSON, headers=headers)
+
+
+def database_unavailable() -> web.Response:
+    seconds = availability.RETRY_AFTER_SECONDS
+    return problem_response(503, f"the database is unavailable; retry in {seconds} seconds",
+                            headers={"Retry-After": str(seconds)})
 
 
 def validation_problem(error: ValidationError, where: str = "body") -> Problem:
@@ -69,5 +77,9 @@ async def problem_middleware(request: web.Request, handler):
         if answer is not None:
             logger.warning("database refused %s %s: %s", request.method, request.path, answer[1])
             return problem_response(*answer)
+        if availability.is_database_unavailable(error):
+            logger.warning("%s %s: 503, the database is unavailable: %s", request.method, request.path,
+                           availability.describe(error))
+            return database_unavailable()
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "internal error; the server log has the details")

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from okr_extension.feeds import fetch, importer, queries
 from okr_extension.feeds.settings import FeedSettings
-from storage_plugin import writer
+from storage_plugin import availability, writer
 from storage_plugin.bounds import budget
 from storage_plugin.storage import Storage
 
@@ -149,8 +149,12 @@ class Scheduler:
             outcomes: list[Outcome] = []
             try:
                 outcomes = await self.run_due()
-            except Exception:  # e.g. the database is briefly unreachable: try again next tick
-                logger.exception("feed scheduler round failed")
+            except Exception as e:  # e.g. the database is briefly unreachable: try again next tick
+                if availability.is_database_unavailable(e):
+                    logger.warning("feed scheduler round skipped: the database is unavailable: %s",
+                                   availability.describe(e))
+                else:
+                    logger.exception("feed scheduler round failed")
             if len(outcomes) >= self.settings.concurrency:
                 continue  # a full batch: more may be due
             with contextlib.suppress(TimeoutError):

@@ -1,16 +1,18 @@
 """Health, version and the API's own documentation (the document, and Swagger UI showing it)."""
 from __future__ import annotations
 
+import asyncio
 from importlib import metadata
+from typing import Literal
 
-import sqlalchemy as sa
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from okr_extension.api import docs
 from okr_extension.api.operations import Operation
 from okr_extension.api.responses import respond
-from okr_extension.keys import ENGINE, OPENAPI
+from okr_extension.keys import OPENAPI, READINESS
+from storage_plugin import availability, readiness
 
 TAG = "system"
 
@@ -18,6 +20,10 @@ TAG = "system"
 class Health(BaseModel):
     status: str
     database: str
+
+
+class Probe(BaseModel):
+    status: Literal["ok", "unavailable"]
 
 
 class Version(BaseModel):
@@ -35,12 +41,23 @@ class OpenApiDocument(BaseModel):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    try:
-        async with request.app[ENGINE].connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-    except Exception as e:  # any failure to reach the database is the answer here
-        return web.json_response({"status": "error", "database": f"unreachable: {e}"}, status=503)
+    """/readyz with the reason, for a signed-in person."""
+    problem = await asyncio.to_thread(request.app[READINESS].problem)
+    if problem is not None:
+        return web.json_response({"status": "error", "database": problem}, status=503,
+                                 headers={"Retry-After": str(availability.RETRY_AFTER_SECONDS)})
     return respond(Health, {"status": "ok", "database": "reachable"})
+
+
+async def livez(request: web.Request) -> web.Response:
+    status, body, headers = readiness.health(readiness.LIVEZ, request.app[READINESS])
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    # The check opens its own bounded connection: in a thread, off the event loop.
+    status, body, headers = await asyncio.to_thread(readiness.health, readiness.READYZ, request.app[READINESS])
+    return web.json_response(body, status=status, headers=headers)
 
 
 async def version(request: web.Request) -> web.Response:
@@ -61,8 +78,8 @@ async def api_docs_asset(request: web.Request) -> web.FileResponse:
 
 
 OPERATIONS = [
-    Operation("GET", "/healthz", healthz, "Is the sidecar up and its database reachable", TAG,
-              response=Health, errors=(401,)),
+    Operation("GET", "/healthz", healthz, "Is the database reachable and its schema up to date, "
+              "and if not why", TAG, response=Health, errors=(401,)),
     Operation("GET", "/api/version", version, "Versions of Planerix and Radicale", TAG, response=Version,
               errors=(401,)),
     Operation("GET", docs.DOCUMENT, openapi_json, "This API's OpenAPI 3.1 document", TAG,
@@ -72,4 +89,8 @@ OPERATIONS = [
     Operation("GET", docs.PAGE + "/{asset}", api_docs_asset, "A file of the reference page: Swagger UI's "
               "script and style sheet, and their licences", TAG, errors=(401, 404), content_type=docs.MEDIA_TYPES,
               path_params={"asset": {"type": "string", "enum": list(docs.ASSETS)}}),
+    Operation("GET", readiness.LIVEZ, livez, "Liveness, without credentials: the process serves",
+              TAG, response=Probe, errors=(), public=True),
+    Operation("GET", readiness.READYZ, readyz, "Readiness, without credentials: 503 while the database "
+              "is unreachable or migrations are pending", TAG, response=Probe, errors=(), public=True),
 ]
