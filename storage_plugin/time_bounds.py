@@ -26,7 +26,7 @@ from storage_plugin.availability import DatabaseUnreachable
 # The client's wait of a psycopg connection: None waits as long as the server needs.
 _ANSWER_TIMEOUT = "_planerix_answer_timeout"
 
-DEFAULT_STATEMENT_SECONDS = 60.0
+DEFAULT_STATEMENT_SECONDS = 60
 # The server-side limits, set at connection start (``database.session_settings``).
 SERVER_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
 
