@@ -16,7 +16,7 @@ from radicale import app as radicale_app
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import fast_listing, read_only
+from server import fast_listing, fast_report, read_only
 from storage_plugin import request_state
 
 # PROPFIND properties whose values need the stored iCalendar text.
@@ -87,8 +87,9 @@ def explain_bad_calendar_body(body: bytes, encoding: str, max_rrule_occurrences:
 
 class PlanerixApplication(radicale_app.Application):
 
-    # Depth-1 PROPFIND and sync-collection of a calendar without an item object per
-    # member (server.fast_listing); False runs Radicale's generic code for them.
+    # Depth-1 PROPFIND, sync-collection, calendar-query and calendar-multiget of a
+    # calendar without an item object per member (server.fast_listing,
+    # server.fast_report); False runs Radicale's generic code for them.
     fast_listings = True
 
     def __call__(self, environ, start_response):
@@ -159,8 +160,7 @@ class PlanerixApplication(radicale_app.Application):
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
         if self.fast_listings:
-            answer = fast_listing.sync_collection(self, environ, base_prefix, path, user, user_groups,
-                                                  request_info)
+            answer = fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info)
             if answer is not None:
                 return answer
         return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)

@@ -49,6 +49,7 @@ _HREF = f"planerix{_NONCE}href"
 _ETAG = f"planerix{_NONCE}etag"
 _MODIFIED = f"planerix{_NONCE}modified"
 _COMPONENT = f"PLANERIX{_NONCE}COMPONENT"
+_TEXT = f"planerix{_NONCE}text"
 _START, _END = f"planerix{_NONCE}start", f"planerix{_NONCE}end"
 
 _PROP = xmlutils.make_clark("D:prop")
@@ -110,11 +111,11 @@ class _Template:
 
     def __init__(self, text: str, collection: Collection, encoding: str) -> None:
         content_type = xmlutils.get_content_type(_TemplateItem(collection), encoding)
-        slots = {"h": _HREF, "e": _ETAG, "m": _MODIFIED, "c": content_type}
+        slots = {"h": _HREF, "e": _ETAG, "m": _MODIFIED, "c": content_type, "t": _TEXT}
         self.uses = {key for key, marker in slots.items() if marker in text}
         text = text.replace("{", "{{").replace("}", "}}")
         # The content type holds the component marker: replace it before the component alone.
-        for key in ("c", "h", "e", "m"):
+        for key in ("c", "h", "e", "m", "t"):
             text = text.replace(slots[key], "{%s}" % key)
         if _NONCE in text:
             raise NeedsText()  # a marker in an unexpected form: let Radicale render it
@@ -135,6 +136,8 @@ class _Template:
         uses, fmt = self.uses, self._format
         if uses == {"h", "e"}:  # getetag, the usual listing
             return lambda row: fmt(h=_escape(quote(row.href)), e=_escape(row.etag))
+        if uses == {"h", "e", "t"}:  # getetag and calendar-data, the usual report
+            return lambda row: fmt(h=_escape(quote(row.href)), e=_escape(row.etag), t=_escape(row.text))
         if uses == {"h"}:  # a deleted member
             return lambda row: fmt(h=_escape(quote(row.href)))
 
@@ -148,6 +151,8 @@ class _Template:
                 values["m"] = _escape(http_date(row.modified))
             if "c" in uses:
                 values["c"] = self._content_type(row.component)
+            if "t" in uses:
+                values["t"] = _escape(row.text)
             return fmt(**values)
         return general
 
@@ -298,18 +303,19 @@ def propfind(app, environ, base_prefix: str, path: str, user: str, user_groups: 
 
 
 # -- REPORT sync-collection ---------------------------------------------------------
-def sync_collection(app, environ, base_prefix: str, path: str, user: str, user_groups: set,
-                    request_info: dict):
-    """Radicale's answer to a sync-collection REPORT whose properties need no item text
-    (getetag, getcontenttype, anything else is a 404 propstat), or None."""
+def report_access(app, user: str, user_groups: set, path: str) -> Optional[Access]:
+    """The access a fast REPORT answer proceeds with, or None to leave the request to Radicale."""
     if not _usable(app):
         return None
     access = Access(app._rights, user, user_groups, path)
-    if not access.check("r"):
-        return None
-    xml_request, timed_out = _read_request(app, environ, request_info)
-    if timed_out:
-        return timed_out
+    return access if access.check("r") else None
+
+
+def answer_sync(app, base_prefix: str, path: str, user: str, access: Access, xml_request,
+                request_info: dict):
+    """Radicale's answer to a sync-collection REPORT (read by ``server.fast_report``) whose
+    properties need no item text (getetag, getcontenttype, anything else is a 404 propstat),
+    or None."""
     if xml_request is None or xml_request.tag != _SYNC_COLLECTION:
         return None
     prop = xml_request.find(_PROP)

@@ -8,7 +8,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
-from storage_plugin import queries, request_state, sync_token
+from storage_plugin import indexed_filters, queries, request_state, sync_token
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -121,16 +121,25 @@ class Collection(storage.BaseCollection):
     def get_filtered(self, filters) -> Iterator[Tuple[StoredItem, bool]]:
         if not self.tag:
             return
-        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
-        unbounded = start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX
-        if unbounded:
-            query = queries.ITEMS_OF_COMPONENT
-        elif start < end:
-            query = queries.ITEMS_IN_TIME_RANGE
+        indexed = indexed_filters.analyse(filters, self.tag) if self.storage.indexed_filters else None
+        if indexed is not None:
+            tag, start, end, simple = indexed.component, indexed.start, indexed.end, True
+            uid_tests = indexed.uid_tests
         else:
-            query = queries.ITEMS_IN_INVERTED_TIME_RANGE
+            tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
+            uid_tests = ()
+        if start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX:
+            window = "all"
+        else:
+            window = "range" if start < end else "inverted"
+        params = {"cid": self.id, "component": tag, "start": start, "end": end,
+                  "non_ascii": indexed_filters.NON_ASCII_PATTERN,
+                  **{f"uid{n}": test.text for n, test in enumerate(uid_tests)}}
+        query = queries.items_matching(window, tuple(test.sql_kind for test in uid_tests))
         with self.storage.connection() as conn:
-            rows = conn.execute(query, {"cid": self.id, "component": tag, "start": start, "end": end}).all()
+            rows = conn.execute(query, params).all()
+            if indexed is not None:
+                rows = [row for row in rows if indexed.matches(row.uid)]
             # Radicale parses what we cannot answer exactly, so those need their text.
             items = self._materialize(conn, rows, lambda row: not (simple and row.exact))
         for row, item in zip(rows, items):

@@ -61,6 +61,9 @@ class Storage(storage.BaseStorage):
     _supports_unicode = True
     _supports_trailing_whitespace = True
     _supports_problematic_chars = True
+    # Calendar-queries with UID prop-filters answered from the uid column
+    # (storage_plugin.indexed_filters); False parses every item, as Radicale does.
+    indexed_filters = True
 
     def __init__(self, configuration) -> None:
         super().__init__(configuration)
