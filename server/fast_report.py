@@ -93,8 +93,7 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
             members = [_Member(item.href, item.etag, item.component_name,
                                item.serialize() if wants_text else None) for item in found]
         _check_occurrence_limit(app, props, members)
-        body = _body(app, base_prefix, collection, props, missing, members,
-                     multiget=xml_request.tag == _CALENDAR_MULTIGET)
+        body = _body(app, base_prefix, collection, props, missing, members)
     except (_Fallback, NeedsText):
         if state is not None:
             state.needs_item_text = True
@@ -165,11 +164,13 @@ def _check_occurrence_limit(app, props: list, members: list) -> None:
         raise _Fallback()
 
 
-def _body(app, base_prefix: str, collection: Collection, props: list, missing: list, members: list,
-          multiget: bool) -> _Body:
+def _body(app, base_prefix: str, collection: Collection, props: list, missing: list,
+          members: list) -> _Body:
+    # A template only for responses that occur: ElementTree declares the namespaces
+    # of the elements present, so an empty answer must not declare the members' ones.
     multistatus = ET.Element(xmlutils.make_clark("D:multistatus"))
     uri = pathutils.unstrip_path(posixpath.join(collection.path, _HREF))
-    if multiget:
+    if missing:
         gone = xml_item_response(base_prefix, uri, found_item=False)
         multistatus.append(gone)
         fast_listing._wrap(multistatus, gone, "missing")
@@ -188,14 +189,13 @@ def _body(app, base_prefix: str, collection: Collection, props: list, missing: l
             found_props.append(element)
         else:
             not_found_props.append(element)
-    if found_props or not_found_props:
+    if members and (found_props or not_found_props):
         member = xml_item_response(base_prefix, uri, found_props=found_props,
                                    not_found_props=not_found_props, found_item=True)
         multistatus.append(member)
         fast_listing._wrap(multistatus, member, "found")
     document = fast_listing._serialize(app, multistatus)
-    head, missing_template, rest = (fast_listing._cut(document, "missing") if multiget
-                                    else ("", "", document))
+    head, missing_template, rest = fast_listing._cut(document, "missing") if missing else ("", "", document)
     middle, found_template, tail = fast_listing._cut(rest, "found")
     body = _Body(app._encoding)
     body.text(head)
