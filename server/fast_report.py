@@ -29,6 +29,7 @@ from server import fast_listing
 from server.fast_listing import _ETAG, _HREF, _TEXT, _Body, _Template, _TemplateItem, NeedsText
 from storage_plugin import request_state
 from storage_plugin.collection import Collection
+from storage_plugin.items import from_row
 
 _CALENDAR_QUERY = xmlutils.make_clark("C:calendar-query")
 _CALENDAR_MULTIGET = xmlutils.make_clark("C:calendar-multiget")
@@ -87,11 +88,9 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
             if collection is None or collection.tag != "VCALENDAR":
                 return None
             if xml_request.tag == _CALENDAR_MULTIGET:
-                missing, found = _multiget_members(base_prefix, collection, xml_request)
+                missing, members = _multiget_members(base_prefix, collection, xml_request, wants_text)
             else:
-                missing, found = [], _query_members(collection, xml_request)
-            members = [_Member(item.href, item.etag, item.component_name,
-                               item.serialize() if wants_text else None) for item in found]
+                missing, members = [], _query_members(collection, xml_request, wants_text)
         _check_occurrence_limit(app, props, members)
         body = _body(app, base_prefix, collection, props, missing, members)
     except (_Fallback, NeedsText):
@@ -109,23 +108,24 @@ def _plain(xml_request: ET.Element, props: list) -> bool:
     return not any(p.tag in _TEXT_PROPS and len(p) for p in props)
 
 
-def _query_members(collection: Collection, xml_request: ET.Element) -> list:
-    """The items a calendar-query selects, in Radicale's order."""
+def _query_members(collection: Collection, xml_request: ET.Element, wants_text: bool) -> list:
+    """The members a calendar-query selects, in Radicale's order."""
     filters = xml_request.findall(_C_FILTER)
     found = []
-    for item, matched in collection.get_filtered(filters):
-        if filters and not matched:
+    for row, exact, text in collection.filtered_rows(filters):
+        if filters and not exact:
+            item = from_row(collection, row, text=text)
             try:
                 if not all(test_filter(collection.tag, item, filter_) for filter_ in filters):
                     continue
             except Exception:
                 raise _Fallback() from None  # Radicale answers 400 and logs why
-        found.append(item)
+        found.append(_Member(row.href, row.etag, row.component, text if wants_text else None))
     return found
 
 
-def _multiget_members(base_prefix: str, collection: Collection, xml_request: ET.Element):
-    """(names not found, items found) of a calendar-multiget, in Radicale's order:
+def _multiget_members(base_prefix: str, collection: Collection, xml_request: ET.Element, wants_text: bool):
+    """(names not found, members found) of a calendar-multiget, in Radicale's order:
     it reads the hrefs into a set and answers the missing ones first."""
     references = set()
     for href_element in xml_request.findall(_HREF_TAG):
@@ -142,12 +142,15 @@ def _multiget_members(base_prefix: str, collection: Collection, xml_request: ET.
         if not name:
             raise _Fallback()  # the calendar itself: every item
         names.append(name)
+    names = list(dict.fromkeys(names))
+    rows = {row.href: row for row in collection.rows_by_href(names)}
     missing, found = [], []
-    for name, item in collection.get_multi(names):
-        if item is None:
+    for name in names:
+        row = rows.get(name)
+        if row is None:
             missing.append(_Member(name))
         else:
-            found.append(item)
+            found.append(_Member(row.href, row.etag, row.component, row.text if wants_text else None))
     return missing, found
 
 

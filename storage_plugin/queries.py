@@ -98,7 +98,7 @@ MOVE_ITEM = text(
 # -- occurrences (the time-range index) ------------------------------------
 MOVE_OCCURRENCES = text("UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id")
 
-def _items_in_window(hit: str, where: str = ""):
+def _items_in_window(hit: str, where: str = "", columns: str = ITEM_META_COLUMNS):
     """Items with an occurrence matching the window (``hit``, on ``o``) are exact
     matches. Items whose expansion stopped before ``end`` may match further on and
     are returned as candidates for Radicale to test by parsing. ``where`` narrows
@@ -107,18 +107,18 @@ def _items_in_window(hit: str, where: str = ""):
         f"WITH hits AS ("
         f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
         f"  WHERE o.collection_id = :cid AND {hit})"
-        f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
+        f" SELECT {columns}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
         f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component){where}"
         f" UNION ALL"
-        f" SELECT {ITEM_META_COLUMNS}, false AS exact FROM item i"
+        f" SELECT {columns}, false AS exact FROM item i"
         f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
         f"   AND (CAST(:component AS text) IS NULL OR i.component = :component){where}"
         f"   AND i.id NOT IN (SELECT item_id FROM hits)")
 
 
-def _items_of_component(where: str = ""):
+def _items_of_component(where: str = "", columns: str = ITEM_META_COLUMNS):
     return text(
-        f"SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i "
+        f"SELECT {columns}, true AS exact FROM item i "
         f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)"
         f"{where}")
 
@@ -131,9 +131,6 @@ _IN_WINDOW = "o.span && int8range(:start, :end) AND (NOT o.surrounds OR o.span <
 # around it matches, s <= end - 1 and start + 1 <= e; a ``surrounds`` one never does.
 _AROUND_INVERTED_WINDOW = ("NOT o.surrounds"
                            " AND o.span @> int8range(CAST(:end AS bigint) - 1, CAST(:start AS bigint) + 1)")
-ITEMS_IN_TIME_RANGE = _items_in_window(_IN_WINDOW)
-ITEMS_IN_INVERTED_TIME_RANGE = _items_in_window(_AROUND_INVERTED_WINDOW)
-ITEMS_OF_COMPONENT = _items_of_component()
 
 # What every UID matching a text-match fulfils (storage_plugin.indexed_filters),
 # parameter ``uid<n>`` holding the test's text: a substring for i;octet; for other
@@ -147,13 +144,15 @@ _UID_CONDITIONS = {
 }
 
 
-@functools.lru_cache(maxsize=64)
-def items_matching(window: str, uid_kinds: tuple[str, ...]):
-    """The item query for a window ("all", "range" or "inverted") narrowed by UID tests."""
+@functools.lru_cache(maxsize=128)
+def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool):
+    """The item query for a window ("all", "range" or "inverted") narrowed by UID tests,
+    with the texts or without."""
     where = "".join(_UID_CONDITIONS[kind].format(n=n) for n, kind in enumerate(uid_kinds))
+    columns = f"{ITEM_META_COLUMNS}, i.text" if with_text else ITEM_META_COLUMNS
     if window == "all":
-        return _items_of_component(where)
-    return _items_in_window(_IN_WINDOW if window == "range" else _AROUND_INVERTED_WINDOW, where)
+        return _items_of_component(where, columns)
+    return _items_in_window(_IN_WINDOW if window == "range" else _AROUND_INVERTED_WINDOW, where, columns)
 
 
 # -- sync history ----------------------------------------------------------

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from storage_plugin import database, links, occurrences, queries
 from storage_plugin.collection import Collection, check_name_length
-from storage_plugin.items import StoredItem, from_row
+from storage_plugin.items import StoredItem, from_row, rows_to_items
 
 logger = logging.getLogger("planerix.storage")
 
@@ -184,8 +184,9 @@ class Storage(storage.BaseStorage):
             else:
                 collection = Collection(self, row)
                 collection.set_meta(props)
-                old_rows = conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": collection.id}).all()
-                old_items = {i.href: i for i in collection._materialize(conn, old_rows, lambda r: True)}
+                old_rows = conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION, {"cid": collection.id}).all()
+                old_items = {i.href: i for i in rows_to_items(collection, old_rows,
+                                                              {r.id: r.text for r in old_rows})}
                 conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id})
             new_hrefs = self._store_new_items(conn, collection, list(items or ()), props.get("tag"))
             removed = [h for h in old_items if h not in set(new_hrefs)]
