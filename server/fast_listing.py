@@ -342,8 +342,10 @@ def answer_sync(app, base_prefix: str, path: str, user: str, access: Access, xml
     return _answer(app, body, xml_request, request_info, dav_header=False)
 
 
-def _sync_body(app, base_prefix: str, collection: Collection, token: str, props: list,
-               changes: Iterable) -> _Body:
+def _sync_document(app, base_prefix: str, collection: Collection, token: str, props: list,
+                   with_members: bool) -> tuple[str, str, str, str, str]:
+    """(head, missing template, middle, member template, tail) of a sync answer; without
+    members, the properties asked for appear nowhere (nor do their namespaces)."""
     multistatus = ET.Element(xmlutils.make_clark("D:multistatus"))
     ET.SubElement(multistatus, _SYNC_TOKEN).text = token
     uri = pathutils.unstrip_path(posixpath.join(collection.path, _HREF))
@@ -363,22 +365,32 @@ def _sync_body(app, base_prefix: str, collection: Collection, token: str, props:
             found_props.append(element)
         else:
             not_found_props.append(element)
-    if found_props or not_found_props:
+    if with_members and (found_props or not_found_props):
         member = xml_item_response(base_prefix, uri, found_props=found_props,
                                    not_found_props=not_found_props, found_item=True)
         multistatus.append(member)
         _wrap(multistatus, member, "found")
     head, missing_template, rest = _cut(_serialize(app, multistatus), "missing")
     middle, found_template, tail = _cut(rest, "found")
+    return head, missing_template, middle, found_template, tail
+
+
+def _sync_body(app, base_prefix: str, collection: Collection, token: str, props: list,
+               changes: Iterable) -> _Body:
+    head, missing_template, middle, found_template, tail = _sync_document(
+        app, base_prefix, collection, token, props, with_members=True)
     # Each href comes once: hrefs are unique among members, and a member and a
     # tombstone never share one (writes remove the tombstone, deletes the member).
     missing: list = []
+    members = 0
 
     def present():
+        nonlocal members
         for change in changes:
             if change.etag is None:
                 missing.append(change)
             else:
+                members += 1
                 yield change
 
     found = _Body(app._encoding)
@@ -387,6 +399,9 @@ def _sync_body(app, base_prefix: str, collection: Collection, token: str, props:
     else:
         for _ in present():
             pass
+    if not members:
+        head, missing_template, middle, _, tail = _sync_document(
+            app, base_prefix, collection, token, props, with_members=False)
     body = _Body(app._encoding)
     body.text(head)
     body.members(missing, _Template(missing_template, collection, app._encoding).formatter())

@@ -181,3 +181,18 @@ def test_sync_collection_of_an_address_book_equals_radicale(pair, fast_calls):
     pair.same("REPORT", "contacts/", sync_body(None, "<D:getetag/><D:getcontenttype/>"))
     pair.same("PROPFIND", "contacts/", propfind("<D:getetag/><D:getcontenttype/><D:resourcetype/>"), Depth="1")
     assert len(fast_calls) == 2
+
+
+def test_sync_without_changes_declares_no_member_namespace(pair, fast_calls):
+    """ElementTree declares the namespaces of the elements present: with nothing to report,
+    the properties asked for appear nowhere, as in Radicale's answer."""
+    cal = pair.user.mkcalendar("quiet")
+    props = "<X:unknown/><D:getetag/><CS:getctag/>"
+    fast_calls.clear()
+    first = pair.same("REPORT", cal, sync_body(None, props))
+    token = re.search(r"<sync-token>([^<]+)</sync-token>", first.text)[1]
+    assert "example.com" not in first.text
+    fill(pair.user, cal)
+    token_after = re.search(r"<sync-token>([^<]+)</sync-token>", pair.same("REPORT", cal, sync_body(token, props)).text)[1]
+    assert "example.com" not in pair.same("REPORT", cal, sync_body(token_after, props)).text
+    assert len(fast_calls) == 3
