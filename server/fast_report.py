@@ -86,7 +86,7 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
         with app._storage.acquire_lock("r", user):
             collection = fast_listing._leaf_collection(app, path, access)
             if collection is None or collection.tag != "VCALENDAR":
-                return None
+                raise _Fallback()
             if xml_request.tag == _CALENDAR_MULTIGET:
                 missing, members = _multiget_members(base_prefix, collection, xml_request, wants_text)
             else:
