@@ -129,7 +129,10 @@ def _multiget_members(base_prefix: str, collection: Collection, xml_request: ET.
     it reads the hrefs into a set and answers the missing ones first."""
     references = set()
     for href_element in xml_request.findall(_HREF_TAG):
-        href_path = pathutils.sanitize_path(unquote(urlparse(href_element.text).path))
+        try:
+            href_path = pathutils.sanitize_path(unquote(urlparse(href_element.text).path))
+        except ValueError:
+            raise _Fallback() from None  # e.g. "http://[x": Radicale answers it
         if not (href_path + "/").startswith(base_prefix + "/"):
             raise _Fallback()  # Radicale skips it with a warning
         references.add(href_path[len(base_prefix):])

@@ -200,7 +200,8 @@ def test_calendar_query_and_multiget_equal_radicale(pair, fast_calls):
     partial = query("VEVENT", "", '<C:calendar-data><C:comp name="VCALENDAR"/></C:calendar-data>')
     whole = (f'{XML_HEADER}<C:calendar-multiget {C_NS}><D:prop><D:getetag/></D:prop>'
              f"<D:href>/{pair.user.name}/{cal}</D:href></C:calendar-multiget>")
-    for body in (expand, partial, whole):
+    malformed = whole.replace(f"/{pair.user.name}/{cal}</D:href>", "http://[x</D:href>")
+    for body in (expand, partial, whole, malformed):
         pair.same("REPORT", cal, body, Depth="1")
     pair.same("REPORT", f"{cal}plain.ics", full, Depth="0")
     assert fast_calls == []
