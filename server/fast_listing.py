@@ -39,6 +39,7 @@ from radicale.app.propfind import xml_propfind
 from radicale.app.report import xml_item_response
 from radicale.log import logger
 
+from storage_plugin import request_state
 from storage_plugin.collection import Collection
 from storage_plugin.items import http_date
 from storage_plugin.storage import Storage
@@ -377,6 +378,8 @@ def _sync_document(app, base_prefix: str, collection: Collection, token: str, pr
 
 def _sync_body(app, base_prefix: str, collection: Collection, token: str, props: list,
                changes: Iterable) -> _Body:
+    state = request_state.current()
+    truncated = state is not None and state.sync_truncated  # writing the 507 clears it
     head, missing_template, middle, found_template, tail = _sync_document(
         app, base_prefix, collection, token, props, with_members=True)
     # Each href comes once: hrefs are unique among members, and a member and a
@@ -400,6 +403,8 @@ def _sync_body(app, base_prefix: str, collection: Collection, token: str, props:
         for _ in present():
             pass
     if not members:
+        if truncated:
+            state.sync_truncated = True
         head, missing_template, middle, _, tail = _sync_document(
             app, base_prefix, collection, token, props, with_members=False)
     body = _Body(app._encoding)
