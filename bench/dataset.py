@@ -251,3 +251,25 @@ def rewrite(item: Item, marker: str) -> str:
 
 def week_range() -> tuple[str, str]:
     return _fmt_utc(WEEK_START), _fmt_utc(WEEK_END)
+
+
+# -- the dense calendar (bench.reads): DENSE_COUNT events in the target week ----------
+DENSE_COUNT = 1000
+
+
+def dense_item(j: int) -> Item:
+    """Item ``j`` (0 <= j < DENSE_COUNT) of the dense week: singles, one in ten a weekly series."""
+    rng = _rng("dense", j)
+    uid = f"dense-{j:05d}"
+    dur = _duration(rng)
+    in_week = WEEK_START + timedelta(hours=rng.randrange(7 * 24 - 4) + 1, minutes=rng.choice((0, 15, 30, 45)))
+    if j % 10 == 9:
+        before = rng.randint(1, 10)
+        return Item(uid, _event(rng, uid, in_week - timedelta(weeks=before), dur,
+                                rrule=f"FREQ=WEEKLY;COUNT={before + rng.randint(1, 10)}"), "weekly")
+    return Item(uid, _event(rng, uid, in_week, dur), "event")
+
+
+def dense_calendar_items(start: int, stop: int) -> list[Item]:
+    """Items ``start .. stop-1`` of the dense calendar: the week's events first, then background."""
+    return [dense_item(k) if k < DENSE_COUNT else background_item(k - DENSE_COUNT) for k in range(start, stop)]

@@ -58,14 +58,28 @@ PROPFIND_APPLE_HOME = (
 )
 
 
-def calendar_query(start: str, end: str) -> str:
-    """Time-range calendar-query for VEVENTs returning getetag (DAVx5 style)."""
+def calendar_query(start: str, end: str, with_data: bool = False) -> str:
+    """Time-range calendar-query for VEVENTs returning getetag (DAVx5 style), and
+    calendar-data if asked."""
+    data = "<c:calendar-data/>" if with_data else ""
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         '<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
-        "<d:prop><d:getetag/></d:prop>"
+        f"<d:prop><d:getetag/>{data}</d:prop>"
         '<c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">'
         f'<c:time-range start="{start}" end="{end}"/>'
+        "</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"
+    )
+
+
+def calendar_query_uid(uid: str) -> str:
+    """python-caldav's ``event_by_uid``: VEVENTs whose UID contains ``uid`` (i;octet)."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+        "<d:prop><d:getetag/><c:calendar-data/></d:prop>"
+        '<c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">'
+        f'<c:prop-filter name="UID"><c:text-match collation="i;octet">{uid}</c:text-match></c:prop-filter>'
         "</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"
     )
 

@@ -16,7 +16,7 @@ from typing import Callable
 from . import dataset
 from .dataset import Item
 from .dav import (PROPFIND_APPLE_HOME, PROPFIND_GETETAG, Dav, calendar_multiget, calendar_query,
-                  sync_collection)
+                  calendar_query_uid, sync_collection)
 
 
 @dataclass
@@ -173,3 +173,32 @@ def put_rate(dav: Dav, cal: str, new_items: Callable[[int], list[Item]], batch: 
             "rates_per_s": [round(r, 2) for r in rates], "items": total,
             "median_latency_s": statistics.median(latencies), "errors": len(errors),
             "error_statuses": sorted(set(errors))}
+
+
+def uid_lookup(dav: Dav, cal: str, uid: str, budget: Budget) -> dict:
+    """calendar-query for one UID as python-caldav's ``event_by_uid`` sends it (expects 1 href)."""
+    body = calendar_query_uid(uid)
+    counts = []
+
+    def run() -> float:
+        r = _check(dav.report(cal, body, depth="1"), "calendar-query (UID)")
+        counts.append(sum(1 for e in r.multistatus().entries if e.data))
+        return r.seconds
+
+    return _result(_repeat(run, budget), items=counts[-1] if counts else None)
+
+
+def week_query_with_data(dav: Dav, cal: str, budget: Budget) -> tuple[dict, bytes]:
+    """One-week time-range calendar-query with getetag and calendar-data; returns the last body too."""
+    body = calendar_query(*dataset.week_range(), with_data=True)
+    replies = []
+
+    def run() -> float:
+        r = _check(dav.report(cal, body, depth="1"), "calendar-query (week, data)")
+        replies.append(r)
+        return r.seconds
+
+    samples = _repeat(run, budget)
+    last = replies[-1]
+    return _result(samples, items=sum(1 for e in last.multistatus().entries if e.data),
+                   bytes=len(last.body)), last.body

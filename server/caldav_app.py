@@ -20,7 +20,7 @@ from radicale import app as radicale_app
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import fast_listing, put_refusal, read_only, request_body, xml_guard
+from server import fast_listing, fast_report, put_refusal, read_only, request_body, xml_guard
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -145,8 +145,9 @@ def explain_bad_calendar_body(body: bytes, encoding: str, max_rrule_occurrences:
 
 class PlanerixApplication(radicale_app.Application):
 
-    # Depth-1 PROPFIND and sync-collection of a calendar without an item object per
-    # member (server.fast_listing); False runs Radicale's generic code for them.
+    # Depth-1 PROPFIND, sync-collection, calendar-query and calendar-multiget of a
+    # calendar without an item object per member (server.fast_listing,
+    # server.fast_report); False runs Radicale's generic code for them.
     fast_listings = True
 
     def __call__(self, environ, start_response):
@@ -316,8 +317,7 @@ class PlanerixApplication(radicale_app.Application):
 
     def _report(self, environ, base_prefix, path, user, user_groups, request_info):
         if self.fast_listings:
-            answer = fast_listing.sync_collection(self, environ, base_prefix, path, user, user_groups,
-                                                  request_info)
+            answer = fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info)
             if answer is not None:
                 return answer
         return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)

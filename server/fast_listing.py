@@ -39,6 +39,7 @@ from radicale.app.propfind import xml_propfind
 from radicale.app.report import xml_item_response
 from radicale.log import logger
 
+from storage_plugin import request_state
 from storage_plugin.collection import Collection
 from storage_plugin.items import http_date
 from storage_plugin.storage import Storage
@@ -49,6 +50,7 @@ _HREF = f"planerix{_NONCE}href"
 _ETAG = f"planerix{_NONCE}etag"
 _MODIFIED = f"planerix{_NONCE}modified"
 _COMPONENT = f"PLANERIX{_NONCE}COMPONENT"
+_TEXT = f"planerix{_NONCE}text"
 _START, _END = f"planerix{_NONCE}start", f"planerix{_NONCE}end"
 
 _PROP = xmlutils.make_clark("D:prop")
@@ -110,11 +112,11 @@ class _Template:
 
     def __init__(self, text: str, collection: Collection, encoding: str) -> None:
         content_type = xmlutils.get_content_type(_TemplateItem(collection), encoding)
-        slots = {"h": _HREF, "e": _ETAG, "m": _MODIFIED, "c": content_type}
+        slots = {"h": _HREF, "e": _ETAG, "m": _MODIFIED, "c": content_type, "t": _TEXT}
         self.uses = {key for key, marker in slots.items() if marker in text}
         text = text.replace("{", "{{").replace("}", "}}")
         # The content type holds the component marker: replace it before the component alone.
-        for key in ("c", "h", "e", "m"):
+        for key in ("c", "h", "e", "m", "t"):
             text = text.replace(slots[key], "{%s}" % key)
         if _NONCE in text:
             raise NeedsText()  # a marker in an unexpected form: let Radicale render it
@@ -135,6 +137,8 @@ class _Template:
         uses, fmt = self.uses, self._format
         if uses == {"h", "e"}:  # getetag, the usual listing
             return lambda row: fmt(h=_escape(quote(row.href)), e=_escape(row.etag))
+        if uses == {"h", "e", "t"}:  # getetag and calendar-data, the usual report
+            return lambda row: fmt(h=_escape(quote(row.href)), e=_escape(row.etag), t=_escape(row.text))
         if uses == {"h"}:  # a deleted member
             return lambda row: fmt(h=_escape(quote(row.href)))
 
@@ -148,6 +152,8 @@ class _Template:
                 values["m"] = _escape(http_date(row.modified))
             if "c" in uses:
                 values["c"] = self._content_type(row.component)
+            if "t" in uses:
+                values["t"] = _escape(row.text)
             return fmt(**values)
         return general
 
@@ -298,18 +304,19 @@ def propfind(app, environ, base_prefix: str, path: str, user: str, user_groups: 
 
 
 # -- REPORT sync-collection ---------------------------------------------------------
-def sync_collection(app, environ, base_prefix: str, path: str, user: str, user_groups: set,
-                    request_info: dict):
-    """Radicale's answer to a sync-collection REPORT whose properties need no item text
-    (getetag, getcontenttype, anything else is a 404 propstat), or None."""
+def report_access(app, user: str, user_groups: set, path: str) -> Optional[Access]:
+    """The access a fast REPORT answer proceeds with, or None to leave the request to Radicale."""
     if not _usable(app):
         return None
     access = Access(app._rights, user, user_groups, path)
-    if not access.check("r"):
-        return None
-    xml_request, timed_out = _read_request(app, environ, request_info)
-    if timed_out:
-        return timed_out
+    return access if access.check("r") else None
+
+
+def answer_sync(app, base_prefix: str, path: str, user: str, access: Access, xml_request,
+                request_info: dict):
+    """Radicale's answer to a sync-collection REPORT (read by ``server.fast_report``) whose
+    properties need no item text (getetag, getcontenttype, anything else is a 404 propstat),
+    or None."""
     if xml_request is None or xml_request.tag != _SYNC_COLLECTION:
         return None
     prop = xml_request.find(_PROP)
@@ -336,8 +343,10 @@ def sync_collection(app, environ, base_prefix: str, path: str, user: str, user_g
     return _answer(app, body, xml_request, request_info, dav_header=False)
 
 
-def _sync_body(app, base_prefix: str, collection: Collection, token: str, props: list,
-               changes: Iterable) -> _Body:
+def _sync_document(app, base_prefix: str, collection: Collection, token: str, props: list,
+                   with_members: bool) -> tuple[str, str, str, str, str]:
+    """(head, missing template, middle, member template, tail) of a sync answer; without
+    members, the properties asked for appear nowhere (nor do their namespaces)."""
     multistatus = ET.Element(xmlutils.make_clark("D:multistatus"))
     ET.SubElement(multistatus, _SYNC_TOKEN).text = token
     uri = pathutils.unstrip_path(posixpath.join(collection.path, _HREF))
@@ -357,22 +366,34 @@ def _sync_body(app, base_prefix: str, collection: Collection, token: str, props:
             found_props.append(element)
         else:
             not_found_props.append(element)
-    if found_props or not_found_props:
+    if with_members and (found_props or not_found_props):
         member = xml_item_response(base_prefix, uri, found_props=found_props,
                                    not_found_props=not_found_props, found_item=True)
         multistatus.append(member)
         _wrap(multistatus, member, "found")
     head, missing_template, rest = _cut(_serialize(app, multistatus), "missing")
     middle, found_template, tail = _cut(rest, "found")
+    return head, missing_template, middle, found_template, tail
+
+
+def _sync_body(app, base_prefix: str, collection: Collection, token: str, props: list,
+               changes: Iterable) -> _Body:
+    state = request_state.current()
+    truncated = state is not None and state.sync_truncated  # writing the 507 clears it
+    head, missing_template, middle, found_template, tail = _sync_document(
+        app, base_prefix, collection, token, props, with_members=True)
     # Each href comes once: hrefs are unique among members, and a member and a
     # tombstone never share one (writes remove the tombstone, deletes the member).
     missing: list = []
+    members = 0
 
     def present():
+        nonlocal members
         for change in changes:
             if change.etag is None:
                 missing.append(change)
             else:
+                members += 1
                 yield change
 
     found = _Body(app._encoding)
@@ -381,6 +402,11 @@ def _sync_body(app, base_prefix: str, collection: Collection, token: str, props:
     else:
         for _ in present():
             pass
+    if not members:
+        if truncated:
+            state.sync_truncated = True
+        head, missing_template, middle, _, tail = _sync_document(
+            app, base_prefix, collection, token, props, with_members=False)
     body = _Body(app._encoding)
     body.text(head)
     body.members(missing, _Template(missing_template, collection, app._encoding).formatter())

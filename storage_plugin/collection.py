@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from radicale import item as radicale_item
 from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
-from storage_plugin import queries, request_state, sync_token
+from storage_plugin import indexed_filters, queries, request_state, sync_token
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -27,6 +27,12 @@ READ_ONLY_REASON = (
 PRESENTATION_PROPS = frozenset({"D:displayname", "ICAL:calendar-color", "ICAL:calendar-order"})
 # Long listings are read through a server-side cursor, a batch at a time.
 _STREAMED = {"stream_results": True, "yield_per": 2000}
+
+
+def _texts_wanted() -> bool:
+    """Whether the request's answer shows item texts (a PROPFIND of etags does not)."""
+    state = request_state.current()
+    return state is None or state.needs_item_text
 
 
 def check_name_length(what: str, name: str) -> None:
@@ -87,8 +93,7 @@ class Collection(storage.BaseCollection):
     def get_all(self) -> Iterable[StoredItem]:
         # PROPFIND renders after the lock is gone: texts it will need come from this
         # snapshot, or a concurrent write would leave the listing without them.
-        state = request_state.current()
-        with_text = state is None or state.needs_item_text
+        with_text = _texts_wanted()
         query = queries.ITEMS_WITH_TEXT_OF_COLLECTION if with_text else queries.ITEMS_OF_COLLECTION
         with self.storage.connection() as conn:
             rows = conn.execute(query, {"cid": self.id, "max_size": self.storage.max_item_bytes}).all()
@@ -106,46 +111,61 @@ class Collection(storage.BaseCollection):
         wanted = list(dict.fromkeys(hrefs))
         if not wanted:
             return
-        state = request_state.current()
-        with_text = state is None or state.needs_item_text
-        query = queries.ITEMS_WITH_TEXT_BY_HREF if with_text else queries.ITEMS_BY_HREF
-        # PostgreSQL text cannot hold NUL: a name with one (a multiget href) names nothing stored.
-        storable = [href for href in wanted if "\x00" not in href]
-        with self.storage.connection() as conn:
-            rows = conn.execute(query, {"cid": self.id, "hrefs": storable,
-                                         "max_size": self.storage.max_item_bytes}).all()
-        texts = {row.id: row.text for row in rows} if with_text else None
+        rows = self.rows_by_href(wanted)
+        texts = {row.id: row.text for row in rows} if _texts_wanted() else None
         found = {item.href: item for item in rows_to_items(self, rows, texts)}
         for href in wanted:
             yield href, found.get(href)
 
-    def get_filtered(self, filters) -> Iterator[Tuple[StoredItem, bool]]:
-        if not self.tag:
-            return
-        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
-        unbounded = start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX
-        if unbounded:
-            query = queries.ITEMS_OF_COMPONENT
-        elif start < end:
-            query = queries.ITEMS_IN_TIME_RANGE
-        else:
-            query = queries.ITEMS_IN_INVERTED_TIME_RANGE
+    def rows_by_href(self, hrefs: list[str]) -> list:
+        """Rows of the members named ``hrefs`` (with ``text`` when the request needs texts)."""
+        query = queries.ITEMS_WITH_TEXT_BY_HREF if _texts_wanted() else queries.ITEMS_BY_HREF
+        # PostgreSQL text cannot hold NUL: a name with one (a multiget href) names nothing stored.
+        storable = [href for href in hrefs if "\x00" not in href]
         with self.storage.connection() as conn:
-            rows = conn.execute(query, {"cid": self.id, "component": tag, "start": start, "end": end,
-                                         "max_size": self.storage.max_item_bytes}).all()
-            # Radicale parses what we cannot answer exactly, so those need their text.
-            items = self._materialize(conn, rows, lambda row: not (simple and row.exact))
-        for row, item in zip(rows, items):
-            yield item, simple and row.exact
+            return conn.execute(query, {"cid": self.id, "hrefs": storable,
+                                        "max_size": self.storage.max_item_bytes}).all()
 
-    def _materialize(self, conn, rows, needs_text) -> list[StoredItem]:
-        """Items for ``rows``, with texts loaded in the same snapshot when the
-        response will need them (REPORTs render after the storage lock is gone)."""
-        state = request_state.current()
-        all_texts = state is None or state.needs_item_text
-        wanted = [row.id for row in rows if all_texts or needs_text(row)]
-        texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
-        return rows_to_items(self, rows, texts)
+    def get_filtered(self, filters) -> Iterator[Tuple[StoredItem, bool]]:
+        selected = self.filtered_rows(filters)
+        items = rows_to_items(self, [row for row, _, _ in selected],
+                              {row.id: text for row, _, text in selected if text is not None})
+        for (_, exact, _), item in zip(selected, items):
+            yield item, exact
+
+    def filtered_rows(self, filters) -> list[tuple[Any, bool, Optional[str]]]:
+        """(row, exact, text) of the items ``filters`` may select, in ``get_filtered``'s order;
+        not exact means Radicale must test the item by parsing. Texts are read in the same
+        snapshot (REPORTs render after the storage lock is gone): all of them when the request
+        needs texts, otherwise those of the items to parse."""
+        if not self.tag:
+            return []
+        indexed = indexed_filters.analyse(filters, self.tag) if self.storage.indexed_filters else None
+        if indexed is not None:
+            tag, start, end, simple = indexed.component, indexed.start, indexed.end, True
+            uid_tests = indexed.uid_tests
+        else:
+            tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
+            uid_tests = ()
+        if start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX:
+            window = "all"
+        else:
+            window = "range" if start < end else "inverted"
+        params = {"cid": self.id, "component": tag, "start": start, "end": end,
+                  "max_size": self.storage.max_item_bytes, "non_ascii": indexed_filters.NON_ASCII_PATTERN,
+                  **{f"uid{n}": test.text for n, test in enumerate(uid_tests)}}
+        all_texts = _texts_wanted()
+        query = queries.items_matching(window, tuple(test.sql_kind for test in uid_tests), all_texts)
+        with self.storage.connection() as conn:
+            rows = conn.execute(query, params).all()
+            if indexed is not None:
+                rows = [row for row in rows if indexed.matches(row.uid)]
+            if all_texts:
+                texts = {row.id: row.text for row in rows}
+            else:
+                wanted = [row.id for row in rows if not (simple and row.exact)]
+                texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
+        return [(row, simple and row.exact, texts.get(row.id)) for row in rows]
 
     def has_uid(self, uid: str) -> bool:
         with self.storage.connection() as conn:

@@ -3,6 +3,8 @@
 Plain statements with bound parameters; PostgreSQL features (ranges, GiST,
 ``starts_with``, advisory locks) are spelled out rather than hidden.
 """
+import functools
+
 from sqlalchemy import text
 
 COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified, read_only"
@@ -106,37 +108,62 @@ MOVE_ITEM = text(
 # -- occurrences (the time-range index) ------------------------------------
 MOVE_OCCURRENCES = text("UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id")
 
-def _items_in_window(hit: str):
+def _items_in_window(hit: str, where: str = "", columns: str = ITEM_META_COLUMNS):
     """Items with an occurrence matching the window (``hit``, on ``o``) are exact
     matches. Items whose expansion stopped before ``end`` may match further on and
-    are returned as candidates for Radicale to test by parsing."""
+    are returned as candidates for Radicale to test by parsing. ``where`` narrows
+    the items further (a condition on ``i``)."""
     return text(
         f"WITH hits AS ("
         f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
         f"  WHERE o.collection_id = :cid AND {hit})"
-        f" SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
-        f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}"
+        f" SELECT {columns}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
+        f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}{where}"
         f" UNION ALL"
-        f" SELECT {ITEM_META_COLUMNS}, false AS exact FROM item i"
+        f" SELECT {columns}, false AS exact FROM item i"
         f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
-        f"   AND (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}"
+        f"   AND (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}{where}"
         f"   AND i.id NOT IN (SELECT item_id FROM hits)")
+
+
+def _items_of_component(where: str = "", columns: str = ITEM_META_COLUMNS):
+    return text(
+        f"SELECT {columns}, true AS exact FROM item i "
+        f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)"
+        f" AND {served()}{where}")
 
 
 # Radicale matches an occurrence (s, e) when start < e and s < end. For a window
 # with start < end: a proper span overlaps it, a ``surrounds`` one (an empty or
 # reversed range, see occurrences.py) lies inside it.
-ITEMS_IN_TIME_RANGE = _items_in_window(
-    "o.span && int8range(:start, :end) AND (NOT o.surrounds OR o.span <@ int8range(:start, :end))")
+_IN_WINDOW = "o.span && int8range(:start, :end) AND (NOT o.surrounds OR o.span <@ int8range(:start, :end))"
 # A window with end <= start (a client may send one): only a proper span strictly
 # around it matches, s <= end - 1 and start + 1 <= e; a ``surrounds`` one never does.
-ITEMS_IN_INVERTED_TIME_RANGE = _items_in_window(
-    "NOT o.surrounds"
-    " AND o.span @> int8range(CAST(:end AS bigint) - 1, CAST(:start AS bigint) + 1)")
-ITEMS_OF_COMPONENT = text(
-    f"SELECT {ITEM_META_COLUMNS}, true AS exact FROM item i "
-    f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)"
-    f" AND {served()}")
+_AROUND_INVERTED_WINDOW = ("NOT o.surrounds"
+                           " AND o.span @> int8range(CAST(:end AS bigint) - 1, CAST(:start AS bigint) + 1)")
+
+# What every UID matching a text-match fulfils (storage_plugin.indexed_filters),
+# parameter ``uid<n>`` holding the test's text: a substring for i;octet; for other
+# collations the lower-cased substring of an ASCII UID (lower() of collation "C"
+# is ASCII-only, as Python's is on ASCII), or any UID beyond ASCII; a negated test
+# narrows nothing. Python then tests the candidates' UIDs exactly.
+_UID_CONDITIONS = {
+    "octet": " AND strpos(i.uid, :uid{n}) > 0",
+    "casemap": " AND (strpos(lower(i.uid COLLATE \"C\"), :uid{n}) > 0 OR i.uid ~ :non_ascii)",
+    "any": "",
+}
+
+
+@functools.lru_cache(maxsize=128)
+def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool):
+    """The item query for a window ("all", "range" or "inverted") narrowed by UID tests,
+    with the texts or without."""
+    where = "".join(_UID_CONDITIONS[kind].format(n=n) for n, kind in enumerate(uid_kinds))
+    columns = f"{ITEM_META_COLUMNS}, i.text" if with_text else ITEM_META_COLUMNS
+    if window == "all":
+        return _items_of_component(where, columns)
+    return _items_in_window(_IN_WINDOW if window == "range" else _AROUND_INVERTED_WINDOW, where, columns)
+
 
 # -- sync history ----------------------------------------------------------
 DELETE_TOMBSTONE = text("DELETE FROM tombstone WHERE collection_id = :cid AND href = :href")

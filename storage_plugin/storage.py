@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from storage_plugin import database, links, occurrences, queries, request_state, time_bounds
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length
-from storage_plugin.items import StoredItem, from_row
+from storage_plugin.items import StoredItem, from_row, rows_to_items
 
 logger = logging.getLogger("planerix.storage")
 
@@ -75,6 +75,9 @@ class Storage(storage.BaseStorage):
     _supports_unicode = True
     _supports_trailing_whitespace = True
     _supports_problematic_chars = True
+    # Calendar-queries with UID prop-filters answered from the uid column
+    # (storage_plugin.indexed_filters); False parses every item, as Radicale does.
+    indexed_filters = True
 
     def __init__(self, configuration) -> None:
         super().__init__(configuration)
@@ -207,8 +210,10 @@ class Storage(storage.BaseStorage):
             else:
                 collection = Collection(self, row)
                 collection.set_meta(props)
-                old_rows = conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": collection.id, "max_size": None}).all()
-                old_items = {i.href: i for i in collection._materialize(conn, old_rows, lambda r: True)}
+                old_rows = conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION,
+                                        {"cid": collection.id, "max_size": None}).all()
+                old_items = {i.href: i for i in rows_to_items(collection, old_rows,
+                                                              {r.id: r.text for r in old_rows})}
                 conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id})
             new_hrefs = self._store_new_items(conn, collection, list(items or ()), props.get("tag"))
             removed = [h for h in old_items if h not in set(new_hrefs)]

@@ -14,8 +14,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import start_caldav_server
 from davutil import XML_HEADER, calendar, event, vtodo
+from pairutil import Pair, start_generic_server
 from server import fast_listing
 
 D_C = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://calendarserver.org/ns/"'
@@ -23,8 +23,7 @@ D_C = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://c
 
 @pytest.fixture(scope="module")
 def generic_server(engine, database_url):
-    server = start_caldav_server(database_url)
-    server.application.fast_listings = False
+    server = start_generic_server(database_url)
     yield server
     server.stop()
 
@@ -40,31 +39,6 @@ def fast_calls(monkeypatch):
 
     monkeypatch.setattr(fast_listing, "_answer", counting)
     return calls
-
-
-class Pair:
-    """The same user on the fast and on the generic server."""
-
-    def __init__(self, user, generic_base: str) -> None:
-        self.user = user
-        self.generic = requests.Session()
-        self.generic.auth = (user.name, user.password)
-        self.generic_base = generic_base
-
-    def both(self, method: str, path: str, body: str | None = None, **headers):
-        data = body.encode() if body is not None else None
-        fast = self.user.session.request(method, self.user.url(path), data=data, headers=headers)
-        generic = self.generic.request(method, f"{self.generic_base}/{self.user.name}/{path}",
-                                       data=data, headers=headers)
-        return fast, generic
-
-    def same(self, method: str, path: str, body: str | None = None, **headers) -> requests.Response:
-        fast, generic = self.both(method, path, body, **headers)
-        assert fast.status_code == generic.status_code, (path, headers, body, fast.text[:500], generic.text[:500])
-        for header in ("DAV", "Content-Type"):
-            assert fast.headers.get(header) == generic.headers.get(header), header
-        assert fast.content == generic.content, (path, headers, body)
-        return fast
 
 
 @pytest.fixture
@@ -207,3 +181,18 @@ def test_sync_collection_of_an_address_book_equals_radicale(pair, fast_calls):
     pair.same("REPORT", "contacts/", sync_body(None, "<D:getetag/><D:getcontenttype/>"))
     pair.same("PROPFIND", "contacts/", propfind("<D:getetag/><D:getcontenttype/><D:resourcetype/>"), Depth="1")
     assert len(fast_calls) == 2
+
+
+def test_sync_without_changes_declares_no_member_namespace(pair, fast_calls):
+    """ElementTree declares the namespaces of the elements present: with nothing to report,
+    the properties asked for appear nowhere, as in Radicale's answer."""
+    cal = pair.user.mkcalendar("quiet")
+    props = "<X:unknown/><D:getetag/><CS:getctag/>"
+    fast_calls.clear()
+    first = pair.same("REPORT", cal, sync_body(None, props))
+    token = re.search(r"<sync-token>([^<]+)</sync-token>", first.text)[1]
+    assert "example.com" not in first.text
+    fill(pair.user, cal)
+    token_after = re.search(r"<sync-token>([^<]+)</sync-token>", pair.same("REPORT", cal, sync_body(token, props)).text)[1]
+    assert "example.com" not in pair.same("REPORT", cal, sync_body(token_after, props)).text
+    assert len(fast_calls) == 3

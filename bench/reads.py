@@ -1,0 +1,214 @@
+"""Reads that return item texts: UID lookup, full multiget, a dense week query.
+
+    python -m bench.reads                               # N = 1,000 and 10,000 → bench/results/reads-DATE/
+    python -m bench.reads --sizes 1000 --servers planerix --out /tmp/reads
+
+Each server in turn (one at a time) gets a calendar of N items whose first 1,000 are events in
+the target week (one in ten a weekly series reaching into it) and the rest background items
+outside it (bench.dataset), and a second calendar holding only the item looked up by UID. At
+each N it times (median of repeated requests, one keep-alive client):
+
+* UID lookup: python-caldav's ``event_by_uid`` query (prop-filter UID, i;octet) on the big
+  calendar and on the one-item calendar: the ratio is the size independence;
+* dense week: calendar-query of the week with getetag and calendar-data (~1,000 items), and the
+  same bytes served as a static file by ``python -m http.server`` (HTTP/1.1) on the same box;
+* full multiget: calendar-multiget of every item with getetag and calendar-data (a first sync).
+
+Ratios are computed within one run, so the load other processes put on the machine affects
+both sides of each ratio alike.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import dataset
+from .dav import Dav
+from .fill import http_fill
+from .run import Plan, _fill, _warm, log
+from .servers import SERVER_CLASSES, free_port
+from .workloads import Budget, _repeat, _result, multiget, uid_lookup, week_query_with_data
+
+USER, PASSWORD = "bench", "bench-pass"  # bench.run's user: its _fill reads the password there
+BIG, ONE = "dense", "one"
+TARGET = dataset.dense_item(500)
+
+
+class StaticFile:
+    """``python -m http.server`` over a temporary folder: the cost of sending bytes as they are."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.TemporaryDirectory(prefix="bench-static-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--protocol", "HTTP/1.1",
+             "--directory", self.folder.name, str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.dav = Dav(f"http://127.0.0.1:{self.port}", None)
+        Path(self.folder.name, "probe").write_bytes(b"ok")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self.dav.get("/probe").status == 200:
+                    break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def time(self, body: bytes, budget: Budget) -> dict:
+        Path(self.folder.name, "answer.xml").write_bytes(body)
+
+        def run() -> float:
+            reply = self.dav.get("/answer.xml")
+            if reply.status != 200 or len(reply.body) != len(body):
+                raise RuntimeError(f"static file: HTTP {reply.status}, {len(reply.body)} bytes")
+            return reply.seconds
+
+        return _result(_repeat(run, budget), bytes=len(body))
+
+    def close(self) -> None:
+        self.dav.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.folder.cleanup()
+
+
+def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget: Budget) -> dict:
+    dav = Dav(server.base_url, (USER, PASSWORD))
+    big, one = server.calendar_path(USER, BIG), server.calendar_path(USER, ONE)
+    log(f"{server.name} N={n}: filling {n - filled} items")
+    fill = _fill(server, plan, USER, BIG, dataset.dense_calendar_items(filled, n), may_direct=True)
+    fill["warm_s"] = _warm(dav, big)
+    log(f"{server.name} N={n}: filled via {fill['method']} in {fill['seconds']:.1f}s, warm {fill['warm_s']:.1f}s")
+    out: dict = {"fill": fill}
+    log(f"{server.name} N={n}: UID lookup")
+    out["uid_lookup"] = uid_lookup(dav, big, TARGET.uid, budget)
+    out["uid_lookup_one_item"] = uid_lookup(dav, one, TARGET.uid, budget)
+    log(f"{server.name} N={n}: dense week")
+    out["dense_week"], body = week_query_with_data(dav, big, budget)
+    out["dense_week_static_file"] = static.time(body, budget)
+    log(f"{server.name} N={n}: full multiget")
+    names = [item.name for item in dataset.dense_calendar_items(0, n)]
+    out["full_multiget"] = multiget(dav, big, names, budget)
+    dav.close()
+    return out
+
+
+def run_server(name: str, sizes: list[int], workdir: Path, static: StaticFile, budget: Budget) -> dict:
+    server = SERVER_CLASSES[name](workdir / name, {USER: PASSWORD})
+    reason = server.unavailable_reason()
+    if reason:
+        log(f"{name}: skipped: {reason}")
+        return {"status": "skipped", "reason": reason}
+    entry: dict = {"status": "ok", "sizes": {}}
+    plan = Plan(sizes=sizes)
+    try:
+        server.start()
+        dav = Dav(server.base_url, (USER, PASSWORD))
+        server.prepare_user(dav, USER)
+        for cal in (BIG, ONE):
+            reply = dav.mkcalendar(server.calendar_path(USER, cal))
+            if reply.status not in (200, 201):
+                raise RuntimeError(f"MKCALENDAR {cal}: HTTP {reply.status}")
+        dav.close()
+        http_fill(server.base_url, (USER, PASSWORD), server.calendar_path(USER, ONE), [TARGET], 1)
+        filled = 0
+        for n in sorted(sizes):
+            entry["sizes"][str(n)] = _measure(server, plan, n, filled, static, budget)
+            filled = n
+    except Exception as exc:  # report and go on with the next server
+        entry.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        log(f"{name}: FAILED: {exc}")
+    finally:
+        server.stop()
+    return entry
+
+
+def _ms(result: dict | None) -> str:
+    return "–" if not result else f"{result['median_s'] * 1000:,.1f} ms ({result['runs']}×)"
+
+
+def _ratio(a: dict | None, b: dict | None) -> float | None:
+    return a["median_s"] / b["median_s"] if a and b and b["median_s"] else None
+
+
+def _fmt(value: float | None, unit: str = "×") -> str:
+    return "–" if value is None else f"{value:.2f}{unit}"
+
+
+def report(results: dict) -> str:
+    servers = [s for s, e in results["servers"].items() if e["status"] == "ok"]
+    lines = [f"# Reads that return item texts ({results['meta']['started']})", "",
+             f"Command: `{results['meta']['command']}`", "",
+             results["meta"]["machine"], ""]
+    for name, entry in results["servers"].items():
+        if entry["status"] != "ok":
+            lines.append(f"- {name}: {entry['status']}: {entry.get('reason')}")
+    rows = [("UID lookup (event_by_uid)", "uid_lookup"), ("UID lookup, one-item calendar", "uid_lookup_one_item"),
+            ("Dense week with calendar-data", "dense_week"), ("Same bytes as a static file", "dense_week_static_file"),
+            ("Full multiget (every item, calendar-data)", "full_multiget")]
+    for n in results["meta"]["sizes"]:
+        per = {s: results["servers"][s]["sizes"].get(str(n), {}) for s in servers}
+        lines += ["", f"## N = {n:,}", "", "| workload | " + " | ".join(servers) + " |",
+                  "|---|" + "---|" * len(servers)]
+        for label, key in rows:
+            lines.append(f"| {label} | " + " | ".join(_ms(per[s].get(key)) for s in servers) + " |")
+        lines.append("| Dense week: items / bytes | " + " | ".join(
+            f"{per[s]['dense_week']['items']} / {per[s]['dense_week']['bytes']:,}" if per[s] else "–"
+            for s in servers) + " |")
+        lines.append("| **UID lookup ÷ one-item calendar** (target ≤ 1.3) | " + " | ".join(
+            _fmt(_ratio(per[s].get("uid_lookup"), per[s].get("uid_lookup_one_item"))) for s in servers) + " |")
+        lines.append("| **Dense week ÷ static file** (target ≤ 2) | " + " | ".join(
+            _fmt(_ratio(per[s].get("dense_week"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
+        if "planerix" in per and per["planerix"]:
+            for peer in (s for s in servers if s != "planerix"):
+                lines.append(f"| {peer} ÷ Planerix: UID / week / multiget | " + " | ".join(
+                    " / ".join(_fmt(_ratio(per[peer].get(k), per["planerix"].get(k)))
+                               for k in ("uid_lookup", "dense_week", "full_multiget")) if s == peer else ""
+                    for s in servers) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.reads", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--servers", default="planerix,radicale,xandikos")
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=8.0, help="stop repeating a workload after this long")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    sizes = sorted(int(s) for s in args.sizes.split(",") if s)
+    started = dt.datetime.now(dt.timezone.utc)
+    out = args.out or Path(__file__).resolve().parent / "results" / f"reads-{started:%Y-%m-%d}"
+    results = {"meta": {"started": started.isoformat(timespec="seconds"), "sizes": sizes,
+                        "command": "python -m bench.reads " + " ".join(sys.argv[1:] if argv is None else argv),
+                        "machine": f"{dt.datetime.now():%Y-%m-%d}, {sys.platform}, Python {sys.version.split()[0]}"},
+               "servers": {}}
+    budget = Budget(reps=args.reps, seconds=args.seconds)
+    static = StaticFile()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-reads-") as workdir:
+            for name in [s.strip() for s in args.servers.split(",") if s.strip()]:
+                log(f"{name}: starting")
+                results["servers"][name] = run_server(name, sizes, Path(workdir), static, budget)
+    finally:
+        static.close()
+    results["meta"]["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reads.json").write_text(json.dumps(results, indent=1))
+    (out / "reads.md").write_text(report(results))
+    log(f"results: {out / 'reads.md'}")
+    print(report(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

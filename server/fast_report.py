@@ -1,0 +1,214 @@
+"""calendar-query and calendar-multiget answered from the stored texts, without a tree per item.
+
+Radicale answers these REPORTs with an item object and an ElementTree response
+per member, then serializes the tree; its calendar-data is the stored text as
+GET returns it (``serialize()`` does not parse). Here, as in
+``server.fast_listing``, Radicale renders one response for a stand-in item with
+its own code, and each member is filled into that template from its row: href,
+ETag and the stored text, escaped as ElementTree escapes it. The answer is byte
+for byte Radicale's.
+
+Only plain requests take this path: a calendar of this storage readable as
+Radicale checks it, no ``C:expand``, no partial calendar-data (``C:calendar-data``
+with children), only ``C:filter``s, a multiget without a filter whose hrefs name
+members. Items the index cannot decide (see ``Collection.get_filtered``) are
+tested with Radicale's ``test_filter``, which parses just those. Everything else
+returns None and Radicale answers, with the request body as it came.
+"""
+from __future__ import annotations
+
+import posixpath
+import xml.etree.ElementTree as ET
+from typing import Optional
+from urllib.parse import unquote, urlparse
+
+from radicale import pathutils, xmlutils
+from radicale.app.report import test_filter, xml_item_response
+
+from server import fast_listing
+from server.fast_listing import _ETAG, _HREF, _TEXT, _Body, _Template, _TemplateItem, NeedsText
+from storage_plugin import request_state
+from storage_plugin.collection import Collection
+from storage_plugin.items import from_row
+
+_CALENDAR_QUERY = xmlutils.make_clark("C:calendar-query")
+_CALENDAR_MULTIGET = xmlutils.make_clark("C:calendar-multiget")
+_SYNC_COLLECTION = xmlutils.make_clark("D:sync-collection")
+_PROP = xmlutils.make_clark("D:prop")
+_HREF_TAG = xmlutils.make_clark("D:href")
+_C_FILTER = xmlutils.make_clark("C:filter")
+_CR_FILTER = xmlutils.make_clark("CR:filter")
+_EXPAND = xmlutils.make_clark("C:expand")
+_GETETAG = xmlutils.make_clark("D:getetag")
+_GETCONTENTTYPE = xmlutils.make_clark("D:getcontenttype")
+# Radicale writes the item text into both (address-data on a calendar is odd, but answered alike).
+_TEXT_PROPS = {xmlutils.make_clark("C:calendar-data"), xmlutils.make_clark("CR:address-data")}
+
+
+class _Fallback(Exception):
+    """Radicale's own code must answer (an error to report, or a case not handled here)."""
+
+
+class _Member:
+    """What a member's response is filled from."""
+    __slots__ = ("href", "etag", "component", "text")
+
+    def __init__(self, href: str, etag=None, component=None, text=None) -> None:
+        self.href, self.etag, self.component, self.text = href, etag, component, text
+
+
+def report(app, environ, base_prefix: str, path: str, user: str, user_groups: set,
+           request_info: dict):
+    """Radicale's answer to a sync-collection, calendar-query or calendar-multiget REPORT,
+    or None to let Radicale answer. The body is read once for all three."""
+    access = fast_listing.report_access(app, user, user_groups, path)
+    if access is None:
+        return None
+    xml_request, timed_out = fast_listing._read_request(app, environ, request_info)
+    if timed_out:
+        return timed_out
+    if xml_request is None:
+        return None
+    if xml_request.tag == _SYNC_COLLECTION:
+        return fast_listing.answer_sync(app, base_prefix, path, user, access, xml_request, request_info)
+    if xml_request.tag not in (_CALENDAR_QUERY, _CALENDAR_MULTIGET):
+        return None
+    prop = xml_request.find(_PROP)
+    props = list(prop) if prop is not None else []
+    if not _plain(xml_request, props):
+        return None
+    state = request_state.current()
+    # Texts stay in the database when no property shows them (an etag-only query).
+    wants_text = any(p.tag in _TEXT_PROPS for p in props)
+    if state is not None:
+        state.needs_item_text = wants_text
+    try:
+        with app._storage.acquire_lock("r", user):
+            collection = fast_listing._leaf_collection(app, path, access)
+            if collection is None or collection.tag != "VCALENDAR":
+                raise _Fallback()
+            if xml_request.tag == _CALENDAR_MULTIGET:
+                missing, members = _multiget_members(base_prefix, collection, xml_request, wants_text)
+            else:
+                missing, members = [], _query_members(collection, xml_request, wants_text)
+        _check_occurrence_limit(app, props, members)
+        body = _body(app, base_prefix, collection, props, missing, members)
+    except (_Fallback, NeedsText):
+        if state is not None:
+            state.needs_item_text = True
+        return None
+    return fast_listing._answer(app, body, xml_request, request_info, dav_header=False)
+
+
+def _plain(xml_request: ET.Element, props: list) -> bool:
+    if xml_request.find(".//" + _EXPAND) is not None or xml_request.findall(_CR_FILTER):
+        return False
+    if xml_request.tag == _CALENDAR_MULTIGET and xml_request.findall(_C_FILTER):
+        return False  # Radicale would test every fetched item against it
+    return not any(p.tag in _TEXT_PROPS and len(p) for p in props)
+
+
+def _query_members(collection: Collection, xml_request: ET.Element, wants_text: bool) -> list:
+    """The members a calendar-query selects, in Radicale's order."""
+    filters = xml_request.findall(_C_FILTER)
+    found = []
+    for row, exact, text in collection.filtered_rows(filters):
+        if filters and not exact:
+            item = from_row(collection, row, text=text)
+            try:
+                if not all(test_filter(collection.tag, item, filter_) for filter_ in filters):
+                    continue
+            except Exception:
+                raise _Fallback() from None  # Radicale answers 400 and logs why
+        found.append(_Member(row.href, row.etag, row.component, text if wants_text else None))
+    return found
+
+
+def _multiget_members(base_prefix: str, collection: Collection, xml_request: ET.Element, wants_text: bool):
+    """(names not found, members found) of a calendar-multiget, in Radicale's order:
+    it reads the hrefs into a set and answers the missing ones first."""
+    references = set()
+    for href_element in xml_request.findall(_HREF_TAG):
+        try:
+            href_path = pathutils.sanitize_path(unquote(urlparse(href_element.text).path))
+        except ValueError:
+            raise _Fallback() from None  # e.g. "http://[x": Radicale answers it
+        if not (href_path + "/").startswith(base_prefix + "/"):
+            raise _Fallback()  # Radicale skips it with a warning
+        references.add(href_path[len(base_prefix):])
+    names = []
+    for reference in references:
+        try:
+            name = pathutils.name_from_path(reference, collection)
+        except ValueError:
+            raise _Fallback() from None  # a 404 for a path outside the calendar
+        if not name:
+            raise _Fallback()  # the calendar itself: every item
+        names.append(name)
+    names = list(dict.fromkeys(names))
+    rows = {row.href: row for row in collection.rows_by_href(names)}
+    missing, found = [], []
+    for name in names:
+        row = rows.get(name)
+        if row is None:
+            missing.append(_Member(name))
+        else:
+            found.append(_Member(row.href, row.etag, row.component, row.text if wants_text else None))
+    return missing, found
+
+
+def _check_occurrence_limit(app, props: list, members: list) -> None:
+    """Radicale refuses (400) an answer carrying more VEVENTs than ``max_expand_occurrence``,
+    counting the lines whose upper case is BEGIN:VEVENT. Counting the text's upper case
+    bounds that from above; Radicale decides when the bound is over the limit."""
+    limit = app.configuration.get("reporting", "max_expand_occurrence")
+    copies = sum(1 for p in props if p.tag in _TEXT_PROPS)
+    if not limit or not copies:
+        return
+    bound = copies * sum(member.text.upper().count("BEGIN:VEVENT") for member in members)
+    if bound > limit:
+        raise _Fallback()
+
+
+def _body(app, base_prefix: str, collection: Collection, props: list, missing: list,
+          members: list) -> _Body:
+    # A template only for responses that occur: ElementTree declares the namespaces
+    # of the elements present, so an empty answer must not declare the members' ones.
+    multistatus = ET.Element(xmlutils.make_clark("D:multistatus"))
+    uri = pathutils.unstrip_path(posixpath.join(collection.path, _HREF))
+    if missing:
+        gone = xml_item_response(base_prefix, uri, found_item=False)
+        multistatus.append(gone)
+        fast_listing._wrap(multistatus, gone, "missing")
+    template_item = _TemplateItem(collection)
+    found_props, not_found_props = [], []
+    for p in props:  # as radicale.app.report.xml_report renders an item
+        element = ET.Element(p.tag)
+        if p.tag == _GETCONTENTTYPE:
+            element.text = xmlutils.get_content_type(template_item, app._encoding)
+            found_props.append(element)
+        elif p.tag in _TEXT_PROPS:
+            element.text = _TEXT
+            found_props.append(element)
+        elif p.tag == _GETETAG:
+            element.text = _ETAG
+            found_props.append(element)
+        else:
+            not_found_props.append(element)
+    if members and (found_props or not_found_props):
+        member = xml_item_response(base_prefix, uri, found_props=found_props,
+                                   not_found_props=not_found_props, found_item=True)
+        multistatus.append(member)
+        fast_listing._wrap(multistatus, member, "found")
+    document = fast_listing._serialize(app, multistatus)
+    head, missing_template, rest = fast_listing._cut(document, "missing") if missing else ("", "", document)
+    middle, found_template, tail = fast_listing._cut(rest, "found")
+    body = _Body(app._encoding)
+    body.text(head)
+    if missing_template:
+        body.members(missing, _Template(missing_template, collection, app._encoding).formatter())
+    body.text(middle)
+    if found_template:
+        body.members(members, _Template(found_template, collection, app._encoding).formatter())
+    body.text(tail)
+    return body
