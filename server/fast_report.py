@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import posixpath
 import xml.etree.ElementTree as ET
-from typing import Optional
 from urllib.parse import unquote, urlparse
 
 from radicale import pathutils, xmlutils

@@ -23,7 +23,7 @@ from conftest import ServeProcess, new_user, start_caldav_server
 from davutil import NS, XML_HEADER, calendar, event, vevent
 from feedutil import Feed, feed_server, loop_thread  # noqa: F401 (fixtures)
 from okr_extension.feeds import importer
-from storage_plugin import database, writer
+from storage_plugin import database, time_bounds, writer
 from storage_plugin.bounds import budget
 
 # A guard against hanging, far above what a bounded request takes.
@@ -319,8 +319,7 @@ def test_database_sessions_carry_timeouts_that_maintenance_lifts(engine, databas
         with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
             conn.exec_driver_sql("SELECT pg_sleep(3)")
         conn.rollback()
-        with conn.begin():
-            database.without_timeouts(conn)
+        with conn.begin(), time_bounds.unbounded(conn):
             assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
             conn.exec_driver_sql("SELECT pg_sleep(1.2)")
     # Migrations lift them for their transaction (they may wait for another process's).
