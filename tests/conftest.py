@@ -330,3 +330,20 @@ def api_user_factory(engine, api_server):
         accounts.add(engine, name, password)
         return ApiUser(api_server.url, name, password)
     return make
+
+
+@pytest.fixture
+def alice(api_user_factory) -> ApiUser:
+    """An API user who owns ``org``."""
+    return api_user_factory("alice")
+
+
+@pytest.fixture
+def org(alice) -> dict:
+    return alice.ok("POST", "/api/organisations", {"name": "Acme"})
+
+
+@pytest.fixture
+def cal(user) -> str:
+    """A calendar ``cal/`` of ``user``."""
+    return user.mkcalendar("cal")

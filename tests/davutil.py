@@ -157,3 +157,9 @@ def member_etags(user, path: str) -> dict[str, str]:
     responses = propfind(user, path, "D:getetag", "D:resourcetype", depth="1")
     collection_href = responses[0].href
     return {r.href: r.text("D:getetag") for r in responses if r.href != collection_href}
+
+
+def snapshot(user, path: str = "cal/"):
+    """Members with ETags plus the collection's ctag: equal snapshots mean nothing changed."""
+    response, = propfind(user, path, "CS:getctag")
+    return member_etags(user, path), response.text("CS:getctag")

@@ -3,9 +3,11 @@ Radicale's generic code (no fast listings or reports, no indexed filters), to ch
 that both answer a request byte for byte alike."""
 from __future__ import annotations
 
+import pytest
 import requests
 
 from conftest import start_caldav_server
+from server import fast_listing
 
 
 def start_generic_server(database_url: str):
@@ -38,3 +40,28 @@ class Pair:
             assert fast.headers.get(header) == generic.headers.get(header), header
         assert fast.content == generic.content, (path, headers, body, fast.text, generic.text)
         return fast
+
+
+@pytest.fixture(scope="module")
+def generic_server(engine, database_url):
+    server = start_generic_server(database_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fast_calls(monkeypatch):
+    calls = []
+    original = fast_listing._answer
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fast_listing, "_answer", counting)
+    return calls
+
+
+@pytest.fixture
+def pair(engine, user, generic_server):
+    return Pair(user, f"http://127.0.0.1:{generic_server.port}")

@@ -8,16 +8,6 @@ from datetime import timedelta
 import pytest
 
 
-@pytest.fixture
-def alice(api_user_factory):
-    return api_user_factory("alice")
-
-
-@pytest.fixture
-def org(alice):
-    return alice.ok("POST", "/api/organisations", {"name": "Acme"})
-
-
 def objective(user, org, **fields):
     return user.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Objective", **fields})
 

@@ -5,16 +5,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 
-@pytest.fixture
-def alice(api_user_factory):
-    return api_user_factory("alice")
-
-
-@pytest.fixture
-def org(alice):
-    return alice.ok("POST", "/api/organisations", {"name": "Metrics"})
-
-
 def kpi(user, org, **fields):
     return user.ok("POST", "/api/kpis", {"organisation_id": org["id"], "name": "KPI", **fields})
 

@@ -17,16 +17,6 @@ from okr_extension.feeds.settings import FeedSettings
 
 
 @pytest.fixture
-def alice(api_user_factory):
-    return api_user_factory("alice")
-
-
-@pytest.fixture
-def org(alice):
-    return alice.ok("POST", "/api/organisations", {"name": "Acme"})
-
-
-@pytest.fixture
 def objective(alice, org):
     return alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Grow"})
 

@@ -12,19 +12,8 @@ import pytest
 import requests
 
 from conftest import start_caldav_server
-from davutil import (calendar, event, member_etags, multiget_body, multistatus, propfind, propfind_body,
-                     sync_body, vevent)
-
-
-@pytest.fixture
-def cal(user):
-    return user.mkcalendar("cal")
-
-
-def snapshot(user, path: str = "cal/"):
-    """Members with ETags plus the collection's ctag: equal snapshots mean nothing changed."""
-    response, = propfind(user, path, "CS:getctag")
-    return member_etags(user, path), response.text("CS:getctag")
+from davutil import (calendar, event, member_etags, multiget_body, multistatus, propfind,
+                     propfind_body, snapshot, sync_body, vevent)
 
 
 def raw(user, method: str, path: str, body: bytes = b"", **headers) -> SimpleNamespace:

@@ -11,21 +11,10 @@ import pytest
 import requests
 
 from conftest import start_caldav_server
-from davutil import (calendar, clark, event, member_etags, multiget_body, multistatus, propfind, sync_body,
-                     vevent, vtodo)
+from davutil import (calendar, clark, event, member_etags, multiget_body, multistatus, snapshot,
+                     sync_body, vevent, vtodo)
 
 MAX_NAME_BYTES = 1024
-
-
-@pytest.fixture
-def cal(user):
-    return user.mkcalendar("cal")
-
-
-def snapshot(user, path: str = "cal/"):
-    """Members with ETags plus the collection's ctag: equal snapshots mean nothing changed."""
-    response, = propfind(user, path, "CS:getctag")
-    return member_etags(user, path), response.text("CS:getctag")
 
 
 def raw(user, method: str, path: str, body: bytes | None = None, **headers) -> SimpleNamespace:

@@ -115,11 +115,6 @@ def small_budget_server(engine, small_budget_url):
 
 
 @pytest.fixture
-def cal(user):
-    return user.mkcalendar("cal")
-
-
-@pytest.fixture
 def other_cal(other_user):
     return other_user.mkcalendar("cal")
 

@@ -19,16 +19,6 @@ from davutil import calendar, vevent
 API_INGEST_POINTS = 50_000
 
 
-@pytest.fixture
-def alice(api_user_factory):
-    return api_user_factory("alice")
-
-
-@pytest.fixture
-def org(alice):
-    return alice.ok("POST", "/api/organisations", {"name": "Claims"})
-
-
 def new_kpi(user, org, **fields) -> dict:
     return user.ok("POST", "/api/kpis", {"organisation_id": org["id"], "name": "KPI", **fields})
 

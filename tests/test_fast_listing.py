@@ -11,39 +11,12 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
 import requests
 
 from davutil import XML_HEADER, calendar, event, vtodo
-from pairutil import Pair, start_generic_server
-from server import fast_listing
+from pairutil import Pair, fast_calls, generic_server, pair  # noqa: F401 (fixtures)
 
 D_C = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://calendarserver.org/ns/"'
-
-
-@pytest.fixture(scope="module")
-def generic_server(engine, database_url):
-    server = start_generic_server(database_url)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fast_calls(monkeypatch):
-    calls = []
-    original = fast_listing._answer
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(fast_listing, "_answer", counting)
-    return calls
-
-
-@pytest.fixture
-def pair(engine, user, generic_server):
-    return Pair(user, f"http://127.0.0.1:{generic_server.port}")
 
 
 def propfind(props: str) -> str:

@@ -16,37 +16,11 @@ import requests
 from radicale.item import filter as radicale_filter
 
 from davutil import BERLIN, XML_HEADER, calendar, vevent, vtodo
-from pairutil import Pair, start_generic_server
-from server import fast_listing
+from pairutil import Pair, fast_calls, generic_server, pair  # noqa: F401 (fixtures)
 from storage_plugin import indexed_filters
 
 C_NS = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
 FOLDED = "DESCRIPTION:" + "A long line, folded by the serializer & kept <as> is; " * 8
-
-
-@pytest.fixture(scope="module")
-def generic_server(engine, database_url):
-    server = start_generic_server(database_url)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pair(engine, user, generic_server):
-    return Pair(user, f"http://127.0.0.1:{generic_server.port}")
-
-
-@pytest.fixture
-def fast_calls(monkeypatch):
-    calls = []
-    original = fast_listing._answer
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(fast_listing, "_answer", counting)
-    return calls
 
 
 @pytest.fixture

@@ -5,17 +5,11 @@ import threading
 from urllib.parse import quote
 
 import caldav
-import pytest
 
 from davutil import calendar, event, member_etags, multistatus, propfind, todo, vevent
 
 UNICODE_CALENDAR = "Календарь"
 UNICODE_HREF = "ünïcødé-ité.ics"
-
-
-@pytest.fixture
-def cal(user):
-    return user.mkcalendar("cal")
 
 
 def get(user, path: str):

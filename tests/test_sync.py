@@ -66,11 +66,6 @@ def delete_ok(user, path: str):
     assert response.status_code in (200, 204), response.text
 
 
-@pytest.fixture
-def cal(user):
-    return user.mkcalendar("cal")
-
-
 # -- basic sync ----------------------------------------------------------------
 
 def test_initial_sync_lists_every_member_with_a_token(user, cal):
