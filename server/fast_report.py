@@ -27,6 +27,7 @@ from radicale.app.report import test_filter, xml_item_response
 from server import fast_listing
 from server.fast_listing import _ETAG, _HREF, _TEXT, _Body, _Template, _TemplateItem, NeedsText
 from storage_plugin import request_state
+from storage_plugin.bounds import budget
 from storage_plugin.collection import Collection
 from storage_plugin.items import from_row
 
@@ -117,6 +118,8 @@ def _query_members(collection: Collection, xml_request: ET.Element, wants_text: 
             try:
                 if not all(test_filter(collection.tag, item, filter_) for filter_ in filters):
                     continue
+            except budget.BudgetExceeded:
+                raise  # the request's time is up: do_REPORT answers 503, nothing runs on
             except Exception:
                 raise _Fallback() from None  # Radicale answers 400 and logs why
         found.append(_Member(row.href, row.etag, row.component, text if wants_text else None))
