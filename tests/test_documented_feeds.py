@@ -350,10 +350,10 @@ def test_allow_private_networks_setting_acts(feed_server, loop_thread, clean_env
     feed_server.feeds["/local.ics"] = Feed(ics(vevent("local")))
     url = feed_server.url("/local.ics")
     with pytest.raises(ValueError, match="non-public"):
-        fetch.check_host(url, FeedSettings())
+        loop_thread.run(fetch.check_host(url, FeedSettings()))
     clean_environment.setenv("PLANERIX_ALLOW_PRIVATE_NETWORKS", "1")
     allowed = FeedSettings.from_env()
-    fetch.check_host(url, allowed)
+    loop_thread.run(fetch.check_host(url, allowed))
 
     async def get():
         async with fetch.new_session(allowed) as session:
