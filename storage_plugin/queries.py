@@ -123,14 +123,16 @@ def _items_in_window(hit: str, where: str = "", columns: str = ITEM_META_COLUMNS
         f" SELECT {columns}, false AS exact FROM item i"
         f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
         f"   AND (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}{where}"
-        f"   AND i.id NOT IN (SELECT item_id FROM hits)")
+        f"   AND i.id NOT IN (SELECT item_id FROM hits)"
+        # One order whatever plan PostgreSQL picks (clients see the same answer every time).
+        f" ORDER BY href")
 
 
 def _items_of_component(where: str = "", columns: str = ITEM_META_COLUMNS):
     return text(
         f"SELECT {columns}, true AS exact FROM item i "
         f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)"
-        f" AND {served()}{where}")
+        f" AND {served()}{where} ORDER BY i.href")
 
 
 # Radicale matches an occurrence (s, e) when start < e and s < end. For a window
