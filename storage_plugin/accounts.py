@@ -23,6 +23,8 @@ account = sa.Table(
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("created", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sa.Column("display_name", sa.Text),  # directory.py
+    sa.Column("cutype", sa.Text, server_default="INDIVIDUAL"),
 )
 
 MIN_PASSWORD_LENGTH = 8
