@@ -37,6 +37,10 @@ class Server:
     name = "server"
     storage = None  # "radicale-fs" | "xandikos-git" | None (HTTP fill only)
     auth_note = ""
+    # Peers run on the real clock even when the suite runs under libfaketime (.ci/clock-ahead):
+    # the clock-ahead run tests Planerix, and stock Radicale (file mtimes against a faked time)
+    # and Xandikos do not survive a faked clock.
+    fake_clock = False
 
     def __init__(self, workdir: Path, users: dict[str, str]):
         self.workdir = Path(workdir)
@@ -84,8 +88,13 @@ class Server:
         cmd, cwd = self.command()
         self._log = open(self.workdir / "server.log", "ab")
         self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=self._environment())
         self._wait_ready(ready_timeout)
+
+    def _environment(self) -> dict[str, str]:
+        if self.fake_clock:
+            return dict(os.environ)
+        return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -232,6 +241,7 @@ class XandikosServer(Server):
 class PlanerixServer(Server):
     name = "planerix"
     storage = None
+    fake_clock = True
     auth_note = "Planerix database users (Basic auth)"
 
     def __init__(self, workdir, users, command: str | None = None):
