@@ -12,6 +12,7 @@ from server import launcher, settings
 from okr_extension import account_removal, password_change
 from server.supervisor import RestartPolicy
 from storage_plugin import accounts, database, writer
+from storage_plugin.moving import cli as moving_cli, radicale_store
 from storage_plugin.time_bounds import Timeouts
 
 # Exit status of ``serve`` when the embedded database died and could not be restarted.
@@ -98,7 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database_options(db_commands.add_parser("upgrade", help="apply pending migrations"))
     _add_database_options(db_commands.add_parser(
         "reindex", help="rebuild the index of items whose index no longer matches their text"))
+    _add_moving_commands(commands)
     return parser
+
+
+def _add_moving_commands(commands) -> None:
+    importing = commands.add_parser("import", help="import calendars from elsewhere")
+    import_commands = importing.add_subparsers(dest="import_command", required=True)
+    radicale = import_commands.add_parser(
+        "radicale", help="a Radicale multifilesystem store, with hrefs and ETags unchanged")
+    radicale.add_argument("directory", help="Radicale's [storage] filesystem_folder (or its collection-root)")
+    radicale.add_argument("--user", action="append", metavar="NAME",
+                          help="import only this user's collections (repeatable)")
+    _add_database_options(radicale)
+    exporting = commands.add_parser("export", help="export calendars")
+    export_commands = exporting.add_subparsers(dest="export_command", required=True)
+    radicale = export_commands.add_parser(
+        "radicale", help="a Radicale multifilesystem store that stock Radicale serves unchanged")
+    radicale.add_argument("directory", help="where to write it (a new directory)")
+    radicale.add_argument("--user", action="append", metavar="NAME",
+                          help="export only this user's collections (repeatable)")
+    _add_database_options(radicale)
 
 
 def _read_password(args) -> str:
@@ -166,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
                                          args.db_restart_attempts))
         elif args.command == "user":
             run_user_command(args)
+        elif args.command in ("import", "export"):
+            with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)) as db:
+                storage = writer.open_storage(db.url)
+                if args.command == "import":
+                    return moving_cli.run_import(storage, args)
+                return moving_cli.run_export(storage, args)
         else:
             with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)) as db:
                 print("database schema is up to date")
@@ -175,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"unreadable, left as it is: {problem}", file=sys.stderr)
                     print(f"{report.rewritten} of {report.stale} stale items reindexed")
                     return 1 if report.unreadable else 0
-    except (accounts.AccountError, SettingError) as e:
+    except (accounts.AccountError, SettingError, radicale_store.StoreError) as e:
         print(f"planerix: {e}", file=sys.stderr)
         return 2
     except launcher.DatabaseLost as e:
