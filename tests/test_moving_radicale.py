@@ -209,3 +209,90 @@ def test_a_client_synced_with_radicale_downloads_nothing_after_the_import(tmp_pa
 
 def server_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
+
+
+def make_unreadable(path) -> None:
+    """A file the importer cannot read. Permissions do not stop root, so as root the file
+    becomes a link to /proc/self/mem, a regular file whose reading fails (EIO)."""
+    import os
+    if os.geteuid() == 0:
+        path.unlink()
+        path.symlink_to("/proc/self/mem")
+    else:
+        path.chmod(0)
+
+
+def test_bad_items_are_reported_and_skipped_and_the_rest_imported(tmp_path, database_url, engine):
+    ann, bob = f"ann-{uuid.uuid4().hex[:8]}", f"bob-{uuid.uuid4().hex[:8]}"
+    store = tmp_path / "radicale"
+    with StockRadicale(store, {ann: PASSWORD, bob: PASSWORD}) as radicale:
+        for name in (ann, bob):
+            mkcalendar(radicale.base_url, name, "work/", "Work", ["VEVENT"], "#FF2968FF", "1", "Office")
+            for n in range(4):
+                assert request(radicale.base_url, name, "PUT", f"work/e{n}.ics", event(f"e{n}-{name}", f"E{n}"),
+                               **{"Content-Type": "text/calendar"}).status_code == 201
+        served = listing(radicale.base_url, (ann, PASSWORD), f"/{ann}/work/")
+    work = store / "collection-root" / ann / "work"
+    (work / "broken.ics").write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:no end\r\n")
+    (work / "latin1.ics").write_bytes(event(f"l-{ann}", "Caf\xe9").encode("latin-1"))
+    (work / "copy-of-e0.ics").write_bytes((work / "e0.ics").read_bytes())  # the UID of e0.ics again
+    make_unreadable(work / "e3.ics")
+    orphan = store / "collection-root" / ann / "orphan"
+    orphan.mkdir()
+    (orphan / "lost.ics").write_text(event(f"lost-{ann}", "Lost"))
+
+    unknown = planerix("import", "radicale", str(store), "--user", "nobody-here", "--database-url", database_url)
+    assert unknown.returncode == 2 and "has no user 'nobody-here'" in unknown.stderr
+    not_a_store = planerix("import", "radicale", str(tmp_path), "--database-url", database_url)
+    assert not_a_store.returncode == 2 and "is not a Radicale multifilesystem store" in not_a_store.stderr
+
+    result = planerix("import", "radicale", str(store), "--user", ann, "--database-url", database_url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    skipped = sorted(line for line in result.stderr.splitlines() if line.startswith("skipped "))
+    assert len(skipped) == 5, result.stderr
+    assert skipped[0].startswith(f"skipped /{ann}/orphan/: missing .Radicale.props")
+    assert "1 file(s) were not imported" in skipped[0]
+    assert skipped[1].startswith(f"skipped /{ann}/work/broken.ics: corrupt item:")
+    assert skipped[2] == (f"skipped /{ann}/work/copy-of-e0.ics: duplicate UID 'e0-{ann}': "
+                          f"/{ann}/work/e0.ics has it too and was imported")
+    assert skipped[3].startswith(f"skipped /{ann}/work/e3.ics: unreadable file:")
+    assert skipped[4].startswith(f"skipped /{ann}/work/latin1.ics: corrupt item: not UTF-8 text")
+    assert f"/{ann}/work/ (calendar): 3 new, 0 changed, 0 unchanged" in result.stdout
+    assert bob not in result.stdout  # --user limits the import
+
+    server = start_caldav_server(database_url)
+    try:
+        assert planerix("user", "passwd", ann, "--password", PASSWORD, "--database-url", database_url).returncode == 0
+        imported = listing(server_url(server.port), (ann, PASSWORD), f"/{ann}/work/")
+    finally:
+        server.stop()
+    assert imported == {href: etag for href, etag in served.items() if href != "e3.ics"}
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM collection WHERE path LIKE %s", (f"{bob}%",)).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM collection WHERE path = %s", (f"{ann}/orphan",)).fetchone() == (0,)
+
+
+def test_a_collection_that_clashes_with_an_existing_one_is_left_out_whole(tmp_path, database_url, engine):
+    name = f"cat-{uuid.uuid4().hex[:8]}"
+    store = tmp_path / "radicale"
+    with StockRadicale(store, {name: PASSWORD}) as radicale:
+        make_addressbook(radicale.base_url, name, "people/", "People")
+        mkcalendar(radicale.base_url, name, "work/", "Work", ["VEVENT"], "#FF2968FF", "1", "Office")
+        for n in range(2):
+            assert request(radicale.base_url, name, "PUT", f"people/c{n}.vcf", card(f"c{n}-{name}", f"P{n}"),
+                           **{"Content-Type": "text/vcard"}).status_code == 201
+            assert request(radicale.base_url, name, "PUT", f"work/e{n}.ics", event(f"e{n}-{name}", f"E{n}"),
+                           **{"Content-Type": "text/calendar"}).status_code == 201
+    # In Planerix the same path is already a calendar, with an event of its own.
+    from storage_plugin import writer
+    storage = writer.open_storage(database_url)
+    writer.create_calendar(storage, name, f"{name}/people", {"D:displayname": "Mine"})
+    writer.write_items(storage, name, f"{name}/people", [writer.Put(event(f"mine-{name}", "Mine"))])
+
+    result = planerix("import", "radicale", str(store), "--database-url", database_url)
+    assert result.returncode == 1
+    assert (f"skipped /{name}/people/: /{name}/people/ exists and is a VCALENDAR, not a VADDRESSBOOK; "
+            "nothing of it was imported") in result.stderr
+    assert f"/{name}/work/ (calendar): 2 new, 0 changed, 0 unchanged" in result.stdout
+    with writer.editing(storage, name, f"{name}/people") as calendar:
+        assert [item.uid for item in calendar.items()] == [f"mine-{name}"]

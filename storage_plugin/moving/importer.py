@@ -100,9 +100,10 @@ def _import_collection(storage: Storage, source: radicale_store.SourceCollection
 def _prepare(storage: Storage, source: radicale_store.SourceCollection,
              report: ImportReport) -> list[tuple[str, radicale_item.Item]]:
     """The items of ``source`` as Radicale reads them, in href order; the rest is reported.
-    Of items sharing a UID only the first (by href) is kept, as a calendar holds a UID once."""
+    Of items sharing a UID (a calendar holds a UID once) the oldest file is kept: the
+    others are most likely copies made beside it."""
     prepared, first_of_uid = [], {}
-    for source_item in source.items:
+    for source_item in sorted(source.items, key=lambda i: (i.modified, i.href)):
         where = f"/{source.path}/{source_item.href}"
         if source_item.data is None:
             report.skipped.append(Skipped(where, source_item.error or "unreadable file"))
@@ -123,4 +124,4 @@ def _prepare(storage: Storage, source: radicale_store.SourceCollection,
             continue
         first_of_uid[item.uid] = source_item.href
         prepared.append((source_item.href, item))
-    return prepared
+    return sorted(prepared, key=lambda pair: pair[0])

@@ -29,6 +29,7 @@ class SourceItem:
     href: str
     data: Optional[bytes]  # None: unreadable, see ``error``
     error: Optional[str] = None
+    modified: int = 0  # ns since the epoch
 
 
 @dataclass
@@ -89,7 +90,8 @@ def read_collection(directory: Path, path: str) -> SourceCollection:
     collection = SourceCollection(path, props, error=error)
     for file in _item_files(directory):
         try:
-            collection.items.append(SourceItem(file.name, file.read_bytes()))
+            modified = file.stat().st_mtime_ns
+            collection.items.append(SourceItem(file.name, file.read_bytes(), modified=modified))
         except OSError as e:
             collection.items.append(SourceItem(file.name, None, f"unreadable file: {e.strerror or e}"))
     return collection
