@@ -296,3 +296,9 @@ def test_a_collection_that_clashes_with_an_existing_one_is_left_out_whole(tmp_pa
     assert f"/{name}/work/ (calendar): 2 new, 0 changed, 0 unchanged" in result.stdout
     with writer.editing(storage, name, f"{name}/people") as calendar:
         assert [item.uid for item in calendar.items()] == [f"mine-{name}"]
+    # What was added in Planerix since stays when the store is imported again.
+    writer.write_items(storage, name, f"{name}/work", [writer.Put(event(f"later-{name}", "Later"))])
+    again = planerix("import", "radicale", str(store), "--database-url", database_url)
+    assert f"/{name}/work/ (calendar): 0 new, 0 changed, 2 unchanged" in again.stdout
+    with writer.editing(storage, name, f"{name}/work") as calendar:
+        assert sorted(item.uid for item in calendar.items()) == [f"e0-{name}", f"e1-{name}", f"later-{name}"]
