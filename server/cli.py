@@ -12,7 +12,7 @@ from server import launcher, settings
 from okr_extension import account_removal, password_change
 from server.supervisor import RestartPolicy
 from storage_plugin import accounts, database, writer
-from storage_plugin.moving import cli as moving_cli, radicale_store
+from server.moving import cli as moving_cli
 from storage_plugin.time_bounds import Timeouts
 
 # Exit status of ``serve`` when the embedded database died and could not be restarted.
@@ -112,6 +112,12 @@ def _add_moving_commands(commands) -> None:
     radicale.add_argument("--user", action="append", metavar="NAME",
                           help="import only this user's collections (repeatable)")
     _add_database_options(radicale)
+    ics = import_commands.add_parser(
+        "ics", help="one or many VCALENDARs from a file or an http(s)/webcal URL, split by UID")
+    ics.add_argument("source", help="a file, or a URL (fetched as a feed is)")
+    ics.add_argument("--calendar", required=True, metavar="/NAME/CAL/",
+                     help="the calendar to import into (created if missing)")
+    _add_database_options(ics)
     exporting = commands.add_parser("export", help="export calendars")
     export_commands = exporting.add_subparsers(dest="export_command", required=True)
     radicale = export_commands.add_parser(
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"unreadable, left as it is: {problem}", file=sys.stderr)
                     print(f"{report.rewritten} of {report.stale} stale items reindexed")
                     return 1 if report.unreadable else 0
-    except (accounts.AccountError, SettingError, radicale_store.StoreError) as e:
+    except (accounts.AccountError, SettingError) as e:
         print(f"planerix: {e}", file=sys.stderr)
         return 2
     except launcher.DatabaseLost as e:

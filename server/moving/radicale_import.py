@@ -16,7 +16,7 @@ from typing import Optional
 from radicale import item as radicale_item
 
 from storage_plugin import accounts, queries, writer
-from storage_plugin.moving import radicale_store
+from server.moving import radicale_store
 from storage_plugin.storage import Storage
 
 

@@ -15,7 +15,7 @@ from typing import Optional
 from sqlalchemy import text
 
 from storage_plugin import queries, time_bounds
-from storage_plugin.moving import radicale_store
+from server.moving import radicale_store
 from storage_plugin.storage import Storage
 
 # Archived accounts (their names start with a ".") stay out: Radicale cannot serve such paths.

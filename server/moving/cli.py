@@ -1,0 +1,65 @@
+"""What ``planerix import`` and ``planerix export`` print (server/cli.py parses the arguments)."""
+from __future__ import annotations
+
+import sys
+
+from okr_extension.feeds.fetch import FetchError
+from okr_extension.feeds.importer import FeedInvalid
+from server.moving import ics_import, radicale_export, radicale_import, radicale_store
+from storage_plugin.storage import Storage
+from storage_plugin.writer import WriteError
+
+# Refusals of a whole command: printed as "planerix: …", exit status 2.
+REFUSED = (radicale_store.StoreError, FeedInvalid, FetchError, WriteError)
+
+
+def refused(e: Exception) -> int:
+    print(f"planerix: {getattr(e, 'reason', None) or e}", file=sys.stderr)
+    return 2
+
+
+def run_import(storage: Storage, args) -> int:
+    """Exit status 0 when everything was imported, 1 when something was skipped (listed),
+    2 when the import was refused (nothing changed)."""
+    try:
+        if args.import_command == "ics":
+            return _report_ics(args.calendar, ics_import.import_ics(storage, args.source, args.calendar))
+        return _report_radicale(radicale_import.import_radicale(storage, args.directory, args.user))
+    except REFUSED as e:
+        return refused(e)
+
+
+def _report_ics(calendar: str, changes) -> int:
+    for uid, reason in changes.skipped.items():
+        print(f"skipped UID {uid!r}: {reason}", file=sys.stderr)
+    print(f"{calendar}: {changes.added} new, {changes.changed} changed, {changes.unchanged} unchanged; "
+          f"{len(changes.skipped)} skipped")
+    return 1 if changes.skipped else 0
+
+
+def _report_radicale(report: radicale_import.ImportReport) -> int:
+    for done in report.collections:
+        kind = "calendar" if done.tag == "VCALENDAR" else "address book"
+        print(f"/{done.path}/ ({kind}): {done.new} new, {done.changed} changed, {done.unchanged} unchanged")
+    for skipped in report.skipped:
+        print(f"skipped {skipped.where}: {skipped.reason}", file=sys.stderr)
+    print(f"imported {len(report.collections)} collection(s): {report.total('new')} new, "
+          f"{report.total('changed')} changed, {report.total('unchanged')} unchanged item(s); "
+          f"{len(report.skipped)} skipped")
+    if report.new_users:
+        print("users created without a password (they cannot log in until one is set):")
+        for name in report.new_users:
+            print(f"  {name}: planerix user passwd {name}")
+    return 1 if report.skipped else 0
+
+
+def run_export(storage: Storage, args) -> int:
+    try:
+        report = radicale_export.export_radicale(storage, args.directory, args.user)
+    except REFUSED as e:
+        return refused(e)
+    for path, count in report.collections.items():
+        print(f"/{path}/: {count} item(s)")
+    print(f"exported {len(report.collections)} collection(s) with {report.items} item(s) "
+          f"to {args.directory}")
+    return 0
