@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Optional
 
 from okr_extension.feeds.fetch import FetchError
 from okr_extension.feeds.importer import FeedInvalid
-from server.moving import ics_import, radicale_export, radicale_import, radicale_store
+from server import launcher
+from server.embedded import EmbeddedPostgres
+from server.moving import backup, ics_import, radicale_export, radicale_import, radicale_store
 from storage_plugin.storage import Storage
 from storage_plugin.writer import WriteError
 
 # Refusals of a whole command: printed as "planerix: …", exit status 2.
-REFUSED = (radicale_store.StoreError, FeedInvalid, FetchError, WriteError)
+REFUSED = (radicale_store.StoreError, FeedInvalid, FetchError, WriteError, backup.BackupError)
 
 
 def refused(e: Exception) -> int:
@@ -62,4 +66,35 @@ def run_export(storage: Storage, args) -> int:
         print(f"/{path}/: {count} item(s)")
     print(f"exported {len(report.collections)} collection(s) with {report.items} item(s) "
           f"to {args.directory}")
+    return 0
+
+
+def run_backup(url: str, file: str) -> int:
+    try:
+        tool = backup.backup(url, Path(file))
+    except REFUSED as e:
+        return refused(e)
+    print(f"backup written to {file} (pg_dump {tool.major}, custom format)")
+    return 0
+
+
+def run_restore(data_dir: Path, url: Optional[str], file: str) -> int:
+    """Restore into the database before any migration creates tables in it, then migrate
+    (the backup may predate this version)."""
+    embedded = None
+    try:
+        if not url:
+            embedded = EmbeddedPostgres(data_dir)
+            target = embedded.start()
+        else:
+            target = url
+        tool = backup.restore(target, Path(file))
+    except REFUSED as e:
+        return refused(e)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    with launcher.open_database(data_dir, url):
+        pass
+    print(f"{file} restored (pg_restore {tool.major}); database schema is up to date")
     return 0
