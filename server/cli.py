@@ -123,6 +123,14 @@ def _add_moving_commands(commands) -> None:
     ics.add_argument("--calendar", required=True, metavar="/NAME/CAL/",
                      help="the calendar to import into (created if missing)")
     _add_database_options(ics)
+    caldav = import_commands.add_parser(
+        "caldav", help="every calendar and task list of an account on another CalDAV server")
+    caldav.add_argument("url", help="the server's URL (discovery as clients do), or a calendar's")
+    caldav.add_argument("--user", required=True, metavar="NAME", help="the account on that server")
+    caldav.add_argument("--password-file", metavar="FILE",
+                        help="a file whose first line is the password (default: standard input)")
+    caldav.add_argument("--into", metavar="NAME", help="the Planerix user to import into (default: --user)")
+    _add_database_options(caldav)
     exporting = commands.add_parser("export", help="export calendars")
     export_commands = exporting.add_subparsers(dest="export_command", required=True)
     radicale = export_commands.add_parser(

@@ -1,6 +1,7 @@
 """What ``planerix import`` and ``planerix export`` print (server/cli.py parses the arguments)."""
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 from typing import Optional
@@ -9,12 +10,14 @@ from okr_extension.feeds.fetch import FetchError
 from okr_extension.feeds.importer import FeedInvalid
 from server import launcher
 from server.embedded import EmbeddedPostgres
-from server.moving import backup, ics_import, radicale_export, radicale_import, radicale_store
+from server.moving import backup, caldav_import, ics_import, radicale_export, radicale_import, radicale_store
+from storage_plugin.accounts import AccountError
 from storage_plugin.storage import Storage
 from storage_plugin.writer import WriteError
 
 # Refusals of a whole command: printed as "planerix: …", exit status 2.
-REFUSED = (radicale_store.StoreError, FeedInvalid, FetchError, WriteError, backup.BackupError)
+REFUSED = (radicale_store.StoreError, FeedInvalid, FetchError, WriteError, backup.BackupError,
+           caldav_import.SourceError, AccountError)
 
 
 def refused(e: Exception) -> int:
@@ -26,11 +29,36 @@ def run_import(storage: Storage, args) -> int:
     """Exit status 0 when everything was imported, 1 when something was skipped (listed),
     2 when the import was refused (nothing changed)."""
     try:
+        if args.import_command == "caldav":
+            report = caldav_import.import_caldav(storage, args.url, args.user, _password(args.password_file),
+                                                 args.into, progress=_progress)
+            status = _report_radicale(report)
+            print(f"ETags kept: {report.etags_kept} of {report.etags_total} (the others are new: "
+                  "clients download those items once)")
+            return status
         if args.import_command == "ics":
             return _report_ics(args.calendar, ics_import.import_ics(storage, args.source, args.calendar))
         return _report_radicale(radicale_import.import_radicale(storage, args.directory, args.user))
     except REFUSED as e:
         return refused(e)
+
+
+def _password(file: Optional[str]) -> str:
+    if file is not None:
+        try:
+            with open(file, encoding="utf-8") as f:
+                return f.readline().rstrip("\r\n")
+        except OSError as e:
+            raise AccountError(f"cannot read the password file {file}: {e.strerror or e}") from None
+    if sys.stdin.isatty():
+        return getpass.getpass("Password on the other server: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _progress(path: str, done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        print(f"\r/{path}/: {done} of {total} items read", end="\n" if done >= total else "",
+              file=sys.stderr, flush=True)
 
 
 def _report_ics(calendar: str, changes) -> int:

@@ -73,9 +73,16 @@ def _import_collection(storage: Storage, source: radicale_store.SourceCollection
         report.skipped.append(Skipped(where, f"the folder name cannot be a user name: {e}"))
         return
     prepared = _prepare(storage, source, report)
-    result = Imported(source.path, source.tag)
+    store_collection(storage, source.path, source.props, prepared, report, Imported(source.path, source.tag))
+
+
+def store_collection(storage: Storage, path: str, props: dict, prepared: list[tuple[str, radicale_item.Item]],
+                     report: ImportReport, result: Imported) -> None:
+    """Write ``prepared`` (href, item) into the collection at ``path`` in one transaction; an
+    item already stored there with the same ETag is left alone. The outcome goes to ``report``."""
+    where = f"/{path}/"
     try:
-        with writer.importing(storage, source.path, source.props) as target:
+        with writer.importing(storage, path, props) as target:
             stored = {r.href: r.etag for r in target.connection.execute(
                 queries.ITEMS_OF_COLLECTION, {"cid": target.collection_id, "max_size": None})}
             for href, item in prepared:
