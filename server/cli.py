@@ -104,41 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = db_commands.add_parser(name, help=help_text)
         sub.add_argument("file", metavar="FILE")
         _add_database_options(sub)
-    _add_moving_commands(commands)
+    moving_cli.add_commands(commands, _add_database_options)
     return parser
-
-
-def _add_moving_commands(commands) -> None:
-    importing = commands.add_parser("import", help="import calendars from elsewhere")
-    import_commands = importing.add_subparsers(dest="import_command", required=True)
-    radicale = import_commands.add_parser(
-        "radicale", help="a Radicale multifilesystem store, with hrefs and ETags unchanged")
-    radicale.add_argument("directory", help="Radicale's [storage] filesystem_folder (or its collection-root)")
-    radicale.add_argument("--user", action="append", metavar="NAME",
-                          help="import only this user's collections (repeatable)")
-    _add_database_options(radicale)
-    ics = import_commands.add_parser(
-        "ics", help="one or many VCALENDARs from a file or an http(s)/webcal URL, split by UID")
-    ics.add_argument("source", help="a file, or a URL (fetched as a feed is)")
-    ics.add_argument("--calendar", required=True, metavar="/NAME/CAL/",
-                     help="the calendar to import into (created if missing)")
-    _add_database_options(ics)
-    caldav = import_commands.add_parser(
-        "caldav", help="every calendar and task list of an account on another CalDAV server")
-    caldav.add_argument("url", help="the server's URL (discovery as clients do), or a calendar's")
-    caldav.add_argument("--user", required=True, metavar="NAME", help="the account on that server")
-    caldav.add_argument("--password-file", metavar="FILE",
-                        help="a file whose first line is the password (default: standard input)")
-    caldav.add_argument("--into", metavar="NAME", help="the Planerix user to import into (default: --user)")
-    _add_database_options(caldav)
-    exporting = commands.add_parser("export", help="export calendars")
-    export_commands = exporting.add_subparsers(dest="export_command", required=True)
-    radicale = export_commands.add_parser(
-        "radicale", help="a Radicale multifilesystem store that stock Radicale serves unchanged")
-    radicale.add_argument("directory", help="where to write it (a new directory)")
-    radicale.add_argument("--user", action="append", metavar="NAME",
-                          help="export only this user's collections (repeatable)")
-    _add_database_options(radicale)
 
 
 def _read_password(args) -> str:

@@ -20,6 +20,38 @@ REFUSED = (radicale_store.StoreError, FeedInvalid, FetchError, WriteError, backu
            caldav_import.SourceError, AccountError)
 
 
+def add_commands(commands, add_database_options) -> None:
+    """``import radicale|ics|caldav`` and ``export radicale`` under ``planerix``'s subcommands."""
+    importing = commands.add_parser("import", help="import calendars from elsewhere").add_subparsers(
+        dest="import_command", required=True)
+    exporting = commands.add_parser("export", help="export calendars").add_subparsers(
+        dest="export_command", required=True)
+    for subcommands, verb, help_text, where in (
+            (importing, "import", "a Radicale multifilesystem store, with hrefs and ETags unchanged",
+             "Radicale's [storage] filesystem_folder (or its collection-root)"),
+            (exporting, "export", "a Radicale multifilesystem store that stock Radicale serves unchanged",
+             "where to write it (a new directory)")):
+        radicale = subcommands.add_parser("radicale", help=help_text)
+        radicale.add_argument("directory", help=where)
+        radicale.add_argument("--user", action="append", metavar="NAME",
+                              help=f"{verb} only this user's collections (repeatable)")
+        add_database_options(radicale)
+    ics = importing.add_parser(
+        "ics", help="one or many VCALENDARs from a file or an http(s)/webcal URL, split by UID")
+    ics.add_argument("source", help="a file, or a URL (fetched as a feed is)")
+    ics.add_argument("--calendar", required=True, metavar="/NAME/CAL/",
+                     help="the calendar to import into (created if missing)")
+    add_database_options(ics)
+    caldav = importing.add_parser(
+        "caldav", help="every calendar and task list of an account on another CalDAV server")
+    caldav.add_argument("url", help="the server's URL (discovery as clients do), or a calendar's")
+    caldav.add_argument("--user", required=True, metavar="NAME", help="the account on that server")
+    caldav.add_argument("--password-file", metavar="FILE",
+                        help="a file whose first line is the password (default: standard input)")
+    caldav.add_argument("--into", metavar="NAME", help="the Planerix user to import into (default: --user)")
+    add_database_options(caldav)
+
+
 def refused(e: Exception) -> int:
     print(f"planerix: {getattr(e, 'reason', None) or e}", file=sys.stderr)
     return 2
