@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -77,6 +78,7 @@ class Databases:
         self._embedded = None
         if admin_url is None:
             from server.embedded import EmbeddedPostgres
+            (workdir / "data").mkdir()
             self._embedded = EmbeddedPostgres(workdir / "data")
             admin_url = self._embedded.start()
         self.admin = make_url(admin_url).set(drivername="postgresql")
@@ -177,6 +179,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="planerix-bench-moving-"))
+    load_before = os.getloadavg()[0]
     databases = Databases(args.database_url, workdir)
     try:
         results = [measure(n, workdir, databases, not args.no_radicale) for n in sizes]
@@ -184,7 +187,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
     meta = {"database": "external PostgreSQL" if args.database_url else "embedded PostgreSQL 18",
-            "machine": f"{platform.machine()}, Python {sys.version.split()[0]}"}
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+                       f"load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run"}
     (out / "moving.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     (out / "moving.md").write_text(render(results, meta))
     print((out / "moving.md").read_text())
