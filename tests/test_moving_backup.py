@@ -82,6 +82,7 @@ def test_a_restore_is_all_or_nothing(tmp_path, database_server, filled):
         assert tables(empty) == []  # no table is left behind
 
 
+@pytest.mark.timeout(600)  # several servers and planerix processes, started one after another
 def test_the_embedded_database_is_backed_up_and_restored_with_the_wheels_tools(tmp_path, filled):
     archive, again = tmp_path / "external.dump", tmp_path / "embedded.dump"
     assert planerix("db", "backup", str(archive), "--database-url", filled).returncode == 0

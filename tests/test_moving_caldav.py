@@ -46,6 +46,7 @@ def proppatch(url: str, displayname: str, color: str) -> None:
                             headers={"Content-Type": "application/xml"}).status_code == 207
 
 
+@pytest.mark.timeout(600)  # several servers and planerix processes, started one after another
 def test_an_account_on_xandikos_is_imported_through_discovery(tmp_path, xandikos, database_url, engine):
     # Xandikos has no authentication without TLS: it ignores the credentials sent.
     client = caldav.DAVClient(url=xandikos + "/", username="user", password="unused-password")
@@ -102,6 +103,7 @@ def test_an_account_on_xandikos_is_imported_through_discovery(tmp_path, xandikos
                             (f"{into}/calendar",)).fetchall() == [(KEY_RESULT,)]
 
 
+@pytest.mark.timeout(600)  # several servers and planerix processes, started one after another
 def test_etags_of_a_radicale_source_are_kept_and_a_calendar_url_imports_that_calendar(tmp_path, database_url):
     name = f"rad-{uuid.uuid4().hex[:8]}"
     with StockRadicale(tmp_path / "radicale", {name: PASSWORD}) as radicale:

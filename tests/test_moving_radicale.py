@@ -115,6 +115,7 @@ def snapshot(base_url: str, names: list[str]) -> dict:
             for name in names for path in COLLECTIONS}
 
 
+@pytest.mark.timeout(600)  # several servers and planerix processes, started one after another
 def test_a_client_synced_with_radicale_downloads_nothing_after_the_import(tmp_path, database_url, engine):
     names = [f"ann-{uuid.uuid4().hex[:8]}", f"bob-{uuid.uuid4().hex[:8]}"]
     store = tmp_path / "radicale"
