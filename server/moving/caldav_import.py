@@ -19,6 +19,7 @@ Requests go through the feed fetcher's guard (no private addresses unless
 from __future__ import annotations
 
 import asyncio
+import base64
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -77,7 +78,7 @@ class Source:
     def __init__(self, session: aiohttp.ClientSession, settings: FeedSettings, user: str, password: str) -> None:
         self._session = session
         self._settings = settings
-        self._auth = aiohttp.BasicAuth(user, password)
+        self._authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
 
     async def request(self, method: str, url: str, body: bytes = b"", depth: Optional[str] = None,
                       ) -> tuple[int, bytes, str]:
@@ -86,14 +87,21 @@ class Source:
         if depth is not None:
             headers["Depth"] = depth
         timeout = aiohttp.ClientTimeout(total=self._settings.fetch_timeout_seconds)
+        origin = None
         for _ in range(self._settings.max_redirects + 1):
             try:
                 url = fetch.normalize_url(url)
                 await fetch.check_host(url, self._settings)
             except ValueError as e:
                 raise SourceError(f"refused {url}: {e}") from None
+            # The password goes to the server it was given for, not to where it redirects.
+            origin = origin or urlsplit(url)[:2]
+            if urlsplit(url)[:2] == origin:
+                headers["Authorization"] = self._authorization
+            else:
+                headers.pop("Authorization", None)
             try:
-                async with self._session.request(method, url, data=body, headers=headers, auth=self._auth,
+                async with self._session.request(method, url, data=body, headers=headers,
                                                  timeout=timeout, allow_redirects=False) as response:
                     if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                         url = urljoin(url, response.headers["Location"])
