@@ -12,6 +12,7 @@ from server import launcher, settings
 from okr_extension import account_removal, password_change
 from server.supervisor import RestartPolicy
 from storage_plugin import accounts, database, writer
+from server.moving import cli as moving_cli
 from storage_plugin.time_bounds import Timeouts
 
 # Exit status of ``serve`` when the embedded database died and could not be restarted.
@@ -98,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database_options(db_commands.add_parser("upgrade", help="apply pending migrations"))
     _add_database_options(db_commands.add_parser(
         "reindex", help="rebuild the index of items whose index no longer matches their text"))
+    for name, help_text in (("backup", "write the whole database to FILE (pg_dump custom format)"),
+                            ("restore", "restore a backup FILE into an empty data directory or database")):
+        sub = db_commands.add_parser(name, help=help_text)
+        sub.add_argument("file", metavar="FILE")
+        _add_database_options(sub)
+    moving_cli.add_commands(commands, _add_database_options)
     return parser
 
 
@@ -166,6 +173,17 @@ def main(argv: list[str] | None = None) -> int:
                                          args.db_restart_attempts))
         elif args.command == "user":
             run_user_command(args)
+        elif args.command in ("import", "export"):
+            with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)) as db:
+                storage = writer.open_storage(db.url)
+                if args.command == "import":
+                    return moving_cli.run_import(storage, args)
+                return moving_cli.run_export(storage, args)
+        elif args.db_command == "restore":
+            return moving_cli.run_restore(settings.data_dir(args.data_dir), _database_url(args), args.file)
+        elif args.db_command == "backup":
+            with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)) as db:
+                return moving_cli.run_backup(db.url, args.file)
         else:
             with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)) as db:
                 print("database schema is up to date")

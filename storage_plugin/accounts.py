@@ -28,6 +28,9 @@ account = sa.Table(
 )
 
 MIN_PASSWORD_LENGTH = 8
+# The stored hash of an account created without a password (by an import): never a valid
+# hash, so nobody logs in as it until ``planerix user passwd`` sets one.
+NO_PASSWORD = "!no-password"
 _hasher = PasswordHasher()
 
 
@@ -130,6 +133,14 @@ def add(engine: sa.Engine, name: str, password: str) -> None:
             .on_conflict_do_nothing(index_elements=["name"]).returning(account.c.name)).first()
     if inserted is None:
         raise AccountError(f"user {name!r} already exists")
+
+
+def add_without_password(engine: sa.Engine, name: str) -> bool:
+    """Create ``name`` unable to log in (see ``NO_PASSWORD``); False if it exists already."""
+    with engine.begin() as conn:
+        return conn.execute(
+            postgresql.insert(account).values(name=check_name(name), password_hash=NO_PASSWORD)
+            .on_conflict_do_nothing(index_elements=["name"]).returning(account.c.name)).first() is not None
 
 
 def set_password(engine: sa.Engine, name: str, password: str) -> None:

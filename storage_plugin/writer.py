@@ -136,8 +136,9 @@ def _max_rrule_occurrences(storage: Storage) -> int:
     return int(storage.configuration.get("server", "max_vevent_rrule_occurrence"))
 
 
-def prepare_item(storage: Storage, text: str, path: str = "") -> radicale_item.Item:
-    """Parse and check one calendar object as a CalDAV PUT does; ``ItemRejected`` if it cannot be stored.
+def prepare_item(storage: Storage, text: str, path: str = "", tag: str = "VCALENDAR") -> radicale_item.Item:
+    """Parse and check one calendar object (or, with ``tag`` VADDRESSBOOK, one vCard) as a
+    PUT does; ``ItemRejected`` if it cannot be stored.
 
     As for a PUT, the text is scanned before it is parsed and its preparation
     (which expands recurrences) runs under the storage's expansion budget."""
@@ -154,7 +155,7 @@ def prepare_item(storage: Storage, text: str, path: str = "") -> radicale_item.I
             raise ItemRejected(f"not valid iCalendar: {e}") from None
         try:
             radicale_item.check_and_sanitize_items(
-                components, max_vevent_rrule_occurrence=_max_rrule_occurrences(storage), tag="VCALENDAR")
+                components, max_vevent_rrule_occurrence=_max_rrule_occurrences(storage), tag=tag)
             item = radicale_item.Item(collection_path=path, vobject_item=components[0])
             item.prepare()
         except Exception as e:
@@ -302,6 +303,40 @@ def editing(storage: Storage, user: str, path: str, *,
     _check_owner(user, path)
     with _locked(storage, user, path, "PUT") as conn:
         yield CalendarEditor(storage, conn, _calendar(storage, conn, path, allow_read_only))
+
+
+@contextlib.contextmanager
+def importing(storage: Storage, path: str, props: Mapping[str, str]) -> Iterator[CalendarEditor]:
+    """The calendar or address book at ``path`` with ``props``, created if missing, writable
+    until the block ends (then committed; an exception undoes all of it). For importers:
+    the owner's own rights are not asked for, existing items stay, and properties are
+    written only when they differ (so a repeated import changes nothing)."""
+    path = calendar_path(path)
+    if "/" not in path:
+        raise Conflict(f"/{path}/ is a user's home, not a calendar path")
+    try:
+        props = dict(radicale_item.check_and_sanitize_props(dict(props)))
+    except ValueError as e:
+        raise ItemRejected(f"invalid properties: {e}") from None
+    with _locked(storage, owner_of(path), path, "PUT") as conn:
+        rows = {r.path: r for r in conn.execute(
+            queries.COLLECTIONS_BY_PATHS, {"paths": [path, posixpath.dirname(path)]})}
+        parent = rows.get(posixpath.dirname(path))
+        if parent is not None and parent.tag:
+            raise Conflict(f"/{parent.path}/ is a calendar or address book; nothing can be inside it")
+        row = rows.get(path)
+        if row is None:
+            collection, _, _ = storage.create_collection("/" + path + "/", props=props)
+        else:
+            collection = Collection(storage, row)
+            if collection.tag != props.get("tag"):
+                raise Conflict(f"/{path}/ exists and is a {collection.tag or 'plain collection'}, "
+                               f"not a {props.get('tag')}")
+            if collection.read_only:
+                raise Forbidden(READ_ONLY_REASON, "D:need-privileges")
+            if dict(collection.get_meta()) != props:
+                collection.set_meta(props)  # on this transaction's connection
+        yield CalendarEditor(storage, conn, collection)
 
 
 def write_items(storage: Storage, user: str, path: str, changes: Sequence[Change], *,

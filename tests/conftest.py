@@ -133,12 +133,12 @@ def frozen_clock():
         yield now
 
 
-def start_caldav_server(database_url: str, extra: dict | None = None) -> CalDAVServer:
-    configuration = settings.radicale_configuration(database_url, "127.0.0.1", 0)
+def start_caldav_server(database_url: str, extra: dict | None = None, port: int = 0) -> CalDAVServer:
+    configuration = settings.radicale_configuration(database_url, "127.0.0.1", port)
     configuration.update({"logging": {"level": "warning"}, "auth": {"delay": "0"}}, "tests")
     if extra:
         configuration.update(extra, "test overrides")
-    server = CalDAVServer(configuration, "127.0.0.1", 0)
+    server = CalDAVServer(configuration, "127.0.0.1", port)
     server.start()
     return server
 

@@ -126,8 +126,9 @@ def _ensure_uid(component) -> str:
 
 
 def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None,
-               max_lines: int = DEFAULT_MAX_LINES) -> SplitFeed:
-    """The feed's calendar objects by UID; FeedInvalid if the body is no iCalendar feed."""
+               max_lines: int = DEFAULT_MAX_LINES, several: bool = False) -> SplitFeed:
+    """The feed's calendar objects by UID; FeedInvalid if the body is no iCalendar feed.
+    ``several``: the body may hold several VCALENDARs (a file of concatenated exports)."""
     text = decode(body, charset)
     try:  # the objects' rules are checked one by one (prepare_item): one bad object is skipped
         ical_scan.check_text(text, dataclasses.replace(storage.text_limits, max_lines=max_lines,
@@ -139,10 +140,11 @@ def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None,
         calendars = radicale_item.read_components(text)
     except Exception as e:
         raise FeedInvalid(f"not valid iCalendar: {e}") from None
-    if len(calendars) != 1 or calendars[0].name != "VCALENDAR":
+    if not calendars or (len(calendars) > 1 and not several) or \
+            any(c.name != "VCALENDAR" for c in calendars):
         names = ", ".join(c.name for c in calendars[:3]) or "nothing"
-        raise FeedInvalid(f"expected one VCALENDAR, found {names}")
-    members = [c for c in calendars[0].getChildren() if c.name in MEMBER_COMPONENTS]
+        raise FeedInvalid(f"expected {'VCALENDARs' if several else 'one VCALENDAR'}, found {names}")
+    members = [c for calendar in calendars for c in calendar.getChildren() if c.name in MEMBER_COMPONENTS]
     keyed = sorted(((_ensure_uid(c), _recurrence_key(c), i, c) for i, c in enumerate(members)),
                    key=lambda t: (t[0], t[1], t[2]))
     split = SplitFeed()
@@ -161,10 +163,13 @@ def split_feed(storage: Storage, body: bytes, charset: Optional[str] = None,
     return split
 
 
-def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed) -> Changes:
-    """Make the calendar hold what the feed holds, in one transaction of the owner's lock."""
+def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed, *,
+               keep_missing: bool = False, subscribed: bool = True) -> Changes:
+    """Make the calendar hold what the feed holds, in one transaction of the owner's lock.
+    ``keep_missing``: stored objects whose UID is not in the feed stay (a one-off import);
+    ``subscribed``: the calendar is the feed's read-only one (else it must be writable)."""
     changes = Changes(skipped=dict(feed.skipped))
-    with writer.editing(storage, owner, path, allow_read_only=True) as calendar:
+    with writer.editing(storage, owner, path, allow_read_only=subscribed) as calendar:
         stored = {item.uid: item for item in calendar.items()}
         for uid, item in feed.items.items():
             budget.check()
@@ -178,7 +183,7 @@ def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed) -> Chan
                 calendar.put_prepared(item, href=old.href)
                 changes.changed += 1
         for uid, old in stored.items():
-            if uid not in feed.items and uid not in feed.skipped:
+            if not keep_missing and uid not in feed.items and uid not in feed.skipped:
                 calendar.delete(old.href)
                 changes.removed += 1
     return changes
@@ -186,13 +191,17 @@ def apply_feed(storage: Storage, owner: str, path: str, feed: SplitFeed) -> Chan
 
 def import_feed(storage: Storage, owner: str, path: str, body: bytes, charset: Optional[str] = None, *,
                 max_lines: int = DEFAULT_MAX_LINES, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
-                spend: Optional[budget.Budget] = None) -> Changes:
+                spend: Optional[budget.Budget] = None, one_off: bool = False) -> Changes:
     """Split and apply a feed within ``budget_seconds`` (or the given, cancellable, ``spend``);
-    FeedInvalid when it is refused or stopped, and then nothing stored has changed."""
+    FeedInvalid when it is refused or stopped, and then nothing stored has changed.
+    ``one_off``: an import into a writable calendar (``planerix import ics``), not a
+    subscription: several VCALENDARs are taken, and what the body lacks stays stored."""
     try:
         with budget.limited(budget_seconds, IMPORTING, spend) as spent:
             try:
-                return apply_feed(storage, owner, path, split_feed(storage, body, charset, max_lines))
+                return apply_feed(storage, owner, path,
+                                  split_feed(storage, body, charset, max_lines, several=one_off),
+                                  keep_missing=one_off, subscribed=not one_off)
             except Exception:
                 if not spent.exceeded:
                     raise
