@@ -1,0 +1,179 @@
+"""Thin handlers of the dashboard's pages: read the request, call the logic, render."""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from okr_extension import auth
+from okr_extension.api.problems import Problem
+from okr_extension.api.requests import path_id
+from okr_extension.goals import crud, key_results, objectives
+from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY
+from okr_extension.models import goals as goal_models
+from okr_extension.transactions import transaction
+from okr_extension.web import forms, goal_pages, overview, sessions
+from okr_extension.web.assets import PREFIX as STATIC_PREFIX
+from okr_extension.web.guard import LOGIN, ROOT, safe_next
+from okr_extension.web.render import ASSETS, render
+from okr_extension.web.settings import DashboardSettings
+
+SETTINGS = web.AppKey("dashboard_settings", DashboardSettings)
+TRACKING_FILTERS = ("off_track", "at_risk", "on_track", "achieved", "none")
+
+
+def see_other(location: str) -> web.Response:
+    """After a form: the browser loads ``location`` with GET (so a reload does not send the form again)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _session(request: web.Request) -> sessions.Session:
+    return request[sessions.SESSION]
+
+
+def _user(request: web.Request) -> str:
+    return _session(request).user
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    return await forms.read_form(request, _session(request).csrf_token)
+
+
+def _login_page(request: web.Request, status: int = 200, error: str | None = None,
+                login: str = "") -> web.Response:
+    # The sign-in form's CSRF token: a fresh random value in a cookie and in the form (double submit).
+    token = request.cookies.get(sessions.LOGIN_CSRF_COOKIE) or sessions.new_token()
+    response = render(request, "login.html", {
+        "title": "Sign in", "login_csrf": token, "error": error, "login": login,
+        "next": safe_next(request.query.get("next"))}, status=status)
+    response.set_cookie(sessions.LOGIN_CSRF_COOKIE, token, path=LOGIN, httponly=True, samesite="Strict",
+                        secure=request.app[SETTINGS].secure_cookies)
+    return response
+
+
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request)
+
+
+async def login(request: web.Request) -> web.Response:
+    fields = await forms.read_form(request, request.cookies.get(sessions.LOGIN_CSRF_COOKIE))
+    name, password = fields.get("login", ""), fields.get("password", "")
+    app = request.app
+    outcome = await auth.check_password(request, name, password)
+    if outcome.retry_after is not None:
+        response = _login_page(request, 429, f"Too many failed sign-ins for this account or from this address: "
+                                             f"try again in {outcome.retry_after} seconds.", name)
+        response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if outcome.user is None:
+        await asyncio.sleep(auth.FAILED_LOGIN_DELAY)
+        return _login_page(request, 401, "Wrong user name or password.", name)
+    settings = app[SETTINGS]
+    async with transaction(request) as conn:
+        secret = await sessions.start(conn, outcome.user, app[CLOCK](), settings.session_lifetime)
+    response = see_other(safe_next(fields.get("next")))
+    response.set_cookie(sessions.SESSION_COOKIE, secret, path=ROOT, httponly=True, samesite="Lax",
+                        secure=settings.secure_cookies, max_age=int(settings.session_lifetime.total_seconds()))
+    response.del_cookie(sessions.LOGIN_CSRF_COOKIE, path=LOGIN)
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    await _form(request)
+    async with transaction(request) as conn:
+        await sessions.end(conn, request.cookies.get(sessions.SESSION_COOKIE))
+    response = see_other(LOGIN)
+    response.del_cookie(sessions.SESSION_COOKIE, path=ROOT)
+    return response
+
+
+async def home(request: web.Request) -> web.Response:
+    async with transaction(request) as conn:
+        organisations = await overview.my_organisations(conn, _user(request))
+    return render(request, "home.html", {"title": "Your organisations", "organisations": organisations})
+
+
+async def organisation_page(request: web.Request) -> web.Response:
+    owner = request.query.get("owner") or None
+    tracking = request.query.get("status") or None
+    if tracking is not None and tracking not in TRACKING_FILTERS:
+        raise Problem(422, f"unknown status filter {tracking!r}; use one of {', '.join(TRACKING_FILTERS)}")
+    async with transaction(request) as conn:
+        page = await overview.load(conn, _user(request), path_id(request), owner, tracking)
+    return render(request, "organisation.html", {
+        "title": f"{page.organisation.name}: objectives", "page": page, "owner": owner or "",
+        "status": tracking or "", "tracking_labels": overview.TRACKING_LABELS,
+        "tracking_filters": TRACKING_FILTERS})
+
+
+async def create_objective(request: web.Request) -> web.Response:
+    organisation_id = path_id(request)
+    body = forms.to_model(goal_models.ObjectiveCreate, await _form(request), organisation_id=str(organisation_id))
+    async with transaction(request) as conn:
+        item = await crud.create(conn, objectives.RESOURCE, _user(request), body)
+    return see_other(f"{ROOT}/objectives/{item['id']}")
+
+
+async def objective_page(request: web.Request) -> web.Response:
+    async with transaction(request) as conn:
+        page = await goal_pages.objective_page(conn, _user(request), path_id(request))
+    return render(request, "objective.html", {"title": page["objective"]["title"], **page,
+                                              "tracking_labels": overview.TRACKING_LABELS})
+
+
+async def create_key_result(request: web.Request) -> web.Response:
+    objective_id = path_id(request)
+    body = forms.to_model(goal_models.KeyResultCreate, await _form(request), objective_id=str(objective_id))
+    async with transaction(request) as conn:
+        await crud.create(conn, key_results.RESOURCE, _user(request), body)
+    return see_other(f"{ROOT}/objectives/{objective_id}")
+
+
+async def key_result_page(request: web.Request) -> web.Response:
+    async with transaction(request) as conn:
+        page = await goal_pages.key_result_page(conn, _user(request), path_id(request))
+    return render(request, "key_result.html", {"title": page["key_result"]["title"], **page,
+                                               "tracking_labels": overview.TRACKING_LABELS})
+
+
+async def check_in(request: web.Request) -> web.Response:
+    key_result_id = path_id(request)
+    fields = await _form(request)
+    if fields.get("confidence", "").strip():
+        # The form asks for a percentage; the API stores a fraction.
+        try:
+            fields["confidence"] = str(float(fields["confidence"]) / 100)
+        except ValueError:
+            raise crud.invalid("confidence", "must be a number from 0 to 100") from None
+    body = forms.to_model(goal_models.CheckInCreate, fields, key_result_id=str(key_result_id))
+    async with transaction(request) as conn:
+        await crud.create(conn, key_results.CHECK_INS, _user(request), body)
+    return see_other(f"{ROOT}/key-results/{key_result_id}")
+
+
+async def static_file(request: web.Request) -> web.Response:
+    return request.app[ASSETS].response(request.match_info["name"])
+
+
+def _id_path(path: str) -> str:
+    return path.replace("{id}", "{id:[0-9a-fA-F-]{36}}")
+
+
+async def root(request: web.Request) -> web.Response:
+    raise web.HTTPMovedPermanently(ROOT + "/")
+
+
+ROUTES = [
+    web.get(ROOT, root),
+    web.get(ROOT + "/", home),
+    web.get(LOGIN, login_form),
+    web.post(LOGIN, login),
+    web.post(ROOT + "/logout", logout),
+    web.get(_id_path(ROOT + "/organisations/{id}"), organisation_page),
+    web.post(_id_path(ROOT + "/organisations/{id}/objectives"), create_objective),
+    web.get(_id_path(ROOT + "/objectives/{id}"), objective_page),
+    web.post(_id_path(ROOT + "/objectives/{id}/key-results"), create_key_result),
+    web.get(_id_path(ROOT + "/key-results/{id}"), key_result_page),
+    web.post(_id_path(ROOT + "/key-results/{id}/check-ins"), check_in),
+    web.get(STATIC_PREFIX + "{name}", static_file),
+]
