@@ -278,3 +278,13 @@ def test_overview_queries_do_not_grow_with_objectives(engine, database_url, alic
     add(25, large["id"])
     assert _statements_for(database_url, alice.name, small["id"]) == \
         _statements_for(database_url, alice.name, large["id"])
+
+
+def test_a_password_change_signs_the_user_out_of_the_dashboard(engine, api_server, api_user_factory):
+    from okr_extension.password_change import change_password
+
+    who, bystander = api_user_factory("changing"), api_user_factory("bystander")
+    page, other = signed_in(api_server.url, who), signed_in(api_server.url, bystander)
+    change_password(engine, who.name, "a-new-password", keep_tokens=True)
+    assert page.get("/app/", allow_redirects=False).status_code == 303
+    assert other.get("/app/", allow_redirects=False).status_code == 200

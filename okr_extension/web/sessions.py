@@ -64,10 +64,5 @@ async def end(conn: AsyncConnection, secret: str | None) -> None:
         await conn.execute(sa.delete(web_session).where(web_session.c.id_sha256 == _digest(secret)))
 
 
-def end_all_sync(conn: sa.Connection, user: str) -> int:
-    """Sign ``user`` out everywhere (password change, account removal)."""
-    return conn.execute(sa.delete(web_session).where(web_session.c.account == user)).rowcount
-
-
 def same_token(expected: str | None, sent: str | None) -> bool:
     return bool(expected) and bool(sent) and hmac.compare_digest(expected, sent)

@@ -1,0 +1,172 @@
+"""The dashboard in headless Chromium, used the way a person does: sign in with the keyboard,
+create an objective and a key result, check in and watch the bar and the chart move, sign out,
+and a forged form refused. Screenshots of each page are saved (tests/browser.py says where)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.browser import DESKTOP, PHONE, require_chromium, screenshot_folder
+from tests.conftest import FROZEN_NOW
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = require_chromium()
+    with playwright_api.sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+        browser = playwright.chromium.launch(executable_path=executable, headless=True,
+                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    return screenshot_folder(tmp_path_factory)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def sign_in(page, api_url: str, who) -> None:
+    """With the keyboard only: the user name field has focus, Tab to the password, Enter."""
+    page.goto(api_url + "/app/")
+    expect(page).to_have_title("Sign in · Planerix")
+    expect(page.get_by_label("User name")).to_be_focused()
+    page.keyboard.type(who.name)
+    page.keyboard.press("Tab")
+    page.keyboard.type(who.password)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your organisations")
+
+
+def bar(page, label: str):
+    return page.get_by_role("progressbar", name=f"Progress of {label}")
+
+
+def seed_overview(alice, org, member) -> None:
+    """A few objectives in different states, so the overview has something to sort."""
+    start = (FROZEN_NOW.date() - timedelta(days=45)).isoformat()
+    due = (FROZEN_NOW.date() + timedelta(days=45)).isoformat()
+    for title, value, owner in (("Ship the mobile app", 15, member), ("Halve support backlog", 30, alice.name),
+                                ("Hire two engineers", 60, member)):
+        o = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": title, "owner": owner,
+                                                 "start_date": start, "due_date": due})
+        kr = alice.ok("POST", "/api/key-results", {"objective_id": o["id"], "title": f"{title}: done",
+                                                   "target_value": 100, "unit": "%"})
+        alice.ok("POST", "/api/check-ins", {"key_result_id": kr["id"], "value": value, "confidence": 0.6})
+
+
+def test_objective_key_result_and_check_in(page, api_server, alice, org, api_user_factory, shots, frozen_clock):
+    member = api_user_factory("bob")
+    alice.ok("POST", f"/api/organisations/{org['id']}/members", {"user": member.name, "role": "member"})
+    seed_overview(alice, org, member.name)
+    sign_in(page, api_server.url, alice)
+    page.screenshot(path=shots / "organisations.png", full_page=True)
+    page.get_by_role("link", name="Acme").click()
+    expect(page).to_have_title("Acme: objectives · Planerix")
+
+    page.get_by_label("Title").fill("Win the enterprise segment")
+    page.get_by_label("Start date").fill((FROZEN_NOW.date() - timedelta(days=30)).isoformat())
+    page.get_by_label("Due date").fill((FROZEN_NOW.date() + timedelta(days=30)).isoformat())
+    page.get_by_role("button", name="Create objective").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Objective: Win the enterprise segment")
+
+    page.get_by_label("Title").fill("Signed enterprise customers")
+    page.get_by_label("Target value").fill("40")
+    page.get_by_label("Unit").fill("customers")
+    page.get_by_role("button", name="Add key result").click()
+    page.get_by_role("link", name="Signed enterprise customers").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Key result: Signed enterprise customers")
+    chart = page.locator("#history-chart")
+    expect(chart).to_have_attribute("data-check-ins", "0")
+    expect(bar(page, "Signed enterprise customers")).to_have_attribute("value", "0")
+
+    page.get_by_label("Value (customers)").fill("10")
+    page.get_by_label("Confidence (%)").fill("70")
+    page.get_by_label("Note").fill("Two pilots converted")
+    page.get_by_role("button", name="Check in").click()
+    expect(bar(page, "Signed enterprise customers")).to_have_attribute("value", "25")
+    expect(chart).to_have_attribute("data-check-ins", "1")
+    drawn = page.evaluate("() => planerixCharts.history.data.datasets.map(d => d.data.length)")
+    assert drawn == [1, 2]  # one check-in; the pace line from start to due
+    page.get_by_label("Value (customers)").fill("18")
+    page.get_by_role("button", name="Check in").click()
+    expect(chart).to_have_attribute("data-check-ins", "2")
+    expect(page.get_by_role("cell", name="Two pilots converted")).to_be_visible()
+    page.screenshot(path=shots / "key-result.png", full_page=True)
+
+    page.get_by_role("link", name="Win the enterprise segment").click()
+    expect(bar(page, "Signed enterprise customers")).to_have_attribute("value", "45")
+    page.screenshot(path=shots / "objective.png", full_page=True)
+    page.get_by_role("link", name="Acme").click()
+    rows = page.locator("#objective-tree > li > .row .name")
+    # Off track, at risk, then on track by due date (the new one is due first).
+    expect(rows).to_have_text(["Ship the mobile app", "Halve support backlog", "Win the enterprise segment",
+                               "Hire two engineers"])
+    expect(bar(page, "Win the enterprise segment")).to_have_attribute("value", "45")
+    page.screenshot(path=shots / "overview.png", full_page=True)
+
+    page.get_by_label("Owner").select_option(member.name)
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_text(["Ship the mobile app", "Hire two engineers"])
+
+
+def test_forged_form_refused_and_sign_out(page, api_server, alice, org, shots):
+    sign_in(page, api_server.url, alice)
+    page.goto(f"{api_server.url}/app/organisations/{org['id']}")
+    page.get_by_label("Title").fill("Planted by a forged form")
+    # What a page on another site would send: the form without this session's token.
+    page.evaluate("() => { document.querySelector('form[action$=\"/objectives\"] input[name=csrf_token]')"
+                  ".value = 'forged'; }")
+    page.get_by_role("button", name="Create objective").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("403 Forbidden")
+    expect(page.get_by_role("alert")).to_contain_text("security token is missing or does not match")
+    page.screenshot(path=shots / "forged-form-refused.png")
+    titles = [o["title"] for o in alice.ok("GET", "/api/objectives", organisation_id=org["id"])["items"]]
+    assert "Planted by a forged form" not in titles
+
+    page.goto(f"{api_server.url}/app/")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_title("Sign in · Planerix")
+    page.goto(f"{api_server.url}/app/organisations/{org['id']}")
+    expect(page).to_have_title("Sign in · Planerix")  # the session is gone
+
+
+def test_pages_are_accessible_and_fit_a_phone(browser, api_server, alice, org, shots):
+    objective = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Phone-sized goal"})
+    kr = alice.ok("POST", "/api/key-results", {"objective_id": objective["id"], "title": "A result with a long "
+                                               "title that has to wrap on a narrow screen", "target_value": 5})
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    try:
+        sign_in(page, api_server.url, alice)
+        for path, name in ((f"/app/organisations/{org['id']}", "overview"),
+                           (f"/app/objectives/{objective['id']}", "objective"),
+                           (f"/app/key-results/{kr['id']}", "key-result")):
+            page.goto(api_server.url + path)
+            assert page.title().endswith(" · Planerix")
+            assert page.locator("h1").count() == 1
+            unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+                .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+                .map(e => e.name)""")
+            assert unlabelled == [], (path, unlabelled)
+            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+            page.screenshot(path=shots / f"phone-{name}.png", full_page=True)
+        # The skip link is the first stop of the keyboard and leads to the content.
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    finally:
+        context.close()
