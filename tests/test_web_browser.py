@@ -170,3 +170,22 @@ def test_pages_are_accessible_and_fit_a_phone(browser, api_server, alice, org, s
         expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     finally:
         context.close()
+
+
+def test_kpi_chart_with_bands(page, api_server, alice, org, shots, frozen_clock):
+    from tests.test_web_dashboard import kpi_with_measurements
+
+    indicator = kpi_with_measurements(alice, org, FROZEN_NOW)
+    sign_in(page, api_server.url, alice)
+    page.get_by_role("link", name="Acme").click()
+    page.get_by_role("link", name="Weekly signups").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("KPI: Weekly signups")
+    chart = page.locator("#kpi-chart")
+    expect(chart).to_have_attribute("data-bands", "Alarm,Warn")
+    drawn = page.evaluate("() => planerixCharts.kpi.data.datasets.map(d => [d.label, d.data.length])")
+    assert drawn == [["Alarm", 2], ["Warn", 2], ["Target", 2], ["Value", 12]]
+    expect(page.locator("#kpi-summary [data-field=health]")).to_have_text("Healthy")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download all measurements (CSV)").click()
+    assert download.value.suggested_filename == f"kpi-{indicator['id']}.csv"
+    page.screenshot(path=shots / "kpi.png", full_page=True)

@@ -288,3 +288,37 @@ def test_a_password_change_signs_the_user_out_of_the_dashboard(engine, api_serve
     change_password(engine, who.name, "a-new-password", keep_tokens=True)
     assert page.get("/app/", allow_redirects=False).status_code == 303
     assert other.get("/app/", allow_redirects=False).status_code == 200
+
+
+def kpi_with_measurements(alice, org, frozen_now):
+    indicator = alice.ok("POST", "/api/kpis", {
+        "organisation_id": org["id"], "name": "Weekly signups", "unit": "signups", "target": 120,
+        "warn_threshold": 90, "alarm_threshold": 60, "period": "weekly", "aggregation": "sum"})
+    points = [{"measured_at": (frozen_now - timedelta(weeks=w, hours=1)).isoformat(), "value": 30 + 10 * (8 - w),
+               "note": "=HYPERLINK(\"x\")" if w == 0 else "", "source": "crm"} for w in range(8)]
+    alice.ok("POST", f"/api/kpis/{indicator['id']}/measurements", {"measurements": points}, status=200)
+    return indicator
+
+
+def test_kpi_page_series_and_csv_export(api_server, alice, org, api_user_factory, frozen_clock):
+    indicator = kpi_with_measurements(alice, org, FROZEN_NOW)
+    page = signed_in(api_server.url, alice)
+    assert f'href="/app/kpis/{indicator["id"]}"' in page.get(f"/app/organisations/{org['id']}").text
+    text = html.unescape(page.get(f"/app/kpis/{indicator['id']}").text)
+    series = alice.ok("GET", f"/api/kpis/{indicator['id']}/series",
+                      start=(FROZEN_NOW - timedelta(weeks=11)).isoformat(), end=FROZEN_NOW.isoformat())
+    assert '"warn": 90.0' in text and '"alarm": 60.0' in text and '"target": 120.0' in text
+    assert text.count("<td>crm</td>") == 8
+    assert "Healthy" in text  # this week's 110 is above the warn threshold
+    assert series["points"][-1]["value"] == 110 and "110" in text
+
+    export = page.get(f"/app/kpis/{indicator['id']}/measurements.csv")
+    assert export.status_code == 200 and export.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in export.headers["Content-Disposition"]
+    lines = export.text.strip().split("\r\n")
+    assert lines[0] == "measured_at,value,note,source,author" and len(lines) == 9
+    assert lines[-1].split(",")[1] == "110.0" and "'=HYPERLINK" in lines[-1]  # a note is never a formula
+
+    stranger = signed_in(api_server.url, api_user_factory("stranger"))
+    assert stranger.get(f"/app/kpis/{indicator['id']}").status_code == 404
+    assert stranger.get(f"/app/kpis/{indicator['id']}/measurements.csv").status_code == 404

@@ -68,6 +68,8 @@ async def dashboard_middleware(request: web.Request, handler):
         detail = {404: f"there is no page at {request.path}",
                   405: f"{request.method} is not allowed on {request.path}"}.get(http.status, http.reason)
         response = error_page(request, http.status, detail)
+    if response.prepared:  # a streamed download set its own headers
+        return response
     if not request.path.startswith(STATIC_PREFIX):
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.update(SECURITY_HEADERS)

@@ -12,7 +12,7 @@ from okr_extension.goals import crud, key_results, objectives
 from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY
 from okr_extension.models import goals as goal_models
 from okr_extension.transactions import transaction
-from okr_extension.web import forms, goal_pages, overview, sessions
+from okr_extension.web import forms, goal_pages, kpi_pages, overview, sessions
 from okr_extension.web.assets import PREFIX as STATIC_PREFIX
 from okr_extension.web.guard import LOGIN, ROOT, safe_next
 from okr_extension.web.render import ASSETS, render
@@ -100,7 +100,8 @@ async def organisation_page(request: web.Request) -> web.Response:
         raise Problem(422, f"unknown status filter {tracking!r}; use one of {', '.join(TRACKING_FILTERS)}")
     async with transaction(request) as conn:
         page = await overview.load(conn, _user(request), path_id(request), owner, tracking)
-    return render(request, "organisation.html", {
+        indicators = await kpi_pages.kpi_list(conn, _user(request), path_id(request))
+    return render(request, "organisation.html", {"kpis": indicators,
         "title": f"{page.organisation.name}: objectives", "page": page, "owner": owner or "",
         "status": tracking or "", "tracking_labels": overview.TRACKING_LABELS,
         "tracking_filters": TRACKING_FILTERS})
@@ -151,6 +152,28 @@ async def check_in(request: web.Request) -> web.Response:
     return see_other(f"{ROOT}/key-results/{key_result_id}")
 
 
+async def kpi_page(request: web.Request) -> web.Response:
+    async with transaction(request) as conn:
+        page = await kpi_pages.kpi_page(conn, _user(request), path_id(request))
+    return render(request, "kpi.html", {"title": f"KPI: {page['kpi']['name']}", **page})
+
+
+async def kpi_csv(request: web.Request) -> web.StreamResponse:
+    kpi_id = path_id(request)
+    async with transaction(request) as conn:
+        chunks = kpi_pages.csv_rows(conn, _user(request), kpi_id)
+        first = await anext(chunks)  # the rights are checked before anything is sent
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="kpi-{kpi_id}.csv"'})
+        await response.prepare(request)
+        await response.write(first.encode("utf-8"))
+        async for chunk in chunks:
+            await response.write(chunk.encode("utf-8"))
+        await response.write_eof()
+    return response
+
+
 async def static_file(request: web.Request) -> web.Response:
     return request.app[ASSETS].response(request.match_info["name"])
 
@@ -175,5 +198,7 @@ ROUTES = [
     web.post(_id_path(ROOT + "/objectives/{id}/key-results"), create_key_result),
     web.get(_id_path(ROOT + "/key-results/{id}"), key_result_page),
     web.post(_id_path(ROOT + "/key-results/{id}/check-ins"), check_in),
+    web.get(_id_path(ROOT + "/kpis/{id}"), kpi_page),
+    web.get(_id_path(ROOT + "/kpis/{id}/measurements.csv"), kpi_csv),
     web.get(STATIC_PREFIX + "{name}", static_file),
 ]

@@ -36,4 +36,42 @@ function drawHistory() {
   window.planerixCharts.history = chart;
 }
 
+// A KPI per period, with its target and the warn and alarm bands (red beyond the alarm
+// threshold, amber between warn and alarm), on the side the direction says is bad.
+function drawKpi() {
+  const data = readJson("kpi-data");
+  const canvas = document.getElementById("kpi-chart");
+  if (!data || !canvas || typeof Chart === "undefined") return;
+  const xs = data.points.map((p) => Date.parse(p.t));
+  const span = xs.length ? [xs[0], xs[xs.length - 1]] : [];
+  const level = (y) => span.map((x) => ({x: x, y: y}));
+  const healthColour = {green: "#166534", yellow: "#92400e", red: "#b91c1c"};
+  const datasets = [];
+  if (data.alarm !== null && data.warn !== null) {
+    const bad = data.direction === "higher_is_better" ? "start" : "end";
+    datasets.push({label: "Alarm", data: level(data.alarm), borderColor: "#b91c1c", borderWidth: 1,
+                   pointRadius: 0, fill: bad, backgroundColor: "rgba(185, 28, 28, 0.12)"});
+    datasets.push({label: "Warn", data: level(data.warn), borderColor: "#92400e", borderWidth: 1,
+                   pointRadius: 0, fill: "-1", backgroundColor: "rgba(217, 119, 6, 0.15)"});
+  }
+  if (data.target !== null) {
+    datasets.push({label: "Target", data: level(data.target), borderColor: "#166534", borderDash: [6, 4],
+                   pointRadius: 0, fill: false});
+  }
+  datasets.push({label: "Value", data: data.points.map((p, i) => ({x: xs[i], y: p.value})),
+                 borderColor: "#1d4ed8", spanGaps: true, fill: false, pointRadius: 5,
+                 pointBackgroundColor: data.points.map((p) => healthColour[p.health] || "#1d4ed8")});
+  const chart = new Chart(canvas, {
+    type: "line", data: {datasets: datasets},
+    options: {animation: false, maintainAspectRatio: false, parsing: false,
+              scales: {x: {type: "linear", ticks: {callback: dateLabel, maxTicksLimit: 6}},
+                       y: {title: {display: !!data.unit, text: data.unit}}},
+              plugins: {tooltip: {callbacks: {title: (items) => dateLabel(items[0].parsed.x)}}}},
+  });
+  canvas.dataset.bands = datasets.filter((d) => d.fill && d.fill !== false).map((d) => d.label).join(",");
+  window.planerixCharts = window.planerixCharts || {};
+  window.planerixCharts.kpi = chart;
+}
+
 document.addEventListener("DOMContentLoaded", drawHistory);
+document.addEventListener("DOMContentLoaded", drawKpi);
