@@ -9,8 +9,7 @@ from aiohttp import web
 
 from okr_extension import tokens
 from okr_extension.api.problems import Problem
-from okr_extension.web import guard
-from okr_extension.keys import AUTH_SCHEME, CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, USER
+from okr_extension.keys import AUTH_SCHEME, CLOCK, CREDENTIALS, DASHBOARD_REQUEST, ENGINE, LOGIN_POLICY, USER
 from storage_plugin import logins, readiness
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
@@ -24,7 +23,7 @@ PUBLIC_ROUTES = frozenset({PUBLIC_FEED_ROUTE, *readiness.PATHS})
 
 
 def _is_public(request: web.Request) -> bool:
-    if guard.is_dashboard(request.path):
+    if request.get(DASHBOARD_REQUEST):
         return True  # the dashboard signs in with its own session (okr_extension.web.guard)
     resource = request.match_info.route.resource
     return (request.method in ("GET", "HEAD") and resource is not None

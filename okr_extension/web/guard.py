@@ -5,11 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from okr_extension.api.problems import TITLES, Problem
-from okr_extension.keys import CLOCK
+from okr_extension.feeds.options import ValidationError
+from okr_extension.keys import CLOCK, DASHBOARD_REQUEST
 from okr_extension.transactions import transaction
 from okr_extension.web import sessions
 from okr_extension.web.assets import PREFIX as STATIC_PREFIX
 from okr_extension.web.render import render
+from storage_plugin.writer import WriteError
 
 ROOT = "/app"
 LOGIN = "/app/login"
@@ -50,6 +52,7 @@ def _needs_session(request: web.Request) -> bool:
 async def dashboard_middleware(request: web.Request, handler):
     if not is_dashboard(request.path):
         return await handler(request)
+    request[DASHBOARD_REQUEST] = True  # (the API's authentication leaves it to this middleware)
     try:
         if _needs_session(request):
             session = await _session(request)
@@ -62,6 +65,11 @@ async def dashboard_middleware(request: web.Request, handler):
         response = await handler(request)
     except Problem as problem:
         response = error_page(request, problem.status, problem.detail, problem.errors, problem.headers)
+    except ValidationError as invalid:  # the feeds' own validation (settings page)
+        response = error_page(request, 422, f"invalid input: {invalid}",
+                              [{"field": e["field"], "message": e["reason"]} for e in invalid.errors])
+    except WriteError as refused:
+        response = error_page(request, refused.status, refused.reason)
     except web.HTTPException as http:
         if http.status < 400:
             raise

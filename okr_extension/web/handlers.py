@@ -11,8 +11,9 @@ from okr_extension.api.requests import path_id
 from okr_extension.goals import crud, key_results, objectives
 from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY
 from okr_extension.models import goals as goal_models
+from okr_extension.models.tokens import TokenCreate
 from okr_extension.transactions import transaction
-from okr_extension.web import forms, goal_pages, kpi_pages, overview, sessions
+from okr_extension.web import forms, goal_pages, kpi_pages, overview, sessions, settings_page, week
 from okr_extension.web.assets import PREFIX as STATIC_PREFIX
 from okr_extension.web.guard import LOGIN, ROOT, safe_next
 from okr_extension.web.render import ASSETS, render
@@ -174,6 +175,68 @@ async def kpi_csv(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def my_week(request: web.Request) -> web.Response:
+    start = week.parse_week(request.query.get("week"))
+    async with transaction(request) as conn:
+        page = await week.my_week(conn, _user(request), start)
+    return render(request, "week.html", {"title": f"My week {page['week']}", **page})
+
+
+async def heatmap(request: web.Request) -> web.Response:
+    organisation_id = path_id(request)
+    async with transaction(request) as conn:
+        page = await week.heatmap(conn, _user(request), organisation_id)
+        name = (await overview.organisation_name(conn, organisation_id))
+    return render(request, "heatmap.html", {"title": f"{name}: time invested", "heatmap": page,
+                                            "organisation_id": organisation_id, "organisation_name": name})
+
+
+async def _settings(request: web.Request, created: dict | None = None, status: int = 200) -> web.Response:
+    page = await settings_page.load(request, _user(request))
+    return render(request, "settings.html", {"title": "Settings", **page, "created": {"token": None, "feed": None, **(created or {})}},
+                  status=status)
+
+
+async def settings(request: web.Request) -> web.Response:
+    return await _settings(request)
+
+
+async def create_token(request: web.Request) -> web.Response:
+    body = forms.to_model(TokenCreate, await _form(request))
+    token = await settings_page.create_token(request, _user(request), body)
+    # The secret is shown in this answer only (it is stored as a hash): no redirect.
+    return await _settings(request, {"token": token}, status=201)
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    await _form(request)
+    await settings_page.revoke_token(request, _user(request), path_id(request))
+    return see_other(SETTINGS_PATH)
+
+
+async def create_feed(request: web.Request) -> web.Response:
+    fields = await _form(request)
+    feed = await settings_page.create_feed(request, _user(request), fields.get("source", ""),
+                                           fields.get("name", "").strip())
+    return await _settings(request, {"feed": feed}, status=201)
+
+
+def _feed_id(request: web.Request) -> int:
+    return int(request.match_info["feed"])  # the route takes at most 18 digits
+
+
+async def rotate_feed(request: web.Request) -> web.Response:
+    await _form(request)
+    feed = await settings_page.rotate_feed(request, _user(request), _feed_id(request))
+    return await _settings(request, {"feed": feed})
+
+
+async def revoke_feed(request: web.Request) -> web.Response:
+    await _form(request)
+    await settings_page.revoke_feed(request, _user(request), _feed_id(request))
+    return see_other(SETTINGS_PATH)
+
+
 async def static_file(request: web.Request) -> web.Response:
     return request.app[ASSETS].response(request.match_info["name"])
 
@@ -185,6 +248,9 @@ def _id_path(path: str) -> str:
 async def root(request: web.Request) -> web.Response:
     raise web.HTTPMovedPermanently(ROOT + "/")
 
+
+SETTINGS_PATH = ROOT + "/settings"
+FEED_PATH = SETTINGS_PATH + "/feeds/{feed:[0-9]{1,18}}"
 
 ROUTES = [
     web.get(ROOT, root),
@@ -200,5 +266,13 @@ ROUTES = [
     web.post(_id_path(ROOT + "/key-results/{id}/check-ins"), check_in),
     web.get(_id_path(ROOT + "/kpis/{id}"), kpi_page),
     web.get(_id_path(ROOT + "/kpis/{id}/measurements.csv"), kpi_csv),
+    web.get(ROOT + "/week", my_week),
+    web.get(_id_path(ROOT + "/organisations/{id}/heatmap"), heatmap),
+    web.get(SETTINGS_PATH, settings),
+    web.post(SETTINGS_PATH + "/tokens", create_token),
+    web.post(_id_path(SETTINGS_PATH + "/tokens/{id}/revoke"), revoke_token),
+    web.post(SETTINGS_PATH + "/feeds", create_feed),
+    web.post(FEED_PATH + "/rotate", rotate_feed),
+    web.post(FEED_PATH + "/revoke", revoke_feed),
     web.get(STATIC_PREFIX + "{name}", static_file),
 ]

@@ -52,6 +52,10 @@ async def my_organisations(conn: AsyncConnection, user: str) -> list:
         .where(membership.c.account == user).order_by(organisation.c.name, organisation.c.id))).all()
 
 
+async def organisation_name(conn: AsyncConnection, organisation_id: uuid.UUID) -> str | None:
+    return (await conn.execute(sa.select(organisation.c.name).where(organisation.c.id == organisation_id))).scalar()
+
+
 async def latest_confidence(conn: AsyncConnection, column: sa.Column, ids) -> dict:
     """Confidence of the newest check-in per objective or key result (``column`` says which)."""
     ids = list(ids)

@@ -73,5 +73,22 @@ function drawKpi() {
   window.planerixCharts.kpi = chart;
 }
 
+// "Copy" buttons: the text of the field they name goes to the clipboard.
+function copyButtons() {
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    button.addEventListener("click", async () => {
+      const field = document.getElementById(button.dataset.copy);
+      try {
+        await navigator.clipboard.writeText(field.value);
+        button.textContent = "Copied";
+      } catch (error) {  // no clipboard permission: select it for Ctrl+C
+        field.select();
+        button.textContent = "Press Ctrl+C to copy";
+      }
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", drawHistory);
+document.addEventListener("DOMContentLoaded", copyButtons);
 document.addEventListener("DOMContentLoaded", drawKpi);
