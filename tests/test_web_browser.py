@@ -3,12 +3,14 @@ create an objective and a key result, check in and watch the bar and the chart m
 and a forged form refused. Screenshots of each page are saved (tests/browser.py says where)."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 
+from davutil import calendar, vevent
 from tests.browser import DESKTOP, PHONE, require_chromium, screenshot_folder
-from tests.conftest import FROZEN_NOW
+from tests.conftest import FROZEN_NOW, DavUser
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -189,3 +191,95 @@ def test_kpi_chart_with_bands(page, api_server, alice, org, shots, frozen_clock)
         page.get_by_role("link", name="Download all measurements (CSV)").click()
     assert download.value.suggested_filename == f"kpi-{indicator['id']}.csv"
     page.screenshot(path=shots / "kpi.png", full_page=True)
+
+
+def vtodo(uid: str, kr_id: str, status: str) -> str:
+    return calendar(f"BEGIN:VTODO\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Sign the contract\r\n"
+                    f"STATUS:{status}\r\nX-PLANERIX-KEY-RESULT:{kr_id}\r\nEND:VTODO\r\n")
+
+
+def test_a_task_completed_in_a_calendar_app_updates_the_open_page(page, api_server, base_url, alice, org):
+    objective = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Close deals"})
+    kr = alice.ok("POST", "/api/key-results", {"objective_id": objective["id"], "title": "Contracts signed",
+                                               "target_value": 1, "progress_mode": "tasks"})
+    dav = DavUser(base_url, alice.name, alice.password)
+    dav.mkcalendar("tasks", ("VTODO",))
+    assert dav.put("tasks/contract.ics", vtodo("contract", kr["id"], "NEEDS-ACTION")).status_code == 201
+    sign_in(page, api_server.url, alice)
+    page.goto(f"{api_server.url}/app/key-results/{kr['id']}")
+    state = page.locator('[data-live-field="state:contract"]')
+    expect(state).to_have_text("NEEDS-ACTION")
+    expect(bar(page, "Contracts signed")).to_have_attribute("value", "0")
+
+    # Another client (a phone's task app) completes the task with a plain CalDAV PUT.
+    etag = dav.request("GET", "tasks/contract.ics").headers["ETag"]
+    assert dav.put("tasks/contract.ics", vtodo("contract", kr["id"], "COMPLETED"), If_Match=etag).status_code == 204
+    expect(state).to_have_text("COMPLETED")  # no reload: the page polls its live twin
+    expect(bar(page, "Contracts signed")).to_have_attribute("value", "100")
+    expect(page.locator(f'[data-live-badge="{kr["id"]}"]')).to_have_text("Achieved")
+
+
+def test_heatmap_and_week(page, api_server, base_url, alice, org, shots, frozen_clock):
+    objective = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Platform rewrite"})
+    kr = alice.ok("POST", "/api/key-results", {"objective_id": objective["id"], "title": "Services migrated",
+                                               "target_value": 12})
+    alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Customer research"})
+    dav = DavUser(base_url, alice.name, alice.password)
+    dav.mkcalendar("work", ("VEVENT",))
+    monday = FROZEN_NOW.date() - timedelta(days=FROZEN_NOW.weekday())
+    for weeks_ago, hours in ((3, 2), (2, 5), (1, 3), (0, 1)):
+        day = monday - timedelta(weeks=weeks_ago)
+        dav.put(f"work/w{weeks_ago}.ics", calendar(vevent(
+            f"w{weeks_ago}", "Migration work", start=f"{day:%Y%m%d}T090000Z", end=f"{day:%Y%m%d}T{9 + hours:02d}0000Z",
+            extra=f"X-PLANERIX-KEY-RESULT:{kr['id']}\r\n")))
+    day = FROZEN_NOW.date() + timedelta(days=1)
+    dav.put("work/clash.ics", calendar(vevent("clash", "Customer call", start=f"{day:%Y%m%d}T093000Z",
+                                              end=f"{day:%Y%m%d}T103000Z")))
+    dav.put("work/sync.ics", calendar(vevent("sync", "Migration sync", start=f"{day:%Y%m%d}T090000Z",
+                                             end=f"{day:%Y%m%d}T100000Z", extra=f"X-PLANERIX-KEY-RESULT:{kr['id']}\r\n")))
+    sign_in(page, api_server.url, alice)
+    page.get_by_role("link", name="Acme").click()
+    page.get_by_role("link", name="Time invested per goal and week").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Acme: time invested")
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name="Platform rewrite"))
+    week = lambda n: f"{(monday - timedelta(weeks=n)).isocalendar()[0]}-W{(monday - timedelta(weeks=n)).isocalendar()[1]:02d}"
+    expect(row.locator(f'td[data-week="{week(2)}"]')).to_have_text("5.0")
+    expect(row.locator(f'td[data-week="{week(2)}"]')).to_have_class("heat heat-4")
+    expect(row.locator(f'td[data-week="{week(0)}"]')).to_have_text("2.0")  # 1 h Monday + 1 h Thursday
+    page.screenshot(path=shots / "heatmap.png", full_page=True)
+
+    page.get_by_role("link", name="My week").click()
+    conflicts = page.locator(".entry.conflict")
+    expect(conflicts).to_have_count(2)
+    page.get_by_role("link", name="Services migrated").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Key result: Services migrated")
+    page.go_back()
+    page.screenshot(path=shots / "week.png", full_page=True)
+
+
+def test_feed_creation_and_copy(browser, api_server, base_url, alice, org, shots):
+    import requests
+
+    DavUser(base_url, alice.name, alice.password).mkcalendar("work", ("VEVENT",))
+    context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        sign_in(page, api_server.url, alice)
+        page.get_by_role("link", name="Settings").click()
+        page.get_by_label("Publish").select_option(label=f"Calendar /{alice.name}/work/")
+        page.get_by_label("Feed name").fill("Team calendar")
+        page.get_by_role("button", name="Create feed").click()
+        webcal = page.get_by_label("Webcal address of the feed").input_value()
+        assert webcal.startswith("webcal://")
+        page.get_by_role("button", name="Copy webcal link").click()
+        expect(page.get_by_role("button", name="Copied")).to_be_visible()
+        assert page.evaluate("() => navigator.clipboard.readText()") == webcal
+        assert requests.get("http://" + webcal.removeprefix("webcal://")).status_code == 200
+        page.get_by_label("Token name").fill("n8n")
+        page.get_by_role("button", name="Create token").click()
+        expect(page.get_by_label("The new token")).to_have_value(re.compile(r"^plx_"))
+        page.screenshot(path=shots / "settings.png", full_page=True)
+        page.get_by_role("button", name="Revoke feed").first.click()
+        assert requests.get("http://" + webcal.removeprefix("webcal://")).status_code == 404
+    finally:
+        context.close()

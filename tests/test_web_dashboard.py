@@ -322,3 +322,29 @@ def test_kpi_page_series_and_csv_export(api_server, alice, org, api_user_factory
     stranger = signed_in(api_server.url, api_user_factory("stranger"))
     assert stranger.get(f"/app/kpis/{indicator['id']}").status_code == 404
     assert stranger.get(f"/app/kpis/{indicator['id']}/measurements.csv").status_code == 404
+
+
+def test_live_twin_answers_304_until_something_changes(api_server, alice, org):
+    objective = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Live"})
+    kr = alice.ok("POST", "/api/key-results", {"objective_id": objective["id"], "title": "Count",
+                                               "target_value": 10})
+    page = signed_in(api_server.url, alice)
+    assert f'data-live-url="/app/key-results/{kr["id"]}/live"' in page.get(f"/app/key-results/{kr['id']}").text
+    for path in (f"/app/key-results/{kr['id']}/live", f"/app/objectives/{objective['id']}/live",
+                 f"/app/organisations/{org['id']}/live"):
+        first = page.get(path)
+        assert first.status_code == 200 and first.json()["bars"][kr["id"] if "key-results" in path
+                                                                  else objective["id"]]["value"] == 0
+        etag = first.headers["ETag"]
+        assert page.get(path, headers={"If-None-Match": etag}).status_code == 304
+    etags = {path: page.get(path).headers["ETag"] for path in (f"/app/key-results/{kr['id']}/live",
+                                                                f"/app/organisations/{org['id']}/live")}
+    alice.ok("POST", "/api/check-ins", {"key_result_id": kr["id"], "value": 4, "confidence": 0.9})
+    for path, etag in etags.items():
+        changed = page.get(path, headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    state = page.get(f"/app/key-results/{kr['id']}/live").json()
+    assert state["bars"][kr["id"]]["value"] == 40 and state["fields"]["current"] == "4"
+    assert [point["value"] for point in state["chart"]["check_ins"]] == [4]
+    assert page.get(f"/app/organisations/{org['id']}/live").json()["fields"][f"confidence:{objective['id']}"] == "90%"
+    assert Dashboard(api_server.url).get(f"/app/key-results/{kr['id']}/live", allow_redirects=False).status_code == 303

@@ -79,7 +79,7 @@ async def dashboard_middleware(request: web.Request, handler):
     if response.prepared:  # a streamed download set its own headers
         return response
     if not request.path.startswith(STATIC_PREFIX):
-        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Cache-Control", "no-store")  # (live twins say no-cache: ETags)
     response.headers.update(SECURITY_HEADERS)
     return response
 

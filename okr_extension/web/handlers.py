@@ -13,7 +13,7 @@ from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY
 from okr_extension.models import goals as goal_models
 from okr_extension.models.tokens import TokenCreate
 from okr_extension.transactions import transaction
-from okr_extension.web import forms, goal_pages, kpi_pages, overview, sessions, settings_page, week
+from okr_extension.web import forms, goal_pages, kpi_pages, live, overview, sessions, settings_page, week
 from okr_extension.web.assets import PREFIX as STATIC_PREFIX
 from okr_extension.web.guard import LOGIN, ROOT, safe_next
 from okr_extension.web.render import ASSETS, render
@@ -102,7 +102,7 @@ async def organisation_page(request: web.Request) -> web.Response:
     async with transaction(request) as conn:
         page = await overview.load(conn, _user(request), path_id(request), owner, tracking)
         indicators = await kpi_pages.kpi_list(conn, _user(request), path_id(request))
-    return render(request, "organisation.html", {"kpis": indicators,
+    return render(request, "organisation.html", {"kpis": indicators, "live_url": f"{request.path}/live",
         "title": f"{page.organisation.name}: objectives", "page": page, "owner": owner or "",
         "status": tracking or "", "tracking_labels": overview.TRACKING_LABELS,
         "tracking_filters": TRACKING_FILTERS})
@@ -120,6 +120,7 @@ async def objective_page(request: web.Request) -> web.Response:
     async with transaction(request) as conn:
         page = await goal_pages.objective_page(conn, _user(request), path_id(request))
     return render(request, "objective.html", {"title": page["objective"]["title"], **page,
+                                              "live_url": f"{request.path}/live",
                                               "tracking_labels": overview.TRACKING_LABELS})
 
 
@@ -135,6 +136,7 @@ async def key_result_page(request: web.Request) -> web.Response:
     async with transaction(request) as conn:
         page = await goal_pages.key_result_page(conn, _user(request), path_id(request))
     return render(request, "key_result.html", {"title": page["key_result"]["title"], **page,
+                                               "live_url": f"{request.path}/live",
                                                "tracking_labels": overview.TRACKING_LABELS})
 
 
@@ -237,6 +239,15 @@ async def revoke_feed(request: web.Request) -> web.Response:
     return see_other(SETTINGS_PATH)
 
 
+def _live(load):
+    async def handler(request: web.Request) -> web.Response:
+        async with transaction(request) as conn:
+            state = await load(conn, _user(request), path_id(request))
+        return live.respond(request, state)
+    handler.__name__ = f"live_{load.__name__}"
+    return handler
+
+
 async def static_file(request: web.Request) -> web.Response:
     return request.app[ASSETS].response(request.match_info["name"])
 
@@ -266,6 +277,9 @@ ROUTES = [
     web.post(_id_path(ROOT + "/key-results/{id}/check-ins"), check_in),
     web.get(_id_path(ROOT + "/kpis/{id}"), kpi_page),
     web.get(_id_path(ROOT + "/kpis/{id}/measurements.csv"), kpi_csv),
+    web.get(_id_path(ROOT + "/organisations/{id}/live"), _live(live.organisation_state)),
+    web.get(_id_path(ROOT + "/objectives/{id}/live"), _live(live.objective_state)),
+    web.get(_id_path(ROOT + "/key-results/{id}/live"), _live(live.key_result_state)),
     web.get(ROOT + "/week", my_week),
     web.get(_id_path(ROOT + "/organisations/{id}/heatmap"), heatmap),
     web.get(SETTINGS_PATH, settings),

@@ -13,6 +13,7 @@ from okr_extension.web import sessions
 from okr_extension.web.assets import Assets
 
 ASSETS = web.AppKey("dashboard_assets", Assets)
+POLL_SECONDS = 3  # how often an open page asks whether it changed (a 304 when not)
 
 
 def percent(progress: float | None) -> str:
@@ -51,5 +52,6 @@ def setup(app: web.Application) -> None:
 
 def render(request: web.Request, template: str, context: dict, status: int = 200) -> web.Response:
     session = request.get(sessions.SESSION)
-    base = {"user": session.user if session else None, "csrf_token": session.csrf_token if session else ""}
+    base = {"user": session.user if session else None, "csrf_token": session.csrf_token if session else "",
+            "live_url": None, "poll_seconds": POLL_SECONDS}
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)

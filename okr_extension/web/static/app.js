@@ -89,6 +89,74 @@ function copyButtons() {
   }
 }
 
+// Live updates: poll the page's JSON twin with If-None-Match (a 304 costs nothing to render)
+// and rewrite only what changed: progress bars, tracking badges, values, linked items' states,
+// the chart. The page stays usable without it; a reload shows the same.
+const TRACKING_CLASSES = ["on_track", "at_risk", "off_track", "achieved", "none"];
+
+function setTracking(element, tracking) {
+  element.classList.remove(...TRACKING_CLASSES);
+  element.classList.add(tracking);
+}
+
+function applyState(state) {
+  for (const [key, bar] of Object.entries(state.bars || {})) {
+    for (const holder of document.querySelectorAll(`[data-live="${key}"]`)) {
+      const progress = holder.querySelector("progress");
+      progress.value = bar.value;
+      progress.setAttribute("value", String(bar.value));
+      progress.textContent = bar.text;
+      holder.querySelector(".pct").textContent = bar.text;
+      setTracking(holder, bar.tracking);
+    }
+    for (const badge of document.querySelectorAll(`[data-live-badge="${key}"]`)) {
+      badge.textContent = bar.label;
+      setTracking(badge, bar.tracking);
+    }
+  }
+  for (const [name, text] of Object.entries(state.fields || {})) {
+    for (const element of document.querySelectorAll(`[data-live-field="${name}"]`)) {
+      if (element.textContent !== text) element.textContent = text;
+    }
+  }
+  const chart = window.planerixCharts && window.planerixCharts.history;
+  if (state.chart && chart) {
+    const points = (rows) => rows.map((row) => ({x: Date.parse(row.t), y: row.value}));
+    chart.data.datasets[0].data = points(state.chart.check_ins);
+    chart.data.datasets[1].data = points(state.chart.pace);
+    chart.update();
+    document.getElementById("history-chart").dataset.checkIns = String(state.chart.check_ins.length);
+  }
+}
+
+function pollLive() {
+  const main = document.getElementById("main");
+  const url = main && main.dataset.liveUrl;
+  if (!url) return;
+  const every = 1000 * Number(main.dataset.pollSeconds || 3);
+  let etag = null;
+  async function poll() {
+    if (!document.hidden) {
+      try {
+        const response = await fetch(url, {cache: "no-store", credentials: "same-origin",
+                                           headers: etag ? {"If-None-Match": etag} : {}});
+        if (response.status === 200 && response.headers.get("Content-Type").startsWith("application/json")) {
+          const state = await response.json();
+          applyState(state);
+          etag = response.headers.get("ETag");
+        } else if (response.status !== 304) {
+          return;  // signed out or gone: stop polling; a reload says why
+        }
+      } catch (error) {
+        // offline for a moment: try again next time
+      }
+    }
+    window.setTimeout(poll, every);
+  }
+  poll();
+}
+
 document.addEventListener("DOMContentLoaded", drawHistory);
+document.addEventListener("DOMContentLoaded", pollLive);
 document.addEventListener("DOMContentLoaded", copyButtons);
 document.addEventListener("DOMContentLoaded", drawKpi);
