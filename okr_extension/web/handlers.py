@@ -9,7 +9,7 @@ from okr_extension import auth
 from okr_extension.api.problems import Problem
 from okr_extension.api.requests import path_id
 from okr_extension.goals import crud, key_results, objectives
-from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY
+from okr_extension.keys import CLOCK
 from okr_extension.models import goals as goal_models
 from okr_extension.models.tokens import TokenCreate
 from okr_extension.transactions import transaction
