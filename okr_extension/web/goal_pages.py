@@ -16,8 +16,8 @@ from okr_extension.api.problems import Problem
 from okr_extension.goals import crud, key_results, objectives, rollup
 from okr_extension.links import service as links_service
 from okr_extension.models import links as link_models
-from okr_extension.tables import check_in, key_result, objective, organisation
-from okr_extension.web.overview import latest_confidence, risk_key
+from okr_extension.tables import check_in, key_result, objective
+from okr_extension.web.overview import latest_confidence, organisation_name, risk_key
 from storage_plugin import clock
 
 HISTORY_LIMIT = 500   # check-ins drawn on a chart (the newest)
@@ -37,12 +37,11 @@ def may_write(role: str | None, user: str, owner: str, what: str) -> bool:
 async def objective_page(conn: AsyncConnection, user: str, objective_id: uuid.UUID) -> dict:
     item = await crud.get(conn, objectives.RESOURCE, user, objective_id)
     role = await access.role_of(conn, user, item["organisation_id"])
-    org_name = (await conn.execute(sa.select(organisation.c.name)
-                                   .where(organisation.c.id == item["organisation_id"]))).scalar()
+    org_name = await organisation_name(conn, item["organisation_id"])
     rows = (await conn.execute(sa.select(key_result).where(key_result.c.objective_id == objective_id)
                                .order_by(key_result.c.created, key_result.c.id))).all()
     results = await rollup.present_key_results(conn, rows)
-    confidence = await latest_confidence(conn, key_result.c.id, [kr["id"] for kr in results])
+    confidence = await latest_confidence(conn, key_result.c.id, key_result.c.objective_id == objective_id)
     child_rows = (await conn.execute(sa.select(objective).where(objective.c.parent_id == objective_id))).all()
     children = sorted(await rollup.present_objectives(conn, child_rows), key=risk_key)
     parent = None

@@ -14,7 +14,8 @@ from okr_extension import access
 from okr_extension.domain import kpi as domain
 from okr_extension.goals import crud, kpis
 from okr_extension.models import kpis as models
-from okr_extension.tables import kpi, kpi_measurement, organisation
+from okr_extension.tables import kpi, kpi_measurement
+from okr_extension.web import overview
 from storage_plugin import clock
 
 SERIES_PERIODS = 12     # periods drawn, the current one last
@@ -37,9 +38,8 @@ async def kpi_page(conn: AsyncConnection, user: str, kpi_id: uuid.UUID) -> dict:
         start=first, end=domain.next_period(current, indicator["period"])))
     latest = (await conn.execute(sa.select(kpi_measurement).where(kpi_measurement.c.kpi_id == kpi_id)
                                  .order_by(kpi_measurement.c.measured_at.desc()).limit(LATEST_LIMIT))).all()
-    organisation_name = (await conn.execute(sa.select(organisation.c.name).where(
-        organisation.c.id == indicator["organisation_id"]))).scalar()
-    return {"kpi": indicator, "series": series, "latest": latest, "organisation_name": organisation_name,
+    return {"kpi": indicator, "series": series, "latest": latest,
+            "organisation_name": await overview.organisation_name(conn, indicator["organisation_id"]),
             "chart": {"points": [{"t": p["period_start"].isoformat(), "value": p["value"], "health": p["health"]}
                                  for p in series["points"]],
                       "target": indicator["target"], "warn": indicator["warn_threshold"],

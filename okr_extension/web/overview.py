@@ -56,16 +56,14 @@ async def organisation_name(conn: AsyncConnection, organisation_id: uuid.UUID) -
     return (await conn.execute(sa.select(organisation.c.name).where(organisation.c.id == organisation_id))).scalar()
 
 
-async def latest_confidence(conn: AsyncConnection, column: sa.Column, ids) -> dict:
-    """Confidence of the newest check-in per objective or key result (``column`` says which)."""
-    ids = list(ids)
-    if not ids:
-        return {}
+async def latest_confidence(conn: AsyncConnection, column: sa.Column, where: sa.ColumnElement) -> dict:
+    """Confidence of the newest check-in per objective or key result (``column`` says which) among
+    the key results ``where`` selects (one query, whatever their number)."""
     newest_first = sa.func.row_number().over(partition_by=column,
                                              order_by=(check_in.c.created.desc(), check_in.c.id.desc()))
     ranked = (sa.select(column.label("owner_id"), check_in.c.confidence, newest_first.label("rank"))
               .select_from(check_in.join(key_result, key_result.c.id == check_in.c.key_result_id))
-              .where(column.in_(ids)).subquery())
+              .where(where).subquery())
     rows = await conn.execute(sa.select(ranked.c.owner_id, ranked.c.confidence).where(ranked.c.rank == 1))
     return {row.owner_id: row.confidence for row in rows}
 
@@ -76,7 +74,8 @@ async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
     org = (await conn.execute(sa.select(organisation).where(organisation.c.id == organisation_id))).one()
     rows = (await conn.execute(sa.select(objective).where(objective.c.organisation_id == organisation_id))).all()
     items = await rollup.present_objectives(conn, rows)
-    confidence = await latest_confidence(conn, key_result.c.objective_id, [item["id"] for item in items])
+    confidence = await latest_confidence(conn, key_result.c.objective_id,
+                                         key_result.c.organisation_id == organisation_id)
     members = list((await conn.execute(sa.select(membership.c.account).where(
         membership.c.organisation_id == organisation_id).order_by(membership.c.account))).scalars())
     nodes = {item["id"]: Node(item, confidence.get(item["id"])) for item in items}
