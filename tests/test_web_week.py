@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from davutil import calendar, vevent
+from feedutil import Feed, feed_server, loop_thread, sidecar  # noqa: F401 (fixtures)
 from tests.conftest import FROZEN_NOW, DavUser
 from tests.test_web_dashboard import signed_in
 from tests.webutil import csrf_token
@@ -111,3 +112,18 @@ def test_settings_tokens_and_feeds(api_server, team):
     assert forged.status_code == 403
     assert "evil" not in [t["name"] for t in alice.ok("GET", "/api/tokens")["items"]]
     assert csrf_token(page.get("/app/settings").text)
+
+
+def test_settings_lists_subscriptions_with_their_status(sidecar, user, feed_server):
+    from tests.test_feed_subscribe import refresh, subscribe
+
+    feed_server.feeds["/ok.ics"] = Feed(calendar(vevent("one", "Imported")))
+    feed_server.feeds["/broken.ics"] = Feed(b"gone", status=500)
+    working = subscribe(sidecar, user, feed_server.url("/ok.ics"), displayname="Team holidays")
+    failing = subscribe(sidecar, user, feed_server.url("/broken.ics"), calendar_name="broken")
+    assert refresh(sidecar, user, working, now=False).ok and not refresh(sidecar, user, failing, now=False).ok
+    page = signed_in(sidecar.url, user)
+    text = html.unescape(page.get("/app/settings").text)
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td>[^<]+</td><td><span class=\"badge state-(\w+)\">", text))
+    assert rows == {"Team holidays": "ok", "broken": "failing"}
+    assert "500" in text  # the failing one's last error
