@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import html
 import re
+import uuid
 from datetime import date, timedelta
 
 import psycopg
@@ -348,3 +349,37 @@ def test_live_twin_answers_304_until_something_changes(api_server, alice, org):
     assert [point["value"] for point in state["chart"]["check_ins"]] == [4]
     assert page.get(f"/app/organisations/{org['id']}/live").json()["fields"][f"confidence:{objective['id']}"] == "90%"
     assert Dashboard(api_server.url).get(f"/app/key-results/{kr['id']}/live", allow_redirects=False).status_code == 303
+
+
+def test_overview_pages_the_tree_in_reading_order(database_url, api_server, alice, org):
+    top = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Top"})
+    child = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Child",
+                                                 "parent_id": top["id"]})
+    alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Grandchild",
+                                         "parent_id": child["id"]})
+    alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Other"})
+
+    async def page(offset: int):
+        engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.begin() as conn:
+                return await overview.load(conn, alice.name, uuid.UUID(org["id"]), offset=offset, limit=2)
+        finally:
+            await engine.dispose()
+    first, second = asyncio.run(page(0)), asyncio.run(page(2))
+    assert [(node.objective["title"], depth) for node, depth in first.rows + second.rows] == \
+        [("Other", 0), ("Top", 0), ("Child", 1), ("Grandchild", 2)]
+    assert (first.matching, first.next_offset, first.previous_offset) == (4, 2, None)
+    assert (second.next_offset, second.previous_offset) == (None, 0)
+
+    browser = signed_in(api_server.url, alice)
+    text = browser.get(f"/app/organisations/{org['id']}").text
+    assert 'class="objective depth-2"' in text and "Rows " not in text  # one page: no pager
+    assert browser.get(f"/app/organisations/{org['id']}", params={"offset": "-1"}).status_code == 422
+    beyond = browser.get(f"/app/organisations/{org['id']}/live", params={"offset": "3"}).json()
+    assert len(beyond["bars"]) == 1  # the live twin covers the rows of its page only
+    aligned = browser.post_form(f"/app/objectives/{top['id']}", f"/app/organisations/{org['id']}/objectives",
+                                {"title": "Aligned", "parent_id": top["id"]})
+    assert aligned.status_code == 303
+    made = alice.ok("GET", aligned.headers["Location"].replace("/app/", "/api/"))
+    assert made["parent_id"] == top["id"]

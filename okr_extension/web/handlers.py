@@ -94,15 +94,27 @@ async def home(request: web.Request) -> web.Response:
     return render(request, "home.html", {"title": "Your organisations", "organisations": organisations})
 
 
+def _offset(request: web.Request) -> int:
+    try:
+        offset = int(request.query.get("offset", "0"))
+    except ValueError:
+        offset = -1
+    if not 0 <= offset <= 10_000_000:
+        raise Problem(422, "offset must be a whole number of rows, 0 or more")
+    return offset
+
+
 async def organisation_page(request: web.Request) -> web.Response:
+    offset = _offset(request)
     owner = request.query.get("owner") or None
     tracking = request.query.get("status") or None
     if tracking is not None and tracking not in TRACKING_FILTERS:
         raise Problem(422, f"unknown status filter {tracking!r}; use one of {', '.join(TRACKING_FILTERS)}")
     async with transaction(request) as conn:
-        page = await overview.load(conn, _user(request), path_id(request), owner, tracking)
+        page = await overview.load(conn, _user(request), path_id(request), owner, tracking, offset)
         indicators = await kpi_pages.kpi_list(conn, _user(request), path_id(request))
-    return render(request, "organisation.html", {"kpis": indicators, "live_url": f"{request.path}/live",
+    return render(request, "organisation.html", {"kpis": indicators,
+                                                 "live_url": f"{request.path}/live?offset={offset}",
         "title": f"{page.organisation.name}: objectives", "page": page, "owner": owner or "",
         "status": tracking or "", "tracking_labels": overview.TRACKING_LABELS,
         "tracking_filters": TRACKING_FILTERS})
@@ -248,6 +260,13 @@ def _live(load):
     return handler
 
 
+async def live_organisation(request: web.Request) -> web.Response:
+    offset = _offset(request)
+    async with transaction(request) as conn:
+        state = await live.organisation_state(conn, _user(request), path_id(request), offset)
+    return live.respond(request, state)
+
+
 async def static_file(request: web.Request) -> web.Response:
     return request.app[ASSETS].response(request.match_info["name"])
 
@@ -277,7 +296,7 @@ ROUTES = [
     web.post(_id_path(ROOT + "/key-results/{id}/check-ins"), check_in),
     web.get(_id_path(ROOT + "/kpis/{id}"), kpi_page),
     web.get(_id_path(ROOT + "/kpis/{id}/measurements.csv"), kpi_csv),
-    web.get(_id_path(ROOT + "/organisations/{id}/live"), _live(live.organisation_state)),
+    web.get(_id_path(ROOT + "/organisations/{id}/live"), live_organisation),
     web.get(_id_path(ROOT + "/objectives/{id}/live"), _live(live.objective_state)),
     web.get(_id_path(ROOT + "/key-results/{id}/live"), _live(live.key_result_state)),
     web.get(ROOT + "/week", my_week),

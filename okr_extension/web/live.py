@@ -19,16 +19,15 @@ def bar(item: dict) -> dict:
             "tracking": item["tracking"] or "none", "label": overview.TRACKING_LABELS[item["tracking"]]}
 
 
-async def organisation_state(conn: AsyncConnection, user: str, organisation_id: uuid.UUID) -> dict:
-    page = await overview.load(conn, user, organisation_id)
+async def organisation_state(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
+                             offset: int = 0) -> dict:
+    """The rows of the overview's page at ``offset`` (the page polls for what it shows)."""
+    page = await overview.load(conn, user, organisation_id, offset=offset)
     bars, fields = {}, {}
-    stack = list(page.roots)
-    while stack:
-        node = stack.pop()
+    for node, _ in page.rows:
         key = str(node.objective["id"])
         bars[key] = bar(node.objective)
         fields[f"confidence:{key}"] = percent(node.confidence)
-        stack.extend(node.children)
     return {"bars": bars, "fields": fields}
 
 

@@ -36,9 +36,20 @@ class Overview:
     organisation: object
     role: str
     members: list[str]
-    roots: list[Node]            # the tree (no filter), or the matching objectives (filtered)
-    filtered: bool
-    count: int
+    rows: list[tuple[Node, int]]  # this page of the tree in reading order, with each one's depth
+    filtered: bool                # (filtered: the matching objectives, flat)
+    count: int                    # objectives in the organisation
+    matching: int                 # rows of the whole tree or filter, over all pages
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + self.limit if self.offset + self.limit < self.matching else None
+
+    @property
+    def previous_offset(self) -> int | None:
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
 
 
 def risk_key(item: dict) -> tuple:
@@ -68,8 +79,13 @@ async def latest_confidence(conn: AsyncConnection, column: sa.Column, where: sa.
     return {row.owner_id: row.confidence for row in rows}
 
 
+# Rows a page shows: what is rendered and sent stays bounded however large the organisation.
+PAGE_ROWS = 100
+
+
 async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
-               owner: str | None = None, tracking: str | None = None) -> Overview:
+               owner: str | None = None, tracking: str | None = None,
+               offset: int = 0, limit: int = PAGE_ROWS) -> Overview:
     role = await access.require_member(conn, user, organisation_id)
     org = (await conn.execute(sa.select(organisation).where(organisation.c.id == organisation_id))).one()
     rows = (await conn.execute(sa.select(objective).where(objective.c.organisation_id == organisation_id))).all()
@@ -90,7 +106,15 @@ async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
             parent = nodes.get(node.objective["parent_id"])
             (parent.children if parent else roots).append(node)
     _sort(roots)
-    return Overview(org, role, members, roots, filtered, len(items))
+    ordered = list(_walk(roots, 0))
+    return Overview(org, role, members, ordered[offset:offset + limit], filtered, len(items), len(ordered),
+                    offset, limit)
+
+
+def _walk(nodes: list[Node], depth: int):
+    for node in nodes:
+        yield node, depth
+        yield from _walk(node.children, depth + 1)
 
 
 def _sort(nodes: list[Node]) -> None:
