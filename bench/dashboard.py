@@ -13,19 +13,14 @@ tests/test_web_dashboard.py).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import secrets
 import statistics
-import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import requests
 
-from .servers import PlanerixServer
+from . import growth
 
 USER = "dashbench"
 
@@ -52,19 +47,7 @@ def sign_in(base: str, password: str) -> requests.Session:
 
 
 def run(sizes: list[int], reps: int, workdir: Path) -> dict:
-    password = secrets.token_urlsafe(16)
-    server = PlanerixServer(workdir / "planerix", {USER: password})
-    server.start()
-    try:
-        base = f"http://127.0.0.1:{server.api_port}"
-        api = requests.Session()
-        api.auth = (USER, password)
-        for _ in range(100):  # the API starts right after CalDAV
-            try:
-                api.get(base + "/api/version").raise_for_status()
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    with growth.planerix_with_user(workdir, USER) as (server, base, api, password):
         browser = sign_in(base, password)
         results = {}
         for size in sorted(sizes):
@@ -90,8 +73,6 @@ def run(sizes: list[int], reps: int, workdir: Path) -> dict:
             print(f"N={size}: " + ", ".join(f"{k} {v['median_s'] * 1000:.1f} ms ({v['bytes']:,} B)"
                                             for k, v in workloads.items()), flush=True)
         return results
-    finally:
-        server.stop()
 
 
 def report(results: dict, sizes: list[int]) -> str:
@@ -110,21 +91,8 @@ def report(results: dict, sizes: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.dashboard", description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10,1000")
-    parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as workdir:
-        results = run(sizes, args.reps, Path(workdir))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "dashboard.json").write_text(json.dumps(
-        {"meta": {"finished": datetime.now().isoformat(timespec="seconds"), "sizes": sizes, "reps": args.reps},
-         "sizes": results}, indent=1))
-    (args.out / "dashboard.md").write_text(report(results, sizes))
-    print((args.out / "dashboard.md").read_text())
-    return results
+    return growth.main(argv, prog="python -m bench.dashboard", doc=__doc__, name="dashboard", default_sizes="10,1000",
+                       run=run, report=report)
 
 
 if __name__ == "__main__":

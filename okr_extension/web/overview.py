@@ -21,7 +21,7 @@ from okr_extension.tables import check_in, key_result, membership, objective, or
 # Worst first: what needs the lead's attention on Monday comes at the top.
 RISK_ORDER = {"off_track": 0, "at_risk": 1, "on_track": 2, None: 3, "achieved": 4}
 TRACKING_LABELS = {"off_track": "Off track", "at_risk": "At risk", "on_track": "On track",
-                   "achieved": "Achieved", None: "Not measured"}
+                   "achieved": "Achieved", None: "No status"}
 
 
 @dataclass
