@@ -42,6 +42,8 @@ def _parse_basic(encoded: str) -> tuple[str, str] | None:
 async def check_password(request: web.Request, login: str, password: str) -> logins.LoginOutcome:
     """A password sign-in from this request's client, throttled like CalDAV's (HTTP Basic and the
     dashboard's sign-in form both come here)."""
+    if "\x00" in login:  # PostgreSQL text holds no NUL: no such account can exist
+        return logins.LoginOutcome(None)
     app = request.app
     return await logins.check_async(app[ENGINE], app[CREDENTIALS], login, password, request.remote,
                                     app[LOGIN_POLICY], app[CLOCK])

@@ -383,3 +383,15 @@ def test_overview_pages_the_tree_in_reading_order(database_url, api_server, alic
     assert aligned.status_code == 303
     made = alice.ok("GET", aligned.headers["Location"].replace("/app/", "/api/"))
     assert made["parent_id"] == top["id"]
+
+
+def test_a_failed_sign_in_keeps_where_to_go_and_odd_names_are_refused_plainly(api_server, alice):
+    page = Dashboard(api_server.url)
+    form = page.get("/app/login", params={"next": "/app/week"})
+    token = csrf_token(form.text)
+    wrong = page.session.post(page.url("/app/login"), data={"csrf_token": token, "login": "nobody\x00",
+                                                             "password": "x", "next": "/app/week"})
+    assert wrong.status_code == 401 and 'name="next" value="/app/week"' in wrong.text
+    right = page.session.post(page.url("/app/login"), allow_redirects=False, data={
+        "csrf_token": csrf_token(wrong.text), "login": alice.name, "password": alice.password, "next": "/app/week"})
+    assert right.headers["Location"] == "/app/week"

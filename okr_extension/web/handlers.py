@@ -41,12 +41,12 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 
 def _login_page(request: web.Request, status: int = 200, error: str | None = None,
-                login: str = "") -> web.Response:
+                login: str = "", next_page: str | None = None) -> web.Response:
     # The sign-in form's CSRF token: a fresh random value in a cookie and in the form (double submit).
     token = request.cookies.get(sessions.LOGIN_CSRF_COOKIE) or sessions.new_token()
     response = render(request, "login.html", {
         "title": "Sign in", "login_csrf": token, "error": error, "login": login,
-        "next": safe_next(request.query.get("next"))}, status=status)
+        "next": safe_next(next_page or request.query.get("next"))}, status=status)
     response.set_cookie(sessions.LOGIN_CSRF_COOKIE, token, path=LOGIN, httponly=True, samesite="Strict",
                         secure=request.app[SETTINGS].secure_cookies)
     return response
@@ -63,12 +63,12 @@ async def login(request: web.Request) -> web.Response:
     outcome = await auth.check_password(request, name, password)
     if outcome.retry_after is not None:
         response = _login_page(request, 429, f"Too many failed sign-ins for this account or from this address: "
-                                             f"try again in {outcome.retry_after} seconds.", name)
+                                             f"try again in {outcome.retry_after} seconds.", name, fields.get("next"))
         response.headers["Retry-After"] = str(outcome.retry_after)
         return response
     if outcome.user is None:
         await asyncio.sleep(auth.FAILED_LOGIN_DELAY)
-        return _login_page(request, 401, "Wrong user name or password.", name)
+        return _login_page(request, 401, "Wrong user name or password.", name, fields.get("next"))
     settings = app[SETTINGS]
     async with transaction(request) as conn:
         secret = await sessions.start(conn, outcome.user, app[CLOCK](), settings.session_lifetime)
