@@ -13,11 +13,7 @@ close to the one at 100; the ratio is reported.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import secrets
 import statistics
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,7 +23,7 @@ import requests
 from .dataset import Item
 from .dav import Dav
 from .fill import http_fill
-from .servers import PlanerixServer
+from . import growth
 
 USER = "linkbench"
 WINDOW_START = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -63,19 +59,8 @@ def timed(session: requests.Session, url: str, reps: int, **params) -> dict:
 
 
 def run(sizes: list[int], reps: int, workdir: Path) -> dict:
-    password = secrets.token_urlsafe(16)
-    server = PlanerixServer(workdir / "planerix", {USER: password})
-    server.start()
-    try:
-        api = f"http://127.0.0.1:{server.api_port}/api"
-        session = requests.Session()
-        session.auth = (USER, password)
-        for _ in range(100):  # the API starts right after CalDAV
-            try:
-                session.get(api + "/version").raise_for_status()
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    with growth.planerix_with_user(workdir, USER) as (server, origin, session, password):
+        api = origin + "/api"
         org = session.post(api + "/organisations", json={"name": "Bench"}).json()
         objective = session.post(api + "/objectives", json={"organisation_id": org["id"], "title": "Bench"}).json()
         kr = session.post(api + "/key-results", json={"objective_id": objective["id"], "title": "Linked",
@@ -107,8 +92,6 @@ def run(sizes: list[int], reps: int, workdir: Path) -> dict:
                   flush=True)
         dav.close()
         return results
-    finally:
-        server.stop()
 
 
 def report(results: dict, sizes: list[int]) -> str:
@@ -128,21 +111,8 @@ def report(results: dict, sizes: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.links", description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    with tempfile.TemporaryDirectory(prefix="bench-links-") as workdir:
-        results = run(sizes, args.reps, Path(workdir))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "links.json").write_text(json.dumps(
-        {"meta": {"finished": datetime.now().isoformat(timespec="seconds"), "sizes": sizes, "reps": args.reps},
-         "sizes": results}, indent=1))
-    (args.out / "links.md").write_text(report(results, sizes))
-    print((args.out / "links.md").read_text())
-    return results
+    return growth.main(argv, prog="python -m bench.links", doc=__doc__, name="links", default_sizes="100,1000,10000",
+                       run=run, report=report)
 
 
 if __name__ == "__main__":

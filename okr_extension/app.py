@@ -9,7 +9,7 @@ from importlib import metadata
 
 from aiohttp import web
 
-from okr_extension import auth, schema
+from okr_extension import auth, schema, web as dashboard
 from okr_extension.api import openapi
 from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
@@ -42,13 +42,15 @@ async def _dispose_engine(app: web.Application):
 
 def create_app(database_url: str, feed_settings: FeedSettings | None = None,
                login_policy: logins.LoginPolicy = logins.LoginPolicy(),
-               clock: logins.Clock = logins.server_now) -> web.Application:
+               clock: logins.Clock = logins.server_now,
+               dashboard_settings: dashboard.DashboardSettings | None = None) -> web.Application:
     """The sidecar on ``database_url``. Nothing is read from the environment here: without
     ``feed_settings`` the defaults apply and no background feed scheduler runs (the
-    launcher passes ``FeedSettings.from_env()``)."""
+    launcher passes ``FeedSettings.from_env()``, and ``DashboardSettings.from_env()``)."""
     if feed_settings is None:
         feed_settings = FeedSettings(scheduler_enabled=False)
-    app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware],
+    app = web.Application(middlewares=[problem_middleware, dashboard.dashboard_middleware,
+                                       auth.authentication_middleware],
                           client_max_size=MAX_BODY)
     app[ENGINE] = database.async_engine_for(database_url, pool_size=5, max_overflow=5)
     app[READINESS] = readiness.Readiness(database_url, schema.PACKAGES)
@@ -59,4 +61,5 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
     app.cleanup_ctx.append(_dispose_engine)
     feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
     app.add_routes([operation.route() for operation in ROUTES])
+    dashboard.install(app, dashboard_settings or dashboard.DashboardSettings())
     return app

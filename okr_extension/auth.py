@@ -9,7 +9,7 @@ from aiohttp import web
 
 from okr_extension import tokens
 from okr_extension.api.problems import Problem
-from okr_extension.keys import AUTH_SCHEME, CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, USER
+from okr_extension.keys import AUTH_SCHEME, CLOCK, CREDENTIALS, DASHBOARD_REQUEST, ENGINE, LOGIN_POLICY, USER
 from storage_plugin import logins, readiness
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
@@ -23,6 +23,8 @@ PUBLIC_ROUTES = frozenset({PUBLIC_FEED_ROUTE, *readiness.PATHS})
 
 
 def _is_public(request: web.Request) -> bool:
+    if request.get(DASHBOARD_REQUEST):
+        return True  # the dashboard signs in with its own session (okr_extension.web.guard)
     resource = request.match_info.route.resource
     return (request.method in ("GET", "HEAD") and resource is not None
             and resource.canonical in PUBLIC_ROUTES)
@@ -37,14 +39,21 @@ def _parse_basic(encoded: str) -> tuple[str, str] | None:
     return (login, password) if sep and "\x00" not in login else None
 
 
+async def check_password(request: web.Request, login: str, password: str) -> logins.LoginOutcome:
+    """A password sign-in from this request's client, throttled like CalDAV's (HTTP Basic and the
+    dashboard's sign-in form both come here)."""
+    if "\x00" in login:  # PostgreSQL text holds no NUL: no such account can exist
+        return logins.LoginOutcome(None)
+    app = request.app
+    return await logins.check_async(app[ENGINE], app[CREDENTIALS], login, password, request.remote,
+                                    app[LOGIN_POLICY], app[CLOCK])
+
+
 async def _basic_user(request: web.Request, encoded: str) -> str | None:
     credentials = _parse_basic(encoded)
     if credentials is None:
         return None
-    login, password = credentials
-    app = request.app
-    outcome = await logins.check_async(app[ENGINE], app[CREDENTIALS], login, password, request.remote,
-                                       app[LOGIN_POLICY], app[CLOCK])
+    outcome = await check_password(request, *credentials)
     if outcome.retry_after is not None:
         raise Problem(429, "too many failed logins for this account or from this address: "
                            f"try again in {outcome.retry_after} seconds",

@@ -14,3 +14,4 @@ CLOCK = web.AppKey("clock", object)  # () -> aware datetime: login throttling's 
 READINESS = web.AppKey("readiness", Readiness)
 USER = web.RequestKey("user", str)  # the authenticated user name
 AUTH_SCHEME = web.RequestKey("auth_scheme", str)  # "basic" or "bearer"
+DASHBOARD_REQUEST = web.RequestKey("dashboard_request", bool)  # a page of /app/, signed in by session

@@ -69,3 +69,9 @@ api_token = sa.Table(
     sa.Column("prefix", sa.Text), sa.Column("secret_sha256", BYTEA),
     sa.Column("created", sa.DateTime(timezone=True), server_default=sa.func.now()),
     sa.Column("last_used", sa.DateTime(timezone=True)), sa.Column("expires", sa.DateTime(timezone=True)))
+
+web_session = sa.Table(
+    "web_session", metadata,
+    sa.Column("id_sha256", BYTEA, primary_key=True), sa.Column("account", sa.Text),
+    sa.Column("csrf_token", sa.Text), sa.Column("created", sa.DateTime(timezone=True)),
+    sa.Column("expires", sa.DateTime(timezone=True)))

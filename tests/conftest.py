@@ -273,14 +273,15 @@ class ServeProcess:
 class ApiServer:
     """The sidecar on a free port, served by aiohttp in a thread with its own event loop."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, **app_options) -> None:
         import asyncio
         import threading
 
         from aiohttp import web
 
         self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(okr_extension.create_app(database_url, FeedSettings(scheduler_enabled=False)))
+        self._runner = web.AppRunner(okr_extension.create_app(database_url, FeedSettings(scheduler_enabled=False),
+                                                              **app_options))
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         self._loop.run_until_complete(site.start())

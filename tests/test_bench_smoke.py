@@ -44,3 +44,15 @@ def test_memory_breakdown_names_every_import():
     report = memory.import_costs()
     for name in memory.IMPORTS:
         assert f"{name} " in report, report
+
+
+@pytest.mark.timeout(300)
+def test_dashboard_bench_smoke(tmp_path):
+    from bench import dashboard
+    results = dashboard.main(["--sizes", "2,4", "--reps", "2", "--out", str(tmp_path)])
+    assert set(results) == {"2", "4"}
+    for size in results.values():
+        assert set(size["workloads"]) == {"overview", "overview_live_json", "objective_page", "key_result_page"}
+    # The overview carries every objective: more objectives, more bytes.
+    assert results["4"]["workloads"]["overview"]["bytes"] > results["2"]["workloads"]["overview"]["bytes"]
+    assert "| overview |" in (tmp_path / "dashboard.md").read_text()

@@ -537,11 +537,26 @@ def test_every_route_but_the_secret_url_needs_a_login(sidecar, user):
     fill(user, sources={})
     feed = publish(sidecar, user)
     assert "/api/ics/{token}.ics" in PUBLIC_ROUTES
+    from okr_extension.web.assets import PREFIX as DASHBOARD_STATIC
+    from okr_extension.web.guard import LOGIN, is_dashboard
+
     for route in sidecar.app.router.routes():
         path = route.resource.canonical
         if path in PUBLIC_ROUTES:
             continue
         url = sidecar.url + path.replace("{id}", "1")
+        if is_dashboard(path):
+            # The dashboard signs in with its form (public, like its styles and scripts): a page
+            # sends a browser there; anything else is refused.
+            if path == LOGIN or path.startswith(DASHBOARD_STATIC):
+                continue
+            response = requests.request(route.method, url, allow_redirects=False)
+            if route.method in ("GET", "HEAD"):
+                assert response.status_code == 303 and response.headers["Location"].startswith(LOGIN), \
+                    (route.method, path, response.status_code)
+            else:
+                assert response.status_code == 401, (route.method, path, response.status_code)
+            continue
         response = requests.request(route.method, url)
         assert response.status_code == 401, (route.method, path, response.status_code)
     for method in ("POST", "PUT", "DELETE", "PATCH"):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension.domain import progress as domain
@@ -67,20 +68,32 @@ class Tree:
         return domain.objective_progress(own, children)
 
 
-async def load_tree(conn: AsyncConnection, organisation_ids: set[uuid.UUID]) -> Tree:
-    ids = list(organisation_ids)
-    objectives = {row.id: row for row in await conn.execute(
-        sa.select(objective.c.id, objective.c.parent_id, objective.c.organisation_id)
-        .where(objective.c.organisation_id.in_(ids)))}
+_IDS = ARRAY(UUID(as_uuid=True))
+# The objectives below the given ones, themselves included (UNION: a row met twice is not
+# walked again, so even a cycle that slipped in ends).
+_SUBTREES = sa.text("""
+    WITH RECURSIVE down(id, parent_id, organisation_id) AS (
+        SELECT id, parent_id, organisation_id FROM objective WHERE id = ANY(:roots)
+        UNION
+        SELECT o.id, o.parent_id, o.organisation_id FROM objective o JOIN down ON o.parent_id = down.id)
+    SELECT id, parent_id, organisation_id FROM down""").bindparams(sa.bindparam("roots", type_=_IDS))
+
+
+async def load_tree(conn: AsyncConnection, root_ids) -> Tree:
+    """What rolling up ``root_ids`` needs: their subtrees and those key results, in a fixed number
+    of queries (one objective's page costs its subtree, not its organisation)."""
+    objectives = {row.id: row for row in await conn.execute(_SUBTREES, {"roots": list(root_ids)})}
     key_results: dict[uuid.UUID, list] = {}
-    for kr in await conn.execute(sa.select(key_result).where(key_result.c.organisation_id.in_(ids))):
+    for kr in await conn.execute(sa.select(key_result).where(
+            key_result.c.objective_id == sa.any_(sa.bindparam("ids", list(objectives), type_=_IDS)))):
         key_results.setdefault(kr.objective_id, []).append(kr)
     children: dict[uuid.UUID, list[uuid.UUID]] = {}
     for row in objectives.values():
-        if row.parent_id is not None:
+        if row.parent_id is not None and row.parent_id in objectives:
             children.setdefault(row.parent_id, []).append(row.id)
     all_key_results = [kr for krs in key_results.values() for kr in krs]
-    return Tree(objectives, key_results, children, await thresholds_of(conn, ids),
+    organisation_ids = list({row.organisation_id for row in objectives.values()})
+    return Tree(objectives, key_results, children, await thresholds_of(conn, organisation_ids),
                 await _task_progress(conn, all_key_results))
 
 
@@ -92,7 +105,7 @@ async def thresholds_of(conn: AsyncConnection, organisation_ids: list[uuid.UUID]
 
 
 async def present_objectives(conn: AsyncConnection, rows) -> list[dict]:
-    tree = await load_tree(conn, {row.organisation_id for row in rows})
+    tree = await load_tree(conn, [row.id for row in rows])
     now = clock.now()
     out = []
     for row in rows:

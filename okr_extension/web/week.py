@@ -1,0 +1,116 @@
+"""My week (the agenda of the link service, with goal badges) and the heatmap of time invested:
+an organisation's objectives x ISO weeks, hours of linked events (the objective's own links and
+its key results'), in one grouped query."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from okr_extension import access
+from okr_extension.api.problems import Problem
+from okr_extension.links import service as links_service
+from okr_extension.links.queries import READABLE
+from okr_extension.models import links as link_models
+from okr_extension.tables import objective
+from storage_plugin import clock
+
+HEATMAP_WEEKS = 12
+HEAT_LEVELS = 4  # cells are shaded 0 (no time) to 4 (the busiest cell of the map)
+
+# Each event occurrence in the range counts once per objective it serves, clipped to the range;
+# readable calendars as for the API's time-invested (the user's own, as CalDAV allows).
+HOURS_BY_OBJECTIVE_AND_WEEK = sa.text(
+    "WITH goal_links AS ("
+    "  SELECT l.item_id, o.id AS objective_id FROM item_link l"
+    "    JOIN objective o ON l.target_kind = 'objective' AND l.target_id = CAST(o.id AS text)"
+    "   WHERE o.organisation_id = :organisation"
+    "  UNION"
+    "  SELECT l.item_id, k.objective_id FROM item_link l"
+    "    JOIN key_result k ON l.target_kind = 'key_result' AND l.target_id = CAST(k.id AS text)"
+    "   WHERE k.organisation_id = :organisation),"
+    " clipped AS ("
+    "  SELECT g.objective_id, o.span * int8range(:start, :end) AS span"
+    "    FROM item_occurrence o JOIN goal_links g ON g.item_id = o.item_id JOIN item i ON i.id = o.item_id"
+    f"  WHERE o.collection_id IN (SELECT c.id FROM collection c WHERE {READABLE})"
+    "    AND i.component = 'VEVENT' AND NOT o.surrounds AND o.span && int8range(:start, :end))"
+    " SELECT objective_id, date_trunc('week', to_timestamp(lower(span)) AT TIME ZONE 'UTC') AS week,"
+    "        sum(upper(span) - lower(span)) / 3600.0 AS hours"
+    " FROM clipped WHERE NOT isempty(span) GROUP BY 1, 2")
+
+
+def monday_of(day: date) -> datetime:
+    return datetime.combine(day - timedelta(days=day.weekday()), time(), timezone.utc)
+
+
+def parse_week(value: str | None) -> datetime:
+    """``2026-W49`` (ISO week) -> its Monday 00:00 UTC; none given: this week."""
+    if not value:
+        return monday_of(clock.now().date())
+    try:
+        year, week = value.split("-W")
+        return datetime.combine(date.fromisocalendar(int(year), int(week), 1), time(), timezone.utc)
+    except ValueError:
+        raise Problem(422, f"invalid week {value!r}: give an ISO week such as 2026-W49") from None
+
+
+def iso_week(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def goal_url(kind: str, target_id: str) -> str | None:
+    path = {"objective": "objectives", "key_result": "key-results", "kpi": "kpis",
+            "objective_due": "objectives", "key_result_due": "key-results", "kpi_review": "kpis"}.get(kind)
+    return f"/app/{path}/{target_id}" if path else None
+
+
+async def my_week(conn: AsyncConnection, user: str, week_start: datetime) -> dict:
+    agenda = await links_service.agenda(conn, user, link_models.RangeParams(
+        start=week_start, end=week_start + timedelta(days=7)))
+    days: dict[date, list] = {week_start.date() + timedelta(days=i): [] for i in range(7)}
+    for index, entry in enumerate(agenda["entries"]):
+        badges = [{**link, "url": None if link["dangling"] else goal_url(link["target_kind"], link["target_id"])}
+                  for link in entry["links"]]
+        if entry.get("goal_id"):
+            badges.append({"title": entry["title"], "target_kind": entry["kind"],
+                           "url": goal_url(entry["kind"], entry["goal_id"]), "dangling": False})
+        day = entry["start"].astimezone(timezone.utc).date()
+        days.setdefault(day, []).append({**entry, "index": index, "badges": badges})
+    return {"week": iso_week(week_start), "start": week_start, "days": days,
+            "previous": iso_week(week_start - timedelta(days=7)), "next": iso_week(week_start + timedelta(days=7)),
+            "truncated": agenda["truncated"]}
+
+
+@dataclass
+class Heatmap:
+    weeks: list[datetime]
+    rows: list[dict]   # {"objective": row, "cells": [{"hours", "level"}], "total"}
+
+
+async def heatmap(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
+                  weeks: int = HEATMAP_WEEKS) -> Heatmap:
+    await access.require_member(conn, user, organisation_id)
+    last = monday_of(clock.now().date())
+    starts = [last - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    objectives = (await conn.execute(sa.select(objective.c.id, objective.c.title)
+                                     .where(objective.c.organisation_id == organisation_id))).all()
+    hours: dict[tuple, float] = {}
+    for row in await conn.execute(HOURS_BY_OBJECTIVE_AND_WEEK, {
+            "organisation": organisation_id, "user": user, "start": int(starts[0].timestamp()),
+            "end": int((last + timedelta(weeks=1)).timestamp())}):
+        hours[row.objective_id, row.week.replace(tzinfo=timezone.utc)] = float(row.hours)
+    busiest = max(hours.values(), default=0.0)
+    rows = []
+    for item in objectives:
+        cells = []
+        for start in starts:
+            value = hours.get((item.id, start), 0.0)
+            level = 0 if value == 0 else max(1, round(HEAT_LEVELS * value / busiest))
+            cells.append({"hours": value, "level": level, "week": iso_week(start)})
+        rows.append({"objective": item, "cells": cells, "total": sum(c["hours"] for c in cells)})
+    rows.sort(key=lambda r: (-r["total"], r["objective"].title.lower()))
+    return Heatmap(starts, rows)
