@@ -21,6 +21,7 @@ from radicale import item as radicale_item
 from radicale import xmlutils
 
 from server import fast_listing, fast_report, put_refusal, read_only, request_body, xml_guard
+from server.scheduling import principal
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -258,6 +259,9 @@ class PlanerixApplication(radicale_app.Application):
         """What storage adds to any answer before it is written (also by server.fast_listing)."""
         self._append_truncation(xml_content)
         self._strip_read_only_privileges(xml_content)
+        state = request_state.current()
+        if state is not None:
+            principal.complete(xml_content, state.base_prefix, self._storage.connection)
 
     def _append_truncation(self, xml_content: ET.Element) -> None:
         """The 507 entry of a sync-collection cut by DAV:limit, at the end of the multistatus."""
@@ -286,6 +290,7 @@ class PlanerixApplication(radicale_app.Application):
         return response
 
     def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
+        request_state.current().base_prefix = base_prefix
         try:
             if self.fast_listings:
                 answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
@@ -298,6 +303,7 @@ class PlanerixApplication(radicale_app.Application):
         return self._unless_rejected(response, request_info)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
+        request_state.current().base_prefix = base_prefix
         # Filtering may expand recurrences (a series queried beyond the indexed horizon):
         # the query's budget ends it with 503 instead of letting it run after the client left.
         with budget.limited(self._storage.query_seconds, "answering this query") as spent:

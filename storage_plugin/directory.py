@@ -20,6 +20,10 @@ account_address = sa.Table(
     sa.Column("preferred", sa.Boolean, nullable=False),
 )
 
+class AddressTaken(AccountError):
+    """The address already names another account."""
+
+
 # Deliberately permissive (RFC 5321 local parts are); it only has to reject what is not an address.
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
@@ -87,8 +91,74 @@ def set_identity(conn: sa.Connection, name: str, *, email: str | None = None,
         address = mailto(email)
         owner = conn.execute(select_account_for_address(address)).scalar()
         if owner is not None and owner != name:
-            raise AccountError(f"the address {email!r} already belongs to another user")
+            raise AddressTaken(f"the address {email!r} already belongs to another user")
         conn.execute(sa.delete(account_address).where(
             account_address.c.account == name, account_address.c.preferred))
         conn.execute(sa.delete(account_address).where(account_address.c.address == address))
         conn.execute(sa.insert(account_address).values(address=address, account=name, preferred=True))
+
+
+# -- the home: default calendar, inbox, outbox ------------------------------
+INBOX, OUTBOX = "schedule-inbox", "schedule-outbox"
+
+# The calendar invitations are delivered into (schedule-default-calendar-URL): the account's
+# own writable calendar for events, "<name>/calendar" first, else the first by path.
+_DEFAULT_CALENDAR = sa.text("""
+    SELECT path FROM collection
+    WHERE parent_path = :name AND tag = 'VCALENDAR' AND kind = 'normal' AND NOT read_only
+      AND (props->>'C:supported-calendar-component-set' IS NULL
+           OR 'VEVENT' = ANY(string_to_array(props->>'C:supported-calendar-component-set', ',')))
+    ORDER BY path <> :name || '/calendar', path LIMIT 1""")
+
+
+def default_calendar_path(conn: sa.Connection, name: str) -> str | None:
+    return conn.execute(_DEFAULT_CALENDAR, {"name": name}).scalar()
+
+
+def identity(conn: sa.Connection, name: str):
+    """(name, display_name, cutype) of an account, or None."""
+    return conn.execute(select_identity(name)).first()
+
+
+# -- principal search ----------------------------------------------------------
+# Whom a user may find (and learn exists): themselves and the members of the organisations
+# they belong to (okr_extension's membership table). Each term must match the display name,
+# the account name or an address, as a case-insensitive substring (LIKE wildcards escaped).
+_IN_SCOPE = """left(a.name, 1) <> '.'
+          AND (a.name = :user OR EXISTS (
+                SELECT 1 FROM membership mine JOIN membership theirs
+                  ON theirs.organisation_id = mine.organisation_id
+                WHERE mine.account = :user AND theirs.account = a.name))"""
+_VISIBLE = sa.text(f"SELECT EXISTS (SELECT 1 FROM account a WHERE a.name = :name AND {_IN_SCOPE})")
+
+
+def search_statement(terms: int, match_all: bool) -> sa.TextClause:
+    tests = [f"""(a.display_name ILIKE :t{n} ESCAPE '\\' OR a.name ILIKE :t{n} ESCAPE '\\'
+                 OR EXISTS (SELECT 1 FROM account_address x
+                            WHERE x.account = a.name AND x.address ILIKE :t{n} ESCAPE '\\'))"""
+             for n in range(terms)]
+    joined = (" AND " if match_all else " OR ").join(tests) or "true"
+    return sa.text(f"""
+        SELECT a.name FROM account a
+        WHERE {_IN_SCOPE}
+          AND ({joined})
+        ORDER BY coalesce(a.display_name, a.name), a.name LIMIT :limit""")
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(conn: sa.Connection, user: str, terms: list[str], *, match_all: bool = True,
+           limit: int = 50) -> list[str]:
+    """Names of the accounts ``user`` may see whose name, display name or address contains
+    the terms (all of them, or any with ``match_all=False``)."""
+    params = {"user": user, "limit": limit,
+              **{f"t{n}": _like_pattern(term) for n, term in enumerate(terms)}}
+    return list(conn.execute(search_statement(len(terms), match_all), params).scalars())
+
+
+def visible(conn: sa.Connection, user: str, name: str) -> bool:
+    """Whether ``user`` may learn that the account ``name`` exists (the search's scope)."""
+    return bool(conn.execute(_VISIBLE, {"user": user, "name": name}).scalar())

@@ -7,7 +7,7 @@ import functools
 
 from sqlalchemy import text
 
-COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified, read_only"
+COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified, read_only, kind"
 ITEM_META_COLUMNS = "i.id, i.href, i.uid, i.component, i.etag, i.series_start, i.series_end, i.modified"
 
 

@@ -31,6 +31,8 @@ class RequestState:
     # Paths of read-only (subscribed) calendars met while answering: their
     # DAV:current-user-privilege-set loses the write privileges.
     read_only_paths: set[str] = field(default_factory=set)
+    # The URL prefix the server is mounted under (Radicale's base_prefix), for hrefs in answers.
+    base_prefix: str = ""
     # Seconds until a throttled login may be tried again (storage_plugin.logins): the 401 becomes 429.
     login_retry_after: int | None = None
 

@@ -297,6 +297,7 @@ class Storage(storage.BaseStorage):
         source = item.collection
         source.check_writable()
         to_collection.check_writable()
+        to_collection.check_client_may_store()
         to_collection._check_component_allowed(item)
         with self.atomic() as conn:
             conn.execute(queries.DELETE_ITEM, {"cid": to_collection.id, "href": to_href})
