@@ -17,11 +17,12 @@ from http import client
 from urllib.parse import quote
 
 from radicale import app as radicale_app
+from radicale import httputils
 from radicale import item as radicale_item
 from radicale import xmlutils
 
 from server import fast_listing, fast_report, put_refusal, read_only, request_body, xml_guard
-from server.scheduling import principal
+from server.scheduling import principal, search
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -162,15 +163,23 @@ class PlanerixApplication(radicale_app.Application):
             if length:
                 environ["wsgi.input"] = request_body.CheckedInput(
                     environ["wsgi.input"], self._charset_of(environ), length, on_refusal=self._refuse_body)
-            return super().__call__(environ, self._throttling_aware(state, start_response))
+            return super().__call__(environ, self._throttling_aware(state, start_response,
+                                                                    self.dav_features()))
         finally:
             request_state.end(token)
 
+    def dav_features(self) -> tuple[str, ...]:
+        """What Planerix adds to Radicale's DAV header (OPTIONS, PROPFIND, PROPPATCH)."""
+        return search.DAV_FEATURES
+
     @staticmethod
-    def _throttling_aware(state: request_state.RequestState, start_response):
+    def _throttling_aware(state: request_state.RequestState, start_response, features=()):
         """A login refused by throttling is answered 429 with Retry-After, not 401: the
-        client's password is not (known to be) wrong, and it should wait, not ask again."""
+        client's password is not (known to be) wrong, and it should wait, not ask again.
+        The DAV header gains ``features``."""
         def respond(status: str, headers: list, exc_info=None):
+            headers = [(k, f"{v}, {', '.join(features)}" if k.lower() == "dav" and features else v)
+                       for k, v in headers]
             if state.login_retry_after is not None and status.startswith("401"):
                 status = f"{client.TOO_MANY_REQUESTS} {client.responses[client.TOO_MANY_REQUESTS]}"
                 headers = [(k, v) for k, v in headers if k.lower() != "www-authenticate"]
@@ -322,11 +331,31 @@ class PlanerixApplication(radicale_app.Application):
         return self._unless_rejected(response, request_info)
 
     def _report(self, environ, base_prefix, path, user, user_groups, request_info):
+        searched = self._principal_search(environ, base_prefix, user, request_info)
+        if searched is not None:
+            return searched
         if self.fast_listings:
             answer = fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info)
             if answer is not None:
                 return answer
         return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+
+    def _principal_search(self, environ, base_prefix, user, request_info):
+        """The answer to a principal search REPORT (on any path: clients send it to the principal
+        collection or to their own principal), or None for other REPORTs (the body is left as it was)."""
+        parsed, xml_request = fast_listing._read_body(self, environ, request_info)
+        if not parsed or xml_request is None or xml_request.tag not in search.REPORTS:
+            return None
+        if not user:
+            return httputils.NOT_ALLOWED
+        try:
+            status, answer = search.answer(xml_request, user, base_prefix, self._storage.connection)
+        except search.BadSearch as e:
+            return self._rejection_response(request_state.Rejection(client.BAD_REQUEST, None, str(e)),
+                                            request_info)
+        request_info["status"] = status
+        headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
+        return status, headers, self._xml_response(answer, request_info), None
 
     # -- writes: preconditions from storage, reasons for 400 ---------------------
     def do_PUT(self, environ, base_prefix, path, user, user_groups, request_info):

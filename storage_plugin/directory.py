@@ -132,15 +132,23 @@ _IN_SCOPE = """left(a.name, 1) <> '.'
 _VISIBLE = sa.text(f"SELECT EXISTS (SELECT 1 FROM account a WHERE a.name = :name AND {_IN_SCOPE})")
 
 
-def search_statement(terms: int, match_all: bool) -> sa.TextClause:
-    tests = [f"""(a.display_name ILIKE :t{n} ESCAPE '\\' OR a.name ILIKE :t{n} ESCAPE '\\'
-                 OR EXISTS (SELECT 1 FROM account_address x
-                            WHERE x.account = a.name AND x.address ILIKE :t{n} ESCAPE '\\'))"""
-             for n in range(terms)]
+# A condition tests one field kind: "name" (display name or account name) or "address"
+# (an address, mailto: included); "any" tests both. Conditions are ANDed or ORed.
+_FIELD_TESTS = {
+    "name": "(a.display_name ILIKE :t{n} ESCAPE '\\' OR a.name ILIKE :t{n} ESCAPE '\\')",
+    "address": ("EXISTS (SELECT 1 FROM account_address x WHERE x.account = a.name"
+                " AND x.address ILIKE :t{n} ESCAPE '\\')"),
+}
+_FIELD_TESTS["any"] = f"({_FIELD_TESTS['name']} OR {_FIELD_TESTS['address']})"
+
+
+def search_statement(fields: tuple[str, ...], match_all: bool, with_cutypes: bool) -> sa.TextClause:
+    tests = [_FIELD_TESTS[field].format(n=n) for n, field in enumerate(fields)]
     joined = (" AND " if match_all else " OR ").join(tests) or "true"
+    cutypes = "AND a.cutype = ANY(:cutypes)" if with_cutypes else ""
     return sa.text(f"""
         SELECT a.name FROM account a
-        WHERE {_IN_SCOPE}
+        WHERE {_IN_SCOPE} {cutypes}
           AND ({joined})
         ORDER BY coalesce(a.display_name, a.name), a.name LIMIT :limit""")
 
@@ -150,13 +158,15 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def search(conn: sa.Connection, user: str, terms: list[str], *, match_all: bool = True,
-           limit: int = 50) -> list[str]:
-    """Names of the accounts ``user`` may see whose name, display name or address contains
-    the terms (all of them, or any with ``match_all=False``)."""
-    params = {"user": user, "limit": limit,
-              **{f"t{n}": _like_pattern(term) for n, term in enumerate(terms)}}
-    return list(conn.execute(search_statement(len(terms), match_all), params).scalars())
+def search(conn: sa.Connection, user: str, conditions: list[tuple[str, str]], *, match_all: bool = True,
+           cutypes: tuple[str, ...] | None = None, limit: int = 50) -> list[str]:
+    """Names of the accounts ``user`` may see that meet the conditions, each a (field, term)
+    pair: field "name", "address" or "any", term a case-insensitive substring. No condition
+    lists everyone in scope; ``cutypes`` restricts the calendar-user types."""
+    fields = tuple(field for field, _ in conditions)
+    params = {"user": user, "limit": limit, "cutypes": list(cutypes or ()),
+              **{f"t{n}": _like_pattern(term) for n, (_, term) in enumerate(conditions)}}
+    return list(conn.execute(search_statement(fields, match_all, cutypes is not None), params).scalars())
 
 
 def visible(conn: sa.Connection, user: str, name: str) -> bool:
