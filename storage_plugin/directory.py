@@ -7,9 +7,9 @@ plugin and the asynchronous sidecar.
 """
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
+
+from scheduling.addresses import EMAIL, normalise_address  # noqa: F401  (part of this module's API)
 
 from .accounts import AccountError, account, metadata
 
@@ -24,8 +24,7 @@ class AddressTaken(AccountError):
     """The address already names another account."""
 
 
-# Deliberately permissive (RFC 5321 local parts are); it only has to reject what is not an address.
-_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_EMAIL = EMAIL
 
 
 def check_email(email: str) -> str:
@@ -33,15 +32,6 @@ def check_email(email: str) -> str:
     if not _EMAIL.match(email) or len(email) > 254:
         raise AccountError(f"{email!r} is not an email address (expected name@example.org)")
     return email
-
-
-def normalise_address(address: str) -> str | None:
-    """'MAILTO:Bob@Example.org' -> 'mailto:bob@example.org'; None for what is not a mailto: address."""
-    address = address.strip()
-    if address[:7].lower() != "mailto:":
-        return None
-    email = address[7:].strip()
-    return "mailto:" + email.lower() if _EMAIL.match(email) else None
 
 
 def mailto(email: str) -> str:
@@ -102,13 +92,13 @@ def set_identity(conn: sa.Connection, name: str, *, email: str | None = None,
 INBOX, OUTBOX = "schedule-inbox", "schedule-outbox"
 
 # The calendar invitations are delivered into (schedule-default-calendar-URL): the account's
-# own writable calendar for events, "<name>/calendar" first, else the first by path.
+# own writable calendar for events, "<name>/personal" first, else the first by path.
 _DEFAULT_CALENDAR = sa.text("""
     SELECT path FROM collection
     WHERE parent_path = :name AND tag = 'VCALENDAR' AND kind = 'normal' AND NOT read_only
       AND (props->>'C:supported-calendar-component-set' IS NULL
            OR 'VEVENT' = ANY(string_to_array(props->>'C:supported-calendar-component-set', ',')))
-    ORDER BY path <> :name || '/calendar', path LIMIT 1""")
+    ORDER BY path <> :name || '/personal', path LIMIT 1""")
 
 
 def default_calendar_path(conn: sa.Connection, name: str) -> str | None:

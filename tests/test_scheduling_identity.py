@@ -30,10 +30,10 @@ def _kinds(engine, name):
 def test_a_new_account_has_a_calendar_a_task_list_an_inbox_and_an_outbox(engine):
     name = f"home-{secrets.token_hex(4)}"
     accounts.add(engine, name, "a long password")
-    assert _kinds(engine, name) == {f"{name}/calendar": "normal", f"{name}/schedule-inbox": "schedule-inbox",
-                                    f"{name}/schedule-outbox": "schedule-outbox", f"{name}/tasks": "normal"}
+    assert _kinds(engine, name) == {f"{name}/personal": "normal", f"{name}/schedule-inbox": "schedule-inbox",
+                                    f"{name}/schedule-outbox": "schedule-outbox", f"{name}/personal-tasks": "normal"}
     with engine.connect() as conn:
-        assert directory.default_calendar_path(conn, name) == f"{name}/calendar"
+        assert directory.default_calendar_path(conn, name) == f"{name}/personal"
 
 
 def test_add_with_an_address_taken_creates_nothing(engine):
@@ -67,7 +67,7 @@ def test_the_upgrade_gives_existing_accounts_their_home(server_url, monkeypatch)
         monkeypatch.setattr(database, "_migrations", every)
         assert "0008_scheduling.sql" in database.upgrade(engine)
         assert set(_kinds(engine, "old-bare")) == {
-            "old-bare/calendar", "old-bare/tasks", "old-bare/schedule-inbox", "old-bare/schedule-outbox"}
+            "old-bare/personal", "old-bare/personal-tasks", "old-bare/schedule-inbox", "old-bare/schedule-outbox"}
         assert set(_kinds(engine, "old-busy")) == {
             "old-busy/work", "old-busy/schedule-inbox", "old-busy/schedule-outbox"}
         assert _kinds(engine, ".removed-20260101T000000Z-gone") == {}
@@ -101,7 +101,7 @@ def test_thunderbird_and_apple_get_every_scheduling_property(engine, base_url):
     assert response.text("C:calendar-user-type") == "INDIVIDUAL"
     assert _hrefs(response.props[clark("C:schedule-inbox-URL")]) == [f"/{bob.name}/schedule-inbox/"]
     assert _hrefs(response.props[clark("C:schedule-outbox-URL")]) == [f"/{bob.name}/schedule-outbox/"]
-    assert _hrefs(response.props[clark("C:schedule-default-calendar-URL")]) == [f"/{bob.name}/calendar/"]
+    assert _hrefs(response.props[clark("C:schedule-default-calendar-URL")]) == [f"/{bob.name}/personal/"]
     assert [e.text for e in response.props[clark("CS:email-address-set")]] == [f"{bob.name}@example.org"]
     assert _hrefs(response.props[clark("C:calendar-home-set")]) == [f"/{bob.name}/"]
     assert not response.missing, response.missing
@@ -119,17 +119,17 @@ def test_the_home_lists_the_inbox_and_outbox_as_mailboxes_not_calendars(user):
     types = {r.href: sorted(child.tag for child in r.props[clark("D:resourcetype")]) for r in responses}
     assert types[f"/{user.name}/schedule-inbox/"] == sorted([clark("D:collection"), clark("C:schedule-inbox")])
     assert types[f"/{user.name}/schedule-outbox/"] == sorted([clark("D:collection"), clark("C:schedule-outbox")])
-    assert clark("C:calendar") in types[f"/{user.name}/calendar/"]
-    assert clark("C:calendar") in types[f"/{user.name}/tasks/"]
+    assert clark("C:calendar") in types[f"/{user.name}/personal/"]
+    assert clark("C:calendar") in types[f"/{user.name}/personal-tasks/"]
     privileges = {r.href: {p[0].tag for p in r.props[clark("D:current-user-privilege-set")]} for r in responses}
     assert {clark("C:schedule-deliver"), clark("C:schedule-query-freebusy")} <= privileges[f"/{user.name}/schedule-inbox/"]
     assert clark("C:schedule-send") in privileges[f"/{user.name}/schedule-outbox/"]
-    assert clark("C:schedule-send") not in privileges[f"/{user.name}/calendar/"]
+    assert clark("C:schedule-send") not in privileges[f"/{user.name}/personal/"]
 
 
 def test_the_inbox_names_the_default_calendar_and_refuses_puts_and_deletion(user):
     response, = propfind(user, "schedule-inbox/", "C:schedule-default-calendar-URL", "D:resourcetype")
-    assert _hrefs(response.props[clark("C:schedule-default-calendar-URL")]) == [f"/{user.name}/calendar/"]
+    assert _hrefs(response.props[clark("C:schedule-default-calendar-URL")]) == [f"/{user.name}/personal/"]
     put = user.put("schedule-inbox/x.ics", event("inbox-put"))
     assert put.status_code == 403 and "server delivers" in put.text
     assert user.request("DELETE", "schedule-inbox/").status_code == 403
@@ -138,9 +138,9 @@ def test_the_inbox_names_the_default_calendar_and_refuses_puts_and_deletion(user
 
 
 def test_the_default_calendar_and_task_list_take_what_they_are_for(user):
-    assert user.put("calendar/e.ics", event("default-event")).status_code == 201
-    assert user.put("tasks/t.ics", todo("default-task")).status_code == 201
-    assert user.put("calendar/t.ics", todo("wrong-place")).status_code == 403
+    assert user.put("personal/e.ics", event("default-event")).status_code == 201
+    assert user.put("personal-tasks/t.ics", todo("default-task")).status_code == 201
+    assert user.put("personal/t.ics", todo("wrong-place")).status_code == 403
 
 
 # -- CLI and API ---------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_cli_sets_and_updates_the_identity(engine, database_url):
     with engine.connect() as conn:
         assert directory.addresses_of(conn, name) == [f"mailto:{name}@example.org"]
         assert directory.identity(conn, name).display_name == "Carol Cli"
-        assert directory.default_calendar_path(conn, name) == f"{name}/calendar"
+        assert directory.default_calendar_path(conn, name) == f"{name}/personal"
     updated = planerix("user", "update", name, "--email", f"new-{name}@example.org", "--name", "Carol C.", *db)
     assert updated.returncode == 0 and f"user {name!r} updated" in updated.stdout, updated.stderr
     with engine.connect() as conn:
@@ -175,7 +175,7 @@ def test_api_shows_and_changes_only_the_callers_identity(api_user_factory, engin
     bob = api_user_factory("apiid")
     shown = bob.ok("GET", "/api/account")
     assert shown == {"name": bob.name, "display_name": None, "email": None, "addresses": [f"/{bob.name}/"],
-                     "calendar_user_type": "INDIVIDUAL", "default_calendar": f"/{bob.name}/calendar/"}
+                     "calendar_user_type": "INDIVIDUAL", "default_calendar": f"/{bob.name}/personal/"}
     changed = bob.ok("PATCH", "/api/account", {"email": f"{bob.name}@Example.ORG", "display_name": "Bob B."})
     assert changed["email"] == f"{bob.name}@example.org"
     assert changed["addresses"] == [f"mailto:{bob.name}@example.org", f"/{bob.name}/"]

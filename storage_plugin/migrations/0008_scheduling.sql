@@ -39,15 +39,15 @@ BEGIN
      WHERE parent_path = account_name AND tag = 'VCALENDAR' AND kind = 'normal' AND NOT read_only;
     IF NOT accepts_events THEN
         INSERT INTO collection (path, parent_path, tag, props)
-        VALUES (account_name || '/calendar', account_name, 'VCALENDAR',
-                '{"tag": "VCALENDAR", "D:displayname": "Calendar",
+        VALUES (account_name || '/personal', account_name, 'VCALENDAR',
+                '{"tag": "VCALENDAR", "D:displayname": "Personal",
                   "C:supported-calendar-component-set": "VEVENT"}'::jsonb)
         ON CONFLICT (path) DO NOTHING;
     END IF;
     IF NOT accepts_tasks THEN
         INSERT INTO collection (path, parent_path, tag, props)
-        VALUES (account_name || '/tasks', account_name, 'VCALENDAR',
-                '{"tag": "VCALENDAR", "D:displayname": "Tasks",
+        VALUES (account_name || '/personal-tasks', account_name, 'VCALENDAR',
+                '{"tag": "VCALENDAR", "D:displayname": "Personal tasks",
                   "C:supported-calendar-component-set": "VTODO"}'::jsonb)
         ON CONFLICT (path) DO NOTHING;
     END IF;
