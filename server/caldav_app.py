@@ -21,8 +21,8 @@ from radicale import httputils
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import fast_listing, fast_report, put_refusal, read_only, request_body, xml_guard
-from server.scheduling import principal, search
+from server import fast_listing, fast_report, put_refusal, read_only, request_body, settings, xml_guard
+from server.scheduling import delivery, principal, search, tags
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -158,6 +158,8 @@ class PlanerixApplication(radicale_app.Application):
             return self._refuse_framing(start_response, *problem)
         token = request_state.begin()
         state = request_state.current()
+        state.scheduling = self.scheduling_enabled
+        state.if_schedule_tag_match = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
         try:
             length = _content_length(environ)
             if length:
@@ -170,7 +172,11 @@ class PlanerixApplication(radicale_app.Application):
 
     def dav_features(self) -> tuple[str, ...]:
         """What Planerix adds to Radicale's DAV header (OPTIONS, PROPFIND, PROPPATCH)."""
-        return search.DAV_FEATURES
+        return (("calendar-auto-schedule",) if self.scheduling_enabled else ()) + search.DAV_FEATURES
+
+    @functools.cached_property
+    def scheduling_enabled(self) -> bool:
+        return settings.scheduling_enabled(self.configuration)
 
     @staticmethod
     def _throttling_aware(state: request_state.RequestState, start_response, features=()):
@@ -271,6 +277,7 @@ class PlanerixApplication(radicale_app.Application):
         state = request_state.current()
         if state is not None:
             principal.complete(xml_content, state.base_prefix, self._storage.connection)
+            tags.complete(xml_content, state.base_prefix, self._storage.connection)
 
     def _append_truncation(self, xml_content: ET.Element) -> None:
         """The 507 entry of a sync-collection cut by DAV:limit, at the end of the multistatus."""
@@ -385,7 +392,11 @@ class PlanerixApplication(radicale_app.Application):
             rejection = put_refusal.explain(self, environ, path, user, body)
             if rejection is not None:
                 return self._rejection_response(rejection, request_info)
-        return response
+        return delivery.after_write(self._storage, response)
+
+    def do_GET(self, environ, base_prefix, path, user, user_groups, request_info):  # HEAD too
+        return tags.with_schedule_tag(self._storage, path, super().do_GET(
+            environ, base_prefix, path, user, user_groups, request_info))
 
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(
@@ -399,7 +410,7 @@ class PlanerixApplication(radicale_app.Application):
             if request_state.current() is None or request_state.current().rejection is None:
                 raise
             response = None
-        response = self._unless_rejected(response, request_info)
+        response = delivery.after_write(self._storage, self._unless_rejected(response, request_info))
         if response[0] == client.NOT_FOUND and "HTTP_IF_MATCH" in environ:
             # RFC 9110 §13.1.1: If-Match is false without a current representation. A client
             # deleting what another one deleted first must learn its precondition lost.

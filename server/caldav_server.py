@@ -12,6 +12,7 @@ import threading
 from radicale import server as radicale_server
 
 from server.caldav_app import PlanerixApplication
+from storage_plugin import scheduling
 
 
 class _HTTPServer(radicale_server.ParallelHTTPServer):
@@ -44,8 +45,14 @@ class CalDAVServer:
 
     def start(self) -> None:
         self._thread.start()
+        if self.application.scheduling_enabled:
+            self._scheduling_worker = scheduling.Worker(self.application._storage)
+            self._scheduling_worker.start()
 
     def stop(self) -> None:
+        worker = getattr(self, "_scheduling_worker", None)
+        if worker is not None:
+            worker.stop()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)

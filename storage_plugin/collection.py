@@ -8,7 +8,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
-from storage_plugin import indexed_filters, queries, request_state, sync_token
+from storage_plugin import indexed_filters, queries, request_state, scheduling, sync_token
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -183,8 +183,12 @@ class Collection(storage.BaseCollection):
         self.check_writable()
         self.check_client_may_store()
         self._check_component_allowed(item)
-        with self.storage.connection() as conn:  # one statement: atomic by itself
-            return self.storage.write_item(conn, self, href, item)
+        with self.storage.atomic() as conn:
+            # Implicit scheduling: the jobs and the (rewritten) item commit together.
+            item = scheduling.before_write(self.storage, conn, self, href, item)
+            written = self.storage.write_item(conn, self, href, item)
+            scheduling.after_write(conn, self, href, item)
+            return written
 
     def delete(self, href: Optional[str] = None) -> None:
         self.check_writable()
@@ -195,6 +199,7 @@ class Collection(storage.BaseCollection):
             if href is None:
                 conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path})
                 return
+            scheduling.before_delete(self.storage, conn, self, href)
             deleted = conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href}).first()
             if deleted is None:
                 raise storage.ComponentNotFoundError(href)

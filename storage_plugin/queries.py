@@ -80,7 +80,8 @@ WRITE_ITEM = text(
     "    series_start = EXCLUDED.series_start, series_end = EXCLUDED.series_end,"
     "    expanded_until = EXCLUDED.expanded_until, revision = EXCLUDED.revision, modified = now(),"
     "    summary = EXCLUDED.summary, status = EXCLUDED.status,"
-    "    percent_complete = EXCLUDED.percent_complete, due = EXCLUDED.due"
+    "    percent_complete = EXCLUDED.percent_complete, due = EXCLUDED.due,"
+    "    schedule_tag = NULL"  # set again by storage_plugin.scheduling for scheduling objects
     "  RETURNING id, modified),"
     " cleared AS (DELETE FROM item_occurrence WHERE item_id IN (SELECT id FROM old)),"
     " indexed AS ("

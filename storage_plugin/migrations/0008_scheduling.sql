@@ -55,3 +55,32 @@ END $$;
 
 -- Accounts that exist before this change get their home now.
 SELECT planerix_ensure_home(name) FROM account;
+
+-- Implicit scheduling's transactional outbox: the organizer's (or attendee's) write and the
+-- intent to deliver commit together; each delivery then runs in its own transaction under the
+-- recipient's lock and marks its job done there, so it is applied exactly once. Jobs a process
+-- left behind (it died after the commit) are claimed by any server's worker with a lease.
+CREATE TABLE schedule_job (
+    id                bigserial PRIMARY KEY,
+    created           timestamptz NOT NULL DEFAULT now(),
+    sender            text NOT NULL,           -- normalised cal-address of the originator
+    recipient         text NOT NULL,           -- normalised cal-address
+    recipient_account text NOT NULL REFERENCES account (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    method            text NOT NULL CHECK (method IN ('REQUEST', 'CANCEL', 'REPLY')),
+    uid               text NOT NULL,
+    itip              text NOT NULL,
+    attempts          integer NOT NULL DEFAULT 0,
+    next_run          timestamptz NOT NULL DEFAULT now(),
+    lease_owner       text,
+    lease_until       timestamptz,
+    done              timestamptz,
+    last_status       text                     -- iTIP request-status of the last attempt
+);
+CREATE INDEX schedule_job_due_idx ON schedule_job (next_run) WHERE done IS NULL;
+CREATE INDEX schedule_job_recipient_idx ON schedule_job (recipient_account);
+-- Finished jobs are kept a while for diagnosis, then pruned by the worker.
+CREATE INDEX schedule_job_done_idx ON schedule_job (done) WHERE done IS NOT NULL;
+
+-- Schedule-Tag (RFC 6638 §3.2.10) of scheduling objects: changes with the owner's client
+-- changes of the meeting, not with server-side merges of answers. NULL for other items.
+ALTER TABLE item ADD COLUMN schedule_tag text;
