@@ -12,6 +12,7 @@ import threading
 from radicale import server as radicale_server
 
 from server.caldav_app import PlanerixApplication
+from server import settings
 from storage_plugin import scheduling
 
 
@@ -46,7 +47,9 @@ class CalDAVServer:
     def start(self) -> None:
         self._thread.start()
         if self.application.scheduling_enabled:
-            self._scheduling_worker = scheduling.Worker(self.application._storage)
+            configuration = self.application.configuration
+            self._scheduling_worker = scheduling.Worker(
+                self.application._storage, settings.scheduling_option(configuration, "worker_interval_seconds"))
             self._scheduling_worker.start()
 
     def stop(self) -> None:

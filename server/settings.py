@@ -27,7 +27,16 @@ SCHEDULING_SECTION = "scheduling"
 radicale_config.DEFAULT_CONFIG_SCHEMA.setdefault(SCHEDULING_SECTION, {
     "enabled": {"value": "True", "type": bool,
                 "help": "deliver invitations and replies between local users (calendar-auto-schedule)"},
+    "retry_after_seconds": {"value": "5", "type": float,
+                            "help": "a delivery its writer has not made this long after the commit "
+                                    "(the process died) is made by any server's worker"},
+    "worker_interval_seconds": {"value": "2", "type": float,
+                                "help": "how often each server's worker looks for such deliveries"},
 })
+
+
+def scheduling_option(configuration, name: str) -> float:
+    return float(configuration.get(SCHEDULING_SECTION, name))
 
 
 def scheduling_enabled(configuration) -> bool:

@@ -96,7 +96,16 @@ class _Directory:
         return self.account(address) is not None
 
 
-def queue(conn, sender: str, messages: list[itip.Message], accounts: _Directory) -> list[int]:
+def retry_after(storage: "Storage") -> float:
+    """[scheduling] retry_after_seconds of the server's configuration (GRACE_SECONDS without one)."""
+    try:
+        return float(storage.configuration.get("scheduling", "retry_after_seconds"))
+    except (KeyError, TypeError, ValueError):
+        return GRACE_SECONDS
+
+
+def queue(conn, sender: str, messages: list[itip.Message], accounts: _Directory,
+          grace: float = GRACE_SECONDS) -> list[int]:
     ids = []
     for message in messages:
         account = accounts.account(message.recipient)
@@ -104,7 +113,7 @@ def queue(conn, sender: str, messages: list[itip.Message], accounts: _Directory)
             continue
         ids.append(conn.execute(_INSERT_JOB, {
             "sender": sender, "recipient": message.recipient, "account": account, "method": message.method,
-            "uid": message.uid, "itip": message.text, "grace": GRACE_SECONDS}).scalar())
+            "uid": message.uid, "itip": message.text, "grace": grace}).scalar())
     return ids
 
 
@@ -143,7 +152,8 @@ def before_write(storage: "Storage", conn, collection: "Collection", href: str,
     if address_key(organizer) in own:
         outcome = itip.organizer_changes(old if itip.is_scheduling_object(old) else None, new, own,
                                          accounts.is_local)
-        state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts)
+        state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts,
+                                     retry_after(storage))
         rewritten = outcome.calendar.to_ical().decode("utf-8")
         if rewritten != text:
             item = _prepared(storage, rewritten, collection.path)
@@ -151,7 +161,7 @@ def before_write(storage: "Storage", conn, collection: "Collection", href: str,
     else:
         reply = itip.attendee_reply(old, new, own, clock.now())
         if reply is not None:
-            state.schedule_jobs += queue(conn, _sender(conn, owner), [reply], accounts)
+            state.schedule_jobs += queue(conn, _sender(conn, owner), [reply], accounts, retry_after(storage))
     return item
 
 
@@ -172,11 +182,12 @@ def before_delete(storage: "Storage", conn, collection: "Collection", href: str)
     own, accounts = own_addresses(conn, owner), _Directory(conn)
     if address_key(organizer) in own:
         outcome = itip.organizer_changes(old, None, own, accounts.is_local)
-        state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts)
+        state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts,
+                                     retry_after(storage))
     else:
         reply = itip.attendee_reply(old, None, own, clock.now())
         if reply is not None:
-            state.schedule_jobs += queue(conn, _sender(conn, owner), [reply], accounts)
+            state.schedule_jobs += queue(conn, _sender(conn, owner), [reply], accounts, retry_after(storage))
 
 
 def after_write(conn, collection: "Collection", href: str, item: radicale_item.Item) -> None:
@@ -269,7 +280,7 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
         accounts = _Directory(conn)
         refresh = [itip.Message(a, "REQUEST", job.uid, itip.request_for(updated, a))
                    for a in itip.refresh_targets(updated, own, replier)]
-        queued = queue(conn, job.recipient, refresh, accounts)
+        queued = queue(conn, job.recipient, refresh, accounts, retry_after(storage))
     _store_in_inbox(storage, conn, account, job.itip)
     if updated is not None and target[0] is not None:
         _store(storage, conn, target[0], target[1], job.uid, updated.to_ical().decode("utf-8"))
