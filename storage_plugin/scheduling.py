@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Optional
 
 import sqlalchemy as sa
 from radicale import item as radicale_item
+from radicale import pathutils
 
 from scheduling import itip
 from scheduling.addresses import address_key
@@ -296,9 +297,11 @@ def _collection(storage: "Storage", conn, path: str) -> "Collection":
 def _store(storage: "Storage", conn, path: str, href: Optional[str], uid: str, text: str) -> None:
     collection = _collection(storage, conn, path)
     item = _prepared(storage, text, path)
-    if href is None:
-        taken = {r.href for r in conn.execute(queries.HREFS_OF_UID, {"cid": collection.id, "uid": uid})}
-        href = next(iter(taken), None) or f"{uuid.uuid4().hex}.ics"
+    if href is None:  # named as clients name objects (<UID>.ics) when that name is free
+        href = f"{uid}.ics"
+        taken = conn.execute(queries.ITEMS_BY_HREF, {"cid": collection.id, "hrefs": [href], "max_size": None}).first()
+        if taken is not None or not pathutils.is_safe_path_component(href) or len(href.encode()) > 255:
+            href = f"{uuid.uuid4().hex}.ics"
     storage.write_item(conn, collection, href, item)
     after_write(conn, collection, href, item)
 
