@@ -186,9 +186,7 @@ class Collection(storage.BaseCollection):
         with self.storage.atomic() as conn:
             # Implicit scheduling: the jobs and the (rewritten) item commit together.
             item = scheduling.before_write(self.storage, conn, self, href, item)
-            written = self.storage.write_item(conn, self, href, item)
-            scheduling.after_write(conn, self, href, item)
-            return written
+            return self.storage.write_item(conn, self, href, item)
 
     def delete(self, href: Optional[str] = None) -> None:
         self.check_writable()

@@ -67,7 +67,6 @@ _BY_UID_IN_HOME = sa.text(f"""
     WHERE c.parent_path = :home AND c.kind = 'normal' AND c.tag = 'VCALENDAR' AND i.uid = :uid
     ORDER BY c.path <> :default, c.path, i.href LIMIT 1""")
 _OLD_TEXT = sa.text("SELECT text FROM item WHERE collection_id = :cid AND href = :href")
-_SET_SCHEDULE_TAG = sa.text("UPDATE item SET schedule_tag = :tag WHERE collection_id = :cid AND href = :href")
 _SCHEDULE_TAG = sa.text("SELECT schedule_tag FROM item WHERE collection_id = :cid AND href = :href")
 
 
@@ -191,19 +190,19 @@ def before_delete(storage: "Storage", conn, collection: "Collection", href: str)
             state.schedule_jobs += queue(conn, _sender(conn, owner), [reply], accounts, retry_after(storage))
 
 
-def after_write(conn, collection: "Collection", href: str, item: radicale_item.Item) -> None:
-    """Record the Schedule-Tag of what was stored (scheduling objects only)."""
-    text = item.serialize()
-    if "ORGANIZER" not in text:  # the write itself cleared any earlier tag
-        return
+def schedule_tag_of(text: str) -> Optional[str]:
+    """The Schedule-Tag of a stored text: None unless it is a scheduling object. Every writer
+    stores it with the item (Storage.write_item), so it only changes with the meeting itself."""
+    if "ORGANIZER" not in text:
+        return None
     calendar = itip.parse(text)
     if not itip.is_scheduling_object(calendar):
-        return
+        return None
     tag = itip.schedule_signature(calendar)[:32]
-    conn.execute(_SET_SCHEDULE_TAG, {"cid": collection.id, "href": href, "tag": tag})
     state = request_state.current()
     if state is not None:
         state.schedule_tag = tag
+    return tag
 
 
 def _sender(conn, account: str) -> str:
@@ -303,7 +302,6 @@ def _store(storage: "Storage", conn, path: str, href: Optional[str], uid: str, t
         if taken is not None or not pathutils.is_safe_path_component(href) or len(href.encode()) > 255:
             href = f"{uuid.uuid4().hex}.ics"
     storage.write_item(conn, collection, href, item)
-    after_write(conn, collection, href, item)
 
 
 def _store_in_inbox(storage: "Storage", conn, account: str, text: str) -> None:
