@@ -203,3 +203,13 @@ def test_scheduling_can_be_switched_off(engine, database_url):
 
 def test_the_dav_header_announces_auto_scheduling(user):
     assert "calendar-auto-schedule" in user.request("OPTIONS", "").headers["DAV"]
+
+
+def test_a_cancelled_status_cancels_for_everyone(trio):
+    alice, bob, carol = trio
+    assert alice.put("personal/x.ics", invitation("cancel-1", alice, [bob, carol])).status_code == 201
+    cancelled = invitation("cancel-1", alice, [bob, carol], sequence=1, extra="STATUS:CANCELLED\r\n")
+    assert alice.put("personal/x.ics", cancelled).status_code in (201, 204)
+    for attendee in (bob, carol):
+        assert "STATUS:CANCELLED" in copy_of(attendee, "cancel-1")
+        assert any("METHOD:CANCEL" in t for t in items(attendee, "schedule-inbox/").values())

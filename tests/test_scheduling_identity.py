@@ -165,6 +165,10 @@ def test_cli_sets_and_updates_the_identity(engine, database_url):
                      f"NEW-{name}@example.org", *db)
     assert taken.returncode == 2 and "already belongs to another user" in taken.stderr
     assert other not in planerix("user", "list", *db).stdout.split()
+    cleared = planerix("user", "update", name, "--name", "", *db)
+    assert cleared.returncode == 0, cleared.stderr
+    with engine.connect() as conn:
+        assert directory.identity(conn, name).display_name is None
     nothing = planerix("user", "update", name, *db)
     assert nothing.returncode == 2 and "nothing to update" in nothing.stderr
     unknown = planerix("user", "update", other, "--name", "X", *db)
