@@ -81,15 +81,20 @@ def own_addresses(conn, account: str) -> set[str]:
 
 
 class _Directory:
-    """Address -> local account, cached for one write."""
+    """Address -> local account as ``sender`` may know it, cached for one write: only accounts
+    in the principal search's scope (sharing an organisation) are local to the sender; anyone
+    else is treated as external, so SCHEDULE-STATUS tells nobody that an account exists."""
 
-    def __init__(self, conn) -> None:
-        self._conn = conn
+    def __init__(self, conn, sender: str) -> None:
+        self._conn, self._sender = conn, sender
         self._known: dict[str, Optional[str]] = {}
 
     def account(self, address: str) -> Optional[str]:
         if address not in self._known:
-            self._known[address] = directory.account_for_address(self._conn, address)
+            found = directory.account_for_address(self._conn, address)
+            if found is not None and not directory.visible(self._conn, self._sender, found):
+                found = None
+            self._known[address] = found
         return self._known[address]
 
     def is_local(self, address: str) -> bool:
@@ -148,7 +153,7 @@ def before_write(storage: "Storage", conn, collection: "Collection", href: str,
     organizer = itip.organizer(new) or itip.organizer(old)
     if organizer is None:
         return item
-    accounts = _Directory(conn)
+    accounts = _Directory(conn, owner)
     if address_key(organizer) in own:
         outcome = itip.organizer_changes(old if itip.is_scheduling_object(old) else None, new, own,
                                          accounts.is_local)
@@ -179,7 +184,7 @@ def before_delete(storage: "Storage", conn, collection: "Collection", href: str)
     if organizer is None or not itip.is_scheduling_object(old):
         return
     owner = collection.path.split("/", 1)[0]
-    own, accounts = own_addresses(conn, owner), _Directory(conn)
+    own, accounts = own_addresses(conn, owner), _Directory(conn, owner)
     if address_key(organizer) in own:
         outcome = itip.organizer_changes(old, None, own, accounts.is_local)
         state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts,
@@ -277,7 +282,7 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
         if replier is None:
             return [], "3.7;The sender is not an attendee"
         target = (found.path, found.href)
-        accounts = _Directory(conn)
+        accounts = _Directory(conn, account)
         refresh = [itip.Message(a, "REQUEST", job.uid, itip.request_for(updated, a))
                    for a in itip.refresh_targets(updated, own, replier)]
         queued = queue(conn, job.recipient, refresh, accounts, retry_after(storage))

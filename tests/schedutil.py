@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import secrets
 
+import sqlalchemy as sa
+
 from conftest import DavUser
 from davutil import multistatus, propfind_body
 from storage_plugin import accounts
@@ -16,6 +18,23 @@ def scheduling_user(engine, base_url, prefix="sched", display_name=None) -> DavU
     user = DavUser(base_url, name, password)
     user.email = f"{name}@example.org"
     return user
+
+
+def share_organisation(engine, users) -> None:
+    """Make ``users`` members of one new organisation: scheduling delivers only between users who
+    may know of each other (the principal search's scope)."""
+    with engine.begin() as conn:
+        organisation = conn.execute(sa.text("INSERT INTO organisation (name) VALUES ('Team') RETURNING id")).scalar()
+        for user in users:
+            conn.execute(sa.text("INSERT INTO membership (organisation_id, account, role) VALUES (:o, :a, 'member')"),
+                         {"o": organisation, "a": user.name})
+
+
+def colleagues(engine, base_url, *prefixes) -> list[DavUser]:
+    """Scheduling users, one per prefix, who share an organisation."""
+    users = [scheduling_user(engine, base_url, prefix) for prefix in prefixes]
+    share_organisation(engine, users)
+    return users
 
 
 def invitation(uid: str, organizer: DavUser, attendees, *, summary="Planning", start="20270104T100000Z",
@@ -55,4 +74,5 @@ def unfolded(text: str) -> str:
     return text.replace("\r\n ", "").replace("\n ", "")
 
 
-__all__ = ["scheduling_user", "invitation", "items", "copy_of", "unfolded", "propfind_body"]
+__all__ = ["scheduling_user", "share_organisation", "colleagues", "invitation", "items", "copy_of", "unfolded",
+           "propfind_body"]

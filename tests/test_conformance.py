@@ -62,9 +62,9 @@ SCHEDULING_CHECKS = ("CheckScheduling", "CheckSchedulingDetails", "CheckScheduli
 
 
 def test_scheduling_and_principal_search_are_full_with_three_users(engine, base_url, tmp_path):
-    from schedutil import scheduling_user
+    from schedutil import colleagues
 
-    primary, *others = [scheduling_user(engine, base_url, "conformance") for _ in range(3)]
+    primary, *others = colleagues(engine, base_url, "conformance", "conformance", "conformance")
     config = tmp_path / "caldav.json"
     config.write_text(json.dumps({f"extra{n}": {"caldav_url": base_url + "/", "caldav_username": u.name,
                                                 "caldav_password": u.password} for n, u in enumerate(others)}))

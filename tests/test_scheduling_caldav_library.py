@@ -2,7 +2,7 @@
 the invitation in the inbox, accept it; the organizer sees the answer."""
 import caldav
 
-from schedutil import copy_of, scheduling_user, unfolded
+from schedutil import colleagues, copy_of, unfolded
 
 
 def _client(user):
@@ -10,7 +10,7 @@ def _client(user):
 
 
 def test_invite_and_accept_with_the_caldav_library(engine, base_url):
-    alice, bob = scheduling_user(engine, base_url, "lib"), scheduling_user(engine, base_url, "lib")
+    alice, bob = colleagues(engine, base_url, "lib", "lib")
     organizer = _client(alice).principal()
     assert str(organizer.calendar_user_address_set()[0]).lower() == f"mailto:{alice.email}"
     calendar = organizer.calendar(cal_id="personal")

@@ -3,12 +3,12 @@ processed inbox items deleted; requests shaped like theirs (see the design note 
 import pytest
 
 from davutil import XML_HEADER, clark, multiget_body, multistatus, propfind
-from schedutil import copy_of, invitation, scheduling_user
+from schedutil import colleagues, copy_of, invitation
 
 
 @pytest.fixture
 def invited(engine, base_url):
-    alice, bob = scheduling_user(engine, base_url, "tb"), scheduling_user(engine, base_url, "tb")
+    alice, bob = colleagues(engine, base_url, "tb", "tb")
     uid = f"client-{alice.name}"
     assert alice.put("personal/m.ics", invitation(uid, alice, [bob])).status_code == 201
     return alice, bob, uid

@@ -3,12 +3,12 @@ import re
 
 import pytest
 
-from schedutil import copy_of, invitation, items, scheduling_user, unfolded
+from schedutil import colleagues, copy_of, invitation, items, scheduling_user, share_organisation, unfolded
 
 
 @pytest.fixture
 def trio(engine, base_url):
-    return [scheduling_user(engine, base_url, prefix) for prefix in ("org", "att", "oth")]
+    return colleagues(engine, base_url, "org", "att", "oth")
 
 
 def _partstat(text: str, user) -> str:
@@ -192,7 +192,7 @@ def test_scheduling_can_be_switched_off(engine, database_url):
     server = start_caldav_server(database_url, {"scheduling": {"enabled": "false"}})
     try:
         base = f"http://127.0.0.1:{server.port}"
-        alice, bob = scheduling_user(engine, base, "off"), scheduling_user(engine, base, "off")
+        alice, bob = colleagues(engine, base, "off", "off")
         assert "calendar-auto-schedule" not in alice.request("OPTIONS", "").headers["DAV"]
         assert alice.put("personal/o.ics", invitation("off-1", alice, [bob])).status_code == 201
         assert copy_of(bob, "off-1") is None
@@ -213,3 +213,16 @@ def test_a_cancelled_status_cancels_for_everyone(trio):
     for attendee in (bob, carol):
         assert "STATUS:CANCELLED" in copy_of(attendee, "cancel-1")
         assert any("METHOD:CANCEL" in t for t in items(attendee, "schedule-inbox/").values())
+
+
+def test_users_outside_the_organisers_organisations_are_treated_as_external(trio, engine, base_url):
+    alice, bob, _ = trio
+    stranger = scheduling_user(engine, base_url, "stranger")
+    assert alice.put("personal/e.ics", invitation("outside-1", alice, [bob, stranger])).status_code == 201
+    stored = unfolded(copy_of(alice, "outside-1"))
+    assert "SCHEDULE-STATUS=3.7" in next(l for l in stored.splitlines() if stranger.email in l.lower())
+    assert copy_of(stranger, "outside-1") is None and copy_of(bob, "outside-1") is not None
+    share_organisation(engine, [alice, stranger])  # once they share one, invitations reach them
+    assert alice.put("personal/e.ics", invitation("outside-1", alice, [bob, stranger], sequence=1,
+                                                  summary="Again")).status_code in (201, 204)
+    assert copy_of(stranger, "outside-1") is not None

@@ -191,5 +191,6 @@ def test_api_shows_and_changes_only_the_callers_identity(api_user_factory, engin
     bad = carol.call("PATCH", "/api/account", {"email": "not an address"})
     assert bad.status_code == 422 and "not an email address" in bad.json()["detail"]
     assert carol.call("PATCH", "/api/account", {"name": "mallory"}).status_code == 422
+    assert carol.call("PATCH", "/api/account", {"email": None}).status_code == 422  # replaced, never removed
     with engine.connect() as conn:
         assert directory.account_for_address(conn, f"mailto:{bob.name}@example.org") == bob.name

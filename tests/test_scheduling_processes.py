@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from conftest import ServeProcess
-from schedutil import copy_of, invitation, items, scheduling_user, unfolded
+from schedutil import copy_of, invitation, items, scheduling_user, share_organisation, unfolded
 from server.scheduling.delivery import EXIT_AFTER_COMMIT_ENV
 from waiting import wait_until
 
@@ -43,6 +43,7 @@ def test_twenty_attendees_get_one_copy_each_with_two_racing_processes(engine, da
         try:
             organizer = scheduling_user(engine, first.caldav_url, "fan")
             attendees = [scheduling_user(engine, second.caldav_url, "fan") for _ in range(ATTENDEES)]
+            share_organisation(engine, [organizer, *attendees])
             for round_ in range(3):
                 uid = f"fan-out-{organizer.name}-{round_}"
                 put = organizer.put(f"personal/{uid}.ics", invitation(uid, organizer, attendees))
@@ -61,6 +62,7 @@ def test_a_process_dying_after_the_commit_leaves_the_delivery_to_the_other(engin
         doomed = ServeProcess("--database-url", database_url, env={EXIT_AFTER_COMMIT_ENV: "1"})
         organizer = scheduling_user(engine, doomed.caldav_url, "doom")
         attendees = [scheduling_user(engine, survivor.caldav_url, "doom") for _ in range(ATTENDEES)]
+        share_organisation(engine, [organizer, *attendees])
         uid = f"doomed-{organizer.name}"
         with pytest.raises(requests.ConnectionError):
             organizer.put(f"personal/{uid}.ics", invitation(uid, organizer, attendees))

@@ -36,8 +36,6 @@ async def get_identity(request: web.Request) -> web.Response:
 
 async def update_identity(request: web.Request) -> web.Response:
     changes = (await read_json(request, schemas.IdentityPatch)).changes()
-    if "email" in changes and changes["email"] is None:
-        raise Problem(422, "email cannot be removed, only replaced")
 
     def update(conn: sa.Connection) -> dict:
         directory.set_identity(conn, request[USER], email=changes.get("email"),
