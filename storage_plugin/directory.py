@@ -20,16 +20,14 @@ account_address = sa.Table(
     sa.Column("preferred", sa.Boolean, nullable=False),
 )
 
+
 class AddressTaken(AccountError):
     """The address already names another account."""
 
 
-_EMAIL = EMAIL
-
-
 def check_email(email: str) -> str:
     email = email.strip()
-    if not _EMAIL.match(email) or len(email) > 254:
+    if not EMAIL.match(email) or len(email) > 254:
         raise AccountError(f"{email!r} is not an email address (expected name@example.org)")
     return email
 

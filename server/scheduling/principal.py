@@ -20,9 +20,6 @@ from radicale import xmlutils
 
 from storage_plugin import directory
 
-CS_NS = "http://calendarserver.org/ns/"
-xmlutils.NAMESPACES.setdefault("CS", CS_NS)
-
 
 def clark(human: str) -> str:
     return xmlutils.make_clark(human)
