@@ -16,6 +16,7 @@ from okr_extension.api.problems import problem_middleware
 from okr_extension.feeds import runtime as feeds_runtime
 from okr_extension.feeds.settings import FeedSettings
 from okr_extension.goals import key_results, kpis, objectives
+from okr_extension.identity import routes as identity
 from okr_extension.handlers import feeds, links, organisations, resources, subscriptions, system, tokens
 from okr_extension.handlers import kpis as kpi_handlers
 from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, OPENAPI, READINESS
@@ -30,6 +31,7 @@ ROUTES = [
     *resources.operations(kpis.RESOURCE, "kpis"),
     *kpi_handlers.OPERATIONS,
     *tokens.OPERATIONS,
+    *identity.OPERATIONS,
     *links.OPERATIONS,
     *feeds.OPERATIONS,
     *subscriptions.OPERATIONS,

@@ -17,10 +17,12 @@ from http import client
 from urllib.parse import quote
 
 from radicale import app as radicale_app
+from radicale import httputils
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import fast_listing, fast_report, put_refusal, read_only, request_body, xml_guard
+from server import fast_listing, fast_report, put_refusal, read_only, request_body, settings, xml_guard
+from server.scheduling import delivery, principal, search, tags
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -156,20 +158,34 @@ class PlanerixApplication(radicale_app.Application):
             return self._refuse_framing(start_response, *problem)
         token = request_state.begin()
         state = request_state.current()
+        state.scheduling = self.scheduling_enabled
+        state.if_schedule_tag_match = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
         try:
             length = _content_length(environ)
             if length:
                 environ["wsgi.input"] = request_body.CheckedInput(
                     environ["wsgi.input"], self._charset_of(environ), length, on_refusal=self._refuse_body)
-            return super().__call__(environ, self._throttling_aware(state, start_response))
+            return super().__call__(environ, self._throttling_aware(state, start_response,
+                                                                    self.dav_features()))
         finally:
             request_state.end(token)
 
+    def dav_features(self) -> tuple[str, ...]:
+        """What Planerix adds to Radicale's DAV header (OPTIONS, PROPFIND, PROPPATCH)."""
+        return (("calendar-auto-schedule",) if self.scheduling_enabled else ()) + search.DAV_FEATURES
+
+    @functools.cached_property
+    def scheduling_enabled(self) -> bool:
+        return settings.scheduling_enabled(self.configuration)
+
     @staticmethod
-    def _throttling_aware(state: request_state.RequestState, start_response):
+    def _throttling_aware(state: request_state.RequestState, start_response, features=()):
         """A login refused by throttling is answered 429 with Retry-After, not 401: the
-        client's password is not (known to be) wrong, and it should wait, not ask again."""
+        client's password is not (known to be) wrong, and it should wait, not ask again.
+        The DAV header gains ``features``."""
         def respond(status: str, headers: list, exc_info=None):
+            headers = [(k, f"{v}, {', '.join(features)}" if k.lower() == "dav" and features else v)
+                       for k, v in headers]
             if state.login_retry_after is not None and status.startswith("401"):
                 status = f"{client.TOO_MANY_REQUESTS} {client.responses[client.TOO_MANY_REQUESTS]}"
                 headers = [(k, v) for k, v in headers if k.lower() != "www-authenticate"]
@@ -258,6 +274,10 @@ class PlanerixApplication(radicale_app.Application):
         """What storage adds to any answer before it is written (also by server.fast_listing)."""
         self._append_truncation(xml_content)
         self._strip_read_only_privileges(xml_content)
+        state = request_state.current()
+        if state is not None:
+            principal.complete(xml_content, state.base_prefix, self._storage.connection)
+            tags.complete(xml_content, state.base_prefix, self._storage.connection)
 
     def _append_truncation(self, xml_content: ET.Element) -> None:
         """The 507 entry of a sync-collection cut by DAV:limit, at the end of the multistatus."""
@@ -286,6 +306,7 @@ class PlanerixApplication(radicale_app.Application):
         return response
 
     def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
+        request_state.current().base_prefix = base_prefix
         try:
             if self.fast_listings:
                 answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
@@ -298,6 +319,7 @@ class PlanerixApplication(radicale_app.Application):
         return self._unless_rejected(response, request_info)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
+        request_state.current().base_prefix = base_prefix
         # Filtering may expand recurrences (a series queried beyond the indexed horizon):
         # the query's budget ends it with 503 instead of letting it run after the client left.
         with budget.limited(self._storage.query_seconds, "answering this query") as spent:
@@ -316,11 +338,31 @@ class PlanerixApplication(radicale_app.Application):
         return self._unless_rejected(response, request_info)
 
     def _report(self, environ, base_prefix, path, user, user_groups, request_info):
+        searched = self._principal_search(environ, base_prefix, user, request_info)
+        if searched is not None:
+            return searched
         if self.fast_listings:
             answer = fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info)
             if answer is not None:
                 return answer
         return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+
+    def _principal_search(self, environ, base_prefix, user, request_info):
+        """The answer to a principal search REPORT (on any path: clients send it to the principal
+        collection or to their own principal), or None for other REPORTs (the body is left as it was)."""
+        parsed, xml_request = fast_listing._read_body(self, environ, request_info)
+        if not parsed or xml_request is None or xml_request.tag not in search.REPORTS:
+            return None
+        if not user:
+            return httputils.NOT_ALLOWED
+        try:
+            status, answer = search.answer(xml_request, user, base_prefix, self._storage.connection)
+        except search.BadSearch as e:
+            return self._rejection_response(request_state.Rejection(client.BAD_REQUEST, None, str(e)),
+                                            request_info)
+        request_info["status"] = status
+        headers = {"Content-Type": f"text/xml; charset={self._encoding}"}
+        return status, headers, self._xml_response(answer, request_info), None
 
     # -- writes: preconditions from storage, reasons for 400 ---------------------
     def do_PUT(self, environ, base_prefix, path, user, user_groups, request_info):
@@ -350,7 +392,11 @@ class PlanerixApplication(radicale_app.Application):
             rejection = put_refusal.explain(self, environ, path, user, body)
             if rejection is not None:
                 return self._rejection_response(rejection, request_info)
-        return response
+        return delivery.after_write(self._storage, response)
+
+    def do_GET(self, environ, base_prefix, path, user, user_groups, request_info):  # HEAD too
+        return tags.with_schedule_tag(self._storage, path, super().do_GET(
+            environ, base_prefix, path, user, user_groups, request_info))
 
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(
@@ -364,7 +410,7 @@ class PlanerixApplication(radicale_app.Application):
             if request_state.current() is None or request_state.current().rejection is None:
                 raise
             response = None
-        response = self._unless_rejected(response, request_info)
+        response = delivery.after_write(self._storage, self._unless_rejected(response, request_info))
         if response[0] == client.NOT_FOUND and "HTTP_IF_MATCH" in environ:
             # RFC 9110 §13.1.1: If-Match is false without a current representation. A client
             # deleting what another one deleted first must learn its precondition lost.

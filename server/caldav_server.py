@@ -12,6 +12,8 @@ import threading
 from radicale import server as radicale_server
 
 from server.caldav_app import PlanerixApplication
+from server import settings
+from storage_plugin import scheduling
 
 
 class _HTTPServer(radicale_server.ParallelHTTPServer):
@@ -44,8 +46,16 @@ class CalDAVServer:
 
     def start(self) -> None:
         self._thread.start()
+        if self.application.scheduling_enabled:
+            configuration = self.application.configuration
+            self._scheduling_worker = scheduling.Worker(
+                self.application._storage, settings.scheduling_option(configuration, "worker_interval_seconds"))
+            self._scheduling_worker.start()
 
     def stop(self) -> None:
+        worker = getattr(self, "_scheduling_worker", None)
+        if worker is not None:
+            worker.stop()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)

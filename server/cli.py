@@ -11,7 +11,7 @@ from okr_extension.feeds.settings import SettingError
 from server import launcher, settings
 from okr_extension import account_removal, password_change
 from server.supervisor import RestartPolicy
-from storage_plugin import accounts, database, writer
+from storage_plugin import accounts, database, directory, writer
 from server.moving import cli as moving_cli
 from storage_plugin.time_bounds import Timeouts
 
@@ -34,6 +34,13 @@ def _add_database_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", default=None,
                         help=f"an external PostgreSQL (15+) instead of the embedded one "
                              f"(default: ${database.DATABASE_URL_ENV})")
+
+
+def _add_identity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--email", metavar="ADDR", help="the user's email address: ORGANIZER and ATTENDEE "
+                        "of invitations (unique, compared case-insensitively)")
+    parser.add_argument("--name", dest="display_name", metavar="FULL_NAME",
+                        help="the user's display name, shown to attendees and in principal search")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "passwd":
             sub.add_argument("--keep-tokens", action="store_true",
                              help="keep the user's personal API tokens (default: revoke them)")
+        else:
+            _add_identity_options(sub)
         _add_database_options(sub)
+    update = user_commands.add_parser(
+        "update", help="set an account's email address (its scheduling address) and display name")
+    update.add_argument("name")
+    _add_identity_options(update)
+    _add_database_options(update)
     remove = user_commands.add_parser(
         "remove", help="delete an account with its calendars, goals-only organisations, feeds and tokens")
     remove.add_argument("name")
@@ -127,8 +141,15 @@ def run_user_command(args) -> None:
     with launcher.open_database(settings.data_dir(args.data_dir), _database_url(args)) as db:
         engine = database.engine_for(db.url)
         if args.user_command == "add":
-            accounts.add(engine, args.name, _read_password(args))
+            accounts.add(engine, args.name, _read_password(args), email=args.email,
+                         display_name=args.display_name)
             print(f"user {args.name!r} created")
+        elif args.user_command == "update":
+            if args.email is None and args.display_name is None:
+                raise accounts.AccountError("nothing to update: give --email and/or --name")
+            with engine.begin() as conn:
+                directory.set_identity(conn, args.name, email=args.email, display_name=args.display_name)
+            print(f"user {args.name!r} updated")
         elif args.user_command == "passwd":
             revoked = password_change.change_password(engine, args.name, _read_password(args), args.keep_tokens)
             print(f"password of {args.name!r} changed"

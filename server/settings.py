@@ -21,6 +21,32 @@ def data_dir(explicit: str | None) -> Path:
     return path
 
 
+# Planerix's own section of the Radicale configuration: ``[scheduling] enabled = false`` turns
+# implicit scheduling (RFC 6638) off; clients then schedule by email themselves.
+SCHEDULING_SECTION = "scheduling"
+radicale_config.DEFAULT_CONFIG_SCHEMA.setdefault(SCHEDULING_SECTION, {
+    "enabled": {"value": "True", "type": bool,
+                "help": "deliver invitations and replies between local users (calendar-auto-schedule)"},
+    "retry_after_seconds": {"value": "5", "type": float,
+                            "help": "a delivery its writer has not made this long after the commit "
+                                    "(the process died) is made by any server's worker"},
+    "worker_interval_seconds": {"value": "2", "type": float,
+                                "help": "how often each server's worker looks for such deliveries"},
+})
+
+
+def scheduling_option(configuration, name: str) -> float:
+    return float(configuration.get(SCHEDULING_SECTION, name))
+
+
+def scheduling_enabled(configuration) -> bool:
+    """Whether the configuration asks for implicit scheduling (Radicale alone has no such section)."""
+    try:
+        return bool(configuration.get(SCHEDULING_SECTION, "enabled"))
+    except KeyError:
+        return False
+
+
 # What ``planerix serve`` runs with unless a ``--config`` file says otherwise.
 PLANERIX_DEFAULTS = {
     "auth": {"type": "storage_plugin.auth", "delay": "1"},

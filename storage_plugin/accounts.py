@@ -120,17 +120,32 @@ def select_hash(name: str):
     return sa.select(account.c.password_hash).where(account.c.name == name)
 
 
+def ensure_home(name: str):
+    """The account's home with its inbox, outbox, default calendar and task list, created if
+    missing (migration 0008's ``planerix_ensure_home``, shared with the upgrade of old accounts)."""
+    return sa.select(sa.func.planerix_ensure_home(name))
+
+
 def select_names():
     return sa.select(account.c.name).order_by(account.c.name)
 
 
 # -- synchronous operations (CLI, Radicale) ---------------------------------
-def add(engine: sa.Engine, name: str, password: str) -> None:
+def add(engine: sa.Engine, name: str, password: str, *, email: str | None = None,
+        display_name: str | None = None) -> None:
+    """Create an account with its home (default calendar, task list, inbox, outbox) and, if
+    given, its email address and display name: all of it or, on an error, nothing."""
+    from storage_plugin import directory  # directory builds on this module's table
+
     values = {"name": check_name(name), "password_hash": hash_password(password)}
     with engine.begin() as conn:
         inserted = conn.execute(
             postgresql.insert(account).values(**values)
             .on_conflict_do_nothing(index_elements=["name"]).returning(account.c.name)).first()
+        if inserted is not None:
+            conn.execute(ensure_home(name))
+            if email is not None or display_name is not None:
+                directory.set_identity(conn, name, email=email, display_name=display_name)
     if inserted is None:
         raise AccountError(f"user {name!r} already exists")
 

@@ -8,7 +8,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
-from storage_plugin import indexed_filters, queries, request_state, sync_token
+from storage_plugin import indexed_filters, queries, request_state, scheduling, sync_token
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class Collection(storage.BaseCollection):
         self._history_floor: int = row.history_floor
         self._modified = row.modified
         self.read_only: bool = bool(getattr(row, "read_only", False))
+        # "normal", or "schedule-inbox"/"schedule-outbox" (migration 0008): only the server writes those.
+        self.kind: str = getattr(row, "kind", None) or "normal"
         if self.read_only:
             request_state.note_read_only(self._path)
 
@@ -179,16 +181,23 @@ class Collection(storage.BaseCollection):
         check_name_length("resource name", href)
         check_name_length("UID", item.uid)
         self.check_writable()
+        self.check_client_may_store()
         self._check_component_allowed(item)
-        with self.storage.connection() as conn:  # one statement: atomic by itself
+        with self.storage.atomic() as conn:
+            # Implicit scheduling: the jobs and the (rewritten) item commit together.
+            item = scheduling.before_write(self.storage, conn, self, href, item)
             return self.storage.write_item(conn, self, href, item)
 
     def delete(self, href: Optional[str] = None) -> None:
         self.check_writable()
+        if href is None and self.kind != "normal":
+            raise request_state.StorageRejection(
+                403, "D:need-privileges", f"the {self.kind} belongs to the account and cannot be deleted")
         with self.storage.atomic() as conn:
             if href is None:
                 conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path})
                 return
+            scheduling.before_delete(self.storage, conn, self, href)
             deleted = conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href}).first()
             if deleted is None:
                 raise storage.ComponentNotFoundError(href)
@@ -213,6 +222,13 @@ class Collection(storage.BaseCollection):
         """Refuse a client's change of a read-only (subscribed) calendar, its items or properties."""
         if self.read_only:
             raise request_state.StorageRejection(403, "D:need-privileges", READ_ONLY_REASON)
+
+    def check_client_may_store(self) -> None:
+        """The inbox and outbox are filled by the server only (RFC 6638 §2.2, §2.1)."""
+        if self.kind != "normal":
+            raise request_state.StorageRejection(
+                403, "D:need-privileges", f"clients cannot store objects in the {self.kind}: the server "
+                "delivers scheduling messages there; write into a calendar instead")
 
     def _check_component_allowed(self, item: radicale_item.Item) -> None:
         allowed = self._props.get(COMPONENT_SET_PROP)

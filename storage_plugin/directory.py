@@ -7,9 +7,9 @@ plugin and the asynchronous sidecar.
 """
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
+
+from scheduling.addresses import EMAIL, normalise_address  # noqa: F401  (part of this module's API)
 
 from .accounts import AccountError, account, metadata
 
@@ -20,24 +20,16 @@ account_address = sa.Table(
     sa.Column("preferred", sa.Boolean, nullable=False),
 )
 
-# Deliberately permissive (RFC 5321 local parts are); it only has to reject what is not an address.
-_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+class AddressTaken(AccountError):
+    """The address already names another account."""
 
 
 def check_email(email: str) -> str:
     email = email.strip()
-    if not _EMAIL.match(email) or len(email) > 254:
+    if not EMAIL.match(email) or len(email) > 254:
         raise AccountError(f"{email!r} is not an email address (expected name@example.org)")
     return email
-
-
-def normalise_address(address: str) -> str | None:
-    """'MAILTO:Bob@Example.org' -> 'mailto:bob@example.org'; None for what is not a mailto: address."""
-    address = address.strip()
-    if address[:7].lower() != "mailto:":
-        return None
-    email = address[7:].strip()
-    return "mailto:" + email.lower() if _EMAIL.match(email) else None
 
 
 def mailto(email: str) -> str:
@@ -87,8 +79,84 @@ def set_identity(conn: sa.Connection, name: str, *, email: str | None = None,
         address = mailto(email)
         owner = conn.execute(select_account_for_address(address)).scalar()
         if owner is not None and owner != name:
-            raise AccountError(f"the address {email!r} already belongs to another user")
+            raise AddressTaken(f"the address {email!r} already belongs to another user")
         conn.execute(sa.delete(account_address).where(
             account_address.c.account == name, account_address.c.preferred))
         conn.execute(sa.delete(account_address).where(account_address.c.address == address))
         conn.execute(sa.insert(account_address).values(address=address, account=name, preferred=True))
+
+
+# -- the home: default calendar, inbox, outbox ------------------------------
+INBOX, OUTBOX = "schedule-inbox", "schedule-outbox"
+
+# The calendar invitations are delivered into (schedule-default-calendar-URL): the account's
+# own writable calendar for events, "<name>/personal" first, else the first by path.
+_DEFAULT_CALENDAR = sa.text("""
+    SELECT path FROM collection
+    WHERE parent_path = :name AND tag = 'VCALENDAR' AND kind = 'normal' AND NOT read_only
+      AND (props->>'C:supported-calendar-component-set' IS NULL
+           OR 'VEVENT' = ANY(string_to_array(props->>'C:supported-calendar-component-set', ',')))
+    ORDER BY path <> :name || '/personal', path LIMIT 1""")
+
+
+def default_calendar_path(conn: sa.Connection, name: str) -> str | None:
+    return conn.execute(_DEFAULT_CALENDAR, {"name": name}).scalar()
+
+
+def identity(conn: sa.Connection, name: str):
+    """(name, display_name, cutype) of an account, or None."""
+    return conn.execute(select_identity(name)).first()
+
+
+# -- principal search ----------------------------------------------------------
+# Whom a user may find (and learn exists): themselves and the members of the organisations
+# they belong to (okr_extension's membership table). Each term must match the display name,
+# the account name or an address, as a case-insensitive substring (LIKE wildcards escaped).
+_IN_SCOPE = """left(a.name, 1) <> '.'
+          AND (a.name = :user OR EXISTS (
+                SELECT 1 FROM membership mine JOIN membership theirs
+                  ON theirs.organisation_id = mine.organisation_id
+                WHERE mine.account = :user AND theirs.account = a.name))"""
+_VISIBLE = sa.text(f"SELECT EXISTS (SELECT 1 FROM account a WHERE a.name = :name AND {_IN_SCOPE})")
+
+
+# A condition tests one field kind: "name" (display name or account name) or "address"
+# (an address, mailto: included); "any" tests both. Conditions are ANDed or ORed.
+_FIELD_TESTS = {
+    "name": "(a.display_name ILIKE :t{n} ESCAPE '\\' OR a.name ILIKE :t{n} ESCAPE '\\')",
+    "address": ("EXISTS (SELECT 1 FROM account_address x WHERE x.account = a.name"
+                " AND x.address ILIKE :t{n} ESCAPE '\\')"),
+}
+_FIELD_TESTS["any"] = f"({_FIELD_TESTS['name']} OR {_FIELD_TESTS['address']})"
+
+
+def search_statement(fields: tuple[str, ...], match_all: bool, with_cutypes: bool) -> sa.TextClause:
+    tests = [_FIELD_TESTS[field].format(n=n) for n, field in enumerate(fields)]
+    joined = (" AND " if match_all else " OR ").join(tests) or "true"
+    cutypes = "AND a.cutype = ANY(:cutypes)" if with_cutypes else ""
+    return sa.text(f"""
+        SELECT a.name FROM account a
+        WHERE {_IN_SCOPE} {cutypes}
+          AND ({joined})
+        ORDER BY coalesce(a.display_name, a.name), a.name LIMIT :limit""")
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(conn: sa.Connection, user: str, conditions: list[tuple[str, str]], *, match_all: bool = True,
+           cutypes: tuple[str, ...] | None = None, limit: int = 50) -> list[str]:
+    """Names of the accounts ``user`` may see that meet the conditions, each a (field, term)
+    pair: field "name", "address" or "any", term a case-insensitive substring. No condition
+    lists everyone in scope; ``cutypes`` restricts the calendar-user types."""
+    fields = tuple(field for field, _ in conditions)
+    params = {"user": user, "limit": limit, "cutypes": list(cutypes or ()),
+              **{f"t{n}": _like_pattern(term) for n, (_, term) in enumerate(conditions)}}
+    return list(conn.execute(search_statement(fields, match_all, cutypes is not None), params).scalars())
+
+
+def visible(conn: sa.Connection, user: str, name: str) -> bool:
+    """Whether ``user`` may learn that the account ``name`` exists (the search's scope)."""
+    return bool(conn.execute(_VISIBLE, {"user": user, "name": name}).scalar())

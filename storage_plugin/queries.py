@@ -7,7 +7,7 @@ import functools
 
 from sqlalchemy import text
 
-COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified, read_only"
+COLLECTION_COLUMNS = "id, path, tag, props, revision, history_floor, modified, read_only, kind"
 ITEM_META_COLUMNS = "i.id, i.href, i.uid, i.component, i.etag, i.series_start, i.series_end, i.modified"
 
 
@@ -71,16 +71,18 @@ WRITE_ITEM = text(
     "  WHERE collection_id = :cid AND href = :href),"
     " written AS ("
     "  INSERT INTO item (collection_id, href, uid, component, etag, text, series_start, series_end,"
-    "                    expanded_until, revision, summary, status, percent_complete, due)"
+    "                    expanded_until, revision, summary, status, percent_complete, due, schedule_tag)"
     "  SELECT :cid, :href, :uid, :component, :etag, :text, :series_start, :series_end,"
-    "         :expanded_until, revision.revision, :summary, :status, :percent_complete, :due"
+    "         :expanded_until, revision.revision, :summary, :status, :percent_complete, :due,"
+    "         :schedule_tag"
     "  FROM revision"
     "  ON CONFLICT (collection_id, href) DO UPDATE SET uid = EXCLUDED.uid,"
     "    component = EXCLUDED.component, etag = EXCLUDED.etag, text = EXCLUDED.text,"
     "    series_start = EXCLUDED.series_start, series_end = EXCLUDED.series_end,"
     "    expanded_until = EXCLUDED.expanded_until, revision = EXCLUDED.revision, modified = now(),"
     "    summary = EXCLUDED.summary, status = EXCLUDED.status,"
-    "    percent_complete = EXCLUDED.percent_complete, due = EXCLUDED.due"
+    "    percent_complete = EXCLUDED.percent_complete, due = EXCLUDED.due,"
+    "    schedule_tag = EXCLUDED.schedule_tag"
     "  RETURNING id, modified),"
     " cleared AS (DELETE FROM item_occurrence WHERE item_id IN (SELECT id FROM old)),"
     " indexed AS ("

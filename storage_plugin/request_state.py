@@ -31,6 +31,18 @@ class RequestState:
     # Paths of read-only (subscribed) calendars met while answering: their
     # DAV:current-user-privilege-set loses the write privileges.
     read_only_paths: set[str] = field(default_factory=set)
+    # The URL prefix the server is mounted under (Radicale's base_prefix), for hrefs in answers.
+    base_prefix: str = ""
+    # Implicit scheduling is on for this request (server.caldav_app): writes queue iTIP jobs.
+    scheduling: bool = False
+    # Jobs queued by this request's write, delivered after its commit (storage_plugin.scheduling).
+    schedule_jobs: list[int] = field(default_factory=list)
+    # The stored text differs from the client's (SCHEDULE-STATUS added...): no ETag in the answer.
+    rewritten: bool = False
+    # The Schedule-Tag of the item written (RFC 6638 §3.2.10), for the response header.
+    schedule_tag: str | None = None
+    # If-Schedule-Tag-Match of the request, checked by storage under the owner's lock.
+    if_schedule_tag_match: str | None = None
     # Seconds until a throttled login may be tried again (storage_plugin.logins): the 401 becomes 429.
     login_retry_after: int | None = None
 

@@ -23,7 +23,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
-from storage_plugin import database, links, occurrences, queries, request_state, time_bounds
+from storage_plugin import database, links, occurrences, queries, request_state, scheduling, time_bounds
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length
 from storage_plugin.items import StoredItem, from_row, rows_to_items
@@ -280,7 +280,8 @@ class Storage(storage.BaseStorage):
             "link_kinds": [link.kind for link in found], "link_targets": [link.target_id for link in found],
             "link_weights": [link.weight for link in found],
             "link_completion": [shown.completion] * len(found),
-            "link_owner": collection.path.split("/", 1)[0]}).one()  # whose tasks count (migration 0005)
+            "link_owner": collection.path.split("/", 1)[0],  # whose tasks count (migration 0005)
+            "schedule_tag": scheduling.schedule_tag_of(text)}).one()
         collection.advance(row.new_revision, row.collection_modified)
         stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
                                  etag=item.etag, series_start=series_start, series_end=series_end,
@@ -297,6 +298,7 @@ class Storage(storage.BaseStorage):
         source = item.collection
         source.check_writable()
         to_collection.check_writable()
+        to_collection.check_client_may_store()
         to_collection._check_component_allowed(item)
         with self.atomic() as conn:
             conn.execute(queries.DELETE_ITEM, {"cid": to_collection.id, "href": to_href})

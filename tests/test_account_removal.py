@@ -147,7 +147,10 @@ def test_removal_leaves_nothing_for_a_new_account_of_the_same_name(engine, base_
     again = DavUser(base_url, user.name, "a-new-password")
     home = again.request("PROPFIND", "", propfind_body("D:displayname"), Depth="1")
     assert home.status_code == 207
-    assert [r.href for r in multistatus(home.content)[0]] == [f"/{user.name}/"]
+    # A fresh home: only what every new account gets, none of the old calendars.
+    assert sorted(r.href for r in multistatus(home.content)[0]) == sorted(
+        [f"/{user.name}/"] + [f"/{user.name}/{name}/" for name in
+                              ("personal", "personal-tasks", "schedule-inbox", "schedule-outbox")])
     assert again.request("GET", "work/weekly.ics").status_code == 404
     assert again.request("PROPFIND", "work/", Depth="0").status_code == 404
     api = Api(sidecar, again)
@@ -205,7 +208,8 @@ def test_keep_data_archives_out_of_reach_then_restore_and_purge(engine, base_url
     report = account_removal.remove(engine, user.name, keep_data=True)
     archive = report.archived_as
     assert archive.startswith(".removed-") and archive.endswith("-" + user.name)
-    assert report.kept_organisations == ["Private"] and report.collections == 2
+    # The home, "work", and the default calendar, task list, inbox and outbox.
+    assert report.kept_organisations == ["Private"] and report.collections == 6
     assert archive in account_removal.archived_names(engine)
     assert tables_naming(engine, user.name) == {}
     # Out of reach: no login under the archive's name, no token, no published URL.

@@ -4,6 +4,8 @@ The baseline in tests/data was produced by the same checker version against
 stock Radicale 3.9.0 (multifilesystem, htpasswd, owner_only).
 """
 import ast
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,10 +26,15 @@ def full_features(hints: dict) -> set[str]:
     return {name for name, info in hints.items() if info.get("support") == "full"}
 
 
-def test_no_feature_is_worse_than_stock_radicale(base_url, user):
+def _checker() -> str:
     checker = shutil.which("caldav-server-tester", path=str(Path(sys.executable).parent))
     if checker is None:
         pytest.fail("caldav-server-tester is missing: install the test extra (pip install -e '.[test]')")
+    return checker
+
+
+def test_no_feature_is_worse_than_stock_radicale(base_url, user):
+    checker = _checker()
     run = subprocess.run([checker, "--caldav-url", base_url + "/", "--caldav-username", user.name,
                           "--caldav-password", user.password, "--format", "hints"],
                          capture_output=True, text=True, timeout=300)
@@ -40,3 +47,34 @@ def test_no_feature_is_worse_than_stock_radicale(base_url, user):
     # What we add over stock Radicale: DAV:limit on sync, and the component set enforced.
     assert {"sync-token.limit", "sync-token.limit.initial-sync"} <= full_features(ours)
     assert "behaviour" not in ours["create-calendar.with-supported-component-types"]
+
+
+# The features of scheduling (RFC 6638) and principal search this server has in full; the
+# checker needs more than one account for them (extra accounts come from --config-section).
+SCHEDULING_FEATURES = {
+    "scheduling", "scheduling.mailbox", "scheduling.mailbox.inbox-delivery", "scheduling.auto-schedule",
+    "scheduling.calendar-user-address-set", "scheduling.calendar-user-address-set.populated",
+    "scheduling.schedule-tag", "scheduling.schedule-tag.stable-partstat",
+    "principal-search", "principal-search.by-name.self", "principal-search.list-all",
+}
+SCHEDULING_CHECKS = ("CheckScheduling", "CheckSchedulingDetails", "CheckSchedulingInboxDelivery",
+                     "CheckScheduleTag", "CheckScheduleTagStablePartstat", "CheckPrincipalSearch")
+
+
+def test_scheduling_and_principal_search_are_full_with_three_users(engine, base_url, tmp_path):
+    from schedutil import colleagues
+
+    primary, *others = colleagues(engine, base_url, "conformance", "conformance", "conformance")
+    config = tmp_path / "caldav.json"
+    config.write_text(json.dumps({f"extra{n}": {"caldav_url": base_url + "/", "caldav_username": u.name,
+                                                "caldav_password": u.password} for n, u in enumerate(others)}))
+    checks = [arg for name in SCHEDULING_CHECKS for arg in ("--run-checks", name)]
+    run = subprocess.run([_checker(), "--caldav-url", base_url + "/", "--caldav-username", primary.name,
+                          "--caldav-password", primary.password, "--config-section", "extra0",
+                          "--config-section", "extra1", "--format", "hints", *checks],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CALDAV_CONFIG_FILE": str(config)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    ours = load_hints(run.stdout)
+    assert sorted(SCHEDULING_FEATURES - full_features(ours)) == [], {
+        name: ours.get(name) for name in SCHEDULING_FEATURES - full_features(ours)}

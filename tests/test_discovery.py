@@ -29,7 +29,9 @@ def test_principal_and_calendar_home_with_the_caldav_library(base_url, user):
     home = principal.calendar_home_set
     assert str(home.url).rstrip("/").endswith(f"/{user.name}")
     created = principal.make_calendar(name="Work", cal_id="work")
-    assert [c.url for c in principal.calendars()] == [created.url]
+    # The default calendar and task list come with the account; inbox and outbox are no calendars.
+    assert sorted(str(c.url) for c in principal.calendars()) == sorted(
+        [str(created.url)] + [str(created.url).replace("/work/", f"/{name}/") for name in ("personal", "personal-tasks")])
     assert created.get_display_name() == "Work"
 
 
