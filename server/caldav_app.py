@@ -21,6 +21,7 @@ from radicale import item as radicale_item
 from radicale import xmlutils
 
 from server import fast_listing, fast_report, put_refusal, read_only, request_body, xml_guard
+from server.scheduling import calendar_transp
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -241,6 +242,13 @@ class PlanerixApplication(radicale_app.Application):
         method = environ.get("REQUEST_METHOD")
         if state is not None and method == "PROPFIND":
             state.needs_item_text = propfind_needs_text(xml_request)
+        if method in ("PROPPATCH", "MKCALENDAR"):
+            try:
+                calendar_transp.store_as_text(xml_request)
+            except ValueError as e:
+                if state is not None:
+                    state.rejection = request_state.Rejection(client.BAD_REQUEST, None, str(e))
+                raise RuntimeError(str(e)) from None
         if xml_request is not None and method == "REPORT":
             # Radicale fails on an empty multiget DAV:href; as "" it is answered with a 404 entry.
             for href in xml_request.findall(xmlutils.make_clark("D:href")):
@@ -258,6 +266,7 @@ class PlanerixApplication(radicale_app.Application):
         """What storage adds to any answer before it is written (also by server.fast_listing)."""
         self._append_truncation(xml_content)
         self._strip_read_only_privileges(xml_content)
+        calendar_transp.show_as_element(xml_content)
 
     def _append_truncation(self, xml_content: ET.Element) -> None:
         """The 507 entry of a sync-collection cut by DAV:limit, at the end of the multistatus."""
