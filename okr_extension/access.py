@@ -6,6 +6,7 @@ A user who is not a member gets 404, so ids of other organisations reveal nothin
 """
 from __future__ import annotations
 
+import os
 import uuid
 
 import sqlalchemy as sa
@@ -61,3 +62,39 @@ async def require_assignable(conn: AsyncConnection, role: str, user: str, owner:
         raise Problem(422, f"owner {owner!r} is not a member of this organisation",
                       errors=[{"field": "owner", "message": "not a member of the organisation"}])
     return owner
+
+
+# -- who may see whose free-busy (CalDAV outbox and REST alike) ------------------------------
+DIRECTORY_SCOPE_ENV = "PLANERIX_DIRECTORY_SCOPE"
+DIRECTORY_SCOPES = ("organisation", "everyone")
+
+# Accounts among :names the viewer may learn about: themselves, and everyone who shares an
+# organisation with them (or, with the scope "everyone", every account). Archived accounts
+# (names starting with a dot) are nobody's business.
+_VISIBLE_ACCOUNTS = sa.text("""
+    SELECT a.name FROM account a
+    WHERE a.name = ANY(CAST(:names AS text[])) AND left(a.name, 1) <> '.'
+      AND (CAST(:everyone AS boolean) OR a.name = :viewer OR EXISTS (
+            SELECT 1 FROM membership mine JOIN membership theirs
+              ON theirs.organisation_id = mine.organisation_id
+            WHERE mine.account = :viewer AND theirs.account = a.name))""")
+
+
+def directory_scope() -> str:
+    """``PLANERIX_DIRECTORY_SCOPE``: "organisation" (default) or "everyone"."""
+    from okr_extension.feeds.settings import SettingError
+
+    value = (os.environ.get(DIRECTORY_SCOPE_ENV) or "organisation").strip().lower()
+    if value not in DIRECTORY_SCOPES:
+        raise SettingError(f"{DIRECTORY_SCOPE_ENV} must be 'organisation' or 'everyone', not {value!r}")
+    return value
+
+
+def visible_accounts(conn: sa.Connection, viewer: str, names: list[str]) -> set[str]:
+    """Which of ``names`` ``viewer`` may see the free-busy of. Any other name is treated exactly
+    as an account that does not exist, so nobody learns which accounts exist."""
+    if not names:
+        return set()
+    rows = conn.execute(_VISIBLE_ACCOUNTS, {"names": list(names), "viewer": viewer,
+                                           "everyone": directory_scope() == "everyone"})
+    return set(rows.scalars())

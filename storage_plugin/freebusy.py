@@ -27,7 +27,8 @@ TRANSP_PROP = "C:schedule-calendar-transp"
 SCHEDULING_COLLECTIONS = ("schedule-inbox", "schedule-outbox")
 
 _BUSY = sa.text(
-    "SELECT a.name AS account, lower(o.span) AS start, upper(o.span) AS end, o.fbtype"
+    "SELECT a.name AS account, lower(o.span) AS start, upper(o.span) AS end,"
+    " CAST(o.fbtype AS text) AS fbtype"  # asyncpg reads \"char\" as bytes
     " FROM unnest(CAST(:accounts AS text[])) AS a(name)"
     " JOIN collection c ON starts_with(c.path, a.name || '/')"
     " JOIN item_occurrence o ON o.collection_id = c.id"
