@@ -21,7 +21,7 @@ from radicale import item as radicale_item
 from radicale import xmlutils
 
 from server import fast_listing, fast_report, put_refusal, read_only, request_body, xml_guard
-from server.scheduling import calendar_transp
+from server.scheduling import calendar_transp, freebusy_post
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -360,6 +360,13 @@ class PlanerixApplication(radicale_app.Application):
             if rejection is not None:
                 return self._rejection_response(rejection, request_info)
         return response
+
+    # -- scheduling: free-busy by POST to the outbox (server/scheduling/freebusy_post.py) --
+    def do_POST(self, environ, base_prefix, path, user, user_groups, request_info):
+        answer = freebusy_post.post(self, environ, path, user, request_info)
+        if answer is not None:
+            return answer
+        return super().do_POST(environ, base_prefix, path, user, user_groups, request_info)
 
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(
