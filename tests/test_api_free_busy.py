@@ -125,3 +125,17 @@ def test_find_time_needs_a_sane_duration(team):
     for duration in ("1 hour", "PT0S", "P30D"):
         response = alice.call("GET", "/api/find-time", users=alice.name, duration=duration, **DAY)
         assert response.status_code == 422, (duration, response.text)
+
+
+def test_a_wrong_scope_setting_stops_the_start_with_its_reason(database_url, tmp_path):
+    import os
+    import subprocess
+
+    from conftest import REPO, planerix_command
+
+    result = subprocess.run(planerix_command("serve", "--database-url", database_url, "--data-dir", str(tmp_path),
+                                             "--caldav-port", "0", "--api-port", "0"),
+                            cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PLANERIX_DIRECTORY_SCOPE": "the-world"})
+    assert result.returncode == 2
+    assert "PLANERIX_DIRECTORY_SCOPE must be 'organisation' or 'everyone'" in result.stderr

@@ -9,7 +9,6 @@ from sqlalchemy import text
 
 from conftest import new_user
 from davutil import calendar, event, vevent
-from scheduling import freebusy as logic
 from storage_plugin import directory, freebusy, writer
 
 
@@ -171,8 +170,3 @@ def test_old_rows_are_detected_and_reindexed(engine, database_url, bob):
     assert busy(engine, [bob.name])[bob.name] == []
 
 
-def test_merge_and_free_slots_are_plain_functions():
-    assert logic.merge([(0, 10, "T"), (5, 15, "B"), (15, 20, "B"), (30, 40, "U")], 2, 35) == [
-        (2, 5, "T"), (5, 20, "B"), (30, 35, "U")]
-    assert logic.free_slots([(10, 20, "B"), (25, 30, "T")], 0, 60, 5) == [(0, 10), (20, 25), (30, 60)]
-    assert logic.free_slots([(10, 20, "B")], 0, 60, 15, step=15) == [(30, 60)]
