@@ -170,3 +170,22 @@ def test_old_rows_are_detected_and_reindexed(engine, database_url, bob):
     assert busy(engine, [bob.name])[bob.name] == []
 
 
+
+
+def test_the_migration_backfills_what_the_item_columns_tell(engine, bob):
+    """Migration 0009's UPDATE, run again over rows reset to the column default."""
+    from importlib import resources
+
+    sql = resources.files("storage_plugin.migrations").joinpath("0009_freebusy.sql").read_text()
+    backfill = sql[sql.index("UPDATE item_occurrence"):sql.index(";", sql.index("UPDATE item_occurrence"))]
+    bob.put("work/cancelled.ics", event("cancelled", extra="STATUS:CANCELLED\r\n"))
+    bob.put("work/tentative.ics", event("tentative", extra="STATUS:TENTATIVE\r\n"))
+    bob.put("work/plain.ics", event("plain"))
+    with engine.begin() as conn:
+        ids = {"p": f"{bob.name}/work"}
+        conn.execute(text("UPDATE item_occurrence SET fbtype = 'B' WHERE item_id IN (SELECT i.id FROM item i"
+                          " JOIN collection c ON c.id = i.collection_id WHERE c.path = :p)"), ids)
+        # Only over bob's rows: other tests' transparent events must keep their type.
+        conn.execute(text(backfill + " AND o.collection_id IN (SELECT id FROM collection WHERE path = :p)"), ids)
+    assert [fbtypes(engine, bob, h) for h in ("cancelled.ics", "tentative.ics", "plain.ics")] == [
+        ["F"], ["T"], ["B"]]
