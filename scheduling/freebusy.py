@@ -220,6 +220,15 @@ def unavailable_periods(text: str, start: int, end: int) -> list[Period]:
     VAVAILABILITY's own time range (unbounded when it has no DTSTART/DTEND) and outside all of
     its AVAILABLE blocks, with its BUSYTYPE (default BUSY-UNAVAILABLE). Where components overlap,
     the one of higher PRIORITY (1 highest, 9 lowest, 0 or none lowest of all) decides."""
+    try:
+        return _unavailable_periods(text, start, end)
+    except FreeBusyError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+        raise FreeBusyError(f"the availability cannot be expanded: {e}") from None
+
+
+def _unavailable_periods(text: str, start: int, end: int) -> list[Period]:
     layers = []
     for component in parse_availability(text):
         priority = int(component.get("PRIORITY", 0) or 0)

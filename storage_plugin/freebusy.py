@@ -12,6 +12,7 @@ scheduling inbox and outbox. Which occurrences: those whose stored free-busy typ
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable, Iterable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
@@ -22,6 +23,7 @@ from scheduling import freebusy as logic
 from storage_plugin import directory
 from storage_plugin.accounts import metadata
 
+logger = logging.getLogger("planerix.freebusy")
 TRANSP_PROP = "C:schedule-calendar-transp"
 # Collections of the home that hold scheduling messages, not the owner's time.
 SCHEDULING_COLLECTIONS = ("schedule-inbox", "schedule-outbox")
@@ -86,7 +88,10 @@ def periods_by_account(accounts: Iterable[str], busy_rows, availability: Mapping
         raw[row.account].append((row.start, row.end, row.fbtype))
     for name, text in availability.items():
         if name in raw:
-            raw[name].extend(logic.unavailable_periods(text, start, end))
+            try:
+                raw[name].extend(logic.unavailable_periods(text, start, end))
+            except logic.FreeBusyError as e:  # checked when stored; never fail everyone's answer
+                logger.warning("working hours of %r ignored: %s", name, e)
     return {name: logic.merge(periods, start, end) for name, periods in raw.items()}
 
 

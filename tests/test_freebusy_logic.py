@@ -85,3 +85,10 @@ def test_the_reply_reveals_only_times():
                                [(ts("20260302T090000Z"), ts("20260302T100000Z"), "B")], MONDAY[0])
     assert "FREEBUSY;FBTYPE=BUSY:20260302T090000Z/20260302T100000Z\r\n" in reply
     assert "METHOD:REPLY" in reply and "UID:r1" in reply
+
+
+def test_availability_mixing_floating_and_zoned_times_is_refused_with_a_reason():
+    text = calendar(vavailability(available("20260223T090000", "20260223T170000",
+                                            "RRULE:FREQ=DAILY\r\nEXDATE:20260303T090000Z\r\n")))
+    with pytest.raises(logic.FreeBusyError, match="cannot be expanded"):
+        logic.unavailable_periods(text, *MONDAY)
