@@ -4,9 +4,9 @@
     python -m bench.freebusy --events 2000 --users 5      # smaller
     python -m bench.freebusy --smoke                      # 200 events, 3 users, a few seconds per server
 
-Each user gets one calendar of ``--events`` events over 2025 (bench.freebusy.user_items: singles of
-30 minutes to 2 hours, one in twenty a weekly series of 20, some transparent, tentative or
-cancelled). Planerix gets every calendar in one HTTP PUT of the whole calendar (it indexes each
+Each user gets one calendar of ``--events`` events over ten years, 2016-2025 (user_items: a
+long-used calendar, some 100 busy periods in the month asked about; singles of 30 minutes to 2
+hours, one in fifty a weekly series of 20, some transparent, tentative or cancelled). Planerix gets every calendar in one HTTP PUT of the whole calendar (it indexes each
 event, with its free-busy type, as it stores it); Xandikos by one git commit into its collection.
 Then one keep-alive client POSTs a VFREEBUSY REQUEST for March 2025 to the first user's outbox,
 naming 1 user and then all of them, and the median of repeated requests is reported.
@@ -38,33 +38,36 @@ from .workloads import Budget, _repeat, _result
 PASSWORD = "bench-pass"
 CAL = "fb"
 MONTH = ("20250301T000000Z", "20250401T000000Z")
+YEARS = 10  # the events' span, 2016-2025: a long-used calendar, about 100 busy periods a month
 C = "urn:ietf:params:xml:ns:caldav"
 
 
-def user_items(user: int, n: int) -> list[Item]:
-    """``n`` events of one user over 2025, from a seeded RNG (the same for every server)."""
+def user_items(user: int, n: int, years: int = YEARS) -> list[Item]:
+    """``n`` events of one user over ten years (2016-2025), from a seeded RNG (the same for every
+    server): singles of 30 minutes to 2 hours, 2% weekly series of 20, 5% transparent, 5%
+    tentative, 2% cancelled."""
     rng = random.Random(f"freebusy-{user}")
-    year = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    first = dt.datetime(2026 - years, 1, 1, tzinfo=dt.timezone.utc)
     items = []
     for i in range(n):
         uid = f"fb-{user}-{i}"
-        start = year + dt.timedelta(minutes=15 * rng.randrange(0, 365 * 24 * 4))
+        start = first + dt.timedelta(minutes=15 * rng.randrange(0, years * 365 * 24 * 4))
         end = start + dt.timedelta(minutes=rng.choice((30, 60, 60, 90, 120)))
         extra = []
         roll = rng.random()
-        if roll < 0.05:
+        if roll < 0.02:
             extra.append("RRULE:FREQ=WEEKLY;COUNT=20")
-        elif roll < 0.10:
+        elif roll < 0.07:
             extra.append("TRANSP:TRANSPARENT")
-        elif roll < 0.15:
+        elif roll < 0.12:
             extra.append("STATUS:TENTATIVE")
-        elif roll < 0.17:
+        elif roll < 0.14:
             extra.append("STATUS:CANCELLED")
         lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Planerix bench//EN", "BEGIN:VEVENT",
                  f"UID:{uid}", "DTSTAMP:20250101T000000Z", f"DTSTART:{start:%Y%m%dT%H%M%SZ}",
                  f"DTEND:{end:%Y%m%dT%H%M%SZ}", f"SUMMARY:Meeting {i}", *extra, "END:VEVENT",
                  "END:VCALENDAR"]
-        items.append(Item(uid=uid, ics="\r\n".join(lines) + "\r\n", kind="weekly" if roll < 0.05 else "event"))
+        items.append(Item(uid=uid, ics="\r\n".join(lines) + "\r\n", kind="weekly" if roll < 0.02 else "event"))
     return items
 
 
@@ -96,7 +99,7 @@ def _post(dav: Dav, outbox: str, body: str, expected: int) -> float:
     return reply.seconds
 
 
-def run_planerix(workdir: Path, users: int, events: int, budget: Budget) -> dict:
+def run_planerix(workdir: Path, users: int, events: int, years: int, budget: Budget) -> dict:
     names = [f"fb{u:02d}" for u in range(users)]
     # Every local user may see every other's free-busy (no organisations in this run).
     os.environ["PLANERIX_DIRECTORY_SCOPE"] = "everyone"
@@ -107,7 +110,7 @@ def run_planerix(workdir: Path, users: int, events: int, budget: Budget) -> dict
         for u, name in enumerate(names):
             dav = Dav(server.base_url, (name, PASSWORD))
             server.prepare_user(dav, name)
-            reply = dav.request("PUT", server.calendar_path(name, CAL), whole_calendar(user_items(u, events)),
+            reply = dav.request("PUT", server.calendar_path(name, CAL), whole_calendar(user_items(u, events, years)),
                                 headers={"Content-Type": "text/calendar"})
             if reply.status not in (200, 201):
                 raise RuntimeError(f"PUT calendar of {name}: HTTP {reply.status}: {reply.body[:300]!r}")
@@ -140,7 +143,7 @@ class XandikosWithOutbox(XandikosServer):
         return [*cmd, "--defaults"], cwd
 
 
-def run_xandikos(workdir: Path, events: int, budget: Budget) -> dict:
+def run_xandikos(workdir: Path, events: int, years: int, budget: Budget) -> dict:
     server = XandikosWithOutbox(workdir / "xandikos", {"user": PASSWORD})
     reason = server.unavailable_reason()
     if reason:
@@ -152,7 +155,7 @@ def run_xandikos(workdir: Path, events: int, budget: Budget) -> dict:
         reply = dav.mkcalendar(server.calendar_path("user", CAL))
         if reply.status not in (200, 201):
             raise RuntimeError(f"MKCALENDAR: HTTP {reply.status}")
-        fill = xandikos_direct_fill(server.collection_dir("user", CAL), user_items(0, events))
+        fill = xandikos_direct_fill(server.collection_dir("user", CAL), user_items(0, events, years))
         out["fill"] = [round(fill["seconds"], 2)]
         # Its single principal gets an address to be asked about (Xandikos stores it on PROPPATCH).
         address = "mailto:user@example.org"
@@ -183,7 +186,8 @@ def report(results: dict) -> str:
     meta = results["meta"]
     lines = [f"# Free-busy by outbox POST ({meta['started']})", "", f"Command: `{meta['command']}`", "",
              meta["machine"], "",
-             f"{meta['events']:,} events per user over 2025; the window is March 2025; "
+             f"{meta['events']:,} events per user over {meta['years']} years ending with 2025; "
+             "the window is March 2025; "
              f"{meta['users']} users.", "",
              "| server | 1 user | all users | all ÷ 1 (target ≤ 1.5) | fill (s per user) |", "|---|---|---|---|---|"]
     for name, entry in results["servers"].items():
@@ -204,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--years", type=int, default=YEARS, help="the events' span, ending with 2025")
     parser.add_argument("--servers", default="planerix,xandikos")
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -211,12 +216,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.smoke:
-        args.users, args.events, args.reps, args.seconds = 3, 200, 2, 2.0
+        args.users, args.events, args.years, args.reps, args.seconds = 3, 200, 1, 2, 2.0
     started = dt.datetime.now(dt.timezone.utc)
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-freebusy-")) if args.smoke
                        else Path(__file__).resolve().parent / "results")
     results = {"meta": {"started": started.isoformat(timespec="seconds"), "users": args.users,
-                        "events": args.events,
+                        "events": args.events, "years": args.years,
                         "command": "python -m bench.freebusy " + " ".join(sys.argv[1:] if argv is None else argv),
                         "machine": f"{dt.datetime.now():%Y-%m-%d}, {sys.platform}, Python {sys.version.split()[0]}"},
                "servers": {}}
@@ -225,9 +230,9 @@ def main(argv: list[str] | None = None) -> dict:
         for name in [s.strip() for s in args.servers.split(",") if s.strip()]:
             log(f"{name}: starting")
             if name == "planerix":
-                results["servers"][name] = run_planerix(Path(workdir), args.users, args.events, budget)
+                results["servers"][name] = run_planerix(Path(workdir), args.users, args.events, args.years, budget)
             elif name == "xandikos":
-                results["servers"][name] = run_xandikos(Path(workdir), args.events, budget)
+                results["servers"][name] = run_xandikos(Path(workdir), args.events, args.years, budget)
     out.mkdir(parents=True, exist_ok=True)
     (out / "freebusy.json").write_text(json.dumps(results, indent=1))
     (out / "freebusy.md").write_text(report(results))

@@ -13,6 +13,7 @@ Times are POSIX seconds throughout; periods are half-open ``[start, end)``.
 """
 from __future__ import annotations
 
+import time as _time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -80,6 +81,9 @@ def merge(periods: Iterable[Period], start: int, end: int) -> list[Period]:
                if t in _STRENGTH and s < end and e > start and max(s, start) < min(e, end)]
     if not clipped:
         return []
+    clipped.sort()
+    if all(a[1] < b[0] or (a[1] == b[0] and a[2] != b[2]) for a, b in zip(clipped, clipped[1:])):
+        return clipped  # nothing overlaps or touches its own type: the common case, in one pass
     # Sweep over the boundaries, keeping how many periods of each type are open.
     events: list[tuple[int, int, str]] = []
     for s, e, t in clipped:
@@ -379,7 +383,7 @@ def check_window(start: int, end: int) -> None:
 
 def _stamp(value) -> str:
     if isinstance(value, int):
-        value = datetime.fromtimestamp(value, timezone.utc)
+        return _time.strftime("%Y%m%dT%H%M%SZ", _time.gmtime(value))
     return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 

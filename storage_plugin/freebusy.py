@@ -28,19 +28,24 @@ TRANSP_PROP = "C:schedule-calendar-transp"
 # Collections of the home that hold scheduling messages, not the owner's time.
 SCHEDULING_COLLECTIONS = ("schedule-inbox", "schedule-outbox")
 
+# Overlapping and touching periods of one type are merged by PostgreSQL (range_agg), so few
+# rows come back however dense the calendars; types are combined in Python (logic.merge).
 _BUSY = sa.text(
-    "SELECT a.name AS account, lower(o.span) AS start, upper(o.span) AS end,"
-    " CAST(o.fbtype AS text) AS fbtype"  # asyncpg reads \"char\" as bytes
-    " FROM unnest(CAST(:accounts AS text[])) AS a(name)"
-    " JOIN collection c ON starts_with(c.path, a.name || '/')"
-    " JOIN item_occurrence o ON o.collection_id = c.id"
-    " WHERE c.tag = 'VCALENDAR'"
-    "   AND coalesce(c.props->>'" + TRANSP_PROP + "', 'opaque') <> 'transparent'"
-    "   AND NOT (substr(c.path, length(a.name) + 2) = ANY(CAST(:scheduling AS text[])))"
-    "   AND o.fbtype <> 'F' AND NOT o.surrounds AND o.span && int8range(:start, :end)"
-    "   AND (CAST(:mask_uid AS text) IS NULL OR NOT EXISTS ("
-    "        SELECT 1 FROM item i WHERE i.id = o.item_id AND i.uid = :mask_uid))"
-    " ORDER BY 1, 2"
+    "WITH busy AS ("
+    "  SELECT a.name AS account, o.fbtype, o.span * int8range(:start, :end) AS span"
+    "  FROM unnest(CAST(:accounts AS text[])) AS a(name)"
+    "  JOIN collection c ON starts_with(c.path, a.name || '/')"
+    "  JOIN item_occurrence o ON o.collection_id = c.id"
+    "  WHERE c.tag = 'VCALENDAR'"
+    "    AND coalesce(c.props->>'" + TRANSP_PROP + "', 'opaque') <> 'transparent'"
+    "    AND NOT (substr(c.path, length(a.name) + 2) = ANY(CAST(:scheduling AS text[])))"
+    "    AND o.fbtype <> 'F' AND NOT o.surrounds AND o.span && int8range(:start, :end)"
+    "    AND (CAST(:mask_uid AS text) IS NULL OR NOT EXISTS ("
+    "         SELECT 1 FROM item i WHERE i.id = o.item_id AND i.uid = :mask_uid))),"
+    " merged AS (SELECT account, fbtype, unnest(range_agg(span)) AS span FROM busy GROUP BY account, fbtype)"
+    " SELECT account, lower(span) AS start, upper(span) AS end,"
+    "        CAST(fbtype AS text) AS fbtype"  # asyncpg reads \"char\" as bytes
+    " FROM merged ORDER BY 1, 2"
 ).bindparams(sa.bindparam("accounts", type_=ARRAY(sa.Text)),
              sa.bindparam("scheduling", type_=ARRAY(sa.Text)),
              sa.bindparam("start", type_=sa.BigInteger), sa.bindparam("end", type_=sa.BigInteger),
