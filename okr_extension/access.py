@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension.api.problems import Problem
 from okr_extension.tables import membership
+from storage_plugin import directory
 
 RANK = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
 
@@ -61,3 +62,20 @@ async def require_assignable(conn: AsyncConnection, role: str, user: str, owner:
         raise Problem(422, f"owner {owner!r} is not a member of this organisation",
                       errors=[{"field": "owner", "message": "not a member of the organisation"}])
     return owner
+
+
+# -- who may see whose free-busy: storage_plugin.directory's rule, one for CalDAV and the API --
+def directory_scope() -> str:
+    """``PLANERIX_DIRECTORY_SCOPE`` ("organisation" or "everyone"); a wrong value is a SettingError."""
+    from okr_extension.feeds.settings import SettingError
+
+    try:
+        return directory.scope()
+    except ValueError as e:
+        raise SettingError(str(e)) from None
+
+
+def visible_accounts(conn: sa.Connection, viewer: str, names: list[str]) -> set[str]:
+    """Which of ``names`` ``viewer`` may see the free-busy of (anyone else is answered exactly
+    as an account that does not exist)."""
+    return directory.visible_among(conn, viewer, names)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from okr_extension import auth, schema, web as dashboard
 from okr_extension.api import openapi
+from okr_extension.availability import routes as availability
 from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
 from okr_extension.feeds import runtime as feeds_runtime
@@ -35,6 +36,7 @@ ROUTES = [
     *links.OPERATIONS,
     *feeds.OPERATIONS,
     *subscriptions.OPERATIONS,
+    *availability.OPERATIONS,
 ]
 
 async def _dispose_engine(app: web.Application):

@@ -22,7 +22,7 @@ from radicale import item as radicale_item
 from radicale import xmlutils
 
 from server import fast_listing, fast_report, put_refusal, read_only, request_body, settings, xml_guard
-from server.scheduling import delivery, principal, search, tags
+from server.scheduling import calendar_transp, delivery, freebusy_post, principal, search, tags
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.storage import EXPANDING, VALID_OBJECT
@@ -257,6 +257,13 @@ class PlanerixApplication(radicale_app.Application):
         method = environ.get("REQUEST_METHOD")
         if state is not None and method == "PROPFIND":
             state.needs_item_text = propfind_needs_text(xml_request)
+        if method in ("PROPPATCH", "MKCALENDAR"):
+            try:
+                calendar_transp.store_as_text(xml_request)
+            except ValueError as e:
+                if state is not None:
+                    state.rejection = request_state.Rejection(client.BAD_REQUEST, None, str(e))
+                raise RuntimeError(str(e)) from None
         if xml_request is not None and method == "REPORT":
             # Radicale fails on an empty multiget DAV:href; as "" it is answered with a 404 entry.
             for href in xml_request.findall(xmlutils.make_clark("D:href")):
@@ -278,6 +285,7 @@ class PlanerixApplication(radicale_app.Application):
         if state is not None:
             principal.complete(xml_content, state.base_prefix, self._storage.connection)
             tags.complete(xml_content, state.base_prefix, self._storage.connection)
+        calendar_transp.show_as_element(xml_content)
 
     def _append_truncation(self, xml_content: ET.Element) -> None:
         """The 507 entry of a sync-collection cut by DAV:limit, at the end of the multistatus."""
@@ -397,6 +405,13 @@ class PlanerixApplication(radicale_app.Application):
     def do_GET(self, environ, base_prefix, path, user, user_groups, request_info):  # HEAD too
         return tags.with_schedule_tag(self._storage, path, super().do_GET(
             environ, base_prefix, path, user, user_groups, request_info))
+
+    # -- scheduling: free-busy by POST to the outbox (server/scheduling/freebusy_post.py) --
+    def do_POST(self, environ, base_prefix, path, user, user_groups, request_info):
+        answer = freebusy_post.post(self, environ, path, user, request_info)
+        if answer is not None:
+            return answer
+        return super().do_POST(environ, base_prefix, path, user, user_groups, request_info)
 
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_rejected(

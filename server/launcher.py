@@ -13,7 +13,7 @@ from typing import Iterator
 
 from aiohttp import web
 
-from okr_extension import create_app, migrate
+from okr_extension import access, create_app, migrate
 from okr_extension.feeds.settings import FeedSettings
 from okr_extension.web.settings import DashboardSettings
 from server import memory, settings
@@ -104,6 +104,7 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
           restart_policy: RestartPolicy | None = None) -> None:
     """Raises DatabaseLost when the embedded database died for good."""
     memory.tune_malloc()
+    access.directory_scope()  # a wrong PLANERIX_DIRECTORY_SCOPE stops the start with its reason
     database.set_timeouts(timeouts or Timeouts())
     lost: list[str] = []
     with open_database(data_dir, database_url) as db:

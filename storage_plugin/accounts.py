@@ -151,11 +151,19 @@ def add(engine: sa.Engine, name: str, password: str, *, email: str | None = None
 
 
 def add_without_password(engine: sa.Engine, name: str) -> bool:
-    """Create ``name`` unable to log in (see ``NO_PASSWORD``); False if it exists already."""
+    """Create ``name`` unable to log in (see ``NO_PASSWORD``); False if it exists already.
+    Its home comes with ``ensure_homes`` once what is imported for it is stored, so that an
+    imported calendar, not a new empty one, becomes its default."""
     with engine.begin() as conn:
         return conn.execute(
             postgresql.insert(account).values(name=check_name(name), password_hash=NO_PASSWORD)
             .on_conflict_do_nothing(index_elements=["name"]).returning(account.c.name)).first() is not None
+
+
+def ensure_homes(engine: sa.Engine, names: list[str]) -> None:
+    with engine.begin() as conn:
+        for name in names:
+            conn.execute(ensure_home(name))
 
 
 def set_password(engine: sa.Engine, name: str, password: str) -> None:

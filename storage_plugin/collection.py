@@ -24,7 +24,10 @@ READ_ONLY_REASON = (
     "change only when the feed does (manage the subscription under /api/subscriptions)")
 # A subscriber may still rename, recolour and reorder a subscribed calendar in their client
 # (Apple Calendar sets the order and colour on its first sync): it changes only how it looks.
-PRESENTATION_PROPS = frozenset({"D:displayname", "ICAL:calendar-color", "ICAL:calendar-order"})
+# Whether its events count as the subscriber's busy time is the subscriber's choice too.
+SCHEDULE_TRANSP_PROP = "C:schedule-calendar-transp"
+PRESENTATION_PROPS = frozenset({"D:displayname", "ICAL:calendar-color", "ICAL:calendar-order",
+                                SCHEDULE_TRANSP_PROP})
 # Long listings are read through a server-side cursor, a batch at a time.
 _STREAMED = {"stream_results": True, "yield_per": 2000}
 
@@ -77,7 +80,11 @@ class Collection(storage.BaseCollection):
         return http_date(self._modified)
 
     def get_meta(self, key: Optional[str] = None) -> Union[Mapping[str, str], Optional[str]]:
-        return dict(self._props) if key is None else self._props.get(key)
+        if key is None:
+            return dict(self._props)
+        if key == SCHEDULE_TRANSP_PROP and self.tag == "VCALENDAR":
+            return self._props.get(key) or "opaque"  # RFC 6638 §9.1: counts as busy time unless set
+        return self._props.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
         props = dict(radicale_item.check_and_sanitize_props(dict(props)))

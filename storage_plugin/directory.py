@@ -7,6 +7,8 @@ plugin and the asynchronous sidecar.
 """
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 
 from scheduling.addresses import EMAIL, normalise_address  # noqa: F401  (part of this module's API)
@@ -108,18 +110,51 @@ def identity(conn: sa.Connection, name: str):
     return conn.execute(select_identity(name)).first()
 
 
-# -- principal search ----------------------------------------------------------
-# Whom a user may find (and learn exists): themselves and the members of the organisations
-# they belong to (okr_extension's membership table). Each term must match the display name,
-# the account name or an address, as a case-insensitive substring (LIKE wildcards escaped).
+# -- who may find whom ---------------------------------------------------------------------
+# The one rule for principal search, invitations and free-busy (CalDAV and the API alike): a
+# user may learn that an account exists (find it, invite it, see its free-busy) if it is their
+# own or shares an organisation with them (okr_extension's membership table), or, with
+# PLANERIX_DIRECTORY_SCOPE=everyone, if it is any local account. Archived accounts (a leading
+# dot) are nobody's business. Anyone else is answered exactly as an account that does not exist.
+SCOPE_ENV = "PLANERIX_DIRECTORY_SCOPE"
+SCOPES = ("organisation", "everyone")
+
+
+def scope() -> str:
+    """``PLANERIX_DIRECTORY_SCOPE``: "organisation" (the default) or "everyone"."""
+    value = (os.environ.get(SCOPE_ENV) or "organisation").strip().lower()
+    if value not in SCOPES:
+        raise ValueError(f"{SCOPE_ENV} must be 'organisation' or 'everyone', not {value!r}")
+    return value
+
+
 _IN_SCOPE = """left(a.name, 1) <> '.'
-          AND (a.name = :user OR EXISTS (
+          AND (CAST(:everyone AS boolean) OR a.name = :user OR EXISTS (
                 SELECT 1 FROM membership mine JOIN membership theirs
                   ON theirs.organisation_id = mine.organisation_id
                 WHERE mine.account = :user AND theirs.account = a.name))"""
-_VISIBLE = sa.text(f"SELECT EXISTS (SELECT 1 FROM account a WHERE a.name = :name AND {_IN_SCOPE})")
+_VISIBLE_AMONG = sa.text(
+    f"SELECT a.name FROM account a WHERE a.name = ANY(CAST(:names AS text[])) AND {_IN_SCOPE}")
 
 
+def _scope_parameters(user: str) -> dict:
+    return {"user": user, "everyone": scope() == "everyone"}
+
+
+def visible_among(conn: sa.Connection, user: str, names: list[str]) -> set[str]:
+    """Which of ``names`` ``user`` may learn about."""
+    if not names:
+        return set()
+    return set(conn.execute(_VISIBLE_AMONG, {**_scope_parameters(user), "names": list(names)}).scalars())
+
+
+def visible(conn: sa.Connection, user: str, name: str) -> bool:
+    return name in visible_among(conn, user, [name])
+
+
+# -- principal search ----------------------------------------------------------
+# Each term must match the display name, the account name or an address, as a case-insensitive
+# substring (LIKE wildcards escaped), among the accounts in scope.
 # A condition tests one field kind: "name" (display name or account name) or "address"
 # (an address, mailto: included); "any" tests both. Conditions are ANDed or ORed.
 _FIELD_TESTS = {
@@ -152,11 +187,8 @@ def search(conn: sa.Connection, user: str, conditions: list[tuple[str, str]], *,
     pair: field "name", "address" or "any", term a case-insensitive substring. No condition
     lists everyone in scope; ``cutypes`` restricts the calendar-user types."""
     fields = tuple(field for field, _ in conditions)
-    params = {"user": user, "limit": limit, "cutypes": list(cutypes or ()),
+    params = {**_scope_parameters(user), "limit": limit, "cutypes": list(cutypes or ()),
               **{f"t{n}": _like_pattern(term) for n, (_, term) in enumerate(conditions)}}
     return list(conn.execute(search_statement(fields, match_all, cutypes is not None), params).scalars())
 
 
-def visible(conn: sa.Connection, user: str, name: str) -> bool:
-    """Whether ``user`` may learn that the account ``name`` exists (the search's scope)."""
-    return bool(conn.execute(_VISIBLE, {"user": user, "name": name}).scalar())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable, Optional
 
 from radicale.item import filter as radicale_filter
 
@@ -37,24 +38,38 @@ class Expansion:
     # None when ``spans`` holds every occurrence; otherwise occurrences
     # starting at or after this POSIX time may be missing from ``spans``.
     expanded_until: int | None
+    # The free-busy type of each span (scheduling.freebusy: B, T or F), from the
+    # component (master or override) it belongs to.
+    fbtypes: list[str]
 
 
 def _posix(value: datetime, rounding) -> int:
     return max(TIMESTAMP_MIN, min(TIMESTAMP_MAX, rounding(value.timestamp())))
 
 
+FREE = "F"
+
+
 def expand(vobject_item, component_name: str, horizon_seconds: int,
-           max_occurrences: int, now: float | None = None) -> Expansion:
+           max_occurrences: int, now: float | None = None,
+           fbtype_of: Optional[Callable[[object], str]] = None) -> Expansion:
     """Occurrence spans of ``vobject_item`` up to ``now + horizon_seconds``.
 
     At most ``max_occurrences`` spans are kept; a longer series is cut and
     ``expanded_until`` tells where, so queries beyond it fall back to parsing.
+    ``fbtype_of(component)`` gives the free-busy type of each VEVENT's spans
+    (without it, and for tasks and journals, every span is free).
     """
     if component_name not in ("VEVENT", "VTODO", "VJOURNAL"):
-        return Expansion([], None)
+        return Expansion([], None, [])
     horizon = int((clock.timestamp() if now is None else now) + horizon_seconds)
     spans: list[tuple[int, int]] = []
+    fbtypes: list[str] = []
+    current = [FREE]  # the type of the component being visited
     cut: int | None = None
+
+    def component_fn(component) -> None:
+        current[0] = fbtype_of(component) if fbtype_of is not None else FREE
 
     def range_fn(start: datetime, end: datetime, is_recurrence: bool) -> bool:
         nonlocal cut
@@ -68,13 +83,15 @@ def expand(vobject_item, component_name: str, horizon_seconds: int,
             cut = span_start
             return True
         spans.append((span_start, span_end))
+        fbtypes.append(current[0])
         return False
 
     def infinity_fn(start: datetime) -> bool:
         return False  # keep visiting: range_fn stops at the horizon
 
-    radicale_filter.visit_time_ranges(vobject_item, component_name, range_fn, infinity_fn)
-    return Expansion(spans, cut)
+    radicale_filter.visit_time_ranges(vobject_item, component_name, range_fn, infinity_fn,
+                                      component_fn if component_name == "VEVENT" else None)
+    return Expansion(spans, cut, fbtypes)
 
 
 def index_rows(spans: list[tuple[int, int]]) -> tuple[list[int], list[int], list[bool]]:

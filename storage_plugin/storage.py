@@ -23,7 +23,8 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
-from storage_plugin import database, links, occurrences, queries, request_state, scheduling, time_bounds
+from storage_plugin import (database, directory, freebusy, links, occurrences, queries, request_state,
+                            scheduling, time_bounds)
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length
 from storage_plugin.items import StoredItem, from_row, rows_to_items
@@ -260,12 +261,15 @@ class Storage(storage.BaseStorage):
         write path for items. Returns the stored item and the version it replaced."""
         text = item.serialize()
         series_start, series_end = item.time_range
+        account = collection.path.split("/", 1)[0]  # the owner (owner_only rights)
         # Every writer is bounded here too (plain Radicale has no pre-scan of the body).
         try:
             ical_scan.check_text(text, self._rules_only)
             with budget.limited(self.expansion_seconds, EXPANDING):
-                expansion = occurrences.expand(item.vobject_item, item.component_name,
-                                               self.horizon_seconds, self.max_occurrences)
+                expansion = occurrences.expand(
+                    item.vobject_item, item.component_name, self.horizon_seconds, self.max_occurrences,
+                    fbtype_of=freebusy.fbtype_classifier(
+                        account, lambda: directory.addresses_of(conn, account)))
         except (ical_scan.TextRefused, budget.BudgetExceeded) as e:
             raise request_state.StorageRejection(403, VALID_OBJECT, str(e)) from None
         starts, ends, surrounds = occurrences.index_rows(expansion.spans)
@@ -275,12 +279,12 @@ class Storage(storage.BaseStorage):
             "cid": collection.id, "href": href, "uid": item.uid, "component": item.component_name,
             "etag": item.etag, "text": text, "series_start": series_start, "series_end": series_end,
             "expanded_until": expansion.expanded_until, "starts": starts, "ends": ends,
-            "surrounds": surrounds, "summary": shown.summary, "status": shown.status,
+            "surrounds": surrounds, "fbtypes": expansion.fbtypes, "summary": shown.summary, "status": shown.status,
             "percent_complete": shown.percent_complete, "due": shown.due,
             "link_kinds": [link.kind for link in found], "link_targets": [link.target_id for link in found],
             "link_weights": [link.weight for link in found],
             "link_completion": [shown.completion] * len(found),
-            "link_owner": collection.path.split("/", 1)[0],  # whose tasks count (migration 0005)
+            "link_owner": account,  # whose tasks count (migration 0005)
             "schedule_tag": scheduling.schedule_tag_of(text)}).one()
         collection.advance(row.new_revision, row.collection_modified)
         stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
@@ -324,14 +328,17 @@ class Storage(storage.BaseStorage):
     def check_items(self) -> Iterator[tuple[Any, Exception]]:
         """Every item whose index differs from its text (or whose text is unreadable), with why."""
         with self.connection() as conn, time_bounds.unbounded(conn):  # one long read of every item
+            addresses: dict[str, set[str]] = {}
+            for account, address in conn.execute(freebusy.select_all_addresses()):
+                addresses.setdefault(account, set()).add(address)
             for row in conn.execute(queries.ITEMS_FOR_VERIFY, execution_options={"stream_results": True,
                                                                                    "yield_per": 500}):
                 try:
-                    self._verify_item(row)
+                    self._verify_item(row, addresses)
                 except Exception as e:  # report every broken item, not just the first
                     yield row, e
 
-    def _verify_item(self, row) -> None:
+    def _verify_item(self, row, addresses: Mapping[str, set[str]]) -> None:
         parsed, = radicale_item.read_components(row.text)
         check = radicale_item.Item(collection_path=row.path, vobject_item=parsed)
         expected = (radicale_item.get_etag(row.text), check.uid, check.component_name, check.time_range)
@@ -339,14 +346,18 @@ class Storage(storage.BaseStorage):
         if expected != stored:
             raise IndexMismatch(f"stored index {stored} differs from the text {expected}")
         # The expansion horizon was relative to the write: compare below both cuts.
+        account = row.path.split("/", 1)[0]
         expansion = occurrences.expand(parsed, check.component_name, self.horizon_seconds,
-                                       self.max_occurrences, now=row.modified.timestamp())
+                                       self.max_occurrences, now=row.modified.timestamp(),
+                                       fbtype_of=freebusy.fbtype_classifier(
+                                           account, lambda: addresses.get(account, ())))
         cuts = [c for c in (row.expanded_until, expansion.expanded_until) if c is not None]
         limit = min(cuts) if cuts else None
         def below(spans):
             return sorted(tuple(s) for s in spans if limit is None or s[0] < limit)
+        expected_spans = [(s, e, t) for (s, e), t in zip(expansion.spans, expansion.fbtypes)]
         if (row.expanded_until is None) != (expansion.expanded_until is None) or \
-                below(row.spans) != below(expansion.spans):
+                below(row.spans) != below(expected_spans):
             raise IndexMismatch("the occurrence index does not match the text; save the item again")
         found = links.extract(parsed, check.component_name, f"/{row.path}/{row.href}")
         if sorted((link.kind, link.target_id, link.weight) for link in found) != \

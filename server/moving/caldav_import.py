@@ -246,6 +246,7 @@ async def _import(storage: Storage, url: str, user: str, password: str, into: st
             prepared = await asyncio.to_thread(_prepare, storage, path, items, report)
             await asyncio.to_thread(store_collection, storage, path, calendar.props, prepared, report,
                                     Imported(path, "VCALENDAR"))
+    await asyncio.to_thread(accounts.ensure_homes, storage.engine, report.new_users)
     return report
 
 

@@ -56,6 +56,7 @@ def import_radicale(storage: Storage, directory: str | os.PathLike,
     report = ImportReport()
     for source in radicale_store.collections(root, only_users or None):
         _import_collection(storage, source, report)
+    accounts.ensure_homes(storage.engine, report.new_users)
     return report
 
 

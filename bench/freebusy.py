@@ -1,0 +1,245 @@
+"""Free-busy over a month by outbox POST (RFC 6638 §5): 1 user and 20 users, 10,000 events each.
+
+    python -m bench.freebusy                              # → bench/results/freebusy.md, freebusy.json
+    python -m bench.freebusy --events 2000 --users 5      # smaller
+    python -m bench.freebusy --smoke                      # 200 events, 3 users, a few seconds per server
+
+Each user gets one calendar of ``--events`` events over ten years, 2016-2025 (user_items: a
+long-used calendar, some 100 busy periods in the month asked about; singles of 30 minutes to 2
+hours, one in fifty a weekly series of 20, some transparent, tentative or cancelled). Planerix gets every calendar in one HTTP PUT of the whole calendar (it indexes each
+event, with its free-busy type, as it stores it); Xandikos by one git commit into its collection.
+Then one keep-alive client POSTs a VFREEBUSY REQUEST for March 2025 to the first user's outbox,
+naming 1 user and then all of them, and the median of repeated requests is reported.
+
+Xandikos 0.4.10 answers free-busy only for the outbox owner's own addresses (every other attendee
+gets 3.8 "no authority"), and runs as a single user without authentication here: it is measured
+for one user, its own. Its answer for 20 users is shown as not available.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from .dataset import Item
+from .dav import Dav
+from .fill import xandikos_direct_fill
+from .run import log
+from .servers import PlanerixServer, XandikosServer
+from .workloads import Budget, _repeat, _result
+
+PASSWORD = "bench-pass"
+CAL = "fb"
+MONTH = ("20250301T000000Z", "20250401T000000Z")
+YEARS = 10  # the events' span, 2016-2025: a long-used calendar, about 100 busy periods a month
+C = "urn:ietf:params:xml:ns:caldav"
+
+
+def user_items(user: int, n: int, years: int = YEARS) -> list[Item]:
+    """``n`` events of one user over ten years (2016-2025), from a seeded RNG (the same for every
+    server): singles of 30 minutes to 2 hours, 2% weekly series of 20, 5% transparent, 5%
+    tentative, 2% cancelled."""
+    rng = random.Random(f"freebusy-{user}")
+    first = dt.datetime(2026 - years, 1, 1, tzinfo=dt.timezone.utc)
+    items = []
+    for i in range(n):
+        uid = f"fb-{user}-{i}"
+        start = first + dt.timedelta(minutes=15 * rng.randrange(0, years * 365 * 24 * 4))
+        end = start + dt.timedelta(minutes=rng.choice((30, 60, 60, 90, 120)))
+        extra = []
+        roll = rng.random()
+        if roll < 0.02:
+            extra.append("RRULE:FREQ=WEEKLY;COUNT=20")
+        elif roll < 0.07:
+            extra.append("TRANSP:TRANSPARENT")
+        elif roll < 0.12:
+            extra.append("STATUS:TENTATIVE")
+        elif roll < 0.14:
+            extra.append("STATUS:CANCELLED")
+        lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Planerix bench//EN", "BEGIN:VEVENT",
+                 f"UID:{uid}", "DTSTAMP:20250101T000000Z", f"DTSTART:{start:%Y%m%dT%H%M%SZ}",
+                 f"DTEND:{end:%Y%m%dT%H%M%SZ}", f"SUMMARY:Meeting {i}", *extra, "END:VEVENT",
+                 "END:VCALENDAR"]
+        items.append(Item(uid=uid, ics="\r\n".join(lines) + "\r\n", kind="weekly" if roll < 0.02 else "event"))
+    return items
+
+
+def whole_calendar(items: list[Item]) -> str:
+    """Every item's VEVENT in one VCALENDAR (a PUT of a whole calendar)."""
+    events = [it.ics.split("BEGIN:VEVENT", 1)[1].rsplit("END:VEVENT", 1)[0] for it in items]
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Planerix bench//EN\r\n"
+            + "".join(f"BEGIN:VEVENT{body}END:VEVENT\r\n" for body in events) + "END:VCALENDAR\r\n")
+
+
+def freebusy_request(organizer: str, attendees: list[str]) -> str:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Planerix bench//EN", "METHOD:REQUEST",
+             "BEGIN:VFREEBUSY", f"UID:{uuid.uuid4()}", "DTSTAMP:20250101T000000Z",
+             f"DTSTART:{MONTH[0]}", f"DTEND:{MONTH[1]}", f"ORGANIZER:{organizer}",
+             *[f"ATTENDEE:{a}" for a in attendees], "END:VFREEBUSY", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _post(dav: Dav, outbox: str, body: str, expected: int) -> float:
+    reply = dav.request("POST", outbox, body, headers={"Content-Type": "text/calendar"})
+    if reply.status != 200:
+        raise RuntimeError(f"POST {outbox}: HTTP {reply.status}: {reply.body[:300]!r}")
+    root = ET.fromstring(reply.body)
+    statuses = [r.findtext(f"{{{C}}}request-status") or "" for r in root.findall(f"{{{C}}}response")]
+    ok = sum(1 for s in statuses if s.startswith("2.0"))
+    busy = reply.body.count(b"FREEBUSY;FBTYPE=") + reply.body.count(b"FREEBUSY:")
+    if ok != expected or busy == 0:
+        raise RuntimeError(f"POST {outbox}: {ok} of {expected} recipients answered, {busy} periods")
+    return reply.seconds
+
+
+def run_planerix(workdir: Path, users: int, events: int, years: int, budget: Budget) -> dict:
+    names = [f"fb{u:02d}" for u in range(users)]
+    # Every local user may see every other's free-busy (no organisations in this run).
+    os.environ["PLANERIX_DIRECTORY_SCOPE"] = "everyone"
+    server = PlanerixServer(workdir / "planerix", {name: PASSWORD for name in names})
+    out: dict = {"status": "ok", "fill": []}
+    try:
+        server.start()
+        for u, name in enumerate(names):
+            dav = Dav(server.base_url, (name, PASSWORD))
+            server.prepare_user(dav, name)
+            reply = dav.request("PUT", server.calendar_path(name, CAL), whole_calendar(user_items(u, events, years)),
+                                headers={"Content-Type": "text/calendar"})
+            if reply.status not in (200, 201):
+                raise RuntimeError(f"PUT calendar of {name}: HTTP {reply.status}: {reply.body[:300]!r}")
+            out["fill"].append(round(reply.seconds, 2))
+            dav.close()
+            log(f"planerix: {name} filled with {events} events in {reply.seconds:.1f}s")
+        dav = Dav(server.base_url, (names[0], PASSWORD))
+        outbox = f"/{names[0]}/schedule-outbox/"
+        principals = [f"/{name}/" for name in names]
+        _post(dav, outbox, freebusy_request(principals[0], principals), users)  # warm
+        out["one_user"] = _result(_repeat(lambda: _post(
+            dav, outbox, freebusy_request(principals[0], principals[:1]), 1), budget))
+        out["all_users"] = _result(_repeat(lambda: _post(
+            dav, outbox, freebusy_request(principals[0], principals), users), budget), users=users)
+        dav.close()
+    except Exception as exc:
+        out.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        log(f"planerix: FAILED: {exc}")
+    finally:
+        server.stop()
+        os.environ.pop("PLANERIX_DIRECTORY_SCOPE", None)
+    return out
+
+
+class XandikosWithOutbox(XandikosServer):
+    """Xandikos with ``--defaults``: its principal gets the scheduling inbox and outbox."""
+
+    def command(self):
+        cmd, cwd = super().command()
+        return [*cmd, "--defaults"], cwd
+
+
+def run_xandikos(workdir: Path, events: int, years: int, budget: Budget) -> dict:
+    server = XandikosWithOutbox(workdir / "xandikos", {"user": PASSWORD})
+    reason = server.unavailable_reason()
+    if reason:
+        return {"status": "skipped", "reason": reason}
+    out: dict = {"status": "ok"}
+    try:
+        server.start()
+        dav = Dav(server.base_url, ("user", PASSWORD))
+        reply = dav.mkcalendar(server.calendar_path("user", CAL))
+        if reply.status not in (200, 201):
+            raise RuntimeError(f"MKCALENDAR: HTTP {reply.status}")
+        fill = xandikos_direct_fill(server.collection_dir("user", CAL), user_items(0, events, years))
+        out["fill"] = [round(fill["seconds"], 2)]
+        # Its single principal gets an address to be asked about (Xandikos stores it on PROPPATCH).
+        address = "mailto:user@example.org"
+        patched = dav.request("PROPPATCH", "/user/", (
+            "<D:propertyupdate xmlns:D='DAV:' xmlns:C='urn:ietf:params:xml:ns:caldav'><D:set><D:prop>"
+            f"<C:calendar-user-address-set><D:href>{address}</D:href></C:calendar-user-address-set>"
+            "</D:prop></D:set></D:propertyupdate>"), headers={"Content-Type": "application/xml"})
+        if patched.status != 207 or b"200" not in patched.body:
+            raise RuntimeError(f"PROPPATCH calendar-user-address-set: HTTP {patched.status}: {patched.body[:300]!r}")
+        body = freebusy_request(address, [address])
+        _post(dav, "/user/outbox/", body, 1)  # warm (and Xandikos builds its index)
+        out["one_user"] = _result(_repeat(lambda: _post(dav, "/user/outbox/", body, 1), budget))
+        out["all_users"] = None
+        dav.close()
+    except Exception as exc:
+        out.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        log(f"xandikos: FAILED: {exc}")
+    finally:
+        server.stop()
+    return out
+
+
+def _ms(result) -> str:
+    return "n/a" if not result else f"{result['median_s'] * 1000:,.1f} ms ({result['runs']}×)"
+
+
+def report(results: dict) -> str:
+    meta = results["meta"]
+    lines = [f"# Free-busy by outbox POST ({meta['started']})", "", f"Command: `{meta['command']}`", "",
+             meta["machine"], "",
+             f"{meta['events']:,} events per user over {meta['years']} years ending with 2025; "
+             "the window is March 2025; "
+             f"{meta['users']} users.", "",
+             "| server | 1 user | all users | all ÷ 1 (target ≤ 1.5) | fill (s per user) |", "|---|---|---|---|---|"]
+    for name, entry in results["servers"].items():
+        if entry["status"] != "ok":
+            lines.append(f"| {name} | {entry['status']}: {entry.get('reason')} | | | |")
+            continue
+        one, every = entry.get("one_user"), entry.get("all_users")
+        ratio = f"{every['median_s'] / one['median_s']:.2f}×" if one and every else "n/a"
+        lines.append(f"| {name} | {_ms(one)} | {_ms(every)} | {ratio} | "
+                     f"{', '.join(str(s) for s in entry.get('fill', []))} |")
+    lines += ["", "Xandikos 0.4.10 answers only for the outbox owner's own addresses, so it has no "
+                  "figure for several users."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.freebusy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--years", type=int, default=YEARS, help="the events' span, ending with 2025")
+    parser.add_argument("--servers", default="planerix,xandikos")
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.smoke:
+        args.users, args.events, args.years, args.reps, args.seconds = 3, 200, 1, 2, 2.0
+    started = dt.datetime.now(dt.timezone.utc)
+    out = args.out or (Path(tempfile.mkdtemp(prefix="bench-freebusy-")) if args.smoke
+                       else Path(__file__).resolve().parent / "results")
+    results = {"meta": {"started": started.isoformat(timespec="seconds"), "users": args.users,
+                        "events": args.events, "years": args.years,
+                        "command": "python -m bench.freebusy " + " ".join(sys.argv[1:] if argv is None else argv),
+                        "machine": f"{dt.datetime.now():%Y-%m-%d}, {sys.platform}, Python {sys.version.split()[0]}"},
+               "servers": {}}
+    budget = Budget(reps=args.reps, seconds=args.seconds)
+    with tempfile.TemporaryDirectory(prefix="bench-freebusy-") as workdir:
+        for name in [s.strip() for s in args.servers.split(",") if s.strip()]:
+            log(f"{name}: starting")
+            if name == "planerix":
+                results["servers"][name] = run_planerix(Path(workdir), args.users, args.events, args.years, budget)
+            elif name == "xandikos":
+                results["servers"][name] = run_xandikos(Path(workdir), args.events, args.years, budget)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "freebusy.json").write_text(json.dumps(results, indent=1))
+    (out / "freebusy.md").write_text(report(results))
+    log(f"results: {out / 'freebusy.md'}")
+    print(report(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
