@@ -13,6 +13,9 @@ from okr_extension import auth, schema
 from okr_extension.api import openapi
 from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
+from okr_extension.automation import handlers as automation_handlers
+from okr_extension.automation import runtime as automation_runtime
+from okr_extension.automation.settings import AutomationSettings
 from okr_extension.feeds import runtime as feeds_runtime
 from okr_extension.feeds.settings import FeedSettings
 from okr_extension.goals import key_results, kpis, objectives
@@ -33,6 +36,7 @@ ROUTES = [
     *links.OPERATIONS,
     *feeds.OPERATIONS,
     *subscriptions.OPERATIONS,
+    *automation_handlers.OPERATIONS,
 ]
 
 async def _dispose_engine(app: web.Application):
@@ -42,12 +46,16 @@ async def _dispose_engine(app: web.Application):
 
 def create_app(database_url: str, feed_settings: FeedSettings | None = None,
                login_policy: logins.LoginPolicy = logins.LoginPolicy(),
-               clock: logins.Clock = logins.server_now) -> web.Application:
+               clock: logins.Clock = logins.server_now,
+               automation_settings: AutomationSettings | None = None) -> web.Application:
     """The sidecar on ``database_url``. Nothing is read from the environment here: without
     ``feed_settings`` the defaults apply and no background feed scheduler runs (the
-    launcher passes ``FeedSettings.from_env()``)."""
+    launcher passes ``FeedSettings.from_env()``); likewise no webhook delivery worker without
+    ``automation_settings`` (``AutomationSettings.from_env()``)."""
     if feed_settings is None:
         feed_settings = FeedSettings(scheduler_enabled=False)
+    if automation_settings is None:
+        automation_settings = AutomationSettings(worker_enabled=False)
     app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware],
                           client_max_size=MAX_BODY)
     app[ENGINE] = database.async_engine_for(database_url, pool_size=5, max_overflow=5)
@@ -58,5 +66,6 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
     app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
     app.cleanup_ctx.append(_dispose_engine)
     feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
+    automation_runtime.install(app, database_url, app[ENGINE], automation_settings)
     app.add_routes([operation.route() for operation in ROUTES])
     return app
