@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from conftest import ApiUser
-from feedutil import AppServer, LoopThread
+from feedutil import AppServer, LoopThread, _client_pid
 from okr_extension import create_app
 from okr_extension.automation.runtime import AUTOMATION
 from okr_extension.automation.settings import AutomationSettings
@@ -36,6 +36,7 @@ class Received:
     path: str
     headers: dict
     body: bytes
+    client_pid: Optional[int] = None
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)
     # While set, answers wait until the test sets it.
     hold: Optional[threading.Event] = None
+    identify_clients: bool = False  # record the process id of each request's sender
 
     def url(self, path: str = "/hook") -> str:
         return f"{self.server.url}{path}"
@@ -56,7 +58,8 @@ class Receiver:
 
 def _receiver_app(state: Receiver) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
-        state.received.append(Received(request.path, dict(request.headers), await request.read()))
+        pid = _client_pid(request) if state.identify_clients else None
+        state.received.append(Received(request.path, dict(request.headers), await request.read(), pid))
         if state.hold is not None:
             await asyncio.to_thread(state.hold.wait, 60)
         status = state.statuses.pop(0) if state.statuses else 200
