@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from okr_extension.automation import delivery, signing
 from okr_extension.automation.settings import AutomationSettings
