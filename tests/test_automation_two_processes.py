@@ -51,7 +51,7 @@ def _setup(engine, servers, receiver):
     user = new_user(engine, servers[0].caldav_url)
     apis = [ApiUser(server.api_url, user.name, user.password) for server in servers]
     org = apis[0].ok("POST", "/api/organisations", {"name": "Two processes"})
-    hook = apis[1].ok("POST", "/api/webhooks", {"organisation_id": org["id"], "url": receiver.url(),
+    hook = apis[-1].ok("POST", "/api/webhooks", {"organisation_id": org["id"], "url": receiver.url(),
                                                 "kinds": ["kpi.breach"]})
     return apis, org, hook
 
@@ -103,3 +103,14 @@ def test_a_process_killed_while_delivering_loses_nothing(engine, two_servers, re
         "GET", f"/api/webhooks/{hook['id']}/deliveries")["items"]
     assert log["state"] == "delivered" and log["attempts"] == 1
     assert datetime.fromisoformat(log["delivered"]) - datetime.fromisoformat(log["created"]) >= timedelta(seconds=3)
+
+
+def test_a_new_event_wakes_the_worker_at_once(own_database, engine, receiver):
+    """With a tick of a minute, only the database's notification can make the delivery this quick."""
+    server = ServeProcess("--database-url", own_database, env={**ENV, "PLANERIX_WEBHOOKS_TICK_SECONDS": "60"})
+    try:
+        apis, org, hook = _setup(engine, [server], receiver)
+        _breach(apis[0], org, "Notified")
+        wait_until(lambda: receiver.received, timeout=20, what="the notified delivery")
+    finally:
+        server.stop()
