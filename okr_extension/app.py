@@ -50,12 +50,12 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
                automation_settings: AutomationSettings | None = None) -> web.Application:
     """The sidecar on ``database_url``. Nothing is read from the environment here: without
     ``feed_settings`` the defaults apply and no background feed scheduler runs (the
-    launcher passes ``FeedSettings.from_env()``); likewise no webhook delivery worker without
+    launcher passes ``FeedSettings.from_env()``); likewise no webhook delivery worker nor evaluator without
     ``automation_settings`` (``AutomationSettings.from_env()``)."""
     if feed_settings is None:
         feed_settings = FeedSettings(scheduler_enabled=False)
     if automation_settings is None:
-        automation_settings = AutomationSettings(worker_enabled=False)
+        automation_settings = AutomationSettings(worker_enabled=False, evaluator_enabled=False)
     app = web.Application(middlewares=[problem_middleware, auth.authentication_middleware],
                           client_max_size=MAX_BODY)
     app[ENGINE] = database.async_engine_for(database_url, pool_size=5, max_overflow=5)

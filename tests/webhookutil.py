@@ -18,7 +18,8 @@ from okr_extension.automation.runtime import AUTOMATION
 from okr_extension.automation.settings import AutomationSettings
 
 # The worker is driven by the test (``sidecar.run_due(now)``); receivers listen on 127.0.0.1.
-TEST_SETTINGS = AutomationSettings(worker_enabled=False, allow_private_networks=True, timeout_seconds=3, batch=500)
+TEST_SETTINGS = AutomationSettings(worker_enabled=False, evaluator_enabled=False, allow_private_networks=True,
+                                   timeout_seconds=3, batch=500)
 
 
 def verify_signature(secret: str, header: str, body: bytes, now: float, tolerance: float = 300) -> bool:

@@ -89,3 +89,56 @@ async def forget_objective(conn: AsyncConnection, objective_id: uuid.UUID) -> No
 
 async def forget_key_result(conn: AsyncConnection, key_result_id: uuid.UUID) -> None:
     await outbox.forget(conn, "key_result", key_result_id)
+
+
+# The organisation's objectives, deepest first: the order writers lock a chain in (bottom-up),
+# so the evaluator's locks never cross theirs.
+_DEEPEST_FIRST = sa.text("""
+    WITH RECURSIVE d(id, parent_id, depth) AS (
+        SELECT id, parent_id, 0 FROM objective WHERE organisation_id = :organisation_id AND parent_id IS NULL
+        UNION ALL
+        SELECT o.id, o.parent_id, d.depth + 1 FROM objective o JOIN d ON o.parent_id = d.id WHERE d.depth < 1000)
+    SELECT id, parent_id FROM d ORDER BY depth DESC, id""")
+
+
+def _above(parents: dict, objective_id) -> tuple:
+    chain, seen = [], set()
+    while objective_id is not None and objective_id not in seen:
+        seen.add(objective_id)
+        chain.append(objective_id)
+        objective_id = parents.get(objective_id)
+    return tuple(chain)
+
+
+async def organisation(conn: AsyncConnection, organisation_id: uuid.UUID, kpi_present: Present) -> None:
+    """Every goal of the organisation, as time passes (tracking against the time elapsed, KPI
+    periods ending): key results, then objectives deepest first, then KPIs."""
+    key_result_ids = (await conn.execute(sa.select(key_result.c.id).where(
+        key_result.c.organisation_id == organisation_id).order_by(key_result.c.id))).scalars().all()
+    parents = {r.id: r.parent_id for r in await conn.execute(_DEEPEST_FIRST, {"organisation_id": organisation_id})}
+    for key_result_id in key_result_ids:
+        before = await outbox.lock_state(conn, "key_result", key_result_id)
+        row = (await conn.execute(sa.select(key_result).where(key_result.c.id == key_result_id))).first()
+        if row is None:
+            continue
+        item = (await rollup.present_key_results(conn, [row]))[0]
+        subject = outbox.Subject("key_result", row.id, organisation_id, f"/api/key-results/{row.id}",
+                                 _above(parents, row.objective_id))
+        await outbox.transition(conn, subject, before, item["tracking"],
+                                transitions.tracking_events("key_result", before, item["tracking"]),
+                                goal_models.KeyResultOut.model_validate(item).model_dump(mode="json"))
+    ordered = (await conn.execute(_DEEPEST_FIRST, {"organisation_id": organisation_id})).all()
+    parents = {r.id: r.parent_id for r in ordered}
+    before = {r.id: await outbox.lock_state(conn, "objective", r.id) for r in ordered}
+    rows = (await conn.execute(sa.select(objective).where(objective.c.id.in_(list(before))))).all()
+    for item in await rollup.present_objectives(conn, rows) if rows else []:
+        was = before[item["id"]]
+        subject = outbox.Subject("objective", item["id"], organisation_id, f"/api/objectives/{item['id']}",
+                                 _above(parents, parents.get(item["id"])))
+        await outbox.transition(conn, subject, was, item["tracking"],
+                                transitions.tracking_events("objective", was, item["tracking"]),
+                                goal_models.ObjectiveOut.model_validate(item).model_dump(mode="json"))
+    kpi_ids = (await conn.execute(sa.select(kpi.c.id).where(kpi.c.organisation_id == organisation_id)
+                                  .order_by(kpi.c.id))).scalars().all()
+    for kpi_id in kpi_ids:
+        await kpi_health(conn, kpi_id, kpi_present)

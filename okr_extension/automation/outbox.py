@@ -47,11 +47,16 @@ _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
 
 @dataclass(frozen=True)
 class Subject:
-    type: str                 # "kpi", "key_result", "objective"
-    id: uuid.UUID
+    type: str                 # "kpi", "key_result", "objective", "webhook", "task"
+    id: uuid.UUID | str       # a task's is "<calendar path>/<href>"
     organisation_id: uuid.UUID
-    href: str                 # its place in the API
-    goal_ids: tuple[uuid.UUID, ...] = ()  # further goals it belongs to (objectives above it)
+    href: str                 # its place in the API (a task's: in CalDAV)
+    goal_ids: tuple[uuid.UUID, ...] = ()  # further goals it belongs to (objectives above it, linked goals)
+
+    def goals(self) -> tuple[uuid.UUID, ...]:
+        """What a webhook's goal filter matches: the subject if it is a goal, and ``goal_ids``."""
+        own = (self.id,) if isinstance(self.id, uuid.UUID) and self.type != "webhook" else ()
+        return own + self.goal_ids
 
 
 async def lock_state(conn: AsyncConnection, subject_type: str, subject_id: uuid.UUID) -> str | None:
@@ -85,24 +90,28 @@ async def transition(conn: AsyncConnection, subject: Subject, before: str | None
 
 
 def body_of(event_id: uuid.UUID, kind: str, subject: Subject, transition_: dict | None, data: dict,
-            now: datetime) -> dict:
-    """The JSON every receiver gets (webhooks, the event stream)."""
-    return {"id": str(event_id), "kind": kind, "occurred_at": now.isoformat(),
+            now: datetime, detail: dict | None = None) -> dict:
+    """The JSON every receiver gets (webhooks, the event stream): ``transition`` for state changes,
+    ``detail`` for what the time-driven evaluator found (a due date, a period, a silence)."""
+    body = {"id": str(event_id), "kind": kind, "occurred_at": now.isoformat(),
             "organisation_id": str(subject.organisation_id),
             "subject": {"type": subject.type, "id": str(subject.id), "href": subject.href},
             "transition": transition_, "data": data}
+    if detail is not None:
+        body["detail"] = detail
+    return body
 
 
 async def record(conn: AsyncConnection, kind: str, subject: Subject, key: str, transition_: dict | None,
-                 data: dict, now: datetime | None = None) -> uuid.UUID | None:
+                 data: dict, now: datetime | None = None, detail: dict | None = None) -> uuid.UUID | None:
     """Write one event (once per ``key``) and its deliveries; None if the key was used before."""
     now = now or clock.now()
     event_id = uuid.uuid4()
-    body = body_of(event_id, kind, subject, transition_, data, now)
+    body = body_of(event_id, kind, subject, transition_, data, now, detail)
     row = (await conn.execute(_RECORD, {
         "id": event_id, "key": key, "kind": kind, "organisation_id": subject.organisation_id,
-        "subject_type": subject.type, "subject_id": subject.id,
-        "goal_ids": [subject.id, *subject.goal_ids], "body": json.dumps(body), "now": now})).one()
+        "subject_type": subject.type, "subject_id": str(subject.id),
+        "goal_ids": [*subject.goals()], "body": json.dumps(body), "now": now})).one()
     if row.seq is None:
         return None
     await conn.execute(_NOTIFY)

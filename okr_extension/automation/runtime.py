@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from okr_extension.automation.delivery import Deliverer, run_in_background
+from okr_extension.automation import delivery, evaluator
 from okr_extension.automation.settings import AutomationSettings
 
 
@@ -12,7 +12,8 @@ class AutomationRuntime:
 
     def __init__(self, database_url: str, engine: AsyncEngine, settings: AutomationSettings) -> None:
         self.settings = settings
-        self.deliverer = Deliverer(engine, settings, database_url=database_url)
+        self.deliverer = delivery.Deliverer(engine, settings, database_url=database_url)
+        self.evaluator = evaluator.Evaluator(engine, settings)
 
 
 AUTOMATION = web.AppKey("automation", AutomationRuntime)
@@ -22,5 +23,6 @@ def install(app: web.Application, database_url: str, engine: AsyncEngine,
             settings: AutomationSettings) -> AutomationRuntime:
     runtime = AutomationRuntime(database_url, engine, settings)
     app[AUTOMATION] = runtime
-    app.cleanup_ctx.append(lambda _app: run_in_background(runtime.deliverer, settings.worker_enabled))
+    app.cleanup_ctx.append(lambda _app: delivery.run_in_background(runtime.deliverer, settings.worker_enabled))
+    app.cleanup_ctx.append(lambda _app: evaluator.run_in_background(runtime.evaluator, settings.evaluator_enabled))
     return runtime

@@ -21,6 +21,12 @@ class AutomationSettings:
     jitter: float = 0.2
     max_attempts: int = 40          # over a day of tries; then the delivery is dead (kept in the log; replayable)
     disable_after_seconds: float = 86400.0  # a webhook failing this long is disabled
+    # The time-driven evaluator (deadlines, silences, overdue tasks) of this process.
+    evaluator_enabled: bool = True
+    sweep_seconds: float = 60.0     # how often each organisation is evaluated
+    deadline_days: int = 3          # deadline.approaching this many days before a due date
+    checkin_days: int = 7           # checkin.missing after this many days without a check-in
+    overdue_lookback_days: int = 30  # occurrences of recurring tasks due longer ago are not reported
     # Loopback and private addresses are refused unless allowed: the one switch shared with feeds.
     allow_private_networks: bool = False
 
@@ -34,5 +40,9 @@ class AutomationSettings:
             base_delay_seconds=_positive("PLANERIX_WEBHOOKS_RETRY_SECONDS", "10"),
             max_delay_seconds=_positive("PLANERIX_WEBHOOKS_MAX_RETRY_SECONDS", "3600"),
             max_attempts=_positive("PLANERIX_WEBHOOKS_MAX_ATTEMPTS", "40", int),
+            evaluator_enabled=_flag("PLANERIX_AUTOMATION_EVALUATOR", True),
+            sweep_seconds=_positive("PLANERIX_AUTOMATION_SWEEP_SECONDS", "60"),
+            deadline_days=_positive("PLANERIX_DEADLINE_APPROACHING_DAYS", "3", int),
+            checkin_days=_positive("PLANERIX_CHECKIN_MISSING_DAYS", "7", int),
             allow_private_networks=allow_private_networks_from_env(),
         )

@@ -15,7 +15,7 @@ automation_event = sa.Table(
     "automation_event", metadata, sa.Column("seq", sa.BigInteger, primary_key=True),
     sa.Column("id", UUID(as_uuid=True)), sa.Column("idempotency_key", sa.Text), sa.Column("kind", sa.Text),
     sa.Column("organisation_id", UUID(as_uuid=True)), sa.Column("subject_type", sa.Text),
-    sa.Column("subject_id", UUID(as_uuid=True)), sa.Column("goal_ids", ARRAY(UUID(as_uuid=True))),
+    sa.Column("subject_id", sa.Text), sa.Column("goal_ids", ARRAY(UUID(as_uuid=True))),
     sa.Column("body", JSONB), _ts("occurred"))
 
 webhook = sa.Table(

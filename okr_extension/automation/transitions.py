@@ -13,6 +13,8 @@ KINDS = (
     "key_result.risk", "key_result.recovered", "key_result.achieved",
     "objective.risk", "objective.recovered", "objective.achieved",
     "webhook.disabled",
+    # Found by the time-driven evaluator (automation.evaluator), not by a write.
+    "deadline.approaching", "task.overdue", "checkin.missing", "kpi.measurement_missing",
 )
 
 

@@ -21,7 +21,7 @@ CREATE TABLE automation_event (
     kind text NOT NULL,
     organisation_id uuid NOT NULL REFERENCES organisation ON DELETE CASCADE,
     subject_type text NOT NULL,
-    subject_id uuid NOT NULL,
+    subject_id text NOT NULL,       -- a goal's or webhook's UUID, or a task's "<calendar path>/<href>"
     -- The goals the event concerns (the subject and the objectives above it), for goal filters.
     goal_ids uuid[] NOT NULL DEFAULT '{}',
     body jsonb NOT NULL,
