@@ -6,7 +6,7 @@ from aiohttp import web
 from okr_extension.api.operations import Operation
 from okr_extension.api.requests import path_id, read_json, read_query
 from okr_extension.api.responses import no_content, respond
-from okr_extension.automation import models, webhooks
+from okr_extension.automation import models, stream, webhooks
 from okr_extension.automation.runtime import AUTOMATION
 from okr_extension.keys import USER
 from okr_extension.transactions import transaction
@@ -75,6 +75,15 @@ async def replay_range(request: web.Request) -> web.Response:
     return respond(models.ReplayResult, {"deliveries": created}, status=202)
 
 
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    query = read_query(request, models.EventStreamQuery)
+    position = stream.last_event_id(request, query.last_event_id)
+    runtime = request.app[AUTOMATION]
+    return await stream.serve(request, runtime.engine, runtime.closing,
+                              stream.scope(request[USER], query.organisation_id, query.kind), position,
+                              query.max_seconds)
+
+
 _ERRORS = (401, 403, 404)
 OPERATIONS = [
     Operation("POST", "/api/webhooks", create_webhook,
@@ -96,4 +105,7 @@ OPERATIONS = [
     Operation("POST", ITEM + "/replay", replay_range,
               "Send again every subscribed event that occurred in a time range", TAG,
               body=models.ReplayRange, response=models.ReplayResult, status=202, errors=_ERRORS),
+    Operation("GET", "/api/events/stream", stream_events,
+              "Live events of your organisations (Server-Sent Events; resume with Last-Event-ID)", "events",
+              query=models.EventStreamQuery, content_type="text/event-stream", errors=(400, 401)),
 ]

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
 from okr_extension.automation.transitions import KINDS
 from okr_extension.models.common import Body, Out, Params, Patch, ShortText
@@ -98,3 +98,18 @@ class ReplayRange(Body):
 
 class ReplayResult(Out):
     deliveries: list[uuid.UUID] = Field(description="the new deliveries, one per event replayed")
+
+
+class EventStreamQuery(Params):
+    organisation_id: uuid.UUID | None = Field(None, description="only this organisation's events")
+    kind: list[EventKind] | None = Field(None, description="only these kinds (repeat the parameter)")
+    last_event_id: int | None = Field(None, ge=0, lt=2 ** 63,
+                                      description="resume after this event id (the Last-Event-ID header wins)")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    max_seconds: int = Field(300, ge=1, le=3600, description="the stream ends after this long (EventSource "
+                                                             "clients reconnect by themselves, with Last-Event-ID)")

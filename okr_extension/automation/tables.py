@@ -16,7 +16,7 @@ automation_event = sa.Table(
     sa.Column("id", UUID(as_uuid=True)), sa.Column("idempotency_key", sa.Text), sa.Column("kind", sa.Text),
     sa.Column("organisation_id", UUID(as_uuid=True)), sa.Column("subject_type", sa.Text),
     sa.Column("subject_id", sa.Text), sa.Column("goal_ids", ARRAY(UUID(as_uuid=True))),
-    sa.Column("body", JSONB), _ts("occurred"))
+    sa.Column("body", JSONB), _ts("occurred"), sa.Column("position", sa.BigInteger))
 
 webhook = sa.Table(
     "webhook", metadata, sa.Column("id", UUID(as_uuid=True), primary_key=True,

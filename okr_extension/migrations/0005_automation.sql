@@ -28,6 +28,24 @@ CREATE TABLE automation_event (
     occurred timestamptz NOT NULL
 );
 CREATE INDEX automation_event_organisation_idx ON automation_event (organisation_id, seq);
+
+-- The event stream's order is the order of commits, so a reader resuming after position P never
+-- misses an event committed later with a smaller number. ``seq`` cannot give that (numbers are
+-- drawn at insert, transactions commit in any order); ``position`` is drawn at commit by a
+-- deferred trigger under a transaction lock, after every other lock of the writing transaction
+-- is held, so the lock is held only while committing and cannot take part in a deadlock.
+CREATE SEQUENCE automation_event_position;
+ALTER TABLE automation_event ADD COLUMN position bigint UNIQUE;
+
+CREATE FUNCTION automation_event_position() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7426118350005);
+    UPDATE automation_event SET position = nextval('automation_event_position') WHERE seq = NEW.seq;
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER automation_event_position AFTER INSERT ON automation_event
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION automation_event_position();
 CREATE INDEX automation_event_occurred_idx ON automation_event (organisation_id, occurred);
 
 -- A webhook subscription. The secret signs every delivery (HMAC-SHA256), so the server needs
