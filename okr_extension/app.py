@@ -65,7 +65,7 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
     app[CLOCK] = clock
     app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
     app.cleanup_ctx.append(_dispose_engine)
-    feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
-    automation_runtime.install(app, database_url, app[ENGINE], automation_settings)
+    feeds = feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
+    automation_runtime.install(app, database_url, app[ENGINE], automation_settings, feeds.storage)
     app.add_routes([operation.route() for operation in ROUTES])
     return app

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from okr_extension.automation import observe, outbox
+from okr_extension.automation import observe, outbox, rules
 from okr_extension.automation.settings import AutomationSettings
 from okr_extension.domain import kpi as kpi_domain
 from okr_extension.goals import kpis as kpi_goals
@@ -222,9 +222,11 @@ async def evaluate_organisation(conn: AsyncConnection, organisation_id: uuid.UUI
 
 class Evaluator:
 
-    def __init__(self, engine: AsyncEngine, settings: AutomationSettings) -> None:
+    def __init__(self, engine: AsyncEngine, settings: AutomationSettings,
+                 storage: Optional[rules.StorageFactory] = None) -> None:
         self._engine = engine
         self.settings = settings
+        self._storage = storage
         self.lease_owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     async def claim(self, now: datetime, batch: int = 20) -> list[uuid.UUID]:
@@ -243,6 +245,9 @@ class Evaluator:
             try:
                 async with self._engine.begin() as conn:
                     await evaluate_organisation(conn, organisation_id, now, self.settings)
+                if self._storage is not None:
+                    await rules.run_rules(self._engine, self._storage, organisation_id, now)
+                async with self._engine.begin() as conn:
                     await conn.execute(_FINISH, {"organisation_id": organisation_id, "now": now,
                                                  "lease_owner": self.lease_owner,
                                                  "interval": float(self.settings.sweep_seconds)})

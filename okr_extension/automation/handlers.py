@@ -6,7 +6,7 @@ from aiohttp import web
 from okr_extension.api.operations import Operation
 from okr_extension.api.requests import path_id, read_json, read_query
 from okr_extension.api.responses import no_content, respond
-from okr_extension.automation import models, stream, webhooks
+from okr_extension.automation import models, rules, stream, webhooks
 from okr_extension.automation.runtime import AUTOMATION
 from okr_extension.keys import USER
 from okr_extension.transactions import transaction
@@ -84,7 +84,58 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                               query.max_seconds)
 
 
+async def create_rule(request: web.Request) -> web.Response:
+    body = await read_json(request, models.RuleCreate)
+    async with transaction(request) as conn:
+        item = await rules.create(conn, request[USER], body)
+    return respond(models.RuleOut, item, status=201, headers={"Location": f"/api/rules/{item['id']}"})
+
+
+async def list_rules(request: web.Request) -> web.Response:
+    query = read_query(request, models.RuleQuery)
+    async with transaction(request) as conn:
+        items = await rules.list_all(conn, request[USER], query.organisation_id)
+    return respond(models.RuleList, {"items": items})
+
+
+async def get_rule(request: web.Request) -> web.Response:
+    async with transaction(request) as conn:
+        item = await rules.get(conn, request[USER], path_id(request))
+    return respond(models.RuleOut, item)
+
+
+async def update_rule(request: web.Request) -> web.Response:
+    rule_id = path_id(request)
+    patch = await read_json(request, models.RulePatch)
+    async with transaction(request) as conn:
+        item = await rules.update(conn, request[USER], rule_id, patch)
+    return respond(models.RuleOut, item)
+
+
+async def delete_rule(request: web.Request) -> web.Response:
+    async with transaction(request) as conn:
+        await rules.delete(conn, request[USER], path_id(request))
+    return no_content()
+
+
+async def list_rule_runs(request: web.Request) -> web.Response:
+    rule_id = path_id(request)
+    query = read_query(request, models.RunQuery)
+    async with transaction(request) as conn:
+        items, cursor = await rules.runs(conn, request[USER], rule_id, query)
+    return respond(models.RunPage, {"items": items, "next_cursor": cursor})
+
+
+async def dry_run_rule(request: web.Request) -> web.Response:
+    rule_id = path_id(request)
+    body = await read_json(request, models.DryRunRange)
+    async with transaction(request) as conn:
+        result = await rules.dry_run(conn, request[USER], rule_id, body)
+    return respond(models.DryRunResult, result)
+
+
 _ERRORS = (401, 403, 404)
+RULE = "/api/rules/{id}"
 OPERATIONS = [
     Operation("POST", "/api/webhooks", create_webhook,
               "Subscribe a URL to an organisation's events (admins); the signing secret is shown once", TAG,
@@ -105,6 +156,21 @@ OPERATIONS = [
     Operation("POST", ITEM + "/replay", replay_range,
               "Send again every subscribed event that occurred in a time range", TAG,
               body=models.ReplayRange, response=models.ReplayResult, status=202, errors=_ERRORS),
+    Operation("POST", "/api/rules", create_rule, "Create a rule: on an event or an RRULE schedule, do an action "
+              "(admins)", "rules", body=models.RuleCreate, response=models.RuleOut, status=201,
+              errors=(401, 403, 404, 409)),
+    Operation("GET", "/api/rules", list_rules, "The rules of the organisations you administer", "rules",
+              query=models.RuleQuery, response=models.RuleList, errors=(401,)),
+    Operation("GET", RULE, get_rule, "Get a rule", "rules", response=models.RuleOut, errors=_ERRORS),
+    Operation("PATCH", RULE, update_rule, "Change a rule (a new trigger starts from now)", "rules",
+              body=models.RulePatch, response=models.RuleOut, errors=_ERRORS),
+    Operation("DELETE", RULE, delete_rule, "Delete a rule and its audit records", "rules", status=204,
+              errors=_ERRORS),
+    Operation("GET", RULE + "/runs", list_rule_runs, "The rule's runs (audit), newest first", "rules",
+              query=models.RunQuery, response=models.RunPage, errors=_ERRORS),
+    Operation("POST", RULE + "/dry-run", dry_run_rule,
+              "What the rule would have done over a past range (nothing is written)", "rules",
+              body=models.DryRunRange, response=models.DryRunResult, errors=_ERRORS),
     Operation("GET", "/api/events/stream", stream_events,
               "Live events of your organisations (Server-Sent Events; resume with Last-Event-ID)", "events",
               query=models.EventStreamQuery, content_type="text/event-stream", errors=(400, 401)),

@@ -113,3 +113,129 @@ class EventStreamQuery(Params):
 
     max_seconds: int = Field(300, ge=1, le=3600, description="the stream ends after this long (EventSource "
                                                              "clients reconnect by themselves, with Last-Event-ID)")
+
+
+# -- rules ------------------------------------------------------------------------------------
+Template = Annotated[str, StringConstraints(min_length=1, max_length=200),
+                     Field(description="text with placeholders {rule}, {date}, {time} (of the occurrence, "
+                                       "in the schedule's zone), {kind} and {title} (of the event's subject)")]
+CalendarPath = Annotated[str, StringConstraints(min_length=3, max_length=500),
+                         Field(description="one of your calendars, e.g. /alice/tasks/")]
+
+
+class ScheduleTrigger(Body):
+    type: Literal["schedule"]
+    dtstart: datetime = Field(description="first occurrence, local time without offset, e.g. 2026-03-02T09:00:00")
+    tzid: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="IANA time zone of dtstart and of the rule, e.g. Europe/Berlin")
+    rrule: Annotated[str, StringConstraints(min_length=6, max_length=500)] = Field(
+        description="an iCalendar RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO;BYHOUR=9 (FREQ at least HOURLY)")
+
+
+class EventTrigger(Body):
+    type: Literal["event"]
+    kinds: Kinds
+    goal_id: uuid.UUID | None = Field(None, description="only events about this goal (as for webhooks)")
+
+
+Trigger = Annotated[ScheduleTrigger | EventTrigger, Field(discriminator="type")]
+
+
+class CreateTask(Body):
+    type: Literal["create_task"]
+    calendar: CalendarPath
+    summary: Template
+    key_result_id: uuid.UUID | None = Field(None, description="link the task to this key result (X-PLANERIX-KEY-RESULT)")
+    due_in_hours: int = Field(24, ge=0, le=8760, description="DUE this long after the occurrence or event")
+
+
+class CreateEvent(Body):
+    type: Literal["create_event"]
+    calendar: CalendarPath
+    summary: Template
+    duration_minutes: int = Field(30, ge=1, le=1440)
+    alarm_minutes_before: int = Field(15, ge=0, le=10080, description="a VALARM (DISPLAY) this long before")
+
+
+class DeliverToWebhook(Body):
+    type: Literal["webhook"]
+    webhook_id: uuid.UUID = Field(description="a webhook of the rule's organisation: gets a rule.fired event")
+
+
+Action = Annotated[CreateTask | CreateEvent | DeliverToWebhook, Field(discriminator="type")]
+
+
+class RuleCreate(Body):
+    organisation_id: uuid.UUID
+    name: ShortText = Field(min_length=1)
+    trigger: Trigger
+    action: Action
+    enabled: bool = True
+    max_runs_per_hour: int = Field(10, ge=1, le=1000, description="runs beyond it are recorded as skipped")
+
+
+class RulePatch(Patch):
+    name: ShortText = None
+    trigger: Trigger = None
+    action: Action = None
+    enabled: bool = None
+    max_runs_per_hour: int = Field(None, ge=1, le=1000)
+
+
+class RuleOut(Out):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    name: str
+    created_by: str = Field(description="whose calendars and rights the actions use")
+    trigger: Trigger
+    action: Action
+    enabled: bool
+    max_runs_per_hour: int
+    cursor_time: datetime | None = Field(description="the last schedule occurrence handled")
+    created: datetime
+    updated: datetime
+
+
+class RuleList(Out):
+    items: list[RuleOut]
+
+
+class RuleQuery(Params):
+    organisation_id: uuid.UUID | None = None
+
+
+class RunOut(Out):
+    id: uuid.UUID
+    rule_id: uuid.UUID
+    run_key: str
+    occurrence: datetime | None
+    event_id: uuid.UUID | None
+    outcome: Literal["done", "failed", "skipped"]
+    detail: dict
+    ran: datetime
+
+
+class RunPage(Out):
+    items: list[RunOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for older runs; null on the last page")
+
+
+class RunQuery(Params):
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=500)
+
+
+class DryRunRange(Body):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class PlannedRun(Out):
+    occurrence: datetime | None = Field(description="the schedule occurrence (schedule rules)")
+    event_id: uuid.UUID | None = Field(description="the event (event rules)")
+    action: dict = Field(description="what would be done: the action with its texts filled in")
+
+
+class DryRunResult(Out):
+    items: list[PlannedRun]
+    truncated: bool = Field(description="true when the range holds more than the 1,000 listed")

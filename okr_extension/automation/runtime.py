@@ -6,16 +6,17 @@ import asyncio
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from okr_extension.automation import delivery, evaluator
+from okr_extension.automation import delivery, evaluator, rules
 from okr_extension.automation.settings import AutomationSettings
 
 
 class AutomationRuntime:
 
-    def __init__(self, database_url: str, engine: AsyncEngine, settings: AutomationSettings) -> None:
+    def __init__(self, database_url: str, engine: AsyncEngine, settings: AutomationSettings,
+                 storage: rules.StorageFactory) -> None:
         self.settings = settings
         self.deliverer = delivery.Deliverer(engine, settings, database_url=database_url)
-        self.evaluator = evaluator.Evaluator(engine, settings)
+        self.evaluator = evaluator.Evaluator(engine, settings, storage)
         self.engine = engine
         self.closing = asyncio.Event()  # set at shutdown: open event streams end
 
@@ -23,9 +24,10 @@ class AutomationRuntime:
 AUTOMATION = web.AppKey("automation", AutomationRuntime)
 
 
-def install(app: web.Application, database_url: str, engine: AsyncEngine,
-            settings: AutomationSettings) -> AutomationRuntime:
-    runtime = AutomationRuntime(database_url, engine, settings)
+def install(app: web.Application, database_url: str, engine: AsyncEngine, settings: AutomationSettings,
+            storage: rules.StorageFactory) -> AutomationRuntime:
+    """``storage``: the storage plugin (for rules writing calendar items), built on first use."""
+    runtime = AutomationRuntime(database_url, engine, settings, storage)
     app[AUTOMATION] = runtime
     async def end_streams(_app: web.Application) -> None:
         runtime.closing.set()

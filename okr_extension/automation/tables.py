@@ -35,3 +35,17 @@ webhook_delivery = sa.Table(
     sa.Column("lease_owner", sa.Text), _ts("lease_until"), _ts("last_attempt"),
     sa.Column("last_status", sa.Integer), sa.Column("last_error", sa.Text), _ts("delivered"),
     sa.Column("replay_of", UUID(as_uuid=True)), _ts("created"))
+
+automation_rule = sa.Table(
+    "automation_rule", metadata, sa.Column("id", UUID(as_uuid=True), primary_key=True,
+                                           server_default=sa.text("gen_random_uuid()")),
+    sa.Column("organisation_id", UUID(as_uuid=True)), sa.Column("name", sa.Text), sa.Column("created_by", sa.Text),
+    sa.Column("trigger", JSONB), sa.Column("action", JSONB), sa.Column("enabled", sa.Boolean),
+    sa.Column("max_runs_per_hour", sa.Integer), _ts("cursor_time"), sa.Column("cursor_position", sa.BigInteger),
+    _ts("created"), _ts("updated"))
+
+automation_rule_run = sa.Table(
+    "automation_rule_run", metadata, sa.Column("id", UUID(as_uuid=True), primary_key=True,
+                                               server_default=sa.text("gen_random_uuid()")),
+    sa.Column("rule_id", UUID(as_uuid=True)), sa.Column("run_key", sa.Text), _ts("occurrence"),
+    sa.Column("event_id", UUID(as_uuid=True)), sa.Column("outcome", sa.Text), sa.Column("detail", JSONB), _ts("ran"))

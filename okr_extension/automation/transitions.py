@@ -15,6 +15,8 @@ KINDS = (
     "webhook.disabled",
     # Found by the time-driven evaluator (automation.evaluator), not by a write.
     "deadline.approaching", "task.overdue", "checkin.missing", "kpi.measurement_missing",
+    # A rule's webhook action.
+    "rule.fired",
 )
 
 
