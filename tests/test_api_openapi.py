@@ -160,6 +160,8 @@ class World:
         elif prefix == "/api/webhooks/":
             new = api.ok("POST", "/api/webhooks", {"organisation_id": org, "url": WEBHOOK_URL,
                                                    "kinds": ["kpi.breach"]})["id"]
+        elif prefix == "/api/rules/":
+            new = api.ok("POST", "/api/rules", rule_body(org, fields))["id"]
         elif prefix == "/api/feeds/":
             new = str(api.ok("POST", "/api/feeds", {"calendar": "fuzz"})["id"])
         else:
@@ -169,6 +171,13 @@ class World:
 
 
 _NEW_CALENDARS = itertools.count()
+
+
+def rule_body(org: str, fields: dict) -> dict:
+    return {"organisation_id": org, "name": "Fuzz", "trigger": {
+        "type": "schedule", "dtstart": "2026-03-02T09:00:00", "tzid": "Europe/Berlin", "rrule": "FREQ=WEEKLY"},
+        "action": {"type": "create_task", "calendar": fields["calendar"].replace("/fuzz/", "/fuzz-tasks/"),
+                   "summary": "Fuzz {date}"}}
 WEBHOOK_URL = "https://hooks.example.invalid/fuzz"
 
 
@@ -199,12 +208,14 @@ def make_world(engine, base_url: str, api_url: str) -> World:
     api.ok("POST", f"/api/kpis/{alarmed}/measurements", {"measurements": [
         {"measured_at": datetime.now(timezone.utc).isoformat(), "value": 0}]}, status=200)
     [delivery] = api.ok("GET", f"/api/webhooks/{webhook['id']}/deliveries")["items"]
+    dav.mkcalendar("fuzz-tasks", ("VTODO",))
+    rule = api.ok("POST", "/api/rules", rule_body(org, {"calendar": f"/{dav.name}/fuzz-tasks/"}))
     return World(
         api=api,
         ids={"/api/organisations/": org, "/api/objectives/": objective, "/api/key-results/": kr,
              "/api/check-ins/": check_in, "/api/kpis/": kpi, "/api/tokens/": token,
              "/api/feeds/": str(feed["id"]), "/api/subscriptions/": str(subscription),
-             "/api/webhooks/": webhook["id"]},
+             "/api/webhooks/": webhook["id"], "/api/rules/": rule["id"]},
         path_values={"user": member.name, "measured_at": measured_at, "delivery_id": delivery["id"],
                      "token": feed["url"].rsplit("/", 1)[-1].removesuffix(".ics")},
         fields={"organisation_id": org, "organisation": org, "objective_id": objective, "key_result_id": kr,

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, field_validator
 
 from okr_extension.automation.transitions import KINDS
 from okr_extension.models.common import Body, Out, Params, Patch, ShortText
@@ -123,9 +123,18 @@ CalendarPath = Annotated[str, StringConstraints(min_length=3, max_length=500),
                          Field(description="one of your calendars, e.g. /alice/tasks/")]
 
 
+def _local_time(value: str) -> str:
+    datetime.fromisoformat(value)  # a ValueError says what is wrong (e.g. month 13)
+    return value
+
+
+LocalTime = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$"),
+                      AfterValidator(_local_time)]
+
+
 class ScheduleTrigger(Body):
     type: Literal["schedule"]
-    dtstart: datetime = Field(description="first occurrence, local time without offset, e.g. 2026-03-02T09:00:00")
+    dtstart: LocalTime = Field(description="first occurrence, local time without offset, e.g. 2026-03-02T09:00:00")
     tzid: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="IANA time zone of dtstart and of the rule, e.g. Europe/Berlin")
     rrule: Annotated[str, StringConstraints(min_length=6, max_length=500)] = Field(
