@@ -33,6 +33,7 @@ import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from okr_extension import background
 from okr_extension.automation import outbox, signing
 from okr_extension.automation.models import WebhookOut
 from okr_extension.automation.settings import AutomationSettings
@@ -229,14 +230,6 @@ class Deliverer:
                     await listener.close()
 
 
-async def run_in_background(deliverer: Deliverer, enabled: bool):
-    """Async generator for ``app.cleanup_ctx``: the worker runs while the application does."""
-    task = asyncio.create_task(deliverer.run_forever(), name=TASK_NAME) if enabled else None
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await deliverer.close()
+def run_in_background(deliverer: Deliverer, enabled: bool):
+    """For ``app.cleanup_ctx``: the worker runs while the application does."""
+    return background.while_running(deliverer.run_forever, TASK_NAME, enabled, deliverer.close)

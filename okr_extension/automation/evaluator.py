@@ -20,7 +20,6 @@ evaluation of the same moment (after an expired lease) records nothing twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -33,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from okr_extension import background
 from okr_extension.automation import observe, outbox, rules
 from okr_extension.automation.settings import AutomationSettings
 from okr_extension.domain import kpi as kpi_domain
@@ -269,13 +269,6 @@ class Evaluator:
             await asyncio.sleep(min(self.settings.sweep_seconds, 10))
 
 
-async def run_in_background(evaluator: Evaluator, enabled: bool):
-    """Async generator for ``app.cleanup_ctx``."""
-    task = asyncio.create_task(evaluator.run_forever(), name=TASK_NAME) if enabled else None
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+def run_in_background(evaluator: Evaluator, enabled: bool):
+    """For ``app.cleanup_ctx``: the evaluator runs while the application does."""
+    return background.while_running(evaluator.run_forever, TASK_NAME, enabled)

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from okr_extension import access
 from okr_extension.api import pagination
 from okr_extension.api.problems import Problem
-from okr_extension.automation import models, outbox
+from okr_extension.automation import models, outbox, webhooks
 from okr_extension.goals.crud import invalid
 from okr_extension.automation.tables import automation_event as event
 from okr_extension.automation.tables import automation_rule, automation_rule_run
@@ -139,13 +139,7 @@ def present(row) -> dict:
 
 
 async def _load(conn: AsyncConnection, user: str, rule_id: uuid.UUID, for_update: bool = False):
-    select = sa.select(rule_table).where(rule_table.c.id == rule_id)
-    row = (await conn.execute(select.with_for_update() if for_update else select)).first()
-    role = await access.role_of(conn, user, row.organisation_id) if row else None
-    if role is None:
-        raise Problem(404, f"no such rule: {rule_id}")
-    access.require_role(role, "admin", "rule")
-    return row
+    return await webhooks.load_administered(conn, rule_table, "rule", user, rule_id, for_update)
 
 
 async def _stream_end(conn: AsyncConnection) -> int:

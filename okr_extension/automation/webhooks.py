@@ -46,14 +46,21 @@ async def _check_goal(conn: AsyncConnection, organisation_id: uuid.UUID, goal_id
     raise invalid("goal_id", f"no objective, key result or KPI {goal_id} in this organisation")
 
 
-async def _load(conn: AsyncConnection, user: str, webhook_id: uuid.UUID, for_update: bool = False):
-    select = sa.select(webhook).where(webhook.c.id == webhook_id)
+async def load_administered(conn: AsyncConnection, table: sa.Table, label: str, user: str, row_id: uuid.UUID,
+                            for_update: bool = False):
+    """A row of an organisation's automation (webhook, rule): 404 unless the user is a member,
+    403 unless an admin or owner."""
+    select = sa.select(table).where(table.c.id == row_id)
     row = (await conn.execute(select.with_for_update() if for_update else select)).first()
     role = await access.role_of(conn, user, row.organisation_id) if row else None
     if role is None:
-        raise Problem(404, f"no such webhook: {webhook_id}")
-    access.require_role(role, "admin", "webhook")
+        raise Problem(404, f"no such {label}: {row_id}")
+    access.require_role(role, "admin", label)
     return row
+
+
+async def _load(conn: AsyncConnection, user: str, webhook_id: uuid.UUID, for_update: bool = False):
+    return await load_administered(conn, webhook, "webhook", user, webhook_id, for_update)
 
 
 def public(row) -> dict:
