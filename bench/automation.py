@@ -35,7 +35,7 @@ from .servers import PlanerixServer, free_port
 USER = "autobench"
 KPIS = 100
 BATCH = 100
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BASE = datetime(datetime.now(timezone.utc).year, 1, 1, tzinfo=timezone.utc)  # in the current (yearly) period
 
 
 class Receiver:
