@@ -187,3 +187,22 @@ def test_two_evaluators_share_the_organisations_and_fire_each_event_once(databas
                                        " WHERE kind = 'deadline.approaching' GROUP BY organisation_id")).all()
         assert sorted(org for org, _ in counts) == sorted(orgs) and {n for _, n in counts} == {1}
         sync_engine.dispose()
+
+
+def test_tracking_that_time_alone_changes_is_recorded_by_the_evaluator(alice, org, engine, database_url,
+                                                                        frozen_clock):
+    today = frozen_clock.date()
+    goal = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Paced",
+                                                "start_date": str(today - timedelta(days=10)),
+                                                "due_date": str(today + timedelta(days=9))})
+    result = alice.ok("POST", "/api/key-results", {"objective_id": goal["id"], "title": "Half", "target_value": 100})
+    alice.ok("POST", "/api/check-ins", {"key_result_id": result["id"], "value": 50})  # on track today
+    before = len(events(engine, org["id"], "key_result.risk"))
+    evaluate(database_url, org["id"], frozen_clock)
+    assert len(events(engine, org["id"], "key_result.risk")) == before  # nothing changed
+    with clock.frozen(frozen_clock + timedelta(days=8)) as later:  # 50 % done, 90 % of the time gone
+        evaluate(database_url, org["id"], later)
+        evaluate(database_url, org["id"], later)
+    risks = [row.body for row in events(engine, org["id"], "key_result.risk") if row.subject_id == result["id"]]
+    assert [(r["transition"]["from"], r["transition"]["to"]) for r in risks][-1] == ("on_track", "at_risk")
+    assert len([r for r in risks if r["transition"]["from"] == "on_track"]) == 1
