@@ -14,6 +14,9 @@ from okr_extension.api import openapi
 from okr_extension.availability import routes as availability
 from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
+from okr_extension.automation import handlers as automation_handlers
+from okr_extension.automation import runtime as automation_runtime
+from okr_extension.automation.settings import AutomationSettings
 from okr_extension.feeds import runtime as feeds_runtime
 from okr_extension.feeds.settings import FeedSettings
 from okr_extension.goals import key_results, kpis, objectives
@@ -37,6 +40,7 @@ ROUTES = [
     *feeds.OPERATIONS,
     *subscriptions.OPERATIONS,
     *availability.OPERATIONS,
+    *automation_handlers.OPERATIONS,
 ]
 
 async def _dispose_engine(app: web.Application):
@@ -47,12 +51,17 @@ async def _dispose_engine(app: web.Application):
 def create_app(database_url: str, feed_settings: FeedSettings | None = None,
                login_policy: logins.LoginPolicy = logins.LoginPolicy(),
                clock: logins.Clock = logins.server_now,
-               dashboard_settings: dashboard.DashboardSettings | None = None) -> web.Application:
+               dashboard_settings: dashboard.DashboardSettings | None = None,
+               automation_settings: AutomationSettings | None = None) -> web.Application:
     """The sidecar on ``database_url``. Nothing is read from the environment here: without
     ``feed_settings`` the defaults apply and no background feed scheduler runs (the
-    launcher passes ``FeedSettings.from_env()``, and ``DashboardSettings.from_env()``)."""
+    launcher passes ``FeedSettings.from_env()``, ``DashboardSettings.from_env()`` and
+    ``AutomationSettings.from_env()``); likewise no webhook delivery worker nor evaluator without
+    ``automation_settings``."""
     if feed_settings is None:
         feed_settings = FeedSettings(scheduler_enabled=False)
+    if automation_settings is None:
+        automation_settings = AutomationSettings(worker_enabled=False, evaluator_enabled=False)
     app = web.Application(middlewares=[problem_middleware, dashboard.dashboard_middleware,
                                        auth.authentication_middleware],
                           client_max_size=MAX_BODY)
@@ -63,7 +72,8 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
     app[CLOCK] = clock
     app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
     app.cleanup_ctx.append(_dispose_engine)
-    feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
+    feeds = feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
+    automation_runtime.install(app, database_url, app[ENGINE], automation_settings, feeds.storage)
     app.add_routes([operation.route() for operation in ROUTES])
     dashboard.install(app, dashboard_settings or dashboard.DashboardSettings())
     return app

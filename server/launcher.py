@@ -14,6 +14,7 @@ from typing import Iterator
 from aiohttp import web
 
 from okr_extension import access, create_app, migrate
+from okr_extension.automation.settings import AutomationSettings
 from okr_extension.feeds.settings import FeedSettings
 from okr_extension.web.settings import DashboardSettings
 from server import memory, settings
@@ -120,7 +121,8 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
                 if demo_password:
                     print(f"Created user '{DEMO_USER}' with password: {demo_password}  "
                           "(shown once; change it with 'planerix user passwd demo')", flush=True)
-            app = create_app(db.url, FeedSettings.from_env(), dashboard_settings=DashboardSettings.from_env())
+            app = create_app(db.url, FeedSettings.from_env(), dashboard_settings=DashboardSettings.from_env(),
+                             automation_settings=AutomationSettings.from_env())
             asyncio.run(_run_until_signalled(app, host, api_port, ready))
         finally:
             if supervisor is not None:

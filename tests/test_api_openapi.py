@@ -3,6 +3,7 @@ finds no 5xx and no answer that breaks the document."""
 import base64
 import itertools
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -161,6 +162,11 @@ class World:
                 {"measured_at": self.path_values["measured_at"], "value": 1}]}, status=200)
         elif prefix == "/api/tokens/":
             new = api.ok("POST", "/api/tokens", {"name": "single use"})["id"]
+        elif prefix == "/api/webhooks/":
+            new = api.ok("POST", "/api/webhooks", {"organisation_id": org, "url": WEBHOOK_URL,
+                                                   "kinds": ["kpi.breach"]})["id"]
+        elif prefix == "/api/rules/":
+            new = api.ok("POST", "/api/rules", rule_body(org, fields))["id"]
         elif prefix == "/api/feeds/":
             new = str(api.ok("POST", "/api/feeds", {"calendar": "fuzz"})["id"])
         else:
@@ -170,6 +176,14 @@ class World:
 
 
 _NEW_CALENDARS = itertools.count()
+
+
+def rule_body(org: str, fields: dict) -> dict:
+    return {"organisation_id": org, "name": "Fuzz", "trigger": {
+        "type": "schedule", "dtstart": "2026-03-02T09:00:00", "tzid": "Europe/Berlin", "rrule": "FREQ=WEEKLY"},
+        "action": {"type": "create_task", "calendar": fields["calendar"].replace("/fuzz/", "/fuzz-tasks/"),
+                   "summary": "Fuzz {date}"}}
+WEBHOOK_URL = "https://hooks.example.invalid/fuzz"
 
 
 def make_world(engine, base_url: str, api_url: str) -> World:
@@ -192,17 +206,28 @@ def make_world(engine, base_url: str, api_url: str) -> World:
     # A name that never resolves (RFC 6761): the scheduler's fetch fails at once, nothing leaves the machine.
     url = "https://feeds.example.invalid/fuzz.ics"
     subscription = api.ok("POST", "/api/subscriptions", {"url": url, "calendar": "fuzz-imported"})["id"]
+    # A webhook with one delivery (owed to a name that never resolves; no worker runs here).
+    webhook = api.ok("POST", "/api/webhooks", {"organisation_id": org, "url": WEBHOOK_URL, "kinds": ["kpi.breach"]})
+    alarmed = api.ok("POST", "/api/kpis", {"organisation_id": org, "name": "Alarmed", "warn_threshold": 5,
+                                           "alarm_threshold": 1})["id"]
+    api.ok("POST", f"/api/kpis/{alarmed}/measurements", {"measurements": [
+        {"measured_at": datetime.now(timezone.utc).isoformat(), "value": 0}]}, status=200)
+    [delivery] = api.ok("GET", f"/api/webhooks/{webhook['id']}/deliveries")["items"]
+    dav.mkcalendar("fuzz-tasks", ("VTODO",))
+    rule = api.ok("POST", "/api/rules", rule_body(org, {"calendar": f"/{dav.name}/fuzz-tasks/"}))
     return World(
         api=api,
         ids={"/api/organisations/": org, "/api/objectives/": objective, "/api/key-results/": kr,
              "/api/check-ins/": check_in, "/api/kpis/": kpi, "/api/tokens/": token,
-             "/api/feeds/": str(feed["id"]), "/api/subscriptions/": str(subscription)},
-        path_values={"user": member.name, "measured_at": measured_at,
+             "/api/feeds/": str(feed["id"]), "/api/subscriptions/": str(subscription),
+             "/api/webhooks/": webhook["id"], "/api/rules/": rule["id"]},
+        path_values={"user": member.name, "measured_at": measured_at, "delivery_id": delivery["id"],
                      "token": feed["url"].rsplit("/", 1)[-1].removesuffix(".ics")},
         fields={"organisation_id": org, "organisation": org, "objective_id": objective, "key_result_id": kr,
                 "calendar": f"/{dav.name}/fuzz/", "uid": "fuzz-meeting", "target_kind": "key_result",
                 "target_id": kr, "goal": {"kind": "key_result", "id": kr}, "url": url,
-                "measured_at": measured_at, "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"})
+                "measured_at": measured_at, "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z",
+                "goal_id": kr})
 
 
 def _put_world(values, world: World) -> None:
@@ -267,6 +292,8 @@ def test_generated_requests_get_no_5xx_and_answers_match_the_document(api_schema
             with_world(case, mine)
         elif destroys and str((case.path_parameters or {}).get("id")) in shared:
             case.path_parameters["id"] = "0"  # a generated small id hit a shared feed or subscription: no id has 0
+        if case.path == "/api/events/stream" and isinstance(case.query, dict):
+            case.query["max_seconds"] = 1  # a stream ends only when told to
         # Sent with plain requests: schemathesis's own transport trips over the urllib3 fork
         # that caldav's niquests installs.
         response = requests.request(**case.as_transport_kwargs(base_url=api_server.url, headers=mine.auth))

@@ -31,6 +31,7 @@ from typing import Awaitable, Callable, Optional
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from okr_extension import background
 from okr_extension.feeds import fetch, importer, queries
 from okr_extension.feeds.settings import FeedSettings
 from storage_plugin import availability, writer
@@ -162,15 +163,6 @@ class Scheduler:
             self.wake.clear()
 
 
-async def run_in_background(scheduler: Scheduler, enabled: bool):
-    """Async generator for ``app.cleanup_ctx``: the loop runs while the application does."""
-    task: Optional[asyncio.Task] = (asyncio.create_task(scheduler.run_forever(), name=TASK_NAME)
-                                    if enabled else None)
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await scheduler.close()
+def run_in_background(scheduler: Scheduler, enabled: bool):
+    """For ``app.cleanup_ctx``: the loop runs while the application does."""
+    return background.while_running(scheduler.run_forever, TASK_NAME, enabled, scheduler.close)

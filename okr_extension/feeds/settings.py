@@ -31,6 +31,12 @@ def _positive(name: str, default: str, kind: type = float):
     return value
 
 
+def allow_private_networks_from_env() -> bool:
+    """PLANERIX_ALLOW_PRIVATE_NETWORKS, the one switch of every outbound request (feeds and
+    webhooks); the feeds-only name is kept as an alias. The general name wins."""
+    return _flag("PLANERIX_ALLOW_PRIVATE_NETWORKS", _flag("PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS", False))
+
+
 @dataclass(frozen=True)
 class FeedSettings:
     # Subscriptions: the background scheduler of this process.
@@ -49,8 +55,8 @@ class FeedSettings:
     max_refresh_seconds: int = 7 * 86400
     max_backoff_seconds: int = 86400
     # Fetching loopback, private and link-local addresses is refused unless allowed
-    # (a subscription URL must not reach the server's own network). Feeds make the only
-    # outbound requests, so PLANERIX_ALLOW_PRIVATE_NETWORKS (the general switch) sets this.
+    # (a subscription URL must not reach the server's own network). PLANERIX_ALLOW_PRIVATE_NETWORKS
+    # (the switch shared with webhooks) sets this.
     allow_private_networks: bool = False
     # Publishing: built feeds kept per process.
     cache_max_bytes: int = 128 * 1024 * 1024
@@ -64,7 +70,5 @@ class FeedSettings:
             max_feed_bytes=_positive("PLANERIX_FEEDS_MAX_BYTES", str(10 * 1024 * 1024), int),
             import_budget_seconds=_positive("PLANERIX_FEEDS_IMPORT_SECONDS", "120"),
             min_refresh_seconds=_positive("PLANERIX_FEEDS_MIN_REFRESH_SECONDS", "300", int),
-            # The general name wins; the feeds-only one is kept as an alias.
-            allow_private_networks=_flag("PLANERIX_ALLOW_PRIVATE_NETWORKS",
-                                         _flag("PLANERIX_FEEDS_ALLOW_PRIVATE_NETWORKS", False)),
+            allow_private_networks=allow_private_networks_from_env(),
         )

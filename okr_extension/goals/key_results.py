@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from okr_extension.automation import observe
 from okr_extension.goals import rollup
 from okr_extension.goals.crud import Actor, Parent, Resource, invalid, undated_last
 from okr_extension.models import goals as models
@@ -42,13 +43,33 @@ async def restore_current_value(conn: AsyncConnection, deleted) -> None:
                                updated=sa.func.now()))
 
 
+async def observe_after_check_in(conn: AsyncConnection, row) -> None:
+    await move_current_value(conn, row)
+    await observe.key_result_and_objectives(conn, row.key_result_id)
+
+
+async def observe_after_check_in_deleted(conn: AsyncConnection, deleted) -> None:
+    await restore_current_value(conn, deleted)
+    await observe.key_result_and_objectives(conn, deleted.key_result_id)
+
+
+async def observe_key_result(conn: AsyncConnection, row) -> None:
+    await observe.key_result_and_objectives(conn, row.id)
+
+
+async def observe_key_result_deleted(conn: AsyncConnection, deleted) -> None:
+    await observe.forget_key_result(conn, deleted.id)
+    await observe.objectives(conn, deleted.objective_id)
+
+
 RESOURCE = Resource(
     label="key result", path="key-results", table=key_result,
     create=models.KeyResultCreate, patch=models.KeyResultPatch, out=models.KeyResultOut,
     page=models.KeyResultPage, query=models.KeyResultQuery,
     parent=Parent("objective_id", objective, "owner", "objective"),
     sort_keys={"due_date": undated_last(key_result.c.due_date)},
-    check=check, present=rollup.present_key_results)
+    check=check, present=rollup.present_key_results,
+    after_write=observe_key_result, after_delete=observe_key_result_deleted)
 
 CHECK_INS = Resource(
     label="check-in", path="check-ins", table=check_in,
@@ -56,4 +77,4 @@ CHECK_INS = Resource(
     page=models.CheckInPage, query=models.CheckInQuery,
     owner_column="author", owner_from_body=False,
     parent=Parent("key_result_id", key_result, "owner", "key result"),
-    after_write=move_current_value, after_delete=restore_current_value)
+    after_write=observe_after_check_in, after_delete=observe_after_check_in_deleted)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from okr_extension import access
 from okr_extension.api import pagination
 from okr_extension.api.problems import Problem
+from okr_extension.automation import observe
 from okr_extension.domain import kpi as domain
 from okr_extension.goals.crud import Actor, Resource, invalid, undated_last
 from okr_extension.models import kpis as models
@@ -91,12 +92,16 @@ async def present(conn: AsyncConnection, rows) -> list[dict]:
     return out
 
 
+async def observe_health(conn: AsyncConnection, row) -> None:
+    await observe.kpi_health(conn, row.id, present)
+
+
 RESOURCE = Resource(
     label="KPI", path="kpis", table=kpi,
     create=models.KpiCreate, patch=models.KpiPatch, out=models.KpiOut,
     page=models.KpiPage, query=models.KpiQuery,
     sort_keys={"next_review": undated_last(kpi.c.next_review)},
-    check=check, present=present)
+    check=check, present=present, after_write=observe_health, after_delete=observe_health)
 
 
 async def _indicator(conn: AsyncConnection, user: str, kpi_id: uuid.UUID, write: bool = False):
@@ -135,6 +140,7 @@ async def ingest(conn: AsyncConnection, user: str, kpi_id: uuid.UUID,
         | {"recorded": sa.func.now()},
     ).returning(sa.literal_column("xmax = 0").label("inserted"))
     inserted = sum(1 for row in await conn.execute(statement) if row.inserted)
+    await observe.kpi_health(conn, kpi_id, present)
     return {"inserted": inserted, "updated": len(latest) - inserted}
 
 
@@ -168,6 +174,7 @@ async def delete_measurement(conn: AsyncConnection, user: str, kpi_id: uuid.UUID
         kpi_measurement.c.kpi_id == kpi_id, kpi_measurement.c.measured_at == measured_at))
     if deleted.rowcount == 0:
         raise Problem(404, f"no measurement of KPI {kpi_id} at {measured_at.isoformat()}")
+    await observe.kpi_health(conn, kpi_id, present)
 
 
 async def series(conn: AsyncConnection, user: str, kpi_id: uuid.UUID, query: models.SeriesQuery) -> dict:

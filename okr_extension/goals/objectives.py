@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension import access
+from okr_extension.automation import observe
 from okr_extension.goals import rollup
 from okr_extension.goals.crud import Actor, Resource, invalid, undated_last
 from okr_extension.models import goals as models
@@ -37,9 +38,19 @@ async def check(conn: AsyncConnection, merged: dict, existing, actor: Actor) -> 
     access.require_write(actor.role, actor.user, rows[0].owner, "parent objective")
 
 
+async def observe_objective(conn: AsyncConnection, row) -> None:
+    await observe.objectives(conn, row.id)
+
+
+async def observe_above_deleted(conn: AsyncConnection, deleted) -> None:
+    await observe.forget_objective(conn, deleted.id)
+    await observe.objectives(conn, deleted.parent_id)
+
+
 RESOURCE = Resource(
     label="objective", path="objectives", table=objective,
     create=models.ObjectiveCreate, patch=models.ObjectivePatch, out=models.ObjectiveOut,
     page=models.ObjectivePage, query=models.ObjectiveQuery,
     sort_keys={"due_date": undated_last(objective.c.due_date)},
-    check=check, present=rollup.present_objectives)
+    check=check, present=rollup.present_objectives,
+    after_write=observe_objective, after_delete=observe_above_deleted)
