@@ -19,9 +19,10 @@ from server.moving import radicale_store
 from storage_plugin.storage import Storage
 
 # Archived accounts (their names start with a ".") stay out: Radicale cannot serve such paths.
+# So do scheduling inboxes and outboxes (migration 0008), which Radicale would serve as calendars.
 _COLLECTIONS = text(
     "SELECT id, path, props FROM collection WHERE tag IN ('VCALENDAR', 'VADDRESSBOOK') "
-    "AND NOT starts_with(path, '.') ORDER BY path")
+    "AND kind = 'normal' AND NOT starts_with(path, '.') ORDER BY path")
 
 
 @dataclass
