@@ -3,8 +3,10 @@ webhook delivery, the automation evaluator)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from typing import AsyncIterator, Awaitable, Callable, Optional
+
+log = logging.getLogger(__name__)
 
 
 async def while_running(loop: Callable[[], Awaitable[None]], name: str, enabled: bool,
@@ -14,9 +16,17 @@ async def while_running(loop: Callable[[], Awaitable[None]], name: str, enabled:
     try:
         yield
     finally:
+        # A loop that failed, or a close on a database that is gone, must not fail the stop.
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("%s ended with an error", name)
         if close is not None:
-            await close()
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %s failed", name)

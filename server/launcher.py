@@ -108,6 +108,21 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
     access.directory_scope()  # a wrong PLANERIX_DIRECTORY_SCOPE stops the start with its reason
     database.set_timeouts(timeouts or Timeouts())
     lost: list[str] = []
+    try:
+        _serve(data_dir, database_url, host, caldav_port, api_port, config_file, restart_policy, lost)
+    except Exception:
+        if not lost:
+            raise
+        # Stopping after the database was lost for good can fail too (a pool or a listener on
+        # the dead server): the loss is the reason serve stops, and what its status says.
+        logger.exception("error while stopping after the database was lost")
+    if lost:
+        raise DatabaseLost(lost[0])
+    print("Planerix stopped.", flush=True)
+
+
+def _serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
+           config_file: str | None, restart_policy: RestartPolicy | None, lost: list[str]) -> None:
     with open_database(data_dir, database_url) as db:
         demo_password = create_demo_account(db)
         caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),
@@ -128,6 +143,3 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
             if supervisor is not None:
                 supervisor.stop()
             caldav.stop()
-    if lost:
-        raise DatabaseLost(lost[0])
-    print("Planerix stopped.", flush=True)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import text
 
-from conftest import new_user
+from conftest import new_user, private_database
 from davutil import calendar, event, vevent
 from storage_plugin import directory, freebusy, writer
 
@@ -155,21 +155,23 @@ def test_tasks_and_other_peoples_calendars_do_not_count(engine, base_url, bob):
         bob.name: [], carol.name: [(ts("20260102T090000Z"), ts("20260102T100000Z"), "B")]}
 
 
-def test_old_rows_are_detected_and_reindexed(engine, database_url, bob):
-    """Rows from before migration 0009 have the default type: verify and reindex put them right."""
-    bob.put("work/old.ics", event("old", extra="TRANSP:TRANSPARENT\r\n"))
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE item_occurrence SET fbtype = 'B' WHERE item_id IN"
-                          " (SELECT i.id FROM item i JOIN collection c ON c.id = i.collection_id"
-                          "  WHERE c.path = :p)"), {"p": f"{bob.name}/work"})
-    assert busy(engine, [bob.name])[bob.name] != []
-    storage = writer.open_storage(database_url)
-    stale = [row.href for row, _ in storage.check_items() if row.path == f"{bob.name}/work"]
-    assert stale == ["old.ics"]
-    writer.reindex(storage)
-    assert busy(engine, [bob.name])[bob.name] == []
-
-
+def test_old_rows_are_detected_and_reindexed(database_server):
+    """Rows from before migration 0009 have the default type: verify and reindex put them right.
+    On a database of its own: verify and reindex read every stored item."""
+    with private_database(database_server) as own:
+        owner = own.new_user("bob")
+        owner.mkcalendar("work")
+        assert owner.put("work/old.ics", event("old", extra="TRANSP:TRANSPARENT\r\n")).status_code == 201
+        with own.engine.begin() as conn:
+            conn.execute(text("UPDATE item_occurrence SET fbtype = 'B' WHERE item_id IN"
+                              " (SELECT i.id FROM item i JOIN collection c ON c.id = i.collection_id"
+                              "  WHERE c.path = :p)"), {"p": f"{owner.name}/work"})
+        assert busy(own.engine, [owner.name])[owner.name] != []
+        storage = writer.open_storage(own.url)
+        stale = [row.href for row, _ in storage.check_items() if row.path == f"{owner.name}/work"]
+        assert stale == ["old.ics"]
+        writer.reindex(storage)
+        assert busy(own.engine, [owner.name])[owner.name] == []
 
 
 def test_the_migration_backfills_what_the_item_columns_tell(engine, bob):

@@ -96,4 +96,6 @@ def test_the_embedded_database_is_backed_up_and_restored_with_the_wheels_tools(t
     listed = planerix("user", "list", "--data-dir", str(second), timeout=300)
     assert listed.stdout.split() == [name for name, _ in contents(filled)["accounts"]]
     exported = planerix("export", "radicale", str(tmp_path / "export"), "--data-dir", str(second), timeout=300)
-    assert "exported 1 collection(s) with 21 item(s)" in exported.stdout, exported.stderr
+    # The calendar, and the account's default calendar and task list (empty).
+    assert "exported 3 collection(s) with 21 item(s)" in exported.stdout, exported.stderr
+    assert f"/{contents(filled)['accounts'][0][0]}/cal/: 21 item(s)" in exported.stdout
