@@ -31,6 +31,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def real_clock_environment() -> dict[str, str]:
+    """This process's environment without libfaketime (.ci/clock-ahead), for peers and tools
+    whose clock is not under test."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 class Server:
     """Common process handling; subclasses define command line and layout."""
 
@@ -92,9 +98,7 @@ class Server:
         self._wait_ready(ready_timeout)
 
     def _environment(self) -> dict[str, str]:
-        if self.fake_clock:
-            return dict(os.environ)
-        return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+        return dict(os.environ) if self.fake_clock else real_clock_environment()
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

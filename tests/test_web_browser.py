@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from bench.servers import real_clock_environment
 from davutil import calendar, vevent
 from tests.browser import DESKTOP, PHONE, require_chromium, screenshot_folder
 from tests.conftest import FROZEN_NOW, DavUser
@@ -20,9 +21,12 @@ expect = playwright_api.expect
 def browser():
     executable = require_chromium()
     with playwright_api.sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start. The browser keeps
+        # the real clock when the suite runs ahead (.ci/clock-ahead): Chromium does not survive
+        # libfaketime, and only the server's clock is under test.
         browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+                                             args=["--no-sandbox", "--disable-dev-shm-usage"],
+                                             env=real_clock_environment())
         yield browser
         browser.close()
 
