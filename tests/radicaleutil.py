@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 import requests
 
+from bench.servers import real_clock_environment
 from conftest import REPO, free_port
 from waiting import listening, wait_until
 
@@ -34,8 +35,11 @@ class StockRadicale:
             "[rights]\ntype = owner_only\n"
             f"[storage]\ntype = multifilesystem\nfilesystem_folder = {store}\n"
             "[logging]\nlevel = warning\n")
+        # Stock Radicale keeps the real clock in the clock-ahead run: it compares file mtimes
+        # with time() and would drop its sync tokens (bench.servers.real_clock_environment).
         self.process = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(config)],
-                                        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env=real_clock_environment())
         try:
             wait_until(lambda: listening(self.base_url), timeout=60, what="stock Radicale to listen")
         except AssertionError:

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 import requests
 
+from bench.servers import real_clock_environment
 from cliutil import clean_env, planerix
 from conftest import REPO, free_port, start_caldav_server
 from radicaleutil import StockRadicale, listing, properties
@@ -27,7 +28,8 @@ def xandikos(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "xandikos", "serve", "--defaults", "-d", str(tmp_path / "xandikos"),
          "-l", "127.0.0.1", "-p", str(port), "--state-dir", str(tmp_path / "xandikos-state")],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=real_clock_environment())  # a peer: only Planerix's clock is under test (.ci/clock-ahead)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: listening(base), timeout=60, what="Xandikos to listen")
