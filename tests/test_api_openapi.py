@@ -3,11 +3,12 @@ finds no 5xx and no answer that breaks the document."""
 import base64
 import itertools
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 
 import pytest
 import requests
 import schemathesis
+
+from storage_plugin import clock
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import checks
@@ -211,7 +212,7 @@ def make_world(engine, base_url: str, api_url: str) -> World:
     alarmed = api.ok("POST", "/api/kpis", {"organisation_id": org, "name": "Alarmed", "warn_threshold": 5,
                                            "alarm_threshold": 1})["id"]
     api.ok("POST", f"/api/kpis/{alarmed}/measurements", {"measurements": [
-        {"measured_at": datetime.now(timezone.utc).isoformat(), "value": 0}]}, status=200)
+        {"measured_at": clock.now().isoformat(), "value": 0}]}, status=200)
     [delivery] = api.ok("GET", f"/api/webhooks/{webhook['id']}/deliveries")["items"]
     dav.mkcalendar("fuzz-tasks", ("VTODO",))
     rule = api.ok("POST", "/api/rules", rule_body(org, {"calendar": f"/{dav.name}/fuzz-tasks/"}))

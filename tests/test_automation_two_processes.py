@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 import okr_extension
 from conftest import ApiUser, ServeProcess, fresh_database, new_user
-from storage_plugin import database
+from storage_plugin import clock, database
 from waiting import wait_until
 from webhookutil import hook_loop, receiver  # noqa: F401 (fixtures)
 
@@ -60,7 +60,7 @@ def _breach(api, org, name):
     indicator = api.ok("POST", "/api/kpis", {"organisation_id": org["id"], "name": name, "period": "daily",
                                              "warn_threshold": 10, "alarm_threshold": 5})
     api.ok("POST", f"/api/kpis/{indicator['id']}/measurements", {"measurements": [
-        {"measured_at": datetime.now(timezone.utc).isoformat(), "value": 0}]}, status=200)
+        {"measured_at": clock.now().isoformat(), "value": 0}]}, status=200)
     return indicator
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from conftest import new_user
 from davutil import event
-from storage_plugin import directory
+from storage_plugin import clock, directory
 
 C = "urn:ietf:params:xml:ns:caldav"
 
@@ -153,7 +153,7 @@ def test_the_caldav_library_request_and_parser(people):
         calendar.add("method", "REQUEST")
         vfreebusy = icalendar.FreeBusy()
         vfreebusy.add("uid", uuid.uuid4())
-        vfreebusy.add("dtstamp", datetime.now())
+        vfreebusy.add("dtstamp", clock.now())
         vfreebusy.add("dtstart", datetime(2026, 3, 2, tzinfo=timezone.utc))
         vfreebusy.add("dtend", datetime(2026, 3, 3, tzinfo=timezone.utc))
         calendar.add_component(vfreebusy)

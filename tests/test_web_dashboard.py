@@ -8,7 +8,7 @@ import hashlib
 import html
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -165,7 +165,7 @@ def test_sessions_expire(api_server, alice):
 def test_create_objective_and_key_result_and_check_in_through_forms(api_server, alice, org):
     page = signed_in(api_server.url, alice)
     org_page = f"/app/organisations/{org['id']}"
-    due = (date.today() + timedelta(days=60)).isoformat()
+    due = (clock.today() + timedelta(days=60)).isoformat()
     created = page.post_form(org_page, f"{org_page}/objectives", {"title": "Grow revenue", "due_date": due})
     assert created.status_code == 303
     objective_id = created.headers["Location"].rsplit("/", 1)[1]
