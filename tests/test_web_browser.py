@@ -13,7 +13,8 @@ from davutil import calendar, vevent
 from tests.browser import DESKTOP, PHONE, require_chromium, screenshot_folder
 from tests.conftest import FROZEN_NOW, DavUser
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api  # in the test extra: never skipped
+
 expect = playwright_api.expect
 
 
