@@ -3,6 +3,9 @@
 viewer: read. member: read, create, and change what they own. admin: everything in the
 organisation. owner: as admin, plus deleting the organisation and managing owners.
 A user who is not a member gets 404, so ids of other organisations reveal nothing.
+
+Every membership lookup goes through ``memberships_of``, which also applies the organisation limit
+of the request's personal token (okr_extension.token_scopes): outside it, the user is no member.
 """
 from __future__ import annotations
 
@@ -13,20 +16,31 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension.api.problems import Problem
 from okr_extension.tables import membership
+from okr_extension.token_scopes import ORGANISATION_LIMIT
 from storage_plugin import directory
 
 RANK = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
+ADMINISTERING = ("admin", "owner")
+
+
+def memberships_of(user: str) -> sa.ColumnElement[bool]:
+    """The condition on ``membership`` rows that are the user's, within the token's limit if any."""
+    limit = ORGANISATION_LIMIT.get()
+    mine = membership.c.account == user
+    return mine if limit is None else sa.and_(mine, membership.c.organisation_id == limit)
 
 
 async def role_of(conn: AsyncConnection, user: str, organisation_id: uuid.UUID) -> str | None:
     return (await conn.execute(
         sa.select(membership.c.role).where(membership.c.organisation_id == organisation_id,
-                                           membership.c.account == user))).scalar()
+                                           memberships_of(user)))).scalar()
 
 
-def organisations_of(user: str) -> sa.Select:
-    """The ids of the user's organisations, as a subquery for list filters."""
-    return sa.select(membership.c.organisation_id).where(membership.c.account == user)
+def organisations_of(user: str, roles: tuple[str, ...] | None = None) -> sa.Select:
+    """The ids of the user's organisations (where they hold one of ``roles``, if given), as a
+    subquery for list filters."""
+    select = sa.select(membership.c.organisation_id).where(memberships_of(user))
+    return select if roles is None else select.where(membership.c.role.in_(roles))
 
 
 def require_role(role: str | None, needed: str, what: str) -> None:

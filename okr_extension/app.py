@@ -23,7 +23,7 @@ from okr_extension.goals import key_results, kpis, objectives
 from okr_extension.identity import routes as identity
 from okr_extension.handlers import feeds, links, organisations, resources, subscriptions, system, tokens
 from okr_extension.handlers import kpis as kpi_handlers
-from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, OPENAPI, READINESS
+from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, OPENAPI, READINESS, ROUTE_OPERATIONS
 from storage_plugin import accounts, database, logins, readiness
 
 ROUTES = [
@@ -71,6 +71,7 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
     app[LOGIN_POLICY] = login_policy
     app[CLOCK] = clock
     app[OPENAPI] = openapi.document(ROUTES, "Planerix API", metadata.version("planerix"))
+    app[ROUTE_OPERATIONS] = {(op.method, op.documented_path): op for op in ROUTES}
     app.cleanup_ctx.append(_dispose_engine)
     feeds = feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
     automation_runtime.install(app, database_url, app[ENGINE], automation_settings, feeds.storage)

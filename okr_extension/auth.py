@@ -7,9 +7,10 @@ import binascii
 
 from aiohttp import web
 
-from okr_extension import tokens
+from okr_extension import token_scopes, tokens
 from okr_extension.api.problems import Problem
-from okr_extension.keys import AUTH_SCHEME, CLOCK, CREDENTIALS, DASHBOARD_REQUEST, ENGINE, LOGIN_POLICY, USER
+from okr_extension.keys import (AUTH_SCHEME, CLOCK, CREDENTIALS, DASHBOARD_REQUEST, ENGINE, LOGIN_POLICY,
+                               ROUTE_OPERATIONS, USER)
 from storage_plugin import logins, readiness
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
@@ -61,9 +62,17 @@ async def _basic_user(request: web.Request, encoded: str) -> str | None:
     return outcome.user
 
 
-async def _token_user(request: web.Request, secret: str) -> str | None:
+async def _token_grant(request: web.Request, secret: str) -> token_scopes.TokenGrant | None:
     async with request.app[ENGINE].begin() as conn:
-        return await tokens.user_of(conn, secret.strip())
+        return await tokens.grant_of(conn, secret.strip())
+
+
+def _operation(request: web.Request):
+    resource = request.match_info.route.resource
+    if resource is None:
+        return None
+    method = "GET" if request.method == "HEAD" else request.method
+    return request.app[ROUTE_OPERATIONS].get((method, resource.canonical))
 
 
 @web.middleware
@@ -75,11 +84,23 @@ async def authentication_middleware(request: web.Request, handler):
     if scheme not in ("basic", "bearer"):
         raise Problem(401, "send HTTP Basic credentials of a Planerix user, or 'Authorization: Bearer <token>'",
                       headers=CHALLENGE)
-    user = await (_basic_user(request, value) if scheme == "basic" else _token_user(request, value))
+    grant = None
+    if scheme == "basic":
+        user = await _basic_user(request, value)
+    else:
+        grant = await _token_grant(request, value)
+        user = grant.user if grant else None
     if user is None:
         await asyncio.sleep(FAILED_LOGIN_DELAY)
         raise Problem(401, "wrong user name or password" if scheme == "basic"
                       else "unknown, revoked or expired token", headers=CHALLENGE)
     request[USER] = user
     request[AUTH_SCHEME] = scheme
-    return await handler(request)
+    if grant is None:
+        return await handler(request)
+    token_scopes.check(grant, _operation(request))
+    limit = token_scopes.ORGANISATION_LIMIT.set(grant.organisation_id)
+    try:
+        return await handler(request)
+    finally:
+        token_scopes.ORGANISATION_LIMIT.reset(limit)

@@ -9,6 +9,7 @@ from storage_plugin.readiness import Readiness
 ENGINE = web.AppKey("engine", AsyncEngine)
 CREDENTIALS = web.AppKey("credentials", VerifiedCredentials)
 OPENAPI = web.AppKey("openapi", dict)
+ROUTE_OPERATIONS = web.AppKey("route_operations", dict)  # (method, path template) -> api Operation
 LOGIN_POLICY = web.AppKey("login_policy", LoginPolicy)
 CLOCK = web.AppKey("clock", object)  # () -> aware datetime: login throttling's now (injectable for tests)
 READINESS = web.AppKey("readiness", Readiness)

@@ -68,7 +68,8 @@ api_token = sa.Table(
     "api_token", metadata, _id(), sa.Column("account", sa.Text), sa.Column("name", sa.Text),
     sa.Column("prefix", sa.Text), sa.Column("secret_sha256", BYTEA),
     sa.Column("created", sa.DateTime(timezone=True), server_default=sa.func.now()),
-    sa.Column("last_used", sa.DateTime(timezone=True)), sa.Column("expires", sa.DateTime(timezone=True)))
+    sa.Column("last_used", sa.DateTime(timezone=True)), sa.Column("expires", sa.DateTime(timezone=True)),
+    sa.Column("scopes", ARRAY(sa.Text)), sa.Column("organisation_id", UUID(as_uuid=True)))
 
 web_session = sa.Table(
     "web_session", metadata,

@@ -8,9 +8,11 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from okr_extension import access
 from okr_extension.api.problems import Problem
 from okr_extension.models.tokens import TokenCreate
 from okr_extension.tables import api_token
+from okr_extension.token_scopes import TokenGrant
 
 PREFIX = "plx_"
 
@@ -20,10 +22,13 @@ def digest(secret: str) -> bytes:
 
 
 async def create(conn: AsyncConnection, user: str, body: TokenCreate) -> dict:
+    if body.organisation_id is not None:
+        await access.require_member(conn, user, body.organisation_id)
     secret = PREFIX + secrets.token_urlsafe(32)
     row = (await conn.execute(sa.insert(api_token).values(
         account=user, name=body.name, prefix=secret[:len(PREFIX) + 6], secret_sha256=digest(secret),
-        expires=body.expires).returning(api_token))).one()
+        expires=body.expires, scopes=sorted(set(body.scopes)), organisation_id=body.organisation_id)
+        .returning(api_token))).one()
     return {**row._mapping, "token": secret}
 
 
@@ -39,9 +44,11 @@ async def revoke(conn: AsyncConnection, user: str, token_id: uuid.UUID) -> None:
         raise Problem(404, f"no token {token_id} of yours")
 
 
-async def user_of(conn: AsyncConnection, secret: str) -> str | None:
-    """The account a live token belongs to (and note its use), or None."""
-    return (await conn.execute(
+async def grant_of(conn: AsyncConnection, secret: str) -> TokenGrant | None:
+    """Who a live token acts for and what it may do (and note its use), or None."""
+    row = (await conn.execute(
         sa.update(api_token).where(api_token.c.secret_sha256 == digest(secret),
                                    sa.or_(api_token.c.expires.is_(None), api_token.c.expires > sa.func.now()))
-        .values(last_used=sa.func.now()).returning(api_token.c.account))).scalar()
+        .values(last_used=sa.func.now())
+        .returning(api_token.c.account, api_token.c.scopes, api_token.c.organisation_id))).first()
+    return TokenGrant(row.account, tuple(row.scopes), row.organisation_id) if row else None

@@ -69,6 +69,8 @@ def document(operations: list[Operation], title: str, version: str) -> dict:
             entry["parameters"] = parameters
         if op.public:
             entry["security"] = []
+        else:
+            entry["x-token-scope"] = op.needed_token_scope
         if op.body:
             entry["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": REF.format(model=op.body.__name__)}}}}
@@ -77,7 +79,8 @@ def document(operations: list[Operation], title: str, version: str) -> dict:
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
                  "description": "Objectives, key results, KPIs and their measurements. Authenticate with "
-                                "HTTP Basic (your CalDAV user) or 'Authorization: Bearer <personal token>'."},
+                                "HTTP Basic (your CalDAV user) or 'Authorization: Bearer <personal token>'. "
+                                "A token needs the scope each operation names in x-token-scope."},
         "servers": [{"url": "/"}],
         "security": [{"basic": []}, {"bearer": []}],
         "paths": paths,

@@ -27,6 +27,12 @@ class Operation:
     errors: tuple[int, ...] = (401, 404)
     content_type: str | tuple[str, ...] = "application/json"  # of the response; several for files
     public: bool = False                      # served without credentials (auth.PUBLIC_ROUTES)
+    token_scope: str | None = None            # a token's scope it needs; None: by method (token_scopes)
+
+    @property
+    def needed_token_scope(self) -> str:
+        """A token's scope this operation needs (okr_extension.token_scopes): declared, or by method."""
+        return self.token_scope or ("read" if self.method in ("GET", "HEAD") else "write")
 
     def route(self) -> web.RouteDef:
         return web.route(self.method, self.path, self.handler)

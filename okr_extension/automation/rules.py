@@ -33,7 +33,7 @@ from okr_extension.automation import models, outbox, webhooks
 from okr_extension.goals.crud import invalid
 from okr_extension.automation.tables import automation_event as event
 from okr_extension.automation.tables import automation_rule, automation_rule_run
-from okr_extension.tables import key_result, membership
+from okr_extension.tables import key_result
 from storage_plugin import clock, writer
 
 MAX_RULES_PER_ORGANISATION = 100
@@ -163,8 +163,7 @@ async def create(conn: AsyncConnection, user: str, body: models.RuleCreate) -> d
 
 
 async def list_all(conn: AsyncConnection, user: str, organisation_id: uuid.UUID | None) -> list[dict]:
-    administered = sa.select(membership.c.organisation_id).where(
-        membership.c.account == user, membership.c.role.in_(("admin", "owner")))
+    administered = access.organisations_of(user, access.ADMINISTERING)
     select = sa.select(rule_table).where(rule_table.c.organisation_id.in_(administered))
     if organisation_id is not None:
         select = select.where(rule_table.c.organisation_id == organisation_id)

@@ -15,7 +15,7 @@ from okr_extension.automation.settings import AutomationSettings
 from okr_extension.automation.tables import automation_event, webhook, webhook_delivery
 from okr_extension.feeds import fetch
 from okr_extension.goals.crud import invalid
-from okr_extension.tables import key_result, kpi, membership, objective
+from okr_extension.tables import key_result, kpi, objective
 from storage_plugin import clock
 
 MAX_REPLAY = 1000  # events one range replay may queue
@@ -81,8 +81,7 @@ async def create(conn: AsyncConnection, user: str, body: WebhookCreate, settings
 
 async def list_all(conn: AsyncConnection, user: str, organisation_id: uuid.UUID | None) -> list[dict]:
     """The webhooks of the organisations where the user is an admin or owner."""
-    administered = sa.select(membership.c.organisation_id).where(
-        membership.c.account == user, membership.c.role.in_(("admin", "owner")))
+    administered = access.organisations_of(user, access.ADMINISTERING)
     select = sa.select(*PUBLIC_COLUMNS).where(webhook.c.organisation_id.in_(administered))
     if organisation_id is not None:
         select = select.where(webhook.c.organisation_id == organisation_id)

@@ -18,7 +18,7 @@ _WITH_ROLE = sa.select(organisation, membership.c.role).join(
 
 
 async def list_mine(conn: AsyncConnection, user: str, cursor: str | None, limit: int):
-    select = _WITH_ROLE.where(membership.c.account == user)
+    select = _WITH_ROLE.where(access.memberships_of(user))
     select = pagination.page_query(select, organisation.c.created, organisation.c.id, "created", False,
                                    cursor, limit)
     rows = (await conn.execute(select)).all()
@@ -27,7 +27,7 @@ async def list_mine(conn: AsyncConnection, user: str, cursor: str | None, limit:
 
 async def get(conn: AsyncConnection, user: str, organisation_id: uuid.UUID):
     row = (await conn.execute(_WITH_ROLE.where(organisation.c.id == organisation_id,
-                                               membership.c.account == user))).first()
+                                               access.memberships_of(user)))).first()
     if row is None:
         raise Problem(404, f"no such organisation: {organisation_id}")
     return row

@@ -59,7 +59,8 @@ async def kpi_series(request: web.Request) -> web.Response:
 OPERATIONS = [
     Operation("POST", MEASUREMENTS, ingest_measurements,
               "Record measurements in one transaction; a timestamp sent again replaces its value", TAG,
-              body=models.MeasurementBatch, response=models.IngestResult, errors=(401, 403, 404)),
+              body=models.MeasurementBatch, response=models.IngestResult, errors=(401, 403, 404),
+              token_scope="ingest"),
     Operation("GET", MEASUREMENTS, list_measurements, "Measurements in a time range, oldest first", TAG,
               query=models.MeasurementQuery, response=models.MeasurementPage),
     Operation("DELETE", MEASUREMENTS + "/{measured_at}", delete_measurement, "Delete one measurement", TAG,

@@ -39,8 +39,9 @@ async def revoke_token(request: web.Request) -> web.Response:
 
 OPERATIONS = [
     Operation("GET", "/api/tokens", list_tokens, "List your API tokens (never their secrets)", TAG,
-              response=models.TokenList, errors=(401,)),
+              response=models.TokenList, errors=(401,), token_scope="admin"),
     Operation("POST", "/api/tokens", create_token, "Create an API token; its secret is shown once", TAG,
-              body=models.TokenCreate, response=models.TokenCreated, status=201, errors=(401, 403)),
-    Operation("DELETE", "/api/tokens/{id}", revoke_token, "Revoke a token at once", TAG, status=204),
+              body=models.TokenCreate, response=models.TokenCreated, status=201, errors=(401, 403, 404),
+              token_scope="admin"),
+    Operation("DELETE", "/api/tokens/{id}", revoke_token, "Revoke a token at once", TAG, status=204, token_scope="admin"),
 ]

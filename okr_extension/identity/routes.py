@@ -56,5 +56,6 @@ OPERATIONS = [
     Operation("GET", "/api/account", get_identity, "Your identity for scheduling: email, display name, "
               "addresses, default calendar", TAG, response=schemas.IdentityOut, errors=(401,)),
     Operation("PATCH", "/api/account", update_identity, "Set your email address and/or display name",
-              TAG, body=schemas.IdentityPatch, response=schemas.IdentityOut, errors=(401, 409, 422)),
+              TAG, body=schemas.IdentityPatch, response=schemas.IdentityOut, errors=(401, 409, 422),
+              token_scope="admin"),
 ]

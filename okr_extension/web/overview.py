@@ -60,7 +60,8 @@ async def my_organisations(conn: AsyncConnection, user: str) -> list:
     return (await conn.execute(
         sa.select(organisation.c.id, organisation.c.name, membership.c.role)
         .join(membership, membership.c.organisation_id == organisation.c.id)
-        .where(membership.c.account == user).order_by(organisation.c.name, organisation.c.id))).all()
+        
+        .where(access.memberships_of(user)).order_by(organisation.c.name, organisation.c.id))).all()
 
 
 async def organisation_name(conn: AsyncConnection, organisation_id: uuid.UUID) -> str | None:
