@@ -87,6 +87,12 @@ def test_settings_tokens_and_feeds(api_server, team):
     assert requests.get(api_server.url + "/api/tokens", headers=bearer).status_code == 200
     assert secret not in page.get("/app/settings").text  # shown once
     token_id = alice.ok("GET", "/api/tokens")["items"][0]["id"]
+    # The page's one choice of power becomes the token's scope.
+    reader = page.post_form("/app/settings", "/app/settings/tokens", {"name": "report", "scope": "read"})
+    reader_secret = re.search(r'id="new-token" readonly value="([^"]+)"', reader.text).group(1)
+    read_only = {"Authorization": f"Bearer {reader_secret}"}
+    assert requests.get(api_server.url + "/api/organisations", headers=read_only).status_code == 200
+    assert requests.post(api_server.url + "/api/organisations", json={"name": "x"}, headers=read_only).status_code == 403
     assert page.post_form("/app/settings", f"/app/settings/tokens/{token_id}/revoke", {}).status_code == 303
     assert requests.get(api_server.url + "/api/tokens", headers=bearer).status_code == 401
 

@@ -216,7 +216,9 @@ async def settings(request: web.Request) -> web.Response:
 
 
 async def create_token(request: web.Request) -> web.Response:
-    body = forms.to_model(TokenCreate, await _form(request))
+    fields = await _form(request)
+    scope = fields.pop("scope", "").strip()  # one choice on the page; the API takes a list
+    body = forms.to_model(TokenCreate, fields, **({"scopes": [scope]} if scope else {}))
     token = await settings_page.create_token(request, _user(request), body)
     # The secret is shown in this answer only (it is stored as a hash): no redirect.
     return await _settings(request, {"token": token}, status=201)
