@@ -42,7 +42,8 @@ key_result = sa.Table(
     sa.Column("title", sa.Text), sa.Column("description", sa.Text), sa.Column("owner", sa.Text),
     sa.Column("kind", sa.Text), sa.Column("start_value", sa.Float), sa.Column("target_value", sa.Float),
     sa.Column("current_value", sa.Float), sa.Column("unit", sa.Text), sa.Column("weight", sa.Float),
-    sa.Column("due_date", sa.Date), sa.Column("progress_mode", sa.Text), *_stamps())
+    sa.Column("due_date", sa.Date), sa.Column("progress_mode", sa.Text), *_stamps(),
+    _uuid("source_kpi_id", nullable=True), sa.Column("source_aggregation", sa.Text))
 
 check_in = sa.Table(
     "check_in", metadata, _id(), _uuid("key_result_id"), _uuid("organisation_id"),

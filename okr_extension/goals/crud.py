@@ -39,6 +39,7 @@ class Actor:
 
 Check = Callable[[AsyncConnection, dict, "Row | None", Actor], Awaitable[None]]
 Present = Callable[[AsyncConnection, list[Row]], Awaitable[list[dict]]]
+Columns = Callable[[dict], dict]
 AfterWrite = Callable[[AsyncConnection, Row], Awaitable[None]]
 
 
@@ -52,6 +53,10 @@ async def _as_dicts(conn, rows) -> list[dict]:
 
 async def _nothing_after(conn, row) -> None:
     return None
+
+
+def _same_columns(values: dict) -> dict:
+    return values
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,9 @@ class Resource:
     owner_from_body: bool = True     # False: the owner is always the author (check-ins)
     parent: Parent | None = None
     sort_keys: dict[str, sa.ColumnElement] = field(default_factory=dict)
-    check: Check = _no_check         # rules needing the database or the merged row → Problem 422
+    check: Check = _no_check         # rules needing the database or the merged row → Problem 422;
+                                     # it may also derive columns of the merged row (they are written)
+    columns: Columns = _same_columns  # body fields → table columns, where the API's shape differs
     present: Present = _as_dicts     # rows → response dicts with computed fields
     after_write: AfterWrite = _nothing_after
     after_delete: AfterWrite = _nothing_after
@@ -155,7 +162,7 @@ async def _parent_of_new(conn: AsyncConnection, resource: Resource, user: str, b
 
 
 async def create(conn: AsyncConnection, resource: Resource, user: str, body: Body) -> dict:
-    values = body.model_dump()
+    values = resource.columns(body.model_dump())
     organisation_id, role = await _parent_of_new(conn, resource, user, values)
     values["organisation_id"] = organisation_id
     if resource.owner_from_body:
@@ -174,12 +181,13 @@ async def update(conn: AsyncConnection, resource: Resource, user: str, row_id: u
     row, role = await _load(conn, resource, user, row_id, for_update=True)
     owner = row._mapping[resource.owner_column]
     access.require_write(role, user, owner, resource.label)
-    changes = patch.changes()
+    changes = resource.columns(patch.changes())
     if resource.owner_column in changes:
         changes[resource.owner_column] = await access.require_assignable(
             conn, role, user, changes[resource.owner_column], row.organisation_id)
     merged = {**row._mapping, **changes}
     await resource.check(conn, merged, row, Actor(user, role))
+    changes = {name: value for name, value in merged.items() if name in changes or value != row._mapping[name]}
     if changes:
         if "updated" in resource.table.c:
             changes["updated"] = sa.func.now()

@@ -5,19 +5,25 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension.automation import observe
-from okr_extension.goals import rollup
+from okr_extension.goals import kpi_source, rollup
 from okr_extension.goals.crud import Actor, Parent, Resource, invalid, undated_last
 from okr_extension.models import goals as models
 from okr_extension.tables import check_in, key_result, objective
 
 
 async def check(conn: AsyncConnection, merged: dict, existing, actor: Actor) -> None:
+    await kpi_source.check(conn, merged, existing)
     if existing is None and merged.get("current_value") is None:
         merged["current_value"] = merged["start_value"]
     try:
         models.check_key_result_values(merged["kind"], merged["start_value"], merged["target_value"])
     except ValueError as e:
         raise invalid("target_value", str(e)) from None
+
+
+async def check_check_in(conn: AsyncConnection, merged: dict, existing, actor: Actor) -> None:
+    if existing is None:
+        await kpi_source.refuse_check_in(conn, merged["key_result_id"])
 
 
 async def move_current_value(conn: AsyncConnection, row) -> None:
@@ -68,7 +74,7 @@ RESOURCE = Resource(
     page=models.KeyResultPage, query=models.KeyResultQuery,
     parent=Parent("objective_id", objective, "owner", "objective"),
     sort_keys={"due_date": undated_last(key_result.c.due_date)},
-    check=check, present=rollup.present_key_results,
+    check=check, columns=kpi_source.columns, present=rollup.present_key_results,
     after_write=observe_key_result, after_delete=observe_key_result_deleted)
 
 CHECK_INS = Resource(
@@ -76,5 +82,5 @@ CHECK_INS = Resource(
     create=models.CheckInCreate, patch=models.CheckInPatch, out=models.CheckInOut,
     page=models.CheckInPage, query=models.CheckInQuery,
     owner_column="author", owner_from_body=False,
-    parent=Parent("key_result_id", key_result, "owner", "key result"),
+    parent=Parent("key_result_id", key_result, "owner", "key result"), check=check_check_in,
     after_write=observe_after_check_in, after_delete=observe_after_check_in_deleted)

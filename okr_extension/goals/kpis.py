@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension import access
@@ -17,6 +17,7 @@ from okr_extension.api import pagination
 from okr_extension.api.problems import Problem
 from okr_extension.automation import observe
 from okr_extension.domain import kpi as domain
+from okr_extension.goals import kpi_source, kpi_values
 from okr_extension.goals.crud import Actor, Resource, invalid, undated_last
 from okr_extension.models import kpis as models
 from okr_extension.tables import kpi, kpi_measurement
@@ -24,16 +25,6 @@ from storage_plugin import clock
 
 TREND_PERIODS = 6
 _TRUNC = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter", "yearly": "year"}
-_AGGREGATE = {
-    "sum": sa.func.sum(kpi_measurement.c.value),
-    "avg": sa.func.avg(kpi_measurement.c.value),
-    "min": sa.func.min(kpi_measurement.c.value),
-    "max": sa.func.max(kpi_measurement.c.value),
-    # The value of the latest measurement of the period.
-    "last": sa.func.array_agg(aggregate_order_by(kpi_measurement.c.value,
-                                                 kpi_measurement.c.measured_at.desc()),
-                              type_=ARRAY(sa.Float))[1],
-}
 
 
 async def check(conn: AsyncConnection, merged: dict, existing, actor: Actor) -> None:
@@ -54,7 +45,7 @@ async def period_values(conn: AsyncConnection, indicator, period: str, start: da
     start = domain.period_start(start.astimezone(timezone.utc), period)
     bucket = _bucket(period).label("bucket")
     rows = await conn.execute(
-        sa.select(bucket, _AGGREGATE[indicator.aggregation].label("value"), sa.func.count().label("count"))
+        sa.select(bucket, kpi_values.AGGREGATE[indicator.aggregation].label("value"), sa.func.count().label("count"))
         .where(kpi_measurement.c.kpi_id == indicator.id,
                kpi_measurement.c.measured_at >= start,
                kpi_measurement.c.measured_at < end)
@@ -96,12 +87,18 @@ async def observe_health(conn: AsyncConnection, row) -> None:
     await observe.kpi_health(conn, row.id, present)
 
 
+async def observe_change(conn: AsyncConnection, row) -> None:
+    """A changed aggregation changes the value of the key results that follow the KPI too."""
+    await observe_health(conn, row)
+    await kpi_source.move_followers(conn, row.id)
+
+
 RESOURCE = Resource(
     label="KPI", path="kpis", table=kpi,
     create=models.KpiCreate, patch=models.KpiPatch, out=models.KpiOut,
     page=models.KpiPage, query=models.KpiQuery,
     sort_keys={"next_review": undated_last(kpi.c.next_review)},
-    check=check, present=present, after_write=observe_health, after_delete=observe_health)
+    check=check, present=present, after_write=observe_change, after_delete=observe_health)
 
 
 async def _indicator(conn: AsyncConnection, user: str, kpi_id: uuid.UUID, write: bool = False):
@@ -141,6 +138,7 @@ async def ingest(conn: AsyncConnection, user: str, kpi_id: uuid.UUID,
     ).returning(sa.literal_column("xmax = 0").label("inserted"))
     inserted = sum(1 for row in await conn.execute(statement) if row.inserted)
     await observe.kpi_health(conn, kpi_id, present)
+    await kpi_source.move_followers(conn, kpi_id)
     return {"inserted": inserted, "updated": len(latest) - inserted}
 
 
@@ -175,6 +173,7 @@ async def delete_measurement(conn: AsyncConnection, user: str, kpi_id: uuid.UUID
     if deleted.rowcount == 0:
         raise Problem(404, f"no measurement of KPI {kpi_id} at {measured_at.isoformat()}")
     await observe.kpi_health(conn, kpi_id, present)
+    await kpi_source.move_followers(conn, kpi_id)
 
 
 async def series(conn: AsyncConnection, user: str, kpi_id: uuid.UUID, query: models.SeriesQuery) -> dict:

@@ -27,6 +27,12 @@ def _moment(day: date | None, fallback: datetime | None = None, end_of_day: bool
     return moment + timedelta(days=1) if end_of_day else moment
 
 
+def key_result_period(created: datetime, due_date: date | None, parent) -> tuple[datetime, datetime | None]:
+    """From the objective's start (else the key result's creation) to the end of its due day (its
+    own, else the objective's; None: open)."""
+    return _moment(parent.start_date, created), _moment(due_date or parent.due_date, end_of_day=True)
+
+
 def key_result_progress(kr, task_progress: dict[str, float | None]) -> float | None:
     """Value mode from the current value; tasks mode from the linked tasks' weighted completion
     (None while no task is linked)."""
@@ -127,8 +133,8 @@ async def present_key_results(conn: AsyncConnection, rows) -> list[dict]:
     for row in rows:
         parent = parents[row.objective_id]
         value = key_result_progress(row, tasks)
-        start = _moment(parent.start_date, row.created)
-        due = _moment(row.due_date or parent.due_date, end_of_day=True)
-        out.append({**row._mapping, "progress": value,
+        start, due = key_result_period(row.created, row.due_date, parent)
+        source = {"kpi": row.source_kpi_id, "aggregation": row.source_aggregation} if row.source_kpi_id else None
+        out.append({**row._mapping, "source": source, "progress": value,
                     "tracking": tracking(value, start, due, now, thresholds[row.organisation_id])})
     return out

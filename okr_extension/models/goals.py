@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from okr_extension.models.kpis import Aggregation
 from okr_extension.models.common import (Body, Day, Fraction, Number, Out, Page, Patch, Priority, Query,
                                          ShortText, Tag, Tags, Text, Title, UserName, Weight)
 
@@ -97,6 +98,17 @@ class ObjectiveQuery(Query):
                   "due_date", "-due_date"] = "created"
 
 
+class KeyResultSource(Body):
+    kpi: uuid.UUID = Field(description="a KPI of the key result's organisation")
+    aggregation: Aggregation | None = Field(None, description="how the KPI's measurements over the key "
+                                                              "result's period make its value; default: "
+                                                              "the KPI's own aggregation")
+
+
+SOURCE_TEXT = ("follow a KPI: the current value is the KPI's value over the key result's period (from the "
+               "objective's start to the due day), moved by every measurement; check-ins are then refused")
+
+
 class KeyResultCreate(Body):
     objective_id: uuid.UUID
     title: Title
@@ -110,6 +122,7 @@ class KeyResultCreate(Body):
     weight: Weight = 1.0
     due_date: Day | None = None
     progress_mode: ProgressMode = "value"
+    source: KeyResultSource | None = Field(None, description=SOURCE_TEXT)
 
     @model_validator(mode="after")
     def _values(self):
@@ -129,6 +142,7 @@ class KeyResultPatch(Patch):
     weight: Weight = None
     due_date: Day | None = None
     progress_mode: ProgressMode = None
+    source: KeyResultSource | None = Field(None, description=SOURCE_TEXT + "; null stops following")
 
 
 class KeyResultOut(Out):
@@ -146,6 +160,7 @@ class KeyResultOut(Out):
     weight: float
     due_date: date | None
     progress_mode: ProgressMode
+    source: KeyResultSource | None
     progress: Progress = Field(description="0..1, above 1 on overshoot")
     tracking: Tracking | None
     created: datetime
