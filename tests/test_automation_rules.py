@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import icalendar
 import pytest
 from sqlalchemy import text
 
@@ -155,3 +156,25 @@ def test_only_admins_manage_rules(alice, org, planner, api_user_factory):
     assert member.ok("GET", "/api/rules")["items"] == []
     assert api_user_factory("stranger").call("DELETE", f"/api/rules/{rule['id']}").status_code == 404
     assert alice.ok("GET", "/api/rules", organisation_id=org["id"])["items"][0]["trigger"]["tzid"] == "Europe/Berlin"
+
+
+def test_task_for_a_key_result_is_assigned_to_its_owner(alice, org, planner, engine, database_url,
+                                                        api_user_factory):
+    bob = api_user_factory("bob")
+    alice.ok("POST", f"/api/organisations/{org['id']}/members", {"user": bob.name, "role": "member"})
+    alice.ok("PATCH", "/api/account", {"email": f"{alice.name}@example.org"}, status=200)
+    bob.ok("PATCH", "/api/account", {"email": f"{bob.name}@example.org", "display_name": 'Bob "B"'}, status=200)
+    kr = alice.ok("POST", "/api/key-results", {"objective_id": planner["kr"]["objective_id"], "title": "Bob's",
+                                               "target_value": 3, "owner": bob.name})
+    with clock.frozen(datetime(2026, 3, 10, tzinfo=timezone.utc)):
+        alice.ok("POST", "/api/rules", {
+            "organisation_id": org["id"], "name": "Nudge", "trigger": weekly(planner),
+            "action": {"type": "create_task", "calendar": planner["tasks"], "summary": "Check in",
+                       "key_result_id": kr["id"]}})
+    run_rules(database_url, org["id"], datetime(2026, 3, 17, tzinfo=timezone.utc))
+    [task] = items_of(engine, f"{alice.name}/tasks")
+    todo = icalendar.Calendar.from_ical(task).walk("VTODO")[0]
+    assert str(todo["ORGANIZER"]) == f"mailto:{alice.name}@example.org"
+    attendee = todo["ATTENDEE"]
+    assert str(attendee) == f"mailto:{bob.name}@example.org"
+    assert attendee.params["CN"] == "Bob B" and attendee.params["SCHEDULE-AGENT"] == "CLIENT"

@@ -34,7 +34,7 @@ from okr_extension.goals.crud import invalid
 from okr_extension.automation.tables import automation_event as event
 from okr_extension.automation.tables import automation_rule, automation_rule_run
 from okr_extension.tables import key_result
-from storage_plugin import clock, writer
+from storage_plugin import clock, directory, writer
 
 MAX_RULES_PER_ORGANISATION = 100
 LIST_LIMIT = 1000  # occurrences or events one run or dry run handles
@@ -249,6 +249,13 @@ def calendar_object(rule, run_key: str, planned: dict, now: datetime) -> tuple[s
                   f"DUE:{_utc(datetime.fromisoformat(planned['due']))}", f"SUMMARY:{_escape(planned['summary'])}"]
         if planned.get("key_result_id"):
             lines.append(f"X-PLANERIX-KEY-RESULT:{planned['key_result_id']}")
+        assignee, organizer = planned.get("assignee"), planned.get("organizer")
+        if assignee and organizer:
+            # Assigned as RFC 5545 allows (ATTENDEE on the VTODO). SCHEDULE-AGENT=CLIENT: a record
+            # of who does it in the list it was written to, not an invitation sent elsewhere.
+            lines += [f"ORGANIZER:{organizer}",
+                      f'ATTENDEE;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;SCHEDULE-AGENT=CLIENT;'
+                      f'CN="{assignee["name"]}":{assignee["address"]}']
         lines += [f"X-PLANERIX-RULE:{rule.id}", "END:VTODO"]
     else:
         lines += ["BEGIN:VEVENT", f"UID:{uid}", f"DTSTAMP:{_utc(now)}", f"DTSTART:{_utc(start)}",
@@ -261,6 +268,22 @@ def calendar_object(rule, run_key: str, planned: dict, now: datetime) -> tuple[s
 
 
 StorageFactory = Callable[[], Awaitable[object]]
+
+
+async def _address(conn: AsyncConnection, account: str) -> str | None:
+    return (await conn.execute(directory.select_addresses(account).limit(1))).scalar()
+
+
+async def _assignment(conn: AsyncConnection, author: str, key_result_id) -> dict:
+    """A task for a key result is assigned to the key result's owner (when both the owner and the
+    rule's author have an email address: an assignment names people by address)."""
+    owner = (await conn.execute(sa.select(key_result.c.owner).where(key_result.c.id == key_result_id))).scalar()
+    address, organizer = (await _address(conn, owner), await _address(conn, author)) if owner else (None, None)
+    if not (address and organizer):
+        return {}
+    who = (await conn.execute(directory.select_identity(owner))).first()
+    name = "".join(c for c in (who.display_name or owner) if c not in '"\r\n')
+    return {"assignee": {"address": address, "name": name}, "organizer": organizer}
 
 
 async def _execute(conn: AsyncConnection, storage: StorageFactory, rule, run_key: str, planned: dict,
@@ -276,6 +299,8 @@ async def _execute(conn: AsyncConnection, storage: StorageFactory, rule, run_key
             " AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_seq = e.seq AND d.webhook_id = :webhook_id)"),
             {"webhook_id": planned["webhook_id"], "now": now, "event_id": event_id})
         return {"event_id": str(event_id) if event_id else None}
+    if planned["type"] == "create_task" and planned.get("key_result_id"):
+        planned = {**planned, **await _assignment(conn, rule.created_by, planned["key_result_id"])}
     uid, ics = calendar_object(rule, run_key, planned, now)
     try:
         written = await asyncio.to_thread(writer.write_items, await storage(), rule.created_by, planned["calendar"],
