@@ -8,7 +8,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
-from storage_plugin import indexed_filters, queries, request_state, scheduling, sync_token
+from storage_plugin import indexed_filters, item_events, queries, request_state, scheduling, sync_token
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -205,11 +205,18 @@ class Collection(storage.BaseCollection):
                 conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path})
                 return
             scheduling.before_delete(self.storage, conn, self, href)
-            deleted = conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href}).first()
-            if deleted is None:
+            if not self.remove_item(conn, href):
                 raise storage.ComponentNotFoundError(href)
-            self.record_removal(conn, href, self._bump(conn, 1))
-            self.storage.prune_history(conn, self.id)
+
+    def remove_item(self, conn, href: str) -> bool:
+        """Delete one item (the one delete path: CalDAV and writes from outside it); False if
+        there was none."""
+        item_events.before_delete(conn, self.path, self.id, href)
+        if conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href}).first() is None:
+            return False
+        self.record_removal(conn, href, self._bump(conn, 1))
+        self.storage.prune_history(conn, self.id)
+        return True
 
     def record_removal(self, conn, href: str, revision: int) -> None:
         conn.execute(queries.INSERT_TOMBSTONE, {"cid": self.id, "href": href, "revision": revision})

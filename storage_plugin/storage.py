@@ -23,8 +23,8 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
-from storage_plugin import (database, directory, freebusy, links, occurrences, queries, request_state,
-                            scheduling, time_bounds)
+from storage_plugin import (database, directory, freebusy, item_events, links, occurrences, queries,
+                            request_state, scheduling, time_bounds)
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length
 from storage_plugin.items import StoredItem, from_row, rows_to_items
@@ -287,6 +287,8 @@ class Storage(storage.BaseStorage):
             "link_owner": account,  # whose tasks count (migration 0005)
             "schedule_tag": scheduling.schedule_tag_of(text)}).one()
         collection.advance(row.new_revision, row.collection_modified)
+        item_events.after_write(conn, collection.path, href, item, found, shown,
+                                row.text if row.id is not None else None)
         stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
                                  etag=item.etag, series_start=series_start, series_end=series_end,
                                  modified=row.new_modified)

@@ -245,9 +245,7 @@ class CalendarEditor:
         if current is None:
             raise NotFound(f"/{self._collection.path}/{href} does not exist")
         _check_preconditions(href, current, if_match, False)
-        self._conn.execute(queries.DELETE_ITEM, {"cid": self._collection.id, "href": href})
-        self._collection.record_removal(self._conn, href, self._collection._bump(self._conn, 1))
-        self._storage.prune_history(self._conn, self._collection.id)
+        self._collection.remove_item(self._conn, href)
         return Written(href, None, deleted=True)
 
     def _free_href(self, uid: str) -> str:

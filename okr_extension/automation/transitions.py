@@ -17,6 +17,8 @@ KINDS = (
     "deadline.approaching", "task.overdue", "checkin.missing", "kpi.measurement_missing",
     # A rule's webhook action.
     "rule.fired",
+    # Calendar items linked to goals, written by the storage (storage_plugin.item_events).
+    "item.created", "item.changed", "item.deleted",
 )
 
 

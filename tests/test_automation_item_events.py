@@ -1,0 +1,64 @@
+"""item.created / item.changed / item.deleted: calendar items linked to goals, written by a CalDAV
+client, reach the goal organisation's webhooks (a real receiver on loopback), once per version,
+recorded in the transaction of the write; unlinked items make no event."""
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from conftest import DavUser
+from davutil import calendar, vtodo
+from webhookutil import hook_loop, hook_sidecar, receiver  # noqa: F401 (fixtures)
+
+ITEM_KINDS = ["item.created", "item.changed", "item.deleted"]
+
+
+def linked_todo(uid: str, kr_id: str, summary: str = "Call the bank", extra: str = "") -> str:
+    return calendar(vtodo(uid, summary).replace("END:VTODO", f"X-PLANERIX-KEY-RESULT:{kr_id}\r\n{extra}END:VTODO"))
+
+
+def test_linked_items_reach_the_goal_organisations_webhooks(hook_sidecar, alice, org, base_url, receiver,
+                                                             engine, api_user_factory):
+    admin = hook_sidecar.user(alice)
+    objective = admin.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Cash"})
+    kr = admin.ok("POST", "/api/key-results", {"objective_id": objective["id"], "title": "Loan",
+                                               "target_value": 1})
+    hook = admin.ok("POST", "/api/webhooks", {"organisation_id": org["id"], "url": receiver.url(),
+                                              "kinds": ITEM_KINDS})
+    # Another organisation's webhook hears nothing of it.
+    other_org = admin.ok("POST", "/api/organisations", {"name": "Other"})
+    admin.ok("POST", "/api/webhooks", {"organisation_id": other_org["id"], "url": receiver.url("/other"),
+                                       "kinds": ITEM_KINDS})
+    dav = DavUser(base_url, alice.name, alice.password)
+    dav.mkcalendar("tasks", ("VTODO",))
+    assert dav.put("tasks/plain.ics", calendar(vtodo("plain"))).status_code == 201  # no link: no event
+    assert dav.put("tasks/loan.ics", linked_todo("loan", kr["id"])).status_code == 201
+    assert dav.put("tasks/loan.ics", linked_todo("loan", kr["id"], extra="STATUS:COMPLETED\r\n")).status_code == 204
+    # Unlinking is a change the goal's organisation hears of; after that the item is none of its business.
+    assert dav.put("tasks/loan.ics", calendar(vtodo("loan", "Call the bank"))).status_code == 204
+    assert dav.put("tasks/loan.ics", calendar(vtodo("loan", "Call the bank again"))).status_code == 204
+    assert dav.put("tasks/loan.ics", linked_todo("loan", kr["id"])).status_code == 204
+    assert dav.request("DELETE", "tasks/loan.ics").status_code in (200, 204)
+    assert dav.request("DELETE", "tasks/plain.ics").status_code in (200, 204)
+    hook_sidecar.run_due()
+    hook_sidecar.run_due()  # nothing left: nothing sent twice
+    bodies = [json.loads(r.body) for r in receiver.at("/hook")]
+    assert [b["kind"] for b in bodies] == ["item.created", "item.changed", "item.changed", "item.changed",
+                                           "item.deleted"]
+    assert receiver.at("/other") == []
+    created, completed, unlinked, relinked, deleted = bodies
+    href = f"/{alice.name}/tasks/loan.ics"
+    assert created["subject"] == {"type": "item", "id": href[1:], "href": href}
+    assert created["data"]["links"] == [{"kind": "key_result", "target_id": kr["id"], "weight": 1.0}]
+    assert created["data"]["component"] == "VTODO" and created["data"]["status"] is None
+    assert completed["data"]["status"] == "COMPLETED"
+    assert unlinked["data"]["links"] == [] and relinked["data"]["links"] != []
+    assert deleted["data"]["uid"] == "loan" and deleted["data"]["links"] == []
+    assert [d["state"] for d in admin.ok("GET", f"/api/webhooks/{hook['id']}/deliveries")["items"]] == ["delivered"] * 5
+    # One event per version, recorded with the write (none for the unlinked item).
+    with engine.connect() as conn:
+        subjects = list(conn.execute(sa.text(
+            "SELECT DISTINCT subject_id FROM automation_event WHERE subject_type = 'item'"
+            " AND subject_id LIKE :prefix"), {"prefix": f"{alice.name}/tasks/%"}).scalars())
+    assert subjects == [href[1:]]
