@@ -85,13 +85,16 @@ _SUBTREES = sa.text("""
     SELECT id, parent_id, organisation_id FROM down""").bindparams(sa.bindparam("roots", type_=_IDS))
 
 
-async def load_tree(conn: AsyncConnection, root_ids) -> Tree:
-    """What rolling up ``root_ids`` needs: their subtrees and those key results, in a fixed number
-    of queries (one objective's page costs its subtree, not its organisation)."""
-    objectives = {row.id: row for row in await conn.execute(_SUBTREES, {"roots": list(root_ids)})}
+async def load_tree(conn: AsyncConnection, roots, whole_organisation: bool = False) -> Tree:
+    """What rolling up the objective rows ``roots`` needs: their subtrees and those key results, in
+    a fixed number of queries (one objective's page costs its subtree, not its organisation).
+    ``whole_organisation``: the rows are every objective of an organisation, so they are their own
+    subtrees (the overview saves walking them again)."""
+    rows = roots if whole_organisation else (await conn.execute(_SUBTREES, {"roots": [r.id for r in roots]})).all()
+    objectives = {row.id: row for row in rows}
     key_results: dict[uuid.UUID, list] = {}
-    for kr in await conn.execute(sa.select(key_result).where(
-            key_result.c.objective_id == sa.any_(sa.bindparam("ids", list(objectives), type_=_IDS)))):
+    for kr in (await conn.execute(sa.select(key_result).where(
+            key_result.c.objective_id == sa.any_(sa.bindparam("ids", list(objectives), type_=_IDS))))).all():
         key_results.setdefault(kr.objective_id, []).append(kr)
     children: dict[uuid.UUID, list[uuid.UUID]] = {}
     for row in objectives.values():
@@ -110,8 +113,8 @@ async def thresholds_of(conn: AsyncConnection, organisation_ids: list[uuid.UUID]
     return {row.id: domain.StatusThresholds(row.at_risk_below, row.off_track_below) for row in rows}
 
 
-async def present_objectives(conn: AsyncConnection, rows) -> list[dict]:
-    tree = await load_tree(conn, [row.id for row in rows])
+async def present_objectives(conn: AsyncConnection, rows, whole_organisation: bool = False) -> list[dict]:
+    tree = await load_tree(conn, rows, whole_organisation)
     now = clock.now()
     out = []
     for row in rows:

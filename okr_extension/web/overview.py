@@ -76,7 +76,7 @@ async def latest_confidence(conn: AsyncConnection, column: sa.Column, where: sa.
     ranked = (sa.select(column.label("owner_id"), check_in.c.confidence, newest_first.label("rank"))
               .select_from(check_in.join(key_result, key_result.c.id == check_in.c.key_result_id))
               .where(where).subquery())
-    rows = await conn.execute(sa.select(ranked.c.owner_id, ranked.c.confidence).where(ranked.c.rank == 1))
+    rows = (await conn.execute(sa.select(ranked.c.owner_id, ranked.c.confidence).where(ranked.c.rank == 1))).all()
     return {row.owner_id: row.confidence for row in rows}
 
 
@@ -90,7 +90,7 @@ async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
     role = await access.require_member(conn, user, organisation_id)
     org = (await conn.execute(sa.select(organisation).where(organisation.c.id == organisation_id))).one()
     rows = (await conn.execute(sa.select(objective).where(objective.c.organisation_id == organisation_id))).all()
-    items = await rollup.present_objectives(conn, rows)
+    items = await rollup.present_objectives(conn, rows, whole_organisation=True)
     confidence = await latest_confidence(conn, key_result.c.objective_id,
                                          key_result.c.organisation_id == organisation_id)
     members = list((await conn.execute(sa.select(membership.c.account).where(
