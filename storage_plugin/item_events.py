@@ -18,12 +18,8 @@ from sqlalchemy import text
 from . import events, links
 
 GOAL_KINDS = ("objective", "key_result", "kpi")
-_ORGANISATIONS = text("""
-    SELECT organisation_id, array_agg(id) AS goal_ids FROM (
-        SELECT id, organisation_id FROM objective WHERE id = ANY(CAST(:ids AS uuid[]))
-        UNION ALL SELECT id, organisation_id FROM key_result WHERE id = ANY(CAST(:ids AS uuid[]))
-        UNION ALL SELECT id, organisation_id FROM kpi WHERE id = ANY(CAST(:ids AS uuid[]))) goal
-    GROUP BY organisation_id ORDER BY organisation_id""")
+# Storage migration 0016, given its body by the goals' okr migration 0017.
+_ORGANISATIONS = text("SELECT organisation_id, goal_ids FROM planerix_goal_organisations(CAST(:ids AS uuid[]))")
 _LINKED_ITEM = text("""
     SELECT i.uid, i.component, i.etag, i.summary, i.status, i.percent_complete, i.due,
            array_agg(l.target_kind ORDER BY l.target_kind, l.target_id) AS kinds,

@@ -42,6 +42,14 @@ def test_plain_radicale_with_htpasswd_on_an_empty_database(tmp_path, empty_datab
         assert put.status_code == 201
         assert "SUMMARY:plain" in requests.get(f"{base}/zoe/plain/p1.ics", auth=auth).text
         assert requests.get(f"{base}/zoe/plain/p1.ics", auth=("zoe", "wrong")).status_code == 401
+        # A goal link is indexed without the goals' schema (no organisation hears of it); the
+        # item is written and deleted like any other.
+        linked = event.replace("UID:p1", "UID:p2").replace(
+            "SUMMARY:plain", "SUMMARY:linked\r\nX-PLANERIX-KEY-RESULT:3f2c7c64-8f9a-4d7b-9a51-1d2e3f4a5b6c")
+        put = requests.put(f"{base}/zoe/plain/p2.ics", data=linked, auth=auth,
+                           headers={"Content-Type": "text/calendar", "If-None-Match": "*"})
+        assert put.status_code == 201, put.text
+        assert requests.delete(f"{base}/zoe/plain/p2.ics", auth=auth).status_code in (200, 204)
     finally:
         radicale.terminate()
         radicale.communicate(timeout=20)
