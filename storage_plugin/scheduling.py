@@ -25,7 +25,7 @@ from radicale import pathutils
 
 from scheduling import itip
 from scheduling.addresses import address_key
-from storage_plugin import clock, directory, queries, request_state
+from storage_plugin import clock, directory, email_outbox, queries, request_state
 
 if TYPE_CHECKING:
     from storage_plugin.collection import Collection
@@ -156,9 +156,10 @@ def before_write(storage: "Storage", conn, collection: "Collection", href: str,
     accounts = _Directory(conn, owner)
     if address_key(organizer) in own:
         outcome = itip.organizer_changes(old if itip.is_scheduling_object(old) else None, new, own,
-                                         accounts.is_local)
+                                         accounts.is_local, email_outbox.external_status(email_outbox.settings_of(storage)))
         state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts,
                                      retry_after(storage))
+        email_outbox.queue(conn, storage, owner, organizer, outcome.external)
         rewritten = outcome.calendar.to_ical().decode("utf-8")
         if rewritten != text:
             item = _prepared(storage, rewritten, collection.path)
@@ -189,6 +190,7 @@ def before_delete(storage: "Storage", conn, collection: "Collection", href: str)
         outcome = itip.organizer_changes(old, None, own, accounts.is_local)
         state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts,
                                      retry_after(storage))
+        email_outbox.queue(conn, storage, owner, organizer, outcome.external)
     else:
         reply = itip.attendee_reply(old, None, own, clock.now())
         if reply is not None:
