@@ -14,7 +14,7 @@ from radicale import server as radicale_server
 from server.caldav_app import PlanerixApplication
 from server import settings
 from server.scheduling import email_delivery
-from storage_plugin import scheduling
+from storage_plugin import email_outbox, scheduling
 
 
 class _HTTPServer(radicale_server.ParallelHTTPServer):
@@ -52,9 +52,10 @@ class CalDAVServer:
             self._scheduling_worker = scheduling.Worker(
                 self.application._storage, settings.scheduling_option(configuration, "worker_interval_seconds"))
             self._scheduling_worker.start()
-            self._email_worker = email_delivery.EmailWorker(
-                self.application._storage, settings.scheduling_option(configuration, "worker_interval_seconds"))
-            self._email_worker.start()
+            if email_outbox.settings_of(self.application._storage).configured:
+                self._email_worker = email_delivery.EmailWorker(
+                    self.application._storage, settings.scheduling_option(configuration, "worker_interval_seconds"))
+                self._email_worker.start()
 
     def stop(self) -> None:
         for worker in (getattr(self, "_scheduling_worker", None), getattr(self, "_email_worker", None)):
