@@ -22,13 +22,14 @@ import sqlalchemy as sa
 
 from scheduling import itip
 from scheduling.addresses import address_key, normalise_address
+from storage_plugin import clock
 
 if TYPE_CHECKING:
     from storage_plugin.storage import Storage
 
 QUEUED, SENT = "1.0", "1.1"
 NOT_SENT, REFUSED = "5.1", "5.3"
-LEASE_SECONDS = 120          # longer than one SMTP conversation (its timeout is 30 s)
+LEASE_SECONDS = 300          # renewed before each mail; longer than one SMTP conversation
 MAX_ATTEMPTS = 8
 FIRST_RETRY_SECONDS = 30     # then doubling, at most an hour: 8 attempts span about two hours
 MAX_RETRY_SECONDS = 3600
@@ -106,8 +107,6 @@ def queue(conn, storage: "Storage", account: str, organizer: str, messages: list
     A message not yet sent to the same person about the same event is replaced by the newer one."""
     if not messages or not settings_of(storage).configured:
         return 0
-    from storage_plugin import clock
-
     now, queued = clock.now(), 0
     for message in messages:
         recipient = normalise_address(message.recipient)
@@ -157,6 +156,18 @@ def claim_due(engine, owner: str, now: datetime, batch: int = 20) -> list:
         return list(conn.execute(_CLAIM_DUE, {"now": now, "owner": owner, "lease": LEASE_SECONDS, "batch": batch}))
 
 
+_RENEW = sa.text("""
+    UPDATE email_job SET lease_until = :now + make_interval(secs => :lease)
+    WHERE id = :id AND lease_owner = :owner AND done IS NULL RETURNING id""")
+
+
+def renew(engine, job, owner: str, now: datetime) -> bool:
+    """Whether the lease on ``job`` is still ours (then extended): checked right before sending,
+    so a batch that outlived its lease never sends what another process has claimed since."""
+    with engine.begin() as conn:
+        return conn.execute(_RENEW, {"id": job.id, "owner": owner, "now": now, "lease": LEASE_SECONDS}).first() is not None
+
+
 def retry_delay(attempts: int) -> timedelta:
     """The wait after the ``attempts``-th failed attempt."""
     return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), MAX_RETRY_SECONDS))
@@ -184,35 +195,37 @@ _NEWER = sa.text("SELECT EXISTS (SELECT 1 FROM email_job WHERE organizer_account
                  "AND recipient = :recipient AND id > :id)")
 
 
-def record_status(storage: "Storage", job, status: str) -> None:
-    """Set SCHEDULE-STATUS of the job's attendee on the organizer's copy, unless a newer message
-    to them has been queued since (its status is the one to show). A server-side change: the
-    Schedule-Tag stays (the answer parameters are not part of it)."""
+def record_statuses(storage: "Storage", outcomes: list[tuple[object, str]]) -> None:
+    """Set SCHEDULE-STATUS of each job's attendee on the organizer's copy (one rewrite per event),
+    unless a newer message to them has been queued since (its status is the one to show). A
+    server-side change: the Schedule-Tag stays (answer parameters are not part of it)."""
     from storage_plugin import directory, scheduling
 
-    account = job.organizer_account
-    code = status.split(";", 1)[0]
-    with storage.acquire_lock("w", account, path=f"/{account}/"):
-        with storage.connection() as conn:
-            if conn.execute(_NEWER, {"account": account, "uid": job.uid, "recipient": job.recipient,
-                                     "id": job.id}).scalar():
-                return
-            found = conn.execute(scheduling._BY_UID_IN_HOME, {
-                "home": account, "uid": job.uid, "default": directory.default_calendar_path(conn, account) or ""}
-            ).first()
-            if found is None:
-                return
-            calendar = itip.parse(found.text)
-            changed = False
-            for component in itip.scheduled(calendar):
-                attendee = itip.find_attendee(component, [job.recipient])
-                if attendee is not None and str(attendee.params.get("SCHEDULE-STATUS", "")) != code:
-                    attendee.params["SCHEDULE-STATUS"] = code
-                    changed = True
-            if changed:
-                collection = scheduling._collection(storage, conn, found.path)
-                text = calendar.to_ical().decode("utf-8")
-                storage.write_item(conn, collection, found.href, scheduling._prepared(storage, text, found.path))
+    events: dict[tuple[str, str], list] = {}
+    for job, status in outcomes:
+        events.setdefault((job.organizer_account, job.uid), []).append((job, status.split(";", 1)[0]))
+    for (account, uid), statuses in events.items():
+        with storage.acquire_lock("w", account, path=f"/{account}/"):
+            with storage.connection() as conn:
+                current = [(job.recipient, code) for job, code in statuses if not conn.execute(_NEWER, {
+                    "account": account, "uid": uid, "recipient": job.recipient, "id": job.id}).scalar()]
+                found = conn.execute(scheduling._BY_UID_IN_HOME, {
+                    "home": account, "uid": uid, "default": directory.default_calendar_path(conn, account) or ""}
+                ).first()
+                if not current or found is None:
+                    continue
+                calendar = itip.parse(found.text)
+                changed = False
+                for component in itip.scheduled(calendar):
+                    for recipient, code in current:
+                        attendee = itip.find_attendee(component, [recipient])
+                        if attendee is not None and str(attendee.params.get("SCHEDULE-STATUS", "")) != code:
+                            attendee.params["SCHEDULE-STATUS"] = code
+                            changed = True
+                if changed:
+                    collection = scheduling._collection(storage, conn, found.path)
+                    text = calendar.to_ical().decode("utf-8")
+                    storage.write_item(conn, collection, found.href, scheduling._prepared(storage, text, found.path))
 
 
 _OF_ORGANIZER = sa.text("""

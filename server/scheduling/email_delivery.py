@@ -30,29 +30,61 @@ class PermanentFailure(Exception):
     """The mail server refused for good (5xx): retrying would not help."""
 
 
-def send(settings: email_outbox.EmailSettings, mail: EmailMessage) -> None:
-    """One SMTP conversation; raises PermanentFailure for 5xx answers, OSError/SMTPException otherwise."""
-    context = ssl.create_default_context()
-    try:
+class SmtpSession:
+    """One SMTP connection for a batch of mails, opened at the first mail and again after a
+    failure (a TLS handshake per mail would dominate the time a batch takes)."""
+
+    def __init__(self, settings: email_outbox.EmailSettings) -> None:
+        self.settings = settings
+        self._smtp: Optional[smtplib.SMTP] = None
+
+    def _open(self) -> smtplib.SMTP:
+        settings, context = self.settings, ssl.create_default_context()
         if settings.security == "tls":
             smtp = smtplib.SMTP_SSL(settings.host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS, context=context)
         else:
             smtp = smtplib.SMTP(settings.host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS)
-        with smtp:
+        try:
             if settings.security == "starttls":
                 smtp.starttls(context=context)
             if settings.username:
                 smtp.login(settings.username, settings.password)
-            smtp.send_message(mail)
-    except smtplib.SMTPRecipientsRefused as e:
-        codes = [code for code, _ in e.recipients.values()]
-        if all(code >= 500 for code in codes):
-            raise PermanentFailure(f"the recipient's address was refused: {e.recipients}") from None
-        raise
-    except smtplib.SMTPResponseException as e:
-        if e.smtp_code >= 500:
-            raise PermanentFailure(f"the mail server refused: {e.smtp_code} {e.smtp_error!r}") from None
-        raise
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, mail: EmailMessage) -> None:
+        """Raises PermanentFailure for 5xx answers, OSError or SMTPException otherwise."""
+        try:
+            if self._smtp is None:
+                self._smtp = self._open()
+            self._smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as e:
+            if all(code >= 500 for code, _ in e.recipients.values()):
+                raise PermanentFailure(f"the recipient's address was refused: {e.recipients}") from None
+            raise
+        except smtplib.SMTPResponseException as e:
+            if e.smtp_code >= 500:
+                raise PermanentFailure(f"the mail server refused: {e.smtp_code} {e.smtp_error!r}") from None
+            raise
+        except (OSError, smtplib.SMTPServerDisconnected):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
+
+    def __enter__(self) -> "SmtpSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _links(settings: email_outbox.EmailSettings, secret: str, job, message, now) -> dict[str, str]:
@@ -92,15 +124,21 @@ class EmailWorker:
             return 0
         with self.storage.engine.begin() as conn:
             secret = email_outbox.server_secret(conn, rsvp_token.PURPOSE)
-        for job in jobs:
-            self._send(settings, secret, job)
+        with SmtpSession(settings) as session:
+            outcomes = [(job, self._send(session, secret, job)) for job in jobs
+                        if email_outbox.renew(self.storage.engine, job, self.owner, clock.now())]
+        try:
+            email_outbox.record_statuses(self.storage, outcomes)
+        except Exception as e:  # the statuses stay in the outbox rows (the API shows them)
+            logger.warning("SCHEDULE-STATUS after sending: %s", e)
         return len(jobs)
 
-    def _send(self, settings, secret: str, job) -> None:
+    def _send(self, session: SmtpSession, secret: str, job) -> str:
+        """Send one row and record the attempt; returns its SCHEDULE-STATUS."""
         now = clock.now()
         error, permanent = None, False
         try:
-            send(settings, compose(settings, secret, job, now))
+            session.send(compose(session.settings, secret, job, now))
             status = f"{email_outbox.SENT};Sent by email"
         except PermanentFailure as e:
             error, permanent = str(e), True
@@ -114,11 +152,7 @@ class EmailWorker:
             status = f"{email_outbox.NOT_SENT};Could not be sent: {error}"
         if error is not None:
             logger.warning("email to %s about %s: %s", job.recipient, job.uid, error)
-        status = email_outbox.finish(self.storage.engine, job, self.owner, now, status, error, permanent)
-        try:
-            email_outbox.record_status(self.storage, job, status)
-        except Exception as e:  # the status is in the outbox row; the copy catches up next time
-            logger.warning("SCHEDULE-STATUS of %s on %s: %s", job.recipient, job.uid, e)
+        return email_outbox.finish(self.storage.engine, job, self.owner, now, status, error, permanent)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="planerix-email", daemon=True)
