@@ -3,9 +3,9 @@
 ``queue`` runs in the organizer's write transaction (next to the schedule_job rows of local
 recipients), so the write and the intent to send commit together. Any server's email worker
 (server/scheduling/email_delivery.py) then ``claim_due``s rows with FOR UPDATE SKIP LOCKED and a
-lease, sends each, and ``finish``es it only while it still holds the lease: a row is sent once
-unless a process dies between the SMTP server's acceptance and the commit of ``finish``.
-``record_status`` writes the outcome into the organizer's copy as SCHEDULE-STATUS (RFC 6638
+lease, ``renew``s the lease right before sending each row and ``finish``es it only while it still
+holds the lease: a row is sent once unless a process dies between the SMTP server's acceptance
+and the commit of ``finish`` (then it is sent again after the lease). ``record_statuses`` writes the outcome into the organizer's copy as SCHEDULE-STATUS (RFC 6638
 §3.2.9): 1.0 queued, 1.1 sent by email, 5.1 not sent yet (retrying) or given up, 5.3 refused by the
 recipient's mail server; 3.7 (set at write time) when no SMTP server is configured.
 Times come from ``storage_plugin.clock`` so tests can drive retries and expiry.
