@@ -41,7 +41,7 @@ EMAIL_SECTION = "email"
 radicale_config.DEFAULT_CONFIG_SCHEMA.setdefault(EMAIL_SECTION, {
     "host": {"value": "", "type": str, "help": "SMTP server; empty: no email (external attendees get 3.7)"},
     "port": {"value": "0", "type": int, "help": "0: 465 with tls, 587 with starttls, 25 with none"},
-    "security": {"value": "starttls", "type": str, "help": "none, starttls or tls"},
+    "security": {"value": "", "type": str, "help": "none, starttls or tls (empty: starttls)"},
     "username": {"value": "", "type": str, "help": "SMTP login (empty: none)"},
     "password": {"value": "", "type": str, "help": "SMTP password"},
     "sender": {"value": "", "type": str, "help": "the From address of invitations"},

@@ -35,6 +35,12 @@ class Mailbox:
         self.refused = 0
         self._lock = threading.Lock()
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("nobody-"):
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         with self._lock:
             if self.refuse:
@@ -235,6 +241,26 @@ def test_a_refused_mail_is_retried_after_the_backoff(engine, mailing_server, smt
     [job] = _jobs(engine, uid)
     assert job.attempts == 2 and job.sent is not None and job.last_error is None
     assert len(smtp.mailbox.to(guest.email)) == 1
+
+
+def test_an_address_the_mail_server_refuses_is_not_retried(engine, mailing_server, smtp, sidecar):
+    organizer = scheduling_user(engine, mailing_server, "boss")
+    unknown, known = _guest("nobody"), _guest()
+    uid = f"refused-{organizer.name}"
+    assert organizer.put(f"personal/{uid}.ics", invitation(uid, organizer, [unknown, known])).status_code == 201
+    wait_until(lambda: _status_of(organizer, uid, unknown) == "5.3", timeout=20, what="the refusal status")
+    wait_until(lambda: _status_of(organizer, uid, known) == "1.1", timeout=20, what="the other one sent")
+    refused = next(j for j in _jobs(engine, uid) if j.recipient == f"mailto:{unknown.email}")
+    assert refused.done is not None and refused.sent is None and refused.attempts == 1 and "550" in refused.last_error
+    api = requests.get(f"{sidecar.url}/api/email-invitations", params={"uid": uid},
+                       auth=(organizer.name, organizer.password)).json()["emails"]
+    shown = next(e for e in api if e["recipient"] == f"mailto:{unknown.email}")
+    assert shown["schedule_status"].startswith("5.3") and shown["next_attempt"] is None and "550" in shown["error"]
+    # Nobody else sees an organizer's mails.
+    stranger = scheduling_user(engine, mailing_server, "stranger")
+    assert requests.get(f"{sidecar.url}/api/email-invitations", params={"uid": uid},
+                        auth=(stranger.name, stranger.password)).json()["emails"] == []
+    assert requests.get(f"{sidecar.url}/api/email-invitations").status_code == 401
 
 
 def test_without_smtp_external_attendees_get_schedule_status_3_7(engine, base_url):
