@@ -182,8 +182,9 @@ def finish(engine, job, owner: str, now: datetime, status: str, error: Optional[
             return status
         attempts = job.attempts + 1
         final = permanent or attempts >= MAX_ATTEMPTS
-        if not final:
-            status = f"{status} (attempt {attempts} of {MAX_ATTEMPTS})"
+        if not permanent:
+            status += (f" (gave up after {attempts} attempts)" if final
+                       else f" (attempt {attempts} of {MAX_ATTEMPTS}; retrying)")
         conn.execute(_FAILED, {"id": job.id, "owner": owner, "now": now, "status": status[:500],
                                "error": error[:1000], "final": final,
                                "next_run": now if final else now + retry_delay(attempts)})

@@ -323,6 +323,7 @@ def _store_in_inbox(storage: "Storage", conn, account: str, text: str) -> None:
 class Worker:
     """Delivers jobs nobody delivered (their writer's process died, or delivery failed), in any
     of the server processes: claimed with FOR UPDATE SKIP LOCKED and a lease."""
+    thread_name = "planerix-scheduling"
 
     def __init__(self, storage: "Storage", interval: float = 2.0, batch: int = 50) -> None:
         self.storage, self.interval, self.batch = storage, interval, batch
@@ -340,7 +341,7 @@ class Worker:
         return len(claimed)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="planerix-scheduling", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

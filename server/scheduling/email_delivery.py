@@ -8,18 +8,14 @@ SCHEDULE-STATUS, and into the outbox row (the API's /api/email-invitations).
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import smtplib
-import socket
 import ssl
-import threading
 from email.message import EmailMessage
 from typing import Optional
 
 from scheduling import imip, itip, rsvp_token
 from scheduling.addresses import normalise_address
-from storage_plugin import clock, email_outbox
+from storage_plugin import clock, email_outbox, scheduling
 
 logger = logging.getLogger("planerix.email")
 
@@ -105,14 +101,13 @@ def compose(settings: email_outbox.EmailSettings, secret: str, job, now) -> Emai
     return imip.build(sender, job.recipient, message, _links(settings, secret, job, message, now), now)
 
 
-class EmailWorker:
-    """Claims due outbox rows and sends them, in a thread of each server process."""
+class EmailWorker(scheduling.Worker):
+    """Claims due outbox rows and sends them, in a thread of each server process (the
+    scheduling worker's loop, with this ``run_due``)."""
+    thread_name = "planerix-email"
 
     def __init__(self, storage, interval: float = 2.0, batch: int = 20) -> None:
-        self.storage, self.interval, self.batch = storage, interval, batch
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        super().__init__(storage, interval, batch)
 
     def run_due(self) -> int:
         """Send what is due once; returns how many rows were claimed."""
@@ -145,7 +140,7 @@ class EmailWorker:
             status = f"{email_outbox.REFUSED};{e}"
         except (OSError, smtplib.SMTPException) as e:
             error = f"{type(e).__name__}: {e}"
-            status = f"{email_outbox.NOT_SENT};Not sent yet: {error}"
+            status = f"{email_outbox.NOT_SENT};Not sent: {error}"
         except Exception as e:  # a bug (a message we cannot build): give up on this one, say why
             logger.warning("email job %s could not be built", job.id, exc_info=True)
             error, permanent = f"{type(e).__name__}: {e}", True
@@ -153,20 +148,3 @@ class EmailWorker:
         if error is not None:
             logger.warning("email to %s about %s: %s", job.recipient, job.uid, error)
         return email_outbox.finish(self.storage.engine, job, self.owner, now, status, error, permanent)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="planerix-email", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(SMTP_TIMEOUT_SECONDS)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                while self.run_due() and not self._stop.is_set():
-                    pass
-            except Exception as e:  # the database may be away for a while: try again later
-                logger.warning("email worker: %s", e)
