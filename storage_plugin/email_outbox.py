@@ -5,9 +5,10 @@ recipients), so the write and the intent to send commit together. Any server's e
 (server/scheduling/email_delivery.py) then ``claim_due``s rows with FOR UPDATE SKIP LOCKED and a
 lease, ``renew``s the lease right before sending each row and ``finish``es it only while it still
 holds the lease: a row is sent once unless a process dies between the SMTP server's acceptance
-and the commit of ``finish`` (then it is sent again after the lease). ``record_statuses`` writes the outcome into the organizer's copy as SCHEDULE-STATUS (RFC 6638
-§3.2.9): 1.0 queued, 1.1 sent by email, 5.1 not sent yet (retrying) or given up, 5.3 refused by the
-recipient's mail server; 3.7 (set at write time) when no SMTP server is configured.
+and the commit of ``finish`` (then it is sent again after the lease). ``record_statuses``
+writes the outcomes into the organizer's copy as SCHEDULE-STATUS (RFC 6638 §3.2.9): 1.0 queued,
+1.1 sent by email, 5.1 not sent (retrying, or given up), 5.3 refused for good by the mail server;
+3.7 (set at write time) when no SMTP server is configured.
 Times come from ``storage_plugin.clock`` so tests can drive retries and expiry.
 """
 from __future__ import annotations
@@ -165,7 +166,8 @@ def renew(engine, job, owner: str, now: datetime) -> bool:
     """Whether the lease on ``job`` is still ours (then extended): checked right before sending,
     so a batch that outlived its lease never sends what another process has claimed since."""
     with engine.begin() as conn:
-        return conn.execute(_RENEW, {"id": job.id, "owner": owner, "now": now, "lease": LEASE_SECONDS}).first() is not None
+        renewed = conn.execute(_RENEW, {"id": job.id, "owner": owner, "now": now, "lease": LEASE_SECONDS}).first()
+    return renewed is not None
 
 
 def retry_delay(attempts: int) -> timedelta:

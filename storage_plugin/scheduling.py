@@ -155,8 +155,9 @@ def before_write(storage: "Storage", conn, collection: "Collection", href: str,
         return item
     accounts = _Directory(conn, owner)
     if address_key(organizer) in own:
+        emailed = email_outbox.external_status(email_outbox.settings_of(storage))
         outcome = itip.organizer_changes(old if itip.is_scheduling_object(old) else None, new, own,
-                                         accounts.is_local, email_outbox.external_status(email_outbox.settings_of(storage)))
+                                         accounts.is_local, emailed)
         state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts,
                                      retry_after(storage))
         email_outbox.queue(conn, storage, owner, organizer, outcome.external)

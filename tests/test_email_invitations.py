@@ -141,7 +141,8 @@ def test_an_external_attendee_gets_an_itip_request_mail_and_answers_through_the_
     alternative = next(p for p in mail.iter_parts() if p.get_content_type() == "multipart/alternative")
     assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/calendar"]
     assert [a.get_filename() for a in mail.iter_attachments()] == ["invite.ics"]
-    assert mail["From"].addresses[0].addr_spec == SENDER and organizer.name in str(mail["From"])  # the CN the client wrote
+    # From: the configured sender, named after the organizer's CN (the client wrote their login).
+    assert mail["From"].addresses[0].addr_spec == SENDER and organizer.name in str(mail["From"])
     assert mail["Reply-To"].addresses[0].addr_spec == organizer.email
     assert "Budget review" in mail["Subject"]
     content_type, calendar = _calendar_part(mail)
