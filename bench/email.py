@@ -7,9 +7,10 @@ On a fresh database of that server (dropped afterwards), two in-process Planerix
 one without ``[email]`` (external attendees get SCHEDULE-STATUS 3.7, nothing is queued) and one
 with ``[email]`` pointing at an aiosmtpd server on loopback. One organizer PUTs ``--puts`` new
 invitations of ``--attendees`` external attendees each to both; reported: the median PUT time of
-each and their ratio (the mails are only queued in the write's transaction, so the ratio should
-stay near 1), and the rate at which the email worker empties the outbox (mails accepted by the
-SMTP server per second, from the first PUT to the last mail). Needs the test extra (aiosmtpd).
+each and their ratio (the mails are only queued in the write's transaction), and the rate at
+which one email worker then empties the outbox (mails accepted by the SMTP server per second,
+batches of 20 over one connection, each followed by one SCHEDULE-STATUS rewrite of the
+organizer's copy). Needs the test extra (aiosmtpd).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from sqlalchemy.engine import make_url
 import okr_extension
 from server import settings
 from server.caldav_server import CalDAVServer
+from server.scheduling import email_delivery
 from storage_plugin import accounts, database
 
 
@@ -95,16 +97,18 @@ def run(server_url: str, puts: int, attendees: int) -> dict:
         for user in users:
             accounts.add(engine, user, password, email=f"{user}@example.org")
         plain = _server(url, {})
+        # Its own worker waits (a long interval): the PUTs are timed alone, then the outbox is
+        # emptied by a worker driven from here, timed alone.
         mailing = _server(url, {"email": {"host": "127.0.0.1", "port": str(smtp.port), "security": "none",
                                           "sender": "planerix@example.org"},
-                                "scheduling": {"worker_interval_seconds": "0.05"}})
+                                "scheduling": {"worker_interval_seconds": "3600"}})
         try:
             without = _put_times(f"http://127.0.0.1:{plain.port}", users[0], password, puts, attendees)
-            started = time.perf_counter()
             with_email = _put_times(f"http://127.0.0.1:{mailing.port}", users[1], password, puts, attendees)
-            expected = puts * attendees
-            while counter.count < expected and time.perf_counter() - started < 600:
-                time.sleep(0.01)
+            worker = email_delivery.EmailWorker(mailing.application._storage)
+            started = time.perf_counter()
+            while worker.run_due():
+                pass
             elapsed = time.perf_counter() - started
         finally:
             plain.stop()
@@ -132,7 +136,7 @@ def main() -> None:
     print(f"median PUT without [email]: {result['median_put_ms_without_email']:.1f} ms")
     print(f"median PUT with [email]:    {result['median_put_ms_with_email']:.1f} ms "
           f"(ratio {result['ratio']:.2f})")
-    print(f"mails sent: {result['mails']}, {result['mails_per_second']:.0f} per second (first PUT to last mail)")
+    print(f"mails sent: {result['mails']}, {result['mails_per_second']:.0f} per second (one worker)")
 
 
 if __name__ == "__main__":

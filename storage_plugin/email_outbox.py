@@ -96,11 +96,13 @@ def external_status(settings: EmailSettings):
 
 _SUPERSEDE = sa.text("""
     UPDATE email_job SET done = :now, last_status = '2.0;Replaced by a newer message before it was sent'
-    WHERE organizer_account = :account AND uid = :uid AND recipient = :recipient AND done IS NULL
+    WHERE organizer_account = :account AND uid = :uid AND recipient = ANY(:recipients) AND done IS NULL
       AND (lease_until IS NULL OR lease_until < :now)""")
 _INSERT = sa.text("""
     INSERT INTO email_job (organizer_account, organizer, recipient, method, uid, itip, next_run)
-    VALUES (:account, :organizer, :recipient, :method, :uid, :itip, :now)""")
+    SELECT :account, :organizer, recipient, method, :uid, itip, :now
+    FROM unnest(CAST(:recipients AS text[]), CAST(:methods AS text[]), CAST(:itips AS text[]))
+         AS m(recipient, method, itip)""")
 
 
 def queue(conn, storage: "Storage", account: str, organizer: str, messages: list[itip.Message]) -> int:
@@ -108,17 +110,15 @@ def queue(conn, storage: "Storage", account: str, organizer: str, messages: list
     A message not yet sent to the same person about the same event is replaced by the newer one."""
     if not messages or not settings_of(storage).configured:
         return 0
-    now, queued = clock.now(), 0
-    for message in messages:
-        recipient = normalise_address(message.recipient)
-        if recipient is None or message.method not in ("REQUEST", "CANCEL"):
-            continue
-        key = {"account": account, "uid": message.uid, "recipient": recipient, "now": now}
-        conn.execute(_SUPERSEDE, key)
-        conn.execute(_INSERT, {**key, "organizer": address_key(organizer), "method": message.method,
-                               "itip": message.text})
-        queued += 1
-    return queued
+    mails = [(recipient, m.method, m.text) for m in messages
+             if (recipient := normalise_address(m.recipient)) is not None and m.method in ("REQUEST", "CANCEL")]
+    if not mails:
+        return 0
+    recipients, methods, texts = (list(column) for column in zip(*mails))
+    key = {"account": account, "uid": messages[0].uid, "recipients": recipients, "now": clock.now()}
+    conn.execute(_SUPERSEDE, key)
+    conn.execute(_INSERT, {**key, "organizer": address_key(organizer), "methods": methods, "itips": texts})
+    return len(mails)
 
 
 # -- the signing secret of RSVP links ---------------------------------------------------------
