@@ -24,6 +24,7 @@ from okr_extension.identity import routes as identity
 from okr_extension.handlers import feeds, links, organisations, resources, subscriptions, system, tokens
 from okr_extension.handlers import kpis as kpi_handlers
 from okr_extension.keys import CLOCK, CREDENTIALS, ENGINE, LOGIN_POLICY, OPENAPI, READINESS, ROUTE_OPERATIONS
+from okr_extension.rsvp import routes as rsvp
 from storage_plugin import accounts, database, logins, readiness
 
 ROUTES = [
@@ -41,6 +42,7 @@ ROUTES = [
     *subscriptions.OPERATIONS,
     *availability.OPERATIONS,
     *automation_handlers.OPERATIONS,
+    *rsvp.OPERATIONS,
 ]
 
 async def _dispose_engine(app: web.Application):
@@ -76,5 +78,6 @@ def create_app(database_url: str, feed_settings: FeedSettings | None = None,
     feeds = feeds_runtime.install(app, database_url, app[ENGINE], feed_settings)
     automation_runtime.install(app, database_url, app[ENGINE], automation_settings, feeds.storage)
     app.add_routes([operation.route() for operation in ROUTES])
+    app.add_routes(rsvp.PAGES)
     dashboard.install(app, dashboard_settings or dashboard.DashboardSettings())
     return app

@@ -11,6 +11,7 @@ from okr_extension import token_scopes, tokens
 from okr_extension.api.problems import Problem
 from okr_extension.keys import (AUTH_SCHEME, CLOCK, CREDENTIALS, DASHBOARD_REQUEST, ENGINE, LOGIN_POLICY,
                                ROUTE_OPERATIONS, USER)
+from okr_extension.rsvp import PAGE_ROUTE as RSVP_PAGE_ROUTE
 from storage_plugin import logins, readiness
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Planerix", charset="UTF-8"'}
@@ -27,6 +28,8 @@ def _is_public(request: web.Request) -> bool:
     if request.get(DASHBOARD_REQUEST):
         return True  # the dashboard signs in with its own session (okr_extension.web.guard)
     resource = request.match_info.route.resource
+    if resource is not None and resource.canonical == RSVP_PAGE_ROUTE and request.method in ("GET", "HEAD", "POST"):
+        return True  # an invitee outside Planerix: the signed token in the path is the capability
     return (request.method in ("GET", "HEAD") and resource is not None
             and resource.canonical in PUBLIC_ROUTES)
 

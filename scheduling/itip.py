@@ -253,13 +253,16 @@ def cancel_for(calendar: Calendar, recipient: str, whole: bool = True) -> Calend
 @dataclass
 class OrganizerOutcome:
     calendar: Optional[Calendar]   # the organizer's copy to store (rewritten), None on delete
-    messages: list[Message]
+    messages: list[Message]        # for local recipients
+    external: list[Message] = ()   # for everyone else (sent by email when configured: scheduling.imip)
 
 
 def organizer_changes(old: Optional[Calendar], new: Optional[Calendar], own: set[str],
-                      is_local: Callable[[str], bool]) -> OrganizerOutcome:
+                      is_local: Callable[[str], bool],
+                      external_status: Callable[[str], str] = lambda address: NOT_LOCAL) -> OrganizerOutcome:
     """An organizer's PUT (``new``) or DELETE (``new`` None) of a scheduling object: the
-    messages for the attendees and the copy to store."""
+    messages for the attendees and the copy to store. ``external_status`` is the SCHEDULE-STATUS
+    of an attendee who is not local (3.7, or 1.0 when an email is queued for them)."""
     current = new if new is not None else old
     organizer_prop = organizer(current)
     if organizer_prop is not None and not server_schedules(organizer_prop):
@@ -271,7 +274,8 @@ def organizer_changes(old: Optional[Calendar], new: Optional[Calendar], own: set
     if new is None:
         for recipient in before:
             messages.append(Message(recipient, "CANCEL", uid, cancel_for(old, recipient)))
-        return OrganizerOutcome(None, messages)
+        return OrganizerOutcome(None, [m for m in messages if is_local(m.recipient)],
+                                [m for m in messages if not is_local(m.recipient)])
     new = copy.deepcopy(new)
     if old is not None and timing_signature(old) != timing_signature(new):
         for component in scheduled(new):
@@ -296,8 +300,9 @@ def organizer_changes(old: Optional[Calendar], new: Optional[Calendar], own: set
             attendee.params.pop("SCHEDULE-FORCE-SEND", None)
             key = address_key(attendee)
             if key in sent_to:
-                attendee.params["SCHEDULE-STATUS"] = DELIVERED if is_local(key) else NOT_LOCAL
-    return OrganizerOutcome(new, [m for m in messages if is_local(m.recipient)])
+                attendee.params["SCHEDULE-STATUS"] = DELIVERED if is_local(key) else external_status(key)
+    return OrganizerOutcome(new, [m for m in messages if is_local(m.recipient)],
+                            [m for m in messages if not is_local(m.recipient)])
 
 
 def attendee_reply(old: Optional[Calendar], new: Optional[Calendar], own: set[str],
@@ -331,6 +336,18 @@ def attendee_reply(old: Optional[Calendar], new: Optional[Calendar], own: set[st
         return None
     return Message(address_key(organizer_prop), "REPLY", uid_of(current),
                    _message_calendar("REPLY", current, replied))
+
+
+def answer_from(calendar: Calendar, attendee: str, answer: str, stamp: datetime) -> Optional[Message]:
+    """The REPLY by which ``attendee`` gives ``answer`` to every instance they are invited to in
+    the organizer's ``calendar`` (an answer given outside a calendar client: the RSVP pages)."""
+    replied = [_reply_component(c, me, answer, stamp) for c in scheduled(calendar)
+               if (me := find_attendee(c, [attendee])) is not None]
+    organizer_prop = organizer(calendar)
+    if not replied or organizer_prop is None:
+        return None
+    return Message(address_key(organizer_prop), "REPLY", uid_of(calendar),
+                   _message_calendar("REPLY", calendar, replied))
 
 
 def _reply_component(component, me, answer: str, stamp: Optional[datetime]):

@@ -13,7 +13,8 @@ from radicale import server as radicale_server
 
 from server.caldav_app import PlanerixApplication
 from server import settings
-from storage_plugin import scheduling
+from server.scheduling import email_delivery
+from storage_plugin import email_outbox, scheduling
 
 
 class _HTTPServer(radicale_server.ParallelHTTPServer):
@@ -51,11 +52,15 @@ class CalDAVServer:
             self._scheduling_worker = scheduling.Worker(
                 self.application._storage, settings.scheduling_option(configuration, "worker_interval_seconds"))
             self._scheduling_worker.start()
+            if email_outbox.settings_of(self.application._storage).configured:
+                self._email_worker = email_delivery.EmailWorker(
+                    self.application._storage, settings.scheduling_option(configuration, "worker_interval_seconds"))
+                self._email_worker.start()
 
     def stop(self) -> None:
-        worker = getattr(self, "_scheduling_worker", None)
-        if worker is not None:
-            worker.stop()
+        for worker in (getattr(self, "_scheduling_worker", None), getattr(self, "_email_worker", None)):
+            if worker is not None:
+                worker.stop()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)

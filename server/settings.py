@@ -35,6 +35,21 @@ radicale_config.DEFAULT_CONFIG_SCHEMA.setdefault(SCHEDULING_SECTION, {
 })
 
 
+# ``[email]``: the SMTP server that carries invitations to attendees outside Planerix (iMIP);
+# each option may come from an environment variable instead (storage_plugin/email_outbox.py).
+EMAIL_SECTION = "email"
+radicale_config.DEFAULT_CONFIG_SCHEMA.setdefault(EMAIL_SECTION, {
+    "host": {"value": "", "type": str, "help": "SMTP server; empty: no email (external attendees get 3.7)"},
+    "port": {"value": "0", "type": int, "help": "0: 465 with tls, 587 with starttls, 25 with none"},
+    "security": {"value": "", "type": str, "help": "none, starttls or tls (empty: starttls)"},
+    "username": {"value": "", "type": str, "help": "SMTP login (empty: none)"},
+    "password": {"value": "", "type": str, "help": "SMTP password"},
+    "sender": {"value": "", "type": str, "help": "the From address of invitations"},
+    "rsvp_url": {"value": "", "type": str,
+                 "help": "public address of the sidecar's RSVP pages, e.g. https://cal.example.org/rsvp"},
+})
+
+
 def scheduling_option(configuration, name: str) -> float:
     return float(configuration.get(SCHEDULING_SECTION, name))
 

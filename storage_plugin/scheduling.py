@@ -25,7 +25,7 @@ from radicale import pathutils
 
 from scheduling import itip
 from scheduling.addresses import address_key
-from storage_plugin import clock, directory, queries, request_state
+from storage_plugin import clock, directory, email_outbox, queries, request_state
 
 if TYPE_CHECKING:
     from storage_plugin.collection import Collection
@@ -155,10 +155,12 @@ def before_write(storage: "Storage", conn, collection: "Collection", href: str,
         return item
     accounts = _Directory(conn, owner)
     if address_key(organizer) in own:
+        emailed = email_outbox.external_status(email_outbox.settings_of(storage))
         outcome = itip.organizer_changes(old if itip.is_scheduling_object(old) else None, new, own,
-                                         accounts.is_local)
+                                         accounts.is_local, emailed)
         state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts,
                                      retry_after(storage))
+        email_outbox.queue(conn, storage, owner, organizer, outcome.external)
         rewritten = outcome.calendar.to_ical().decode("utf-8")
         if rewritten != text:
             item = _prepared(storage, rewritten, collection.path)
@@ -189,6 +191,7 @@ def before_delete(storage: "Storage", conn, collection: "Collection", href: str)
         outcome = itip.organizer_changes(old, None, own, accounts.is_local)
         state.schedule_jobs += queue(conn, address_key(organizer), outcome.messages, accounts,
                                      retry_after(storage))
+        email_outbox.queue(conn, storage, owner, organizer, outcome.external)
     else:
         reply = itip.attendee_reply(old, None, own, clock.now())
         if reply is not None:
@@ -321,6 +324,7 @@ def _store_in_inbox(storage: "Storage", conn, account: str, text: str) -> None:
 class Worker:
     """Delivers jobs nobody delivered (their writer's process died, or delivery failed), in any
     of the server processes: claimed with FOR UPDATE SKIP LOCKED and a lease."""
+    thread_name = "planerix-scheduling"
 
     def __init__(self, storage: "Storage", interval: float = 2.0, batch: int = 50) -> None:
         self.storage, self.interval, self.batch = storage, interval, batch
@@ -338,7 +342,7 @@ class Worker:
         return len(claimed)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="planerix-scheduling", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

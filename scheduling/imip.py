@@ -1,0 +1,165 @@
+"""iMIP (RFC 6047): the email an attendee outside Planerix gets for an iTIP REQUEST or CANCEL.
+
+Built with the standard library's ``email`` package, shaped as Gmail, Outlook, Apple Mail and
+Thunderbird expect: multipart/mixed holding a multipart/alternative (text/plain, then
+``text/calendar; method=REQUEST``, which mail clients turn into accept/decline buttons) and the
+same calendar as an ``invite.ics`` attachment (what Outlook and Gmail also look for). The plain
+text carries the RSVP links (``rsvp_links``), the way back for people whose mail client does
+not answer iTIP by itself (their answer by mail would need IMAP polling, which is not built).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Optional
+
+from dateutil import rrule as dateutil_rrule
+from icalendar import Calendar
+
+from scheduling import itip
+
+ANSWERS = {"ACCEPTED": "Accept", "TENTATIVE": "Maybe", "DECLINED": "Decline"}
+# RSVP links of a series without an end stop working this long after the invitation was sent.
+UNBOUNDED_RSVP_DAYS = 400
+# A COUNT this large is not expanded to find the last occurrence: the bound applies.
+MAX_COUNT_EXPANDED = 5000
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the mail comes from: the configured sender address, shown with the organizer's name;
+    replies by mail go to the organizer."""
+    address: str            # [email] sender, e.g. planerix@example.org
+    organizer_email: str    # without mailto:
+    organizer_name: str
+
+
+def _email_of(address: str) -> str:
+    return str(address)[7:] if str(address).lower().startswith("mailto:") else str(address)
+
+
+def _as_utc(value) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.combine(value, time(), timezone.utc)
+
+
+def _length(component) -> timedelta:
+    start = component.get("DTSTART")
+    end = component.get("DTEND") or component.get("DUE")
+    if end is not None and start is not None:
+        return max(_as_utc(end.dt) - _as_utc(start.dt), timedelta(0))
+    if component.get("DURATION") is not None:
+        return component.get("DURATION").dt
+    return timedelta(days=1) if start is not None and not isinstance(start.dt, datetime) else timedelta(0)
+
+
+def _last_start(component) -> Optional[datetime]:
+    """The start of a component's last occurrence; None when the series never ends."""
+    start = component.get("DTSTART")
+    if start is None:
+        return None
+    last = _as_utc(start.dt)
+    rule = component.get("RRULE")
+    if rule is not None:
+        if rule.get("UNTIL"):
+            last = max(last, _as_utc(rule["UNTIL"][0]))
+        elif rule.get("COUNT") and int(rule["COUNT"][0]) <= MAX_COUNT_EXPANDED:
+            expanded = dateutil_rrule.rrulestr(rule.to_ical().decode(), dtstart=start.dt)
+            last = max(last, _as_utc(list(expanded)[-1]))
+        else:
+            return None
+    for rdates in itip._as_list(component.get("RDATE")):
+        for rdate in rdates.dts:
+            moment = rdate.dt[0] if isinstance(rdate.dt, tuple) else rdate.dt
+            last = max(last, _as_utc(moment))
+    return last
+
+
+def rsvp_expiry(calendar: Calendar, now: datetime) -> datetime:
+    """When answers stop being useful: the end of the last occurrence, at most
+    ``UNBOUNDED_RSVP_DAYS`` after ``now`` (and that bound for a series without an end)."""
+    bound = now + timedelta(days=UNBOUNDED_RSVP_DAYS)
+    ends = []
+    for component in itip.scheduled(calendar):
+        last = _last_start(component)
+        if last is None:
+            return bound
+        ends.append(last + _length(component))
+    return min(max(ends), bound) if ends else bound
+
+
+def _when(component) -> str:
+    start = component.get("DTSTART")
+    if start is None:
+        return "(no time given)"
+    value = start.dt
+    if not isinstance(value, datetime):
+        return value.strftime("%A %d %B %Y") + " (all day)"
+    zone = (value.tzname() or "UTC") if value.tzinfo else "floating time"
+    shown = value.strftime("%A %d %B %Y, %H:%M") + f" ({zone})"
+    end = component.get("DTEND")
+    if end is not None and isinstance(end.dt, datetime):
+        shown += " – " + end.dt.strftime("%H:%M")
+    if component.get("RRULE") is not None:
+        shown += ", repeating"
+    return shown
+
+
+def describe(calendar: Calendar) -> dict[str, str]:
+    """Summary, time, place and organizer of the first scheduled component (for mails and pages)."""
+    component = (itip.master(calendar) or next(iter(itip.scheduled(calendar)), None))
+    if component is None:
+        return {"summary": "(no title)", "when": "", "location": "", "organizer": ""}
+    organizer = component.get("ORGANIZER")
+    name = str(organizer.params.get("CN", "")) if organizer is not None else ""
+    return {"summary": str(component.get("SUMMARY", "")) or "(no title)", "when": _when(component),
+            "location": str(component.get("LOCATION", "")),
+            "organizer": name or (_email_of(organizer) if organizer is not None else "")}
+
+
+def _text_body(method: str, facts: dict[str, str], links: dict[str, str]) -> str:
+    lines = [f"{facts['organizer']} " + ("invites you to:" if method == "REQUEST" else "cancelled:"), "",
+             f"  {facts['summary']}", f"  When:  {facts['when']}"]
+    if facts["location"]:
+        lines.append(f"  Where: {facts['location']}")
+    lines.append("")
+    if method == "REQUEST" and links:
+        lines.append("Your calendar app may show buttons to answer. Or answer here (no account needed):")
+        lines += [f"  {ANSWERS[answer]}: {url}" for answer, url in links.items()]
+    elif method == "CANCEL":
+        lines.append("This event no longer takes place.")
+    return "\n".join(lines) + "\n"
+
+
+def build(sender: Sender, recipient: str, message: Calendar, links: dict[str, str],
+          now: datetime) -> EmailMessage:
+    """The mail carrying one iTIP ``message`` (REQUEST or CANCEL) to ``recipient`` (mailto:)."""
+    method = str(message.get("METHOD", "REQUEST")).upper()
+    facts = describe(message)
+    mail = EmailMessage()
+    mail["Subject"] = (("Invitation: " if method == "REQUEST" else "Cancelled: ")
+                       + f"{facts['summary']} @ {facts['when']}")
+    mail["From"] = Address(f"{sender.organizer_name} (via Planerix)", addr_spec=sender.address)
+    mail["Reply-To"] = Address(sender.organizer_name, addr_spec=sender.organizer_email)
+    mail["To"] = _email_of(recipient)
+    mail["Date"] = format_datetime(now)
+    mail["Message-ID"] = make_msgid(domain=sender.address.rpartition("@")[2] or None)
+    ics = message.to_ical().decode("utf-8")
+    mail.set_content(_text_body(method, facts, links))
+    mail.add_alternative(ics, subtype="calendar", params={"method": method})
+    mail.add_attachment(ics.encode("utf-8"), maintype="application", subtype="ics", filename="invite.ics")
+    return mail
+
+
+def calendar_part(mail: EmailMessage) -> Optional[str]:
+    """The text/calendar body part of a mail (what a receiving client reads)."""
+    for part in mail.walk():
+        if part.get_content_type() == "text/calendar":
+            return part.get_content()
+    return None
+
+
