@@ -116,6 +116,8 @@ def identity(conn: sa.Connection, name: str):
 # own or shares an organisation with them (okr_extension's membership table), or, with
 # PLANERIX_DIRECTORY_SCOPE=everyone, if it is any local account. Archived accounts (a leading
 # dot) are nobody's business. Anyone else is answered exactly as an account that does not exist.
+# A room or resource (okr_extension's calendar_resource) and the members of its organisation
+# know of each other: members find and invite it, it answers them.
 SCOPE_ENV = "PLANERIX_DIRECTORY_SCOPE"
 SCOPES = ("organisation", "everyone")
 
@@ -132,7 +134,10 @@ _IN_SCOPE = """left(a.name, 1) <> '.'
           AND (CAST(:everyone AS boolean) OR a.name = :user OR EXISTS (
                 SELECT 1 FROM membership mine JOIN membership theirs
                   ON theirs.organisation_id = mine.organisation_id
-                WHERE mine.account = :user AND theirs.account = a.name))"""
+                WHERE mine.account = :user AND theirs.account = a.name)
+            OR EXISTS (
+                SELECT 1 FROM calendar_resource r JOIN membership m ON m.organisation_id = r.organisation_id
+                WHERE (r.account = a.name AND m.account = :user) OR (r.account = :user AND m.account = a.name)))"""
 _VISIBLE_AMONG = sa.text(
     f"SELECT a.name FROM account a WHERE a.name = ANY(CAST(:names AS text[])) AND {_IN_SCOPE}")
 

@@ -25,7 +25,7 @@ from radicale import pathutils
 
 from scheduling import itip
 from scheduling.addresses import address_key
-from storage_plugin import clock, directory, queries, request_state
+from storage_plugin import clock, directory, queries, request_state, resources
 
 if TYPE_CHECKING:
     from storage_plugin.collection import Collection
@@ -266,7 +266,7 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
     message = itip.parse(job.itip)
     own = own_addresses(conn, account)
     default = directory.default_calendar_path(conn, account)
-    found = conn.execute(_BY_UID_IN_HOME, {"home": account, "uid": job.uid, "default": default or ""}).first()
+    found = copy_in_home(conn, account, job.uid, default)
     existing = itip.parse(found.text) if found is not None else None
     queued: list[int] = []
     if job.method == "REQUEST":
@@ -275,6 +275,9 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
     elif job.method == "CANCEL":
         updated = itip.apply_cancel(existing, message)
         target = (found.path, found.href) if found is not None else (None, None)
+    if job.method != "REPLY":  # a room or resource answers by itself
+        updated, reply = resources.answer(conn, account, job.method, updated, own, clock.now())
+        queued = queue_reply(storage, conn, account, reply)
     else:  # REPLY, to the organizer's copy
         if existing is None:
             return [], "3.8;No scheduling object with this UID"
@@ -290,6 +293,24 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
     if updated is not None and target[0] is not None:
         _store(storage, conn, target[0], target[1], job.uid, updated.to_ical().decode("utf-8"))
     return queued, "2.0;Success"
+
+
+def copy_in_home(conn, account: str, uid: str, default: Optional[str] = None):
+    """(path, href, text) of the object with ``uid`` in the account's calendars, the default first."""
+    if default is None:
+        default = directory.default_calendar_path(conn, account)
+    return conn.execute(_BY_UID_IN_HOME, {"home": account, "uid": uid, "default": default or ""}).first()
+
+
+def store_copy(storage: "Storage", conn, path: str, href: Optional[str], uid: str, calendar) -> None:
+    _store(storage, conn, path, href, uid, calendar.to_ical().decode("utf-8"))
+
+
+def queue_reply(storage: "Storage", conn, account: str, reply: Optional[itip.Message]) -> list[int]:
+    """Queue an account's REPLY to the organizer (none: nothing to answer)."""
+    if reply is None:
+        return []
+    return queue(conn, _sender(conn, account), [reply], _Directory(conn, account), retry_after(storage))
 
 
 def _collection(storage: "Storage", conn, path: str) -> "Collection":
