@@ -23,7 +23,7 @@ class Team:
             for user, role in [(self.admin, "admin")] + [(m, "member") for m in self.members]:
                 conn.execute(sa.text("INSERT INTO membership (organisation_id, account, role) "
                                      "VALUES (:o, :a, :r)"), {"o": self.organisation, "a": user.name, "r": role})
-        self.api_url = api_url
+        self.api_url, self.engine, self.base_url = api_url, engine, base_url
 
     def api(self, user) -> ApiUser:
         return ApiUser(self.api_url, user.name, user.password)

@@ -30,3 +30,65 @@ def test_a_free_room_accepts_and_an_overlapping_request_is_declined_with_a_reaso
     assert [(b["uid"], b["status"]) for b in listed] == [("room-a", "accepted"), ("room-b", "declined")]
     assert "already booked" in listed[1]["reason"] and listed[0]["reason"] is None
     assert listed[0]["start"].startswith("2027-01-11T09:00:00")
+
+
+def test_a_weekly_series_declines_only_the_occurrence_that_conflicts(team):
+    room = team.room()
+    alice, bob = team.members
+    # Bob holds the room on Monday 25 January 2027, 10:00-11:00 Berlin time.
+    assert bob.put("personal/one.ics", room_invitation("held", bob, room, start="20270125T100000",
+                                                       end="20270125T110000")).status_code == 201
+    # Alice's weekly meeting, four Mondays from 11 January, 10:30-11:30: the third one overlaps.
+    assert alice.put("personal/weekly.ics", room_invitation(
+        "weekly", alice, room, start="20270111T103000", end="20270111T113000",
+        rrule="FREQ=WEEKLY;COUNT=4")).status_code == 201
+    organizer_copy = copy_of(alice, "weekly")
+    assert partstats(organizer_copy, room["address"]) == {"": "ACCEPTED", "20270125T103000": "DECLINED"}
+    room_copy = next(t for t in items(_as_room(team, room), "personal/").values() if "UID:weekly" in t)
+    assert partstats(room_copy, room["address"]) == {"": "ACCEPTED", "20270125T103000": "DECLINED"}
+    listed = team.api(alice).ok("GET", f"/api/resources/{room['id']}/bookings",
+                                start="2027-01-01T00:00:00Z", end="2027-03-01T00:00:00Z")["bookings"]
+    assert [(b["uid"], b["instance"], b["status"]) for b in listed] == [
+        ("weekly", "20270111T093000Z", "accepted"), ("weekly", "20270118T093000Z", "accepted"),
+        ("held", None, "accepted"), ("weekly", "20270125T093000Z", "declined"),
+        ("weekly", "20270201T093000Z", "accepted")]
+    # Free-busy of the room: the three accepted occurrences and Bob's hour, nothing declined.
+    busy = team.api(alice).ok("GET", "/api/free-busy", users=room["email"],
+                              start="2027-01-01T00:00:00Z", end="2027-03-01T00:00:00Z")["users"][0]["busy"]
+    assert [(b["start"][:16], b["end"][:16]) for b in busy] == [
+        ("2027-01-11T09:30", "2027-01-11T10:30"), ("2027-01-18T09:30", "2027-01-18T10:30"),
+        ("2027-01-25T09:00", "2027-01-25T10:00"), ("2027-02-01T09:30", "2027-02-01T10:30")]
+
+
+def test_cancelling_frees_the_room_for_the_next_request(team):
+    room = team.room()
+    alice, bob = team.members
+    assert alice.put("personal/c.ics", room_invitation("cancel-me", alice, room, start="20270301T100000",
+                                                       end="20270301T110000")).status_code == 201
+    assert alice.request("DELETE", "personal/c.ics").status_code in (200, 204)
+    assert bob.put("personal/d.ics", room_invitation("after-cancel", bob, room, start="20270301T100000",
+                                                     end="20270301T110000")).status_code == 201
+    assert partstats(copy_of(bob, "after-cancel"), room["address"]) == {"": "ACCEPTED"}
+
+
+def test_moving_a_declined_meeting_to_a_free_time_books_it(team):
+    room = team.room()
+    alice, bob = team.members
+    assert alice.put("personal/x.ics", room_invitation("first", alice, room, start="20270302T100000",
+                                                       end="20270302T110000")).status_code == 201
+    assert bob.put("personal/y.ics", room_invitation("moved", bob, room, start="20270302T100000",
+                                                     end="20270302T110000")).status_code == 201
+    assert partstats(copy_of(bob, "moved"), room["address"]) == {"": "DECLINED"}
+    moved = room_invitation("moved", bob, room, start="20270302T110000", end="20270302T120000")
+    assert bob.put("personal/y.ics", moved.replace("DTSTAMP:", "SEQUENCE:1\r\nDTSTAMP:")).status_code in (201, 204)
+    assert partstats(copy_of(bob, "moved"), room["address"]) == {"": "ACCEPTED"}
+
+
+def _as_room(team, room):
+    """The room's calendar read as its account (tests only: the room has no password to log in with)."""
+    from conftest import DavUser
+    from storage_plugin import accounts
+
+    password = "room-test-password"
+    accounts.set_password(team.engine, room["account"], password)
+    return DavUser(team.base_url, room["account"], password)
