@@ -21,34 +21,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
-import requests
-
 from .dav import Dav
+from .growth import planerix_with_user
 from .run import log
-from .servers import PlanerixServer
 from .workloads import Budget, _repeat, _result
 
-USER, PASSWORD = "booker", "bench-pass"
+USER = "booker"
 EMAIL = f"{USER}@bench.example"
 SERIES_LENGTH = 1000          # the room books at most this many instances of one series
 STEP = dt.timedelta(minutes=30)
 LENGTH = dt.timedelta(minutes=25)
-
-
-class RoomServer(PlanerixServer):
-    """Planerix whose user has an email address (the ORGANIZER a room answers)."""
-
-    def setup(self) -> None:
-        super().setup()
-        subprocess.run([*self._base_cmd, "user", "update", USER, "--email", EMAIL, "--data-dir",
-                        str(self.workdir / "data")], cwd=self._cwd, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.STDOUT, timeout=300)
 
 
 def invitation(uid: str, room: str, start: dt.datetime, end: dt.datetime, rrule: str = "") -> str:
@@ -106,37 +94,33 @@ def measure(dav: Dav, room: str, at: dt.datetime, expected: str, budget: Budget)
 
 
 def run(workdir: Path, sizes: list[int], budget: Budget) -> dict:
-    server = RoomServer(workdir / "planerix", {USER: PASSWORD})
     out: dict = {"status": "ok", "sizes": {}}
     try:
-        server.start()
-        api = requests.Session()
-        api.auth = (USER, PASSWORD)
-        api_url = f"http://127.0.0.1:{server.api_port}"
-        organisation = api.post(f"{api_url}/api/organisations", json={"name": "Bench"})
-        organisation.raise_for_status()
-        dav = Dav(server.base_url, (USER, PASSWORD))
-        server.prepare_user(dav, USER)
-        first = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
-        for size in sizes:
-            email = f"room-{size}@bench.example"
-            made = api.post(f"{api_url}/api/resources", json={
-                "organisation_id": organisation.json()["id"], "name": f"Room {size}", "email": email})
-            made.raise_for_status()
-            filled = dt.datetime.now(dt.timezone.utc)
-            end = fill(dav, email, size, first)
-            fill_seconds = (dt.datetime.now(dt.timezone.utc) - filled).total_seconds()
-            log(f"planerix: room with {size} bookings filled in {fill_seconds:.1f}s")
-            out["sizes"][str(size)] = {
-                "fill_s": round(fill_seconds, 2),
-                "free": measure(dav, email, end + dt.timedelta(days=1), "ACCEPTED", budget),
-                "conflict": measure(dav, email, first + STEP * (size // 2), "DECLINED", budget)}
-        dav.close()
+        with planerix_with_user(workdir, USER) as (server, api_url, api, password):
+            api.patch(f"{api_url}/api/account", json={"email": EMAIL}).raise_for_status()
+            organisation = api.post(f"{api_url}/api/organisations", json={"name": "Bench"})
+            organisation.raise_for_status()
+            dav = Dav(server.base_url, (USER, password))
+            server.prepare_user(dav, USER)
+            first = (dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+                     + dt.timedelta(days=1))
+            for size in sizes:
+                email = f"room-{size}@bench.example"
+                made = api.post(f"{api_url}/api/resources", json={
+                    "organisation_id": organisation.json()["id"], "name": f"Room {size}", "email": email})
+                made.raise_for_status()
+                filled = time.perf_counter()
+                end = fill(dav, email, size, first)
+                fill_seconds = time.perf_counter() - filled
+                log(f"planerix: room with {size} bookings filled in {fill_seconds:.1f}s")
+                out["sizes"][str(size)] = {
+                    "fill_s": round(fill_seconds, 2),
+                    "free": measure(dav, email, end + dt.timedelta(days=1), "ACCEPTED", budget),
+                    "conflict": measure(dav, email, first + STEP * (size // 2), "DECLINED", budget)}
+            dav.close()
     except Exception as exc:
         out.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
         log(f"planerix: FAILED: {exc}")
-    finally:
-        server.stop()
     return out
 
 
