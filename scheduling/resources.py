@@ -56,7 +56,8 @@ def _starts(series, until: datetime) -> Iterable:
     anchor = start if isinstance(start, datetime) else datetime.combine(start, time())
     rules = rrule.rruleset()
     for rule in itip._as_list(series.get("RRULE")):
-        rules.rrule(rrule.rrulestr(rule.to_ical().decode(), dtstart=anchor, ignoretz=False))
+        rules.rrule(rrule.rrulestr(_matching_until(rule, anchor).to_ical().decode(), dtstart=anchor,
+                                   ignoretz=False))
     for name, add in (("RDATE", rules.rdate), ("EXDATE", rules.exdate)):
         for prop in itip._as_list(series.get(name)):
             for value in prop.dts:
@@ -71,9 +72,37 @@ def _starts(series, until: datetime) -> Iterable:
     return found
 
 
+def _matching_until(rule, anchor: datetime):
+    """The RRULE with its UNTIL in the form dateutil wants for ``anchor`` (UTC for a zoned start,
+    floating for a floating one): clients mix them, RFC 5545 §3.3.10 or not."""
+    until = next(iter(rule.get("UNTIL") or ()), None)
+    if until is None:
+        return rule
+    if not isinstance(until, datetime):
+        until = datetime.combine(until, time.max)
+    if anchor.tzinfo is None:
+        until = until.astimezone(timezone.utc).replace(tzinfo=None) if until.tzinfo else until
+    elif until.tzinfo is None:
+        until = until.replace(tzinfo=timezone.utc)
+    fixed = copy.deepcopy(rule)
+    fixed["UNTIL"] = [until]
+    return fixed
+
+
+class UnreadableEvent(ValueError):
+    """An event whose occurrences cannot be worked out (the resource declines it, saying so)."""
+
+
 def occurrences(calendar: Calendar, own: set[str], now: datetime) -> list[Occurrence]:
     """The occurrences the resource (addresses ``own``) is invited to and that are not cancelled,
     from the start of the series to ``now`` + HORIZON."""
+    try:
+        return _occurrences(calendar, own, now)
+    except (ValueError, TypeError, OverflowError, KeyError) as e:
+        raise UnreadableEvent(f"The resource could not work out this event's times: {e}") from None
+
+
+def _occurrences(calendar: Calendar, own: set[str], now: datetime) -> list[Occurrence]:
     until = now + HORIZON
     instances = itip.by_instance(calendar)
     found: list[Occurrence] = []

@@ -75,7 +75,10 @@ def book(conn, account: str, kind: str, calendar: Calendar, own: set[str], now: 
     organizer = itip.organizer(calendar)
     organizer = address_key(organizer) if organizer is not None else ""
     conn.execute(_CLEAR, {"account": account, "uid": uid})
-    found = logic.occurrences(calendar, own, now)
+    try:
+        found = logic.occurrences(calendar, own, now)
+    except logic.UnreadableEvent as e:
+        return logic.answered(calendar, own, {"": logic.DECLINED}), {"": str(e)}
     if not found:
         return calendar, {}
     reasons: dict[str, str] = {}
