@@ -15,6 +15,7 @@ from okr_extension.feeds.runtime import FEEDS
 from okr_extension.keys import USER
 from okr_extension.resources import schemas, service
 from okr_extension.transactions import transaction
+from scheduling import freebusy as window
 from storage_plugin import clock, resources as booking
 
 TAG = "resources"
@@ -86,6 +87,10 @@ async def delete_resource(request: web.Request) -> web.Response:
 
 async def get_bookings(request: web.Request) -> web.Response:
     params = read_query(request, schemas.BookingParams)
+    try:
+        window.check_window(int(params.start.timestamp()), int(params.end.timestamp()))
+    except window.FreeBusyError as e:
+        raise Problem(422, str(e)) from None
     async with transaction(request) as conn:
         row = await _resource(request, conn)
         found = await conn.run_sync(booking.bookings, row.account, params.start, params.end)
