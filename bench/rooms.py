@@ -10,8 +10,8 @@ Planerix alone (stock Radicale and Xandikos have no rooms), on its embedded Post
 temporary directory. An organisation admin creates one room per size through /api/resources;
 the bookings are made as clients make them, by CalDAV PUTs of invitations to the room (a series
 books an occurrence per instance: series of up to 1,000 half-hourly instances, the room answering
-each by itself). Then the organizer PUTs one new invitation at a time and the time until the PUT
-returns is measured: by then the room has booked it and its REPLY has updated the organizer's
+each by itself). Then the organizer PUTs one new invitation at a time, to each room in turn,
+and the time until the PUT returns is measured: by then the room has booked it and its REPLY has updated the organizer's
 copy (delivery runs in the request). Two kinds: a free time (accepted) and a time that overlaps
 an existing booking (declined). Each measured event is deleted again (untimed), so the room keeps
 its size.
@@ -78,19 +78,33 @@ def fill(dav: Dav, room: str, bookings: int, first: dt.datetime) -> dt.datetime:
     return start
 
 
-def measure(dav: Dav, room: str, at: dt.datetime, expected: str, budget: Budget) -> dict:
-    """Median latency of invitations at ``at`` (each deleted again, untimed)."""
-    def once() -> float:
-        uid = f"probe-{uuid.uuid4().hex}"
-        path = f"/{USER}/personal/{uid}.ics"
-        seconds = _put(dav, path, invitation(uid, room, at, at + LENGTH))
-        answer = _answer(dav, path, room)
-        if answer != expected:
-            raise RuntimeError(f"the room answered {answer}, expected {expected}")
-        dav.request("DELETE", path)
-        return seconds
-    once()  # warm
-    return _result(_repeat(once, budget))
+def probe(dav: Dav, room: str, at: dt.datetime, expected: str) -> float:
+    """Seconds of one invitation at ``at`` (deleted again, untimed)."""
+    uid = f"probe-{uuid.uuid4().hex}"
+    path = f"/{USER}/personal/{uid}.ics"
+    seconds = _put(dav, path, invitation(uid, room, at, at + LENGTH))
+    answer = _answer(dav, path, room)
+    if answer != expected:
+        raise RuntimeError(f"the room answered {answer}, expected {expected}")
+    dav.request("DELETE", path)
+    return seconds
+
+
+def measure(dav: Dav, rooms: dict[int, tuple[str, dt.datetime, dt.datetime]], budget: Budget) -> dict:
+    """Median latencies per room and kind, the rooms' probes interleaved (one round asks every
+    room once), so that the machine's load weighs on every size alike."""
+    samples: dict = {size: {"free": [], "conflict": []} for size in rooms}
+
+    def round_() -> float:
+        for size, (email, free_at, busy_at) in rooms.items():
+            samples[size]["free"].append(probe(dav, email, free_at, "ACCEPTED"))
+            samples[size]["conflict"].append(probe(dav, email, busy_at, "DECLINED"))
+        return 0.0
+
+    round_()  # warm
+    samples = {size: {"free": [], "conflict": []} for size in rooms}
+    _repeat(round_, budget)
+    return {size: {kind: _result(values) for kind, values in kinds.items()} for size, kinds in samples.items()}
 
 
 def run(workdir: Path, sizes: list[int], budget: Budget) -> dict:
@@ -104,6 +118,7 @@ def run(workdir: Path, sizes: list[int], budget: Budget) -> dict:
             server.prepare_user(dav, USER)
             first = (dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
                      + dt.timedelta(days=1))
+            rooms, fills = {}, {}
             for size in sizes:
                 email = f"room-{size}@bench.example"
                 made = api.post(f"{api_url}/api/resources", json={
@@ -111,12 +126,11 @@ def run(workdir: Path, sizes: list[int], budget: Budget) -> dict:
                 made.raise_for_status()
                 filled = time.perf_counter()
                 end = fill(dav, email, size, first)
-                fill_seconds = time.perf_counter() - filled
-                log(f"planerix: room with {size} bookings filled in {fill_seconds:.1f}s")
-                out["sizes"][str(size)] = {
-                    "fill_s": round(fill_seconds, 2),
-                    "free": measure(dav, email, end + dt.timedelta(days=1), "ACCEPTED", budget),
-                    "conflict": measure(dav, email, first + STEP * (size // 2), "DECLINED", budget)}
+                fills[size] = round(time.perf_counter() - filled, 2)
+                log(f"planerix: room with {size} bookings filled in {fills[size]:.1f}s")
+                rooms[size] = (email, end + dt.timedelta(days=1), first + STEP * (size // 2))
+            for size, kinds in measure(dav, rooms, budget).items():
+                out["sizes"][str(size)] = {"fill_s": fills[size], **kinds}
             dav.close()
     except Exception as exc:
         out.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
