@@ -120,11 +120,14 @@ def answer(conn, account: str, method: str, updated: Optional[Calendar], own: se
     if resource is None or updated is None:
         return updated, None
     series = itip.master(updated)
-    if method == "CANCEL" or (series is not None and str(series.get("STATUS", "")).upper() == "CANCELLED"):
+    if series is not None and str(series.get("STATUS", "")).upper() == "CANCELLED":
         conn.execute(_CLEAR, {"account": account, "uid": itip.uid_of(updated)})
         return updated, None
+    # Cancelled or removed occurrences are not booked again; a CANCEL is never answered.
     answered, reasons = book(conn, account, resource.cutype, updated, own, now,
                              _mode(resource.policy, updated, own))
+    if method == "CANCEL":
+        return answered, None
     return answered, logic.with_reasons(itip.attendee_reply(updated, answered, own, now), reasons)
 
 

@@ -92,3 +92,29 @@ def _as_room(team, room):
     password = "room-test-password"
     accounts.set_password(team.engine, room["account"], password)
     return DavUser(team.base_url, room["account"], password)
+
+
+def test_cancelling_one_occurrence_frees_only_that_occurrence(team):
+    room = team.room()
+    alice, bob = team.members
+    series = room_invitation("two-weeks", alice, room, start="20270503T100000", end="20270503T110000",
+                             rrule="FREQ=WEEKLY;COUNT=2")
+    assert alice.put("personal/tw.ics", series).status_code == 201
+    # Thunderbird cancels one occurrence of a meeting with attendees as an exception with STATUS:CANCELLED.
+    stored = copy_of(alice, "two-weeks")
+    exception = stored[stored.index("BEGIN:VEVENT"):stored.index("END:VEVENT") + len("END:VEVENT\n")]
+    exception = (exception.replace("RRULE:FREQ=WEEKLY;COUNT=2\n", "")
+                 .replace("DTSTART;TZID=Europe/Berlin:20270503T100000",
+                          "RECURRENCE-ID;TZID=Europe/Berlin:20270510T100000\n"
+                          "DTSTART;TZID=Europe/Berlin:20270510T100000\nSTATUS:CANCELLED")
+                 .replace("DTEND;TZID=Europe/Berlin:20270503T110000", "DTEND;TZID=Europe/Berlin:20270510T110000"))
+    assert "RRULE" not in exception and "STATUS:CANCELLED" in exception
+    updated = stored.replace("END:VCALENDAR", exception + "END:VCALENDAR")
+    href = next(h for h, t in items(alice, "personal/").items() if "UID:two-weeks" in t).rsplit("/", 1)[1]
+    assert alice.put(f"personal/{href}", updated).status_code in (201, 204)
+    listed = team.api(alice).ok("GET", f"/api/resources/{room['id']}/bookings",
+                                start="2027-05-01T00:00:00Z", end="2027-06-01T00:00:00Z")["bookings"]
+    assert [(b["instance"], b["status"]) for b in listed] == [("20270503T080000Z", "accepted")]
+    assert bob.put("personal/free.ics", room_invitation("takes-it", bob, room, start="20270510T100000",
+                                                        end="20270510T110000")).status_code == 201
+    assert partstats(copy_of(bob, "takes-it"), room["address"]) == {"": "ACCEPTED"}
