@@ -160,14 +160,16 @@ def visible(conn: sa.Connection, user: str, name: str) -> bool:
 # -- principal search ----------------------------------------------------------
 # Each term must match the display name, the account name or an address, as a case-insensitive
 # substring (LIKE wildcards escaped), among the accounts in scope.
-# A condition tests one field kind: "name" (display name or account name) or "address"
-# (an address, mailto: included); "any" tests both. Conditions are ANDed or ORed.
+# A condition tests one field kind: "name" (display name or account name), "address"
+# (an address, mailto: included) or "cutype"; "any" tests name and address. Conditions are ANDed or ORed.
 _FIELD_TESTS = {
     "name": "(a.display_name ILIKE :t{n} ESCAPE '\\' OR a.name ILIKE :t{n} ESCAPE '\\')",
     "address": ("EXISTS (SELECT 1 FROM account_address x WHERE x.account = a.name"
                 " AND x.address ILIKE :t{n} ESCAPE '\\')"),
 }
 _FIELD_TESTS["any"] = f"({_FIELD_TESTS['name']} OR {_FIELD_TESTS['address']})"
+# The calendar-user type (INDIVIDUAL, ROOM, RESOURCE, GROUP): how older Apple clients ask for rooms.
+_FIELD_TESTS["cutype"] = "a.cutype ILIKE :t{n} ESCAPE '\\'"
 
 
 def search_statement(fields: tuple[str, ...], match_all: bool, with_cutypes: bool) -> sa.TextClause:

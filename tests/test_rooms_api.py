@@ -134,6 +134,21 @@ def test_apple_finds_rooms_with_the_location_context(team, engine, base_url):
                                    end="2027-05-01T00:00:00Z")["bookings"] == []
 
 
+def test_older_apple_finds_rooms_by_calendar_user_type(team):
+    team.room(name="Lagoon")
+    team.room(name="Lagoon beamer", type="RESOURCE")
+    body = (f'{XML_HEADER}<D:principal-property-search {NAMESPACES} test="allof">'
+            "<D:property-search><D:prop><C:calendar-user-type/></D:prop><D:match>ROOM</D:match></D:property-search>"
+            "<D:property-search><D:prop><D:displayname/></D:prop><D:match>lagoon</D:match></D:property-search>"
+            "<D:prop><D:displayname/><C:calendar-user-type/><CS:record-type/></D:prop>"
+            "</D:principal-property-search>")
+    member = team.members[0]
+    response = member.report(f"/{member.name}/", body, depth="0")
+    assert response.status_code == 207, response.text
+    found = {r.text("D:displayname"): r.text("CS:record-type") for r in multistatus(response.content)[0]}
+    assert found == {"Lagoon": "locations"}
+
+
 def test_find_time_takes_rooms(team):
     room = team.room()
     alice = team.members[0]
