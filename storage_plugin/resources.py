@@ -113,22 +113,24 @@ def _mode(policy: str, copy: Calendar, own: set[str]) -> str:
 
 
 def answer(conn, account: str, method: str, updated: Optional[Calendar], own: set[str],
-           now: datetime) -> tuple[Optional[Calendar], Optional[itip.Message]]:
-    """A delivered REQUEST or CANCEL as a resource takes it: (its copy to store, its REPLY).
-    Anyone who is not a resource gets ``updated`` back unchanged and no REPLY."""
+           now: datetime) -> tuple[Optional[Calendar], Optional[itip.Message], bool]:
+    """A delivered REQUEST or CANCEL as a resource takes it: (its copy to store, its REPLY,
+    True). Anyone who is not a resource gets (``updated`` unchanged, no REPLY, False)."""
     resource = conn.execute(_RESOURCE, {"account": account}).first()
-    if resource is None or updated is None:
-        return updated, None
+    if resource is None:
+        return updated, None, False
+    if updated is None:
+        return None, None, True
     series = itip.master(updated)
     if series is not None and str(series.get("STATUS", "")).upper() == "CANCELLED":
         conn.execute(_CLEAR, {"account": account, "uid": itip.uid_of(updated)})
-        return updated, None
+        return updated, None, True
     # Cancelled or removed occurrences are not booked again; a CANCEL is never answered.
     answered, reasons = book(conn, account, resource.cutype, updated, own, now,
                              _mode(resource.policy, updated, own))
     if method == "CANCEL":
-        return answered, None
-    return answered, logic.with_reasons(itip.attendee_reply(updated, answered, own, now), reasons)
+        return answered, None, True
+    return answered, logic.with_reasons(itip.attendee_reply(updated, answered, own, now), reasons), True
 
 
 def decide(storage: "Storage", account: str, uid: str, accept: bool, now: datetime) -> bool:

@@ -269,14 +269,15 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
     found = copy_in_home(conn, account, job.uid, default)
     existing = itip.parse(found.text) if found is not None else None
     queued: list[int] = []
+    self_answered = False
     if job.method == "REQUEST":
         updated = itip.apply_request(existing, message, own)
         target = (found.path, found.href) if found is not None else (default, None)
     elif job.method == "CANCEL":
         updated = itip.apply_cancel(existing, message)
         target = (found.path, found.href) if found is not None else (None, None)
-    if job.method != "REPLY":  # a room or resource answers by itself
-        updated, reply = resources.answer(conn, account, job.method, updated, own, clock.now())
+    if job.method != "REPLY":  # a room or resource answers by itself (and keeps no inbox)
+        updated, reply, self_answered = resources.answer(conn, account, job.method, updated, own, clock.now())
         queued = queue_reply(storage, conn, account, reply)
     else:  # REPLY, to the organizer's copy
         if existing is None:
@@ -289,7 +290,8 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
         refresh = [itip.Message(a, "REQUEST", job.uid, itip.request_for(updated, a))
                    for a in itip.refresh_targets(updated, own, replier)]
         queued = queue(conn, job.recipient, refresh, accounts, retry_after(storage))
-    _store_in_inbox(storage, conn, account, job.itip)
+    if not self_answered:
+        _store_in_inbox(storage, conn, account, job.itip)
     if updated is not None and target[0] is not None:
         _store(storage, conn, target[0], target[1], job.uid, updated.to_ical().decode("utf-8"))
     return queued, "2.0;Success"

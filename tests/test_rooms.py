@@ -44,8 +44,10 @@ def test_a_weekly_series_declines_only_the_occurrence_that_conflicts(team):
         rrule="FREQ=WEEKLY;COUNT=4")).status_code == 201
     organizer_copy = copy_of(alice, "weekly")
     assert partstats(organizer_copy, room["address"]) == {"": "ACCEPTED", "20270125T103000": "DECLINED"}
-    room_copy = next(t for t in items(_as_room(team, room), "personal/").values() if "UID:weekly" in t)
+    as_room = _as_room(team, room)
+    room_copy = next(t for t in items(as_room, "personal/").values() if "UID:weekly" in t)
     assert partstats(room_copy, room["address"]) == {"": "ACCEPTED", "20270125T103000": "DECLINED"}
+    assert items(as_room, "schedule-inbox/") == {}  # it answers by itself: nothing piles up unread
     listed = team.api(alice).ok("GET", f"/api/resources/{room['id']}/bookings",
                                 start="2027-01-01T00:00:00Z", end="2027-03-01T00:00:00Z")["bookings"]
     assert [(b["uid"], b["instance"], b["status"]) for b in listed] == [
