@@ -52,6 +52,10 @@ def test_bad_resource_input_is_refused_with_a_reason_and_nothing_is_stored(team)
         assert admin.call("POST", "/api/resources", body).status_code == 422, body
     names = [r["name"] for r in admin.ok("GET", "/api/resources", organisation_id=team.organisation)["items"]]
     assert names == [room["name"]]
+    other = team.room()
+    clash = admin.call("PATCH", f"/api/resources/{other['id']}", {"email": room["email"], "capacity": 99})
+    assert clash.status_code == 409 and clash.json()["errors"][0]["field"] == "email"
+    assert admin.ok("GET", f"/api/resources/{other['id']}")["capacity"] == other["capacity"]  # nothing half-written
     window = admin.call("GET", f"/api/resources/{room['id']}/bookings", start="2027-01-02T00:00:00Z",
                         end="2027-01-01T00:00:00Z")
     assert window.status_code == 422 and "must come after its start" in window.text

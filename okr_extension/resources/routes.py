@@ -23,8 +23,7 @@ UID_PARAM = {"uid": {"type": "string", "description": "the event's UID"}}
 
 
 def _refused(e: service.ResourceRefused) -> Problem:
-    status = 409 if "already belongs" in str(e) else 422
-    return Problem(status, str(e), errors=[{"field": e.field, "message": str(e)}])
+    return Problem(e.status, str(e), errors=[{"field": e.field, "message": str(e)}])
 
 
 def _out(row) -> dict:

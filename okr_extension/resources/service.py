@@ -36,9 +36,9 @@ _COLUMNS = ("capacity", "location", "features", "policy", "managers")
 class ResourceRefused(ValueError):
     """A change a person must correct: (field, reason)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
         super().__init__(message)
-        self.field = field
+        self.field, self.status = field, status
 
 
 def load(conn: sa.Connection, resource_id: uuid.UUID):
@@ -60,7 +60,7 @@ def _set_identity(conn: sa.Connection, name: str, email: Optional[str], display_
     try:
         directory.set_identity(conn, name, email=email, display_name=display_name)
     except directory.AddressTaken as e:
-        raise ResourceRefused("email", str(e).replace("another user", "another user or resource")) from None
+        raise ResourceRefused("email", str(e).replace("another user", "another user or resource"), 409) from None
     except accounts.AccountError as e:
         raise ResourceRefused("email" if email is not None else "name", str(e)) from None
 
