@@ -1,6 +1,7 @@
 """No double booking under load: 16 clients on two ``planerix serve`` processes book one room for
 overlapping times at once. The database decides (an exclusion constraint), not a check in Python."""
 import threading
+from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -112,3 +113,44 @@ def test_the_database_refuses_overlapping_accepted_bookings_whoever_writes_them(
         with engine.begin() as conn:
             conn.execute(insert, {"a": room["account"], "uid": "four", "s": "2027-06-01T10:59Z",
                                   "e": "2027-06-01T11:01Z", "status": "accepted"})
+
+
+def test_two_transactions_booking_at_once_without_any_lock_book_once(engine, base_url, api_server):
+    """The constraint alone decides: with no advisory lock, a second transaction's INSERT waits
+    for the first to commit and then skips the overlapping occurrence (no check-then-write)."""
+    from scheduling import itip
+    from storage_plugin import resources
+
+    team = Team(engine, base_url, api_server.url, members=0)
+    room = team.room()
+    own, now = {room["address"]}, datetime(2026, 12, 2, tzinfo=timezone.utc)
+    first_booked, second_started = threading.Event(), threading.Event()
+    answers = {}
+
+    def book(conn, uid: str, start: str, end: str):
+        calendar = itip.parse(room_invitation(uid, team.admin, room, start=start, end=end))
+        return resources.book(conn, room["account"], "ROOM", calendar, own, now, "accept-if-free")
+
+    def first() -> None:
+        with engine.begin() as conn:
+            answers["first"] = book(conn, "tx-first", "20270601T100000", "20270601T110000")
+            first_booked.set()
+            assert second_started.wait(10)
+        # committed here: the second transaction's INSERT, waiting on this row, goes on
+
+    def second() -> None:
+        assert first_booked.wait(10)
+        second_started.set()
+        with engine.begin() as conn:
+            answers["second"] = book(conn, "tx-second", "20270601T103000", "20270601T113000")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    first_copy, _ = answers["first"]
+    second_copy, reasons = answers["second"]
+    assert partstats(first_copy.to_ical().decode(), room["address"]) == {"": "ACCEPTED"}
+    assert partstats(second_copy.to_ical().decode(), room["address"]) == {"": "DECLINED"}
+    assert reasons[""].startswith("The room is already booked")
