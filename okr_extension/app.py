@@ -12,6 +12,7 @@ from aiohttp import web
 from okr_extension import auth, schema, web as dashboard
 from okr_extension.api import openapi
 from okr_extension.availability import routes as availability
+from okr_extension.resources import routes as calendar_resources
 from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
 from okr_extension.automation import handlers as automation_handlers
@@ -41,6 +42,7 @@ ROUTES = [
     *feeds.OPERATIONS,
     *subscriptions.OPERATIONS,
     *availability.OPERATIONS,
+    *calendar_resources.OPERATIONS,
     *automation_handlers.OPERATIONS,
     *rsvp.OPERATIONS,
 ]

@@ -95,9 +95,11 @@ def server_schedules(prop) -> bool:
 def recurrence_key(component) -> Optional[str]:
     """None for the master; else the RECURRENCE-ID as one comparable text (UTC when it has a zone)."""
     value = component.get("RECURRENCE-ID")
-    if value is None:
-        return None
-    moment = value.dt
+    return None if value is None else moment_key(value.dt)
+
+
+def moment_key(moment) -> str:
+    """A date or date-time as recurrence_key writes it (an instance's start names the instance)."""
     if isinstance(moment, datetime) and moment.tzinfo is not None:
         return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     if isinstance(moment, datetime):
@@ -417,7 +419,7 @@ def apply_cancel(existing: Optional[Calendar], cancel: Calendar) -> Optional[Cal
     return result
 
 
-def _override_from_master(series, recurrence_id):
+def override_from_master(series, recurrence_id):
     """A new override of the instance ``recurrence_id`` of ``series`` (for a REPLY to one instance)."""
     instance = _copy(series)
     for name in ("RRULE", "RDATE", "EXDATE"):
@@ -446,7 +448,7 @@ def apply_reply(existing: Calendar, reply: Calendar) -> tuple[Calendar, Optional
         if target is None and key is not None and None in components:
             if find_attendee(components[None], [address_key(answer)]) is None:
                 continue
-            target = _override_from_master(components[None], answered.get("RECURRENCE-ID"))
+            target = override_from_master(components[None], answered.get("RECURRENCE-ID"))
             result.add_component(target)
             components[key] = target
         if target is None:

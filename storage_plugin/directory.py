@@ -116,6 +116,8 @@ def identity(conn: sa.Connection, name: str):
 # own or shares an organisation with them (okr_extension's membership table), or, with
 # PLANERIX_DIRECTORY_SCOPE=everyone, if it is any local account. Archived accounts (a leading
 # dot) are nobody's business. Anyone else is answered exactly as an account that does not exist.
+# A room or resource (okr_extension's calendar_resource) and the members of its organisation
+# know of each other: members find and invite it, it answers them.
 SCOPE_ENV = "PLANERIX_DIRECTORY_SCOPE"
 SCOPES = ("organisation", "everyone")
 
@@ -132,7 +134,10 @@ _IN_SCOPE = """left(a.name, 1) <> '.'
           AND (CAST(:everyone AS boolean) OR a.name = :user OR EXISTS (
                 SELECT 1 FROM membership mine JOIN membership theirs
                   ON theirs.organisation_id = mine.organisation_id
-                WHERE mine.account = :user AND theirs.account = a.name))"""
+                WHERE mine.account = :user AND theirs.account = a.name)
+            OR EXISTS (
+                SELECT 1 FROM calendar_resource r JOIN membership m ON m.organisation_id = r.organisation_id
+                WHERE (r.account = a.name AND m.account = :user) OR (r.account = :user AND m.account = a.name)))"""
 _VISIBLE_AMONG = sa.text(
     f"SELECT a.name FROM account a WHERE a.name = ANY(CAST(:names AS text[])) AND {_IN_SCOPE}")
 
@@ -155,14 +160,16 @@ def visible(conn: sa.Connection, user: str, name: str) -> bool:
 # -- principal search ----------------------------------------------------------
 # Each term must match the display name, the account name or an address, as a case-insensitive
 # substring (LIKE wildcards escaped), among the accounts in scope.
-# A condition tests one field kind: "name" (display name or account name) or "address"
-# (an address, mailto: included); "any" tests both. Conditions are ANDed or ORed.
+# A condition tests one field kind: "name" (display name or account name), "address"
+# (an address, mailto: included) or "cutype"; "any" tests name and address. Conditions are ANDed or ORed.
 _FIELD_TESTS = {
     "name": "(a.display_name ILIKE :t{n} ESCAPE '\\' OR a.name ILIKE :t{n} ESCAPE '\\')",
     "address": ("EXISTS (SELECT 1 FROM account_address x WHERE x.account = a.name"
                 " AND x.address ILIKE :t{n} ESCAPE '\\')"),
 }
 _FIELD_TESTS["any"] = f"({_FIELD_TESTS['name']} OR {_FIELD_TESTS['address']})"
+# The calendar-user type (INDIVIDUAL, ROOM, RESOURCE, GROUP): how older Apple clients ask for rooms.
+_FIELD_TESTS["cutype"] = "a.cutype ILIKE :t{n} ESCAPE '\\'"
 
 
 def search_statement(fields: tuple[str, ...], match_all: bool, with_cutypes: bool) -> sa.TextClause:

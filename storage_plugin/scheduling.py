@@ -25,7 +25,7 @@ from radicale import pathutils
 
 from scheduling import itip
 from scheduling.addresses import address_key
-from storage_plugin import clock, directory, email_outbox, queries, request_state
+from storage_plugin import clock, directory, email_outbox, queries, request_state, resources
 
 if TYPE_CHECKING:
     from storage_plugin.collection import Collection
@@ -269,15 +269,19 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
     message = itip.parse(job.itip)
     own = own_addresses(conn, account)
     default = directory.default_calendar_path(conn, account)
-    found = conn.execute(_BY_UID_IN_HOME, {"home": account, "uid": job.uid, "default": default or ""}).first()
+    found = copy_in_home(conn, account, job.uid, default)
     existing = itip.parse(found.text) if found is not None else None
     queued: list[int] = []
+    self_answered = False
     if job.method == "REQUEST":
         updated = itip.apply_request(existing, message, own)
         target = (found.path, found.href) if found is not None else (default, None)
     elif job.method == "CANCEL":
         updated = itip.apply_cancel(existing, message)
         target = (found.path, found.href) if found is not None else (None, None)
+    if job.method != "REPLY":  # a room or resource answers by itself (and keeps no inbox)
+        updated, reply, self_answered = resources.answer(conn, account, job.method, updated, own, clock.now())
+        queued = queue_reply(storage, conn, account, reply)
     else:  # REPLY, to the organizer's copy
         if existing is None:
             return [], "3.8;No scheduling object with this UID"
@@ -289,10 +293,29 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
         refresh = [itip.Message(a, "REQUEST", job.uid, itip.request_for(updated, a))
                    for a in itip.refresh_targets(updated, own, replier)]
         queued = queue(conn, job.recipient, refresh, accounts, retry_after(storage))
-    _store_in_inbox(storage, conn, account, job.itip)
+    if not self_answered:
+        _store_in_inbox(storage, conn, account, job.itip)
     if updated is not None and target[0] is not None:
         _store(storage, conn, target[0], target[1], job.uid, updated.to_ical().decode("utf-8"))
     return queued, "2.0;Success"
+
+
+def copy_in_home(conn, account: str, uid: str, default: Optional[str] = None):
+    """(path, href, text) of the object with ``uid`` in the account's calendars, the default first."""
+    if default is None:
+        default = directory.default_calendar_path(conn, account)
+    return conn.execute(_BY_UID_IN_HOME, {"home": account, "uid": uid, "default": default or ""}).first()
+
+
+def store_copy(storage: "Storage", conn, path: str, href: Optional[str], uid: str, calendar) -> None:
+    _store(storage, conn, path, href, uid, calendar.to_ical().decode("utf-8"))
+
+
+def queue_reply(storage: "Storage", conn, account: str, reply: Optional[itip.Message]) -> list[int]:
+    """Queue an account's REPLY to the organizer (none: nothing to answer)."""
+    if reply is None:
+        return []
+    return queue(conn, _sender(conn, account), [reply], _Directory(conn, account), retry_after(storage))
 
 
 def _collection(storage: "Storage", conn, path: str) -> "Collection":

@@ -1,6 +1,7 @@
 """The OpenAPI document matches the routes and describes every body and answer, and schemathesis
 finds no 5xx and no answer that breaks the document."""
 import base64
+import uuid
 import itertools
 from dataclasses import dataclass, replace
 
@@ -174,6 +175,9 @@ class World:
             new = api.ok("POST", "/api/rules", rule_body(org, fields))["id"]
         elif prefix == "/api/feeds/":
             new = str(api.ok("POST", "/api/feeds", {"calendar": "fuzz"})["id"])
+        elif prefix == "/api/resources/":
+            new = api.ok("POST", "/api/resources", {"organisation_id": org, "name": "Single use",
+                                                    "email": f"fuzz-{uuid.uuid4().hex}@rooms.example"})["id"]
         else:
             new = str(api.ok("POST", "/api/subscriptions", {"url": fields["url"],
                                                             "calendar": self.new_calendar_name()})["id"])
@@ -220,14 +224,16 @@ def make_world(engine, base_url: str, api_url: str) -> World:
     [delivery] = api.ok("GET", f"/api/webhooks/{webhook['id']}/deliveries")["items"]
     dav.mkcalendar("fuzz-tasks", ("VTODO",))
     rule = api.ok("POST", "/api/rules", rule_body(org, {"calendar": f"/{dav.name}/fuzz-tasks/"}))
+    room = api.ok("POST", "/api/resources", {"organisation_id": org, "name": "Fuzz room",
+                                             "email": f"fuzz-room-{dav.name}@rooms.example"})["id"]
     return World(
         api=api,
         ids={"/api/organisations/": org, "/api/objectives/": objective, "/api/key-results/": kr,
              "/api/check-ins/": check_in, "/api/kpis/": kpi, "/api/tokens/": token,
              "/api/feeds/": str(feed["id"]), "/api/subscriptions/": str(subscription),
-             "/api/webhooks/": webhook["id"], "/api/rules/": rule["id"]},
+             "/api/webhooks/": webhook["id"], "/api/rules/": rule["id"], "/api/resources/": room},
         path_values={"user": member.name, "measured_at": measured_at, "delivery_id": delivery["id"],
-                     "token": feed["url"].rsplit("/", 1)[-1].removesuffix(".ics")},
+                     "token": feed["url"].rsplit("/", 1)[-1].removesuffix(".ics"), "uid": "fuzz-meeting"},
         fields={"organisation_id": org, "organisation": org, "objective_id": objective, "key_result_id": kr,
                 "calendar": f"/{dav.name}/fuzz/", "uid": "fuzz-meeting", "target_kind": "key_result",
                 "target_id": kr, "goal": {"kind": "key_result", "id": kr}, "url": url,

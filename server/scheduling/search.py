@@ -28,6 +28,7 @@ SEARCHABLE = {
     props.EMAIL_SET: ("address", "Email address"),
     clark("CS:first-name"): ("name", "First name"),
     clark("CS:last-name"): ("name", "Last name"),
+    clark("C:calendar-user-type"): ("cutype", "Calendar user type (ROOM for rooms)"),
 }
 # Apple's search contexts and the calendar-user types they look for.
 CONTEXT_CUTYPES = {"attendee": ("INDIVIDUAL", "GROUP"), "location": ("ROOM",), "resource": ("RESOURCE",)}
