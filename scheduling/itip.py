@@ -463,6 +463,12 @@ def apply_reply(existing: Calendar, reply: Calendar) -> tuple[Calendar, Optional
     return result, replier
 
 
+def reply_answers(reply: Calendar) -> list[dict]:
+    """What a REPLY answers, per instance: ``{"recurrence_id": None | key, "partstat": ...}``."""
+    return [{"recurrence_id": recurrence_key(answered), "partstat": partstat(answer)}
+            for answered in scheduled(reply) for answer in attendees(answered)[:1]]
+
+
 def refresh_targets(calendar: Calendar, own: set[str], replier: str) -> list[str]:
     """Who learns of an answer (RFC 6638 §3.2.2.4 refresh): the other attendees the server schedules."""
     return [a for a in instances_per_attendee(calendar, own) if a != replier]

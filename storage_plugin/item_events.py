@@ -1,4 +1,5 @@
-"""``item.created`` / ``item.changed`` / ``item.deleted`` for calendar items linked to goals,
+"""``item.created`` / ``item.changed`` / ``item.deleted`` for calendar items linked to goals, and
+``invitation.replied`` when an attendee's answer reaches the organizer's copy of one,
 written in the transaction of the write that caused them (CalDAV, imports, the API's link and
 unlink, scheduling deliveries, rules: every write goes through ``Storage.write_item`` or
 ``Collection.remove_item``).
@@ -41,8 +42,9 @@ def _goal_ids(found: Iterable[links.Link]) -> list[str]:
     return sorted(ids)
 
 
-def _record(conn, kind: str, path: str, href: str, etag: str, found: list[links.Link],
+def _record(conn, kind: str, path: str, href: str, version: str, found: list[links.Link],
             previous: list[links.Link], data: dict) -> None:
+    """``version`` names what happened to the item (its new ETag, a delivery) for the idempotency key."""
     ids = _goal_ids([*found, *previous])
     if not ids:
         return
@@ -52,7 +54,26 @@ def _record(conn, kind: str, path: str, href: str, etag: str, found: list[links.
     for row in conn.execute(_ORGANISATIONS, {"ids": ids}):
         subject = events.Subject("item", item_path, row.organisation_id, f"/{item_path}",
                                  tuple(sorted(row.goal_ids, key=str)))
-        events.record(conn, kind, subject, f"{kind}:{item_path}:{etag}:{row.organisation_id}", None, data)
+        events.record(conn, kind, subject, f"{kind}:{item_path}:{version}:{row.organisation_id}", None, data)
+
+
+def _links_in(path: str, href: str, text: str) -> list[links.Link]:
+    if "X-PLANERIX-" not in text:  # parse only what may hold links
+        return []
+    from radicale import item as radicale_item  # Radicale's parser, as on write
+
+    item = radicale_item.Item(collection_path=path, text=text)
+    return links.extract(item.vobject_item, item.component_name, f"{path}/{href}")
+
+
+def invitation_replied(conn, path: str, href: str, text: str, attendee: str, answers: list[dict],
+                       delivery: str) -> None:
+    """An attendee's answer reached the organizer's copy at ``path/href`` (``text``: the copy
+    before it). ``delivery`` names the delivery, so a retried one records nothing twice."""
+    found = _links_in(path, href, text)
+    if found:
+        _record(conn, "invitation.replied", path, href, delivery, found, [],
+                {"attendee": attendee, "answers": answers})
 
 
 def _item_data(uid: str, component: str, summary, status, percent_complete, due) -> dict:
@@ -64,12 +85,7 @@ def after_write(conn, path: str, href: str, item, found: list[links.Link], shown
                 previous_text: str | None) -> None:
     """After ``item`` was stored at ``path/href`` with the links ``found`` and the facts ``shown``
     (``previous_text``: the version it replaced, None for a new item)."""
-    previous = []
-    if previous_text is not None and "X-PLANERIX-" in previous_text:  # parse only what may hold links
-        from radicale import item as radicale_item  # Radicale's parser, as on write
-
-        old = radicale_item.Item(collection_path=path, text=previous_text)
-        previous = links.extract(old.vobject_item, old.component_name, f"{path}/{href}")
+    previous = _links_in(path, href, previous_text) if previous_text is not None else []
     if not found and not previous:
         return
     kind = "item.created" if previous_text is None else "item.changed"

@@ -25,7 +25,7 @@ from radicale import pathutils
 
 from scheduling import itip
 from scheduling.addresses import address_key
-from storage_plugin import clock, directory, email_outbox, queries, request_state, resources
+from storage_plugin import clock, directory, email_outbox, item_events, queries, request_state, resources
 
 if TYPE_CHECKING:
     from storage_plugin.collection import Collection
@@ -289,6 +289,8 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
         if replier is None:
             return [], "3.7;The sender is not an attendee"
         target = (found.path, found.href)
+        item_events.invitation_replied(conn, found.path, found.href, found.text, replier,
+                                       itip.reply_answers(message), f"job {job.id}")
         accounts = _Directory(conn, account)
         refresh = [itip.Message(a, "REQUEST", job.uid, itip.request_for(updated, a))
                    for a in itip.refresh_targets(updated, own, replier)]

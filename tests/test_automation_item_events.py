@@ -62,3 +62,33 @@ def test_linked_items_reach_the_goal_organisations_webhooks(hook_sidecar, alice,
             "SELECT DISTINCT subject_id FROM automation_event WHERE subject_type = 'item'"
             " AND subject_id LIKE :prefix"), {"prefix": f"{alice.name}/tasks/%"}).scalars())
     assert subjects == [href[1:]]
+
+
+def test_an_answer_to_a_linked_meeting_is_an_invitation_replied_event(hook_sidecar, engine, base_url, receiver):
+    import re
+
+    from schedutil import colleagues, copy_of, invitation, items, unfolded
+
+    alice, bob = colleagues(engine, base_url, "org", "att")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE membership SET role = 'admin' WHERE account = :a"), {"a": alice.name})
+    admin = hook_sidecar.user(alice)
+    org = admin.ok("GET", "/api/organisations")["items"][0]
+    objective = admin.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Hire"})
+    hook = admin.ok("POST", "/api/webhooks", {"organisation_id": org["id"], "url": receiver.url(),
+                                              "kinds": ["invitation.replied"]})
+    link = f"X-PLANERIX-OBJECTIVE:{objective['id']}\r\n"
+    assert alice.put("personal/i.ics", invitation("hire-1", alice, [bob], extra=link)).status_code == 201
+    href = next(h for h, t in items(bob, "personal/").items() if "hire-1" in t).rsplit("/", 1)[1]
+    accepted = re.sub(rf"(ATTENDEE[^\r\n]*?)PARTSTAT=NEEDS-ACTION([^\r\n]*mailto:{re.escape(bob.email)})",
+                      r"\1PARTSTAT=ACCEPTED\2", unfolded(copy_of(bob, "hire-1")), flags=re.I)
+    assert bob.put(f"personal/{href}", accepted).status_code in (201, 204)
+    hook_sidecar.run_due()
+    hook_sidecar.run_due()
+    [body] = [json.loads(r.body) for r in receiver.at("/hook")]
+    assert body["kind"] == "invitation.replied"
+    assert body["data"]["attendee"] == f"mailto:{bob.email}"
+    assert body["data"]["answers"] == [{"recurrence_id": None, "partstat": "ACCEPTED"}]
+    assert body["data"]["links"] == [{"kind": "objective", "target_id": objective["id"], "weight": 1.0}]
+    assert body["subject"]["href"] == f"/{alice.name}/personal/i.ics"
+    assert [d["state"] for d in admin.ok("GET", f"/api/webhooks/{hook['id']}/deliveries")["items"]] == ["delivered"]

@@ -19,6 +19,8 @@ KINDS = (
     "rule.fired",
     # Calendar items linked to goals, written by the storage (storage_plugin.item_events).
     "item.created", "item.changed", "item.deleted",
+    # An attendee's answer reached the organizer's copy of a linked event (storage_plugin.scheduling).
+    "invitation.replied",
 )
 
 
