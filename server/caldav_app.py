@@ -403,8 +403,10 @@ class PlanerixApplication(radicale_app.Application):
         return delivery.after_write(self._storage, response)
 
     def do_GET(self, environ, base_prefix, path, user, user_groups, request_info):  # HEAD too
-        return tags.with_schedule_tag(self._storage, path, super().do_GET(
-            environ, base_prefix, path, user, user_groups, request_info))
+        # The Schedule-Tag is read in the item's snapshot: one transaction, not two.
+        with self._storage.acquire_lock("r", user):
+            return tags.with_schedule_tag(self._storage, path, super().do_GET(
+                environ, base_prefix, path, user, user_groups, request_info))
 
     # -- scheduling: free-busy by POST to the outbox (server/scheduling/freebusy_post.py) --
     def do_POST(self, environ, base_prefix, path, user, user_groups, request_info):

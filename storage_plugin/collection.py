@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from radicale import item as radicale_item
@@ -36,6 +38,11 @@ def _texts_wanted() -> bool:
     """Whether the request's answer shows item texts (a PROPFIND of etags does not)."""
     state = request_state.current()
     return state is None or state.needs_item_text
+
+
+def row_from_json(data: dict) -> SimpleNamespace:
+    """A collection row from its JSON form (``queries.home_as_json``)."""
+    return SimpleNamespace(**{**data, "modified": datetime.fromisoformat(data["modified"])})
 
 
 def check_name_length(what: str, name: str) -> None:

@@ -41,6 +41,13 @@ DELETE_COLLECTION_TREE = text(
     "DELETE FROM collection WHERE path = :path OR starts_with(path, :path || '/')")
 ALL_COLLECTIONS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection ORDER BY path")
 
+
+def home_as_json(name_parameter: str) -> str:
+    """An expression: the collection at path ``name_parameter`` (an account's home) as one JSON
+    object of ``COLLECTION_COLUMNS``, or NULL; read along with a login (storage_plugin.logins)."""
+    return (f"(SELECT to_jsonb(c) FROM (SELECT {COLLECTION_COLUMNS} FROM collection"
+            f" WHERE path = {name_parameter}) AS c)")
+
 # -- items -----------------------------------------------------------------
 ITEMS_OF_COLLECTION = text(
     f"SELECT {ITEM_META_COLUMNS} FROM item i WHERE i.collection_id = :cid AND {served()} ORDER BY i.href")
