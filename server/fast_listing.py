@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import posixpath
+import re
 import secrets
 import socket
 import xml.etree.ElementTree as ET
@@ -114,6 +115,10 @@ class _Template:
         content_type = xmlutils.get_content_type(_TemplateItem(collection), encoding)
         slots = {"h": _HREF, "e": _ETAG, "m": _MODIFIED, "c": content_type, "t": _TEXT}
         self.uses = {key for key, marker in slots.items() if marker in text}
+        # The content type holds the component marker: it is matched before the component alone.
+        pieces = re.split("(" + "|".join(re.escape(slots[key]) for key in ("c", "h", "e", "m", "t")) + ")", text)
+        keys = {marker: key for key, marker in slots.items()}
+        self.parts, self.slots = pieces[0::2], [keys[marker] for marker in pieces[1::2]]
         text = text.replace("{", "{{").replace("}", "}}")
         # The content type holds the component marker: replace it before the component alone.
         for key in ("c", "h", "e", "m", "t"):

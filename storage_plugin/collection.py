@@ -10,7 +10,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
-from storage_plugin import indexed_filters, queries, request_state, scheduling, sync_token
+from storage_plugin import indexed_filters, queries, rendered, request_state, scheduling, sync_token
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -156,7 +156,40 @@ class Collection(storage.BaseCollection):
         needs texts, otherwise those of the items to parse."""
         if not self.tag:
             return []
-        indexed = indexed_filters.analyse(filters, self.tag) if self.storage.indexed_filters else None
+        window, uid_tests, params, indexed, simple = self._selection(filters, self.storage.indexed_filters)
+        all_texts = _texts_wanted()
+        query = queries.items_matching(window, tuple(test.sql_kind for test in uid_tests), all_texts)
+        with self.storage.connection() as conn:
+            rows = conn.execute(query, params).all()
+            if indexed is not None:
+                rows = [row for row in rows if indexed.matches(row.uid)]
+            if all_texts:
+                texts = {row.id: row.text for row in rows}
+            else:
+                wanted = [row.id for row in rows if not (simple and row.exact)]
+                texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
+        return [(row, simple and row.exact, texts.get(row.id)) for row in rows]
+
+    def render_filtered(self, filters, parts: list[str], slots: list[str]) -> Optional[str]:
+        """The responses of the items ``filters`` select, written by the database in one
+        statement (``storage_plugin.rendered``; "" for none), or None when that cannot decide
+        them all: a prop-filter (UID filters are left to ``filtered_rows``), or an item
+        Radicale must test by parsing."""
+        if not self.tag:
+            return ""
+        # Without the UID index: a prop-filter makes the filter not simple (nothing is exact).
+        window, _, params, _, simple = self._selection(filters, uid_index=False)
+        if not simple:
+            return None
+        statement = rendered.selection_statement(queries.items_matching(window, (), False).text, tuple(slots))
+        with self.storage.connection() as conn:
+            row = conn.execute(statement, {**params, **rendered.literals(parts)}).one()
+        return None if row.undecided else (row.rendered or "")
+
+    def _selection(self, filters, uid_index: bool):
+        """(window, UID tests, parameters, indexed filter or None, simple) of ``filters``:
+        what ``queries.items_matching`` is asked; not simple means no item is exact."""
+        indexed = indexed_filters.analyse(filters, self.tag) if uid_index else None
         if indexed is not None:
             tag, start, end, simple = indexed.component, indexed.start, indexed.end, True
             uid_tests = indexed.uid_tests
@@ -170,18 +203,7 @@ class Collection(storage.BaseCollection):
         params = {"cid": self.id, "component": tag, "start": start, "end": end,
                   "max_size": self.storage.max_item_bytes, "non_ascii": indexed_filters.NON_ASCII_PATTERN,
                   **{f"uid{n}": test.text for n, test in enumerate(uid_tests)}}
-        all_texts = _texts_wanted()
-        query = queries.items_matching(window, tuple(test.sql_kind for test in uid_tests), all_texts)
-        with self.storage.connection() as conn:
-            rows = conn.execute(query, params).all()
-            if indexed is not None:
-                rows = [row for row in rows if indexed.matches(row.uid)]
-            if all_texts:
-                texts = {row.id: row.text for row in rows}
-            else:
-                wanted = [row.id for row in rows if not (simple and row.exact)]
-                texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
-        return [(row, simple and row.exact, texts.get(row.id)) for row in rows]
+        return window, uid_tests, params, indexed, simple
 
     def has_uid(self, uid: str) -> bool:
         with self.storage.connection() as conn:
