@@ -202,7 +202,9 @@ class Collection(storage.BaseCollection):
             window = "range" if start < end else "inverted"
         params = {"cid": self.id, "component": tag, "start": start, "end": end,
                   "max_size": self.storage.max_item_bytes, "non_ascii": indexed_filters.NON_ASCII_PATTERN,
-                  **{f"uid{n}": test.text for n, test in enumerate(uid_tests)}}
+                  **{f"uid{n}": test.text for n, test in enumerate(uid_tests)},
+                  **{f"uid{n}_pattern": indexed_filters.contains_pattern(test.text)
+                     for n, test in enumerate(uid_tests)}}
         return window, uid_tests, params, indexed, simple
 
     def has_uid(self, uid: str) -> bool:
