@@ -167,9 +167,9 @@ class PlanerixApplication(radicale_app.Application):
                     environ["wsgi.input"], self._charset_of(environ), length, on_refusal=self._refuse_body)
             respond = self._throttling_aware(state, start_response, self.dav_features())
             if not compression.take_gzip(environ):
-                return super().__call__(environ, respond)
+                return fast_listing.chunks_of(super().__call__(environ, respond))
             started = []
-            chunks = super().__call__(environ, lambda *response: started.append(response))
+            chunks = fast_listing.chunks_of(super().__call__(environ, lambda *response: started.append(response)))
             status, headers, *exc_info = started[0]
             if any(chunks):
                 headers, chunks = compression.compress(headers, chunks)
