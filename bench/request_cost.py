@@ -10,7 +10,10 @@ Radicale, target ≤ 1.5 for OPTIONS and GET) compare medians measured in that o
 request is authenticated (Basic) as clients send it; Xandikos ignores the header.
 
 After the rounds, each server process's peak RSS (the kernel's high-water mark) is recorded,
-so that a memory spike anywhere in the run shows even if it was gone by the end.
+so that a memory spike anywhere in the run shows even if it was gone by the end. Then
+``--burst`` accounts (default 16) send their first request at the same moment, as 16 clients
+do when a server starts: every login is a password check (argon2, 64 MiB each while it runs),
+and the peak RSS is recorded again.
 
 With ``--database-url`` (an administrator URL) Planerix runs on a fresh database made on that
 PostgreSQL server and dropped afterwards; without it, on its embedded database.
@@ -23,6 +26,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from . import dataset
@@ -48,11 +52,16 @@ WORKLOADS = {
 TARGETS = {"options": 1.5, "get": 1.5}
 
 
-def _start(name: str, workdir: Path, database_url: str | None, planerix_cmd: str | None):
+def _burst_users(count: int) -> dict[str, str]:
+    return {f"burst{n}": f"burst-password-{n}" for n in range(count)}
+
+
+def _start(name: str, workdir: Path, database_url: str | None, planerix_cmd: str | None, burst: int):
+    users = {USER: PASSWORD, **_burst_users(burst)}
     if name == "planerix":
-        server = PlanerixServer(workdir / name, {USER: PASSWORD}, planerix_cmd, database_url=database_url)
+        server = PlanerixServer(workdir / name, users, planerix_cmd, database_url=database_url)
     else:
-        server = SERVER_CLASSES[name](workdir / name, {USER: PASSWORD})
+        server = SERVER_CLASSES[name](workdir / name, users)
     reason = server.unavailable_reason()
     if reason:
         return server, reason
@@ -91,6 +100,24 @@ def measure(servers: dict, rounds: int, warmup: int = 5) -> dict:
                        "runs": len(s)} for w, s in per.items()} for name, per in samples.items()}
 
 
+def burst(servers: dict, count: int) -> None:
+    """``count`` accounts' first requests to every server, all sent at the same moment."""
+    clients = [(server, Dav(server.base_url, user)) for server in servers.values()
+               for user in _burst_users(count).items()]
+    barrier = threading.Barrier(len(clients))
+
+    def first_request(dav: Dav) -> None:
+        barrier.wait()
+        dav.request("OPTIONS", "/")
+    threads = [threading.Thread(target=first_request, args=(dav,)) for _, dav in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for _, dav in clients:
+        dav.close()
+
+
 def report(results: dict) -> str:
     names = [n for n, e in results["servers"].items() if e["status"] == "ok"]
     lines = [f"# Fixed cost of a request ({results['meta']['started']})", "",
@@ -110,12 +137,17 @@ def report(results: dict) -> str:
         verdict = "" if ratio is None else f"{ratio:.2f}×" + (
             f" ({'pass' if ratio <= target else 'miss'}, target ≤ {target})" if target else "")
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {verdict or '–'} |")
-    lines += ["", "## Peak RSS per process (VmHWM, after the rounds)", "",
-              "| server | process | pid | peak RSS | RSS at the end |", "|---|---|---|---|---|"]
+    lines += ["", f"## Peak RSS per process (VmHWM): after the rounds, and after {results['meta']['burst']} "
+              "accounts' first requests at once", "",
+              "| server | process | pid | peak after the rounds | peak after the burst | RSS at the end |",
+              "|---|---|---|---|---|---|"]
     for name in names:
+        after_burst = {proc["pid"]: proc for proc in results["servers"][name].get("memory_after_burst", [])}
         for proc in results["servers"][name]["memory"]:
+            later = after_burst.get(proc["pid"], proc)
             lines.append(f"| {name} | {proc['name']}{' (server)' if proc['main'] else ''} | {proc['pid']} | "
-                         f"{proc['peak_rss_bytes'] / 2**20:.1f} MiB | {proc['rss_bytes'] / 2**20:.1f} MiB |")
+                         f"{proc['peak_rss_bytes'] / 2**20:.1f} MiB | {later['peak_rss_bytes'] / 2**20:.1f} MiB | "
+                         f"{later['rss_bytes'] / 2**20:.1f} MiB |")
     return "\n".join(lines) + "\n"
 
 
@@ -124,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="planerix,radicale,xandikos")
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--burst", type=int, default=16, help="accounts whose first requests arrive at once")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL server (administrator URL) to run Planerix on a fresh database of")
     parser.add_argument("--planerix-cmd", default=None,
@@ -133,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = dt.datetime.now(dt.timezone.utc)
     out = args.out or Path(__file__).resolve().parent / "results" / f"request-cost-{started:%Y-%m-%d}"
     results: dict = {"meta": {"started": started.isoformat(timespec="seconds"), "rounds": args.rounds,
+                              "burst": args.burst,
                               "command": "python -m bench.request_cost " + " ".join(
                                   sys.argv[1:] if argv is None else argv),
                               "database": "an external PostgreSQL" if args.database_url else "its embedded PostgreSQL",
@@ -151,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
                     log(f"{name}: starting")
                     try:
                         server, reason = _start(name, Path(workdir), databases.fresh() if databases and
-                                                name == "planerix" else None, args.planerix_cmd)
+                                                name == "planerix" else None, args.planerix_cmd, args.burst)
                     except Exception as exc:  # report and go on with the next server
                         results["servers"][name] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
                         continue
@@ -164,6 +198,11 @@ def main(argv: list[str] | None = None) -> dict:
                 for name, server in running.items():
                     results["servers"][name] = {"status": "ok", "latency": latency[name],
                                                 "memory": server.peak_memory(), "notes": server.notes}
+                if args.burst:
+                    log(f"burst: {args.burst} accounts' first requests at once")
+                    burst(running, args.burst)
+                    for name, server in running.items():
+                        results["servers"][name]["memory_after_burst"] = server.peak_memory()
             finally:
                 for server in running.values():
                     server.stop()
