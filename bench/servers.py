@@ -151,6 +151,22 @@ class Server:
         return {"rss_bytes": rss, "pss_bytes": pss, "processes": n,
                 "app_rss_bytes": app_rss, "app_pss_bytes": app_pss}
 
+    def peak_memory(self) -> list[dict]:
+        """Each process of the server with its peak RSS so far (the kernel's high-water mark,
+        ``VmHWM``) and its RSS now, largest peak first: a spike between two samples is not missed."""
+        found = []
+        for p in self._processes():
+            try:
+                status = Path(f"/proc/{p.pid}/status").read_text()
+                name = p.name()
+            except (OSError, psutil.Error):
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            kib = {key: int(fields[key].split()[0]) for key in ("VmHWM", "VmRSS") if key in fields}
+            found.append({"pid": p.pid, "name": name, "main": self.proc is not None and p.pid == self.proc.pid,
+                          "peak_rss_bytes": kib.get("VmHWM", 0) * 1024, "rss_bytes": kib.get("VmRSS", 0) * 1024})
+        return sorted(found, key=lambda entry: -entry["peak_rss_bytes"])
+
     def stop(self) -> None:
         leftovers = self._processes()
         if self.proc and self.proc.poll() is None:
@@ -248,10 +264,17 @@ class PlanerixServer(Server):
     fake_clock = True
     auth_note = "Planerix database users (Basic auth)"
 
-    def __init__(self, workdir, users, command: str | None = None):
+    def __init__(self, workdir, users, command: str | None = None, database_url: str | None = None):
         super().__init__(workdir, users)
         self.api_port = free_port()
         self._base_cmd, self._cwd = self._find_command(command)
+        # An (empty) database on an external server instead of the embedded one in the work dir.
+        self.database_url = database_url
+
+    def _database_args(self) -> list[str]:
+        if self.database_url:
+            return ["--database-url", self.database_url]
+        return ["--data-dir", str(self.workdir / "data")]
 
     @staticmethod
     def _find_command(command: str | None):
@@ -265,18 +288,18 @@ class PlanerixServer(Server):
         return None
 
     def setup(self) -> None:
-        data = self.workdir / "data"
         for user, pw in self.users.items():
-            subprocess.run([*self._base_cmd, "user", "add", user, "--password", pw, "--data-dir", str(data)],
+            subprocess.run([*self._base_cmd, "user", "add", user, "--password", pw, *self._database_args()],
                            cwd=self._cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                            timeout=300)
         self.notes = [
-            "Planerix (embedded PostgreSQL in the work dir), users created with "
+            f"Planerix ({'an external PostgreSQL' if self.database_url else 'embedded PostgreSQL in the work dir'}), "
+            "users created with "
             "`planerix user add` (its own DB users, Basic auth); filled only through HTTP PUT."
         ]
 
     def command(self):
-        return [*self._base_cmd, "serve", "--data-dir", str(self.workdir / "data"), "--host", "127.0.0.1",
+        return [*self._base_cmd, "serve", *self._database_args(), "--host", "127.0.0.1",
                 "--caldav-port", str(self.port), "--api-port", str(self.api_port)], self._cwd
 
 

@@ -21,7 +21,7 @@ from radicale import httputils
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import fast_listing, fast_report, put_refusal, read_only, request_body, settings, xml_guard
+from server import compression, fast_listing, fast_report, put_refusal, read_only, request_body, settings, xml_guard
 from server.scheduling import calendar_transp, delivery, freebusy_post, principal, search, tags
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
@@ -165,8 +165,16 @@ class PlanerixApplication(radicale_app.Application):
             if length:
                 environ["wsgi.input"] = request_body.CheckedInput(
                     environ["wsgi.input"], self._charset_of(environ), length, on_refusal=self._refuse_body)
-            return super().__call__(environ, self._throttling_aware(state, start_response,
-                                                                    self.dav_features()))
+            respond = self._throttling_aware(state, start_response, self.dav_features())
+            if not compression.take_gzip(environ):
+                return fast_listing.chunks_of(super().__call__(environ, respond))
+            started = []
+            chunks = fast_listing.chunks_of(super().__call__(environ, lambda *response: started.append(response)))
+            status, headers, *exc_info = started[0]
+            if any(chunks):
+                headers, chunks = compression.compress(headers, chunks)
+            respond(status, headers, *exc_info)
+            return chunks
         finally:
             request_state.end(token)
 
@@ -403,8 +411,10 @@ class PlanerixApplication(radicale_app.Application):
         return delivery.after_write(self._storage, response)
 
     def do_GET(self, environ, base_prefix, path, user, user_groups, request_info):  # HEAD too
-        return tags.with_schedule_tag(self._storage, path, super().do_GET(
-            environ, base_prefix, path, user, user_groups, request_info))
+        # The Schedule-Tag is read in the item's snapshot: one transaction, not two.
+        with self._storage.acquire_lock("r", user):
+            return tags.with_schedule_tag(self._storage, path, super().do_GET(
+                environ, base_prefix, path, user, user_groups, request_info))
 
     # -- scheduling: free-busy by POST to the outbox (server/scheduling/freebusy_post.py) --
     def do_POST(self, environ, base_prefix, path, user, user_groups, request_info):

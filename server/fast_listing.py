@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import posixpath
+import re
 import secrets
 import socket
 import xml.etree.ElementTree as ET
@@ -114,6 +115,10 @@ class _Template:
         content_type = xmlutils.get_content_type(_TemplateItem(collection), encoding)
         slots = {"h": _HREF, "e": _ETAG, "m": _MODIFIED, "c": content_type, "t": _TEXT}
         self.uses = {key for key, marker in slots.items() if marker in text}
+        # The content type holds the component marker: it is matched before the component alone.
+        pieces = re.split("(" + "|".join(re.escape(slots[key]) for key in ("c", "h", "e", "m", "t")) + ")", text)
+        keys = {marker: key for key, marker in slots.items()}
+        self.parts, self.slots = pieces[0::2], [keys[marker] for marker in pieces[1::2]]
         text = text.replace("{", "{{").replace("}", "}}")
         # The content type holds the component marker: replace it before the component alone.
         for key in ("c", "h", "e", "m", "t"):
@@ -160,13 +165,18 @@ class _Template:
 
 class _Body:
     """The response body as encoded chunks of about ``CHUNK`` members each, so a
-    listing of 100,000 members never holds 100,000 small strings at once."""
+    listing of 100,000 members never holds 100,000 small strings at once. It goes to
+    the client as these chunks, never joined into one copy (``server.caldav_app``):
+    Radicale takes it for the answer's bytes, and reads only its length."""
 
     CHUNK = 1000
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
         self.chunks: list[bytes] = []
+
+    def __len__(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks)
 
     def text(self, text: str) -> None:
         if text:
@@ -181,8 +191,11 @@ class _Body:
                 batch.clear()
         self.text("".join(batch))
 
-    def bytes(self) -> bytes:
-        return b"".join(self.chunks)
+
+def chunks_of(answers: list) -> list:
+    """The WSGI body of Radicale's answers, a ``_Body`` among them as its chunks."""
+    return [chunk for answer in answers
+            for chunk in (answer.chunks if isinstance(answer, _Body) else (answer,))]
 
 
 def _read_body(app, environ, request_info):
@@ -238,7 +251,7 @@ def _answer(app, body: _Body, xml_request, request_info, dav_header: bool):
     if dav_header:  # Radicale's PROPFIND sends it, its REPORT does not
         headers = {"DAV": httputils.DAV_HEADERS, **headers}
     request_info["status"] = client.MULTI_STATUS
-    return client.MULTI_STATUS, headers, body.bytes(), xmlutils.pretty_xml(xml_request)
+    return client.MULTI_STATUS, headers, body, xmlutils.pretty_xml(xml_request)
 
 
 def _leaf_collection(app, path: str, access: Access) -> Optional[Collection]:

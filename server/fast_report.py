@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import posixpath
 import xml.etree.ElementTree as ET
+from typing import Optional
 from urllib.parse import unquote, urlparse
 
 from radicale import pathutils, xmlutils
@@ -26,7 +27,7 @@ from radicale.app.report import test_filter, xml_item_response
 
 from server import fast_listing
 from server.fast_listing import _ETAG, _HREF, _TEXT, _Body, _Template, _TemplateItem, NeedsText
-from storage_plugin import request_state
+from storage_plugin import rendered, request_state
 from storage_plugin.bounds import budget
 from storage_plugin.collection import Collection
 from storage_plugin.items import from_row
@@ -51,10 +52,10 @@ class _Fallback(Exception):
 
 class _Member:
     """What a member's response is filled from."""
-    __slots__ = ("href", "etag", "component", "text")
+    __slots__ = ("href", "etag", "component", "text", "id")
 
-    def __init__(self, href: str, etag=None, component=None, text=None) -> None:
-        self.href, self.etag, self.component, self.text = href, etag, component, text
+    def __init__(self, href: str, etag=None, component=None, text=None, id=None) -> None:
+        self.href, self.etag, self.component, self.text, self.id = href, etag, component, text, id
 
 
 def report(app, environ, base_prefix: str, path: str, user: str, user_groups: set,
@@ -78,21 +79,32 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
     if not _plain(xml_request, props):
         return None
     state = request_state.current()
-    # Texts stay in the database when no property shows them (an etag-only query).
+    # Texts stay in the database when no property shows them (an etag-only query), and when
+    # the database writes them into the answer itself.
     wants_text = any(p.tag in _TEXT_PROPS for p in props)
+    in_database = wants_text and _written_by_database(app, props)
+    read_texts = wants_text and not in_database
     if state is not None:
-        state.needs_item_text = wants_text
+        state.needs_item_text = read_texts
     try:
         with app._storage.acquire_lock("r", user):
             collection = fast_listing._leaf_collection(app, path, access)
             if collection is None or collection.tag != "VCALENDAR":
                 raise _Fallback()
-            if xml_request.tag == _CALENDAR_MULTIGET:
-                missing, members = _multiget_members(base_prefix, collection, xml_request, wants_text)
-            else:
-                missing, members = [], _query_members(collection, xml_request, wants_text)
-        _check_occurrence_limit(app, props, members)
-        body = _body(app, base_prefix, collection, props, missing, members)
+            body = None
+            if in_database and xml_request.tag == _CALENDAR_QUERY:
+                body = _rendered_query_body(app, base_prefix, collection, props, xml_request)
+            if body is None:
+                if xml_request.tag == _CALENDAR_MULTIGET:
+                    missing, members = _multiget_members(base_prefix, collection, xml_request, read_texts)
+                else:
+                    missing, members = [], _query_members(collection, xml_request, read_texts)
+                if read_texts:
+                    _check_occurrence_limit(app, props, members)
+                # In the read's snapshot: the database may write the members' texts.
+                body = _body(app, base_prefix, collection, props, missing, members, in_database)
+        if in_database:
+            _check_rendered_occurrence_limit(app, body)
     except (_Fallback, NeedsText):
         if state is not None:
             state.needs_item_text = True
@@ -122,7 +134,7 @@ def _query_members(collection: Collection, xml_request: ET.Element, wants_text: 
                 raise  # the request's time is up: do_REPORT answers 503, nothing runs on
             except Exception:
                 raise _Fallback() from None  # Radicale answers 400 and logs why
-        found.append(_Member(row.href, row.etag, row.component, text if wants_text else None))
+        found.append(_Member(row.href, row.etag, row.component, text if wants_text else None, row.id))
     return found
 
 
@@ -155,8 +167,16 @@ def _multiget_members(base_prefix: str, collection: Collection, xml_request: ET.
         if row is None:
             missing.append(_Member(name))
         else:
-            found.append(_Member(row.href, row.etag, row.component, row.text if wants_text else None))
+            found.append(_Member(row.href, row.etag, row.component, row.text if wants_text else None, row.id))
     return missing, found
+
+
+def _written_by_database(app, props: list) -> bool:
+    """Whether PostgreSQL can write the members' responses (``storage_plugin.rendered``): a
+    UTF-8 answer whose members show only their href, ETag and text (a getcontenttype is
+    filled in Python)."""
+    return (app._encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+            and not any(p.tag == _GETCONTENTTYPE for p in props))
 
 
 def _check_occurrence_limit(app, props: list, members: list) -> None:
@@ -172,13 +192,23 @@ def _check_occurrence_limit(app, props: list, members: list) -> None:
         raise _Fallback()
 
 
-def _body(app, base_prefix: str, collection: Collection, props: list, missing: list,
-          members: list) -> _Body:
+def _check_rendered_occurrence_limit(app, body: _Body) -> None:
+    """``_check_occurrence_limit`` on an answer written by the database. A line Radicale
+    counts (its upper case is BEGIN:VEVENT) holds "N:VEVENT" in ASCII upper case: no other
+    character's upper case is one of these letters alone. So their count bounds it."""
+    limit = app.configuration.get("reporting", "max_expand_occurrence")
+    if limit and sum(chunk.upper().count(b"N:VEVENT") for chunk in body.chunks) > limit:
+        raise _Fallback()
+
+
+def _document(app, base_prefix: str, collection: Collection, props: list, with_missing: bool,
+              with_members: bool) -> tuple[str, str, str, str, str]:
+    """(head, missing template, middle, member template, tail) of the answer."""
     # A template only for responses that occur: ElementTree declares the namespaces
     # of the elements present, so an empty answer must not declare the members' ones.
     multistatus = ET.Element(xmlutils.make_clark("D:multistatus"))
     uri = pathutils.unstrip_path(posixpath.join(collection.path, _HREF))
-    if missing:
+    if with_missing:
         gone = xml_item_response(base_prefix, uri, found_item=False)
         multistatus.append(gone)
         fast_listing._wrap(multistatus, gone, "missing")
@@ -197,20 +227,53 @@ def _body(app, base_prefix: str, collection: Collection, props: list, missing: l
             found_props.append(element)
         else:
             not_found_props.append(element)
-    if members and (found_props or not_found_props):
+    if with_members and (found_props or not_found_props):
         member = xml_item_response(base_prefix, uri, found_props=found_props,
                                    not_found_props=not_found_props, found_item=True)
         multistatus.append(member)
         fast_listing._wrap(multistatus, member, "found")
     document = fast_listing._serialize(app, multistatus)
-    head, missing_template, rest = fast_listing._cut(document, "missing") if missing else ("", "", document)
+    head, missing_template, rest = fast_listing._cut(document, "missing") if with_missing else ("", "", document)
     middle, found_template, tail = fast_listing._cut(rest, "found")
+    return head, missing_template, middle, found_template, tail
+
+
+def _body(app, base_prefix: str, collection: Collection, props: list, missing: list,
+          members: list, in_database: bool = False) -> _Body:
+    head, missing_template, middle, found_template, tail = _document(
+        app, base_prefix, collection, props, bool(missing), bool(members))
     body = _Body(app._encoding)
     body.text(head)
     if missing_template:
         body.members(missing, _Template(missing_template, collection, app._encoding).formatter())
     body.text(middle)
     if found_template:
-        body.members(members, _Template(found_template, collection, app._encoding).formatter())
+        template = _Template(found_template, collection, app._encoding)
+        if in_database:
+            with app._storage.connection() as conn:
+                body.chunks.extend(rendered.render(conn, template.parts, template.slots,
+                                                   [member.id for member in members], app._encoding))
+        else:
+            body.members(members, template.formatter())
     body.text(tail)
+    return body
+
+
+def _rendered_query_body(app, base_prefix: str, collection: Collection, props: list,
+                         xml_request: ET.Element) -> Optional[_Body]:
+    """The answer to a calendar-query written by the database in one statement, or None when
+    an item needs testing in Python (see ``Collection.render_filtered``)."""
+    head, _, middle, found_template, tail = _document(app, base_prefix, collection, props, False, True)
+    template = _Template(found_template, collection, app._encoding)
+    answer = collection.render_filtered(xml_request.findall(_C_FILTER), template.parts, template.slots)
+    if answer is None:
+        return None
+    body = _Body(app._encoding)
+    if answer:
+        body.text(head + middle)
+        body.chunks.append(answer.encode(app._encoding))
+        body.text(tail)
+    else:  # no member: the answer declares none of their properties' namespaces
+        head, _, middle, _, tail = _document(app, base_prefix, collection, props, False, False)
+        body.text(head + middle + tail)
     return body

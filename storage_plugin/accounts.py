@@ -32,6 +32,16 @@ MIN_PASSWORD_LENGTH = 8
 # hash, so nobody logs in as it until ``planerix user passwd`` sets one.
 NO_PASSWORD = "!no-password"
 _hasher = PasswordHasher()
+# Each argon2 hash or verification takes its memory cost (64 MiB by default) for its duration:
+# 16 clients whose first requests arrive together once took a process to 1.1 GB. At most this
+# many run at once in a process; the others wait (the CPU would not run more at once anyway).
+ARGON2_AT_ONCE = 2
+_argon2_slots = threading.BoundedSemaphore(ARGON2_AT_ONCE)
+
+
+def _argon2(operation, *args):
+    with _argon2_slots:
+        return operation(*args)
 
 
 class AccountError(ValueError):
@@ -53,7 +63,7 @@ def check_password(password: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(check_password(password))
+    return _argon2(_hasher.hash, check_password(password))
 
 
 _dummy_hash: str | None = None
@@ -64,9 +74,9 @@ def _spend_a_verification(password: str) -> None:
     answers no faster than a wrong password (no timing oracle for which names exist)."""
     global _dummy_hash
     if _dummy_hash is None:
-        _dummy_hash = _hasher.hash(os.urandom(16).hex())
+        _dummy_hash = _argon2(_hasher.hash, os.urandom(16).hex())
     try:
-        _hasher.verify(_dummy_hash, password)
+        _argon2(_hasher.verify, _dummy_hash, password)
     except VerificationError:
         pass
 
@@ -76,7 +86,7 @@ def password_matches(password_hash: str | None, password: str) -> bool:
         _spend_a_verification(password)
         return False
     try:
-        return _hasher.verify(password_hash, password)
+        return _argon2(_hasher.verify, password_hash, password)
     except VerificationError:
         return False
     except InvalidHashError:  # e.g. disabled by archiving (a "!" in front)
@@ -89,30 +99,41 @@ class VerifiedCredentials:
 
     Argon2 is deliberately slow (tens of milliseconds) and clients send Basic
     credentials with every request. A changed or removed password changes the
-    stored hash, so it misses the cache at once.
+    stored hash, so it misses the cache at once. Requests of one account that
+    arrive together (a client's parallel connections) verify its password once:
+    the others wait for that and find it remembered.
     """
+
+    STRIPES = 64
 
     def __init__(self, seconds: float = 300) -> None:
         self._seconds = seconds
         self._key = os.urandom(32)
         self._verified: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
+        # One verification per account at a time (names share a lock by their hash).
+        self._stripes = [threading.Lock() for _ in range(self.STRIPES)]
 
     def check(self, login: str, password: str, password_hash: str | None) -> bool:
         if password_hash is None:
             return password_matches(None, password)
         digest = hmac.new(self._key, "\0".join((login, password, password_hash)).encode(),
                           hashlib.sha256).digest()
-        now = time.monotonic()
+        if self._remembered(login, digest):
+            return True
+        with self._stripes[hash(login) % self.STRIPES]:
+            if self._remembered(login, digest):  # verified while this request waited
+                return True
+            if not password_matches(password_hash, password):
+                return False
+            with self._lock:
+                self._verified[login] = (digest, time.monotonic() + self._seconds)
+        return True
+
+    def _remembered(self, login: str, digest: bytes) -> bool:
         with self._lock:
             cached = self._verified.get(login)
-        if cached and cached[1] > now and hmac.compare_digest(cached[0], digest):
-            return True
-        if not password_matches(password_hash, password):
-            return False
-        with self._lock:
-            self._verified[login] = (digest, now + self._seconds)
-        return True
+        return bool(cached and cached[1] > time.monotonic() and hmac.compare_digest(cached[0], digest))
 
 
 # -- statements -------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 Logins go through ``storage_plugin.logins`` (throttled per account and client address, like
 the API). A throttled attempt is a failed login for Radicale; ``server.caldav_app`` turns
-its 401 into 429 with Retry-After.
+its 401 into 429 with Retry-After. The same statement reads the account's home, which
+Radicale looks up next on every request (``request_state.read_ahead``).
 """
 from __future__ import annotations
 
 from radicale import auth
 
 from storage_plugin import accounts, database, logins, request_state
+from storage_plugin.collection import row_from_json
 
 
 class Auth(auth.BaseAuth):
@@ -23,8 +25,12 @@ class Auth(auth.BaseAuth):
         self._credentials = accounts.VerifiedCredentials()
 
     def _login_ext(self, login: str, password: str, context: auth.AuthContext) -> str:
+        read_home = request_state.current() is not None
         outcome = logins.check(self._engine, self._credentials, login, password,
-                               getattr(context, "remote_addr", None), self.policy, self.clock)
+                               getattr(context, "remote_addr", None), self.policy, self.clock, read_home)
         if outcome.retry_after is not None:
             request_state.note_throttled(outcome.retry_after)
+        if outcome.user and read_home:
+            request_state.note_read_ahead(outcome.user,
+                                          None if outcome.home is None else row_from_json(outcome.home))
         return outcome.user or ""

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from radicale import item as radicale_item
 from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
-from storage_plugin import indexed_filters, item_events, queries, request_state, scheduling, sync_token
+from storage_plugin import (indexed_filters, item_events, queries, rendered, request_state, scheduling,
+                            sync_token)
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -36,6 +39,11 @@ def _texts_wanted() -> bool:
     """Whether the request's answer shows item texts (a PROPFIND of etags does not)."""
     state = request_state.current()
     return state is None or state.needs_item_text
+
+
+def row_from_json(data: dict) -> SimpleNamespace:
+    """A collection row from its JSON form (``queries.home_as_json``)."""
+    return SimpleNamespace(**{**data, "modified": datetime.fromisoformat(data["modified"])})
 
 
 def check_name_length(what: str, name: str) -> None:
@@ -149,20 +157,7 @@ class Collection(storage.BaseCollection):
         needs texts, otherwise those of the items to parse."""
         if not self.tag:
             return []
-        indexed = indexed_filters.analyse(filters, self.tag) if self.storage.indexed_filters else None
-        if indexed is not None:
-            tag, start, end, simple = indexed.component, indexed.start, indexed.end, True
-            uid_tests = indexed.uid_tests
-        else:
-            tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
-            uid_tests = ()
-        if start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX:
-            window = "all"
-        else:
-            window = "range" if start < end else "inverted"
-        params = {"cid": self.id, "component": tag, "start": start, "end": end,
-                  "max_size": self.storage.max_item_bytes, "non_ascii": indexed_filters.NON_ASCII_PATTERN,
-                  **{f"uid{n}": test.text for n, test in enumerate(uid_tests)}}
+        window, uid_tests, params, indexed, simple = self._selection(filters, self.storage.indexed_filters)
         all_texts = _texts_wanted()
         query = queries.items_matching(window, tuple(test.sql_kind for test in uid_tests), all_texts)
         with self.storage.connection() as conn:
@@ -175,6 +170,43 @@ class Collection(storage.BaseCollection):
                 wanted = [row.id for row in rows if not (simple and row.exact)]
                 texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
         return [(row, simple and row.exact, texts.get(row.id)) for row in rows]
+
+    def render_filtered(self, filters, parts: list[str], slots: list[str]) -> Optional[str]:
+        """The responses of the items ``filters`` select, written by the database in one
+        statement (``storage_plugin.rendered``; "" for none), or None when that cannot decide
+        them all: a prop-filter (UID filters are left to ``filtered_rows``), or an item
+        Radicale must test by parsing."""
+        if not self.tag:
+            return ""
+        # Without the UID index: a prop-filter makes the filter not simple (nothing is exact).
+        window, _, params, _, simple = self._selection(filters, uid_index=False)
+        if not simple:
+            return None
+        statement = rendered.selection_statement(queries.items_matching(window, (), False).text, tuple(slots))
+        with self.storage.connection() as conn:
+            row = conn.execute(statement, {**params, **rendered.literals(parts)}).one()
+        return None if row.undecided else (row.rendered or "")
+
+    def _selection(self, filters, uid_index: bool):
+        """(window, UID tests, parameters, indexed filter or None, simple) of ``filters``:
+        what ``queries.items_matching`` is asked; not simple means no item is exact."""
+        indexed = indexed_filters.analyse(filters, self.tag) if uid_index else None
+        if indexed is not None:
+            tag, start, end, simple = indexed.component, indexed.start, indexed.end, True
+            uid_tests = indexed.uid_tests
+        else:
+            tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
+            uid_tests = ()
+        if start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX:
+            window = "all"
+        else:
+            window = "range" if start < end else "inverted"
+        params = {"cid": self.id, "component": tag, "start": start, "end": end,
+                  "max_size": self.storage.max_item_bytes, "non_ascii": indexed_filters.NON_ASCII_PATTERN,
+                  **{f"uid{n}": test.text for n, test in enumerate(uid_tests)},
+                  **{f"uid{n}_pattern": indexed_filters.contains_pattern(test.text)
+                     for n, test in enumerate(uid_tests)}}
+        return window, uid_tests, params, indexed, simple
 
     def has_uid(self, uid: str) -> bool:
         with self.storage.connection() as conn:

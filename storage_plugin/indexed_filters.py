@@ -36,6 +36,11 @@ _COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 NON_ASCII_PATTERN = "[^\\x01-\\x7f]"
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching the texts that contain ``text`` (its wildcards escaped)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 @dataclass(frozen=True)
 class UidTest:
     """One C:text-match on the UID property."""

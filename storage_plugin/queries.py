@@ -41,6 +41,13 @@ DELETE_COLLECTION_TREE = text(
     "DELETE FROM collection WHERE path = :path OR starts_with(path, :path || '/')")
 ALL_COLLECTIONS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection ORDER BY path")
 
+
+def home_as_json(name_parameter: str) -> str:
+    """An expression: the collection at path ``name_parameter`` (an account's home) as one JSON
+    object of ``COLLECTION_COLUMNS``, or NULL; read along with a login (storage_plugin.logins)."""
+    return (f"(SELECT to_jsonb(c) FROM (SELECT {COLLECTION_COLUMNS} FROM collection"
+            f" WHERE path = {name_parameter}) AS c)")
+
 # -- items -----------------------------------------------------------------
 ITEMS_OF_COLLECTION = text(
     f"SELECT {ITEM_META_COLUMNS} FROM item i WHERE i.collection_id = :cid AND {served()} ORDER BY i.href")
@@ -148,12 +155,13 @@ _AROUND_INVERTED_WINDOW = ("NOT o.surrounds"
                            " AND o.span @> int8range(CAST(:end AS bigint) - 1, CAST(:start AS bigint) + 1)")
 
 # What every UID matching a text-match fulfils (storage_plugin.indexed_filters),
-# parameter ``uid<n>`` holding the test's text: a substring for i;octet; for other
+# parameter ``uid<n>`` holding the test's text: a substring for i;octet (as a LIKE pattern,
+# ``uid<n>_pattern``, which the trigram index of migration 0014 answers); for other
 # collations the lower-cased substring of an ASCII UID (lower() of collation "C"
 # is ASCII-only, as Python's is on ASCII), or any UID beyond ASCII; a negated test
 # narrows nothing. Python then tests the candidates' UIDs exactly.
 _UID_CONDITIONS = {
-    "octet": " AND strpos(i.uid, :uid{n}) > 0",
+    "octet": " AND i.uid LIKE :uid{n}_pattern",
     "casemap": " AND (strpos(lower(i.uid COLLATE \"C\"), :uid{n}) > 0 OR i.uid ~ :non_ascii)",
     "any": "",
 }

@@ -45,6 +45,9 @@ class RequestState:
     if_schedule_tag_match: str | None = None
     # Seconds until a throttled login may be tried again (storage_plugin.logins): the 401 becomes 429.
     login_retry_after: int | None = None
+    # Collection rows by path read ahead with the login (the account's home, None when it has
+    # none): the first ``Storage.discover`` of that path takes it instead of asking the database.
+    read_ahead: dict[str, object] = field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
@@ -65,6 +68,20 @@ def note_throttled(retry_after: int) -> None:
     state = current()
     if state is not None:
         state.login_retry_after = retry_after
+
+
+def note_read_ahead(path: str, row) -> None:
+    state = current()
+    if state is not None:
+        state.read_ahead[path] = row
+
+
+def take_read_ahead(path: str):
+    """(True, the row read ahead for ``path``) once, else (False, None)."""
+    state = current()
+    if state is None or path not in state.read_ahead:
+        return False, None
+    return True, state.read_ahead.pop(path)
 
 
 def begin() -> contextvars.Token:

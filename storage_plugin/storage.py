@@ -157,29 +157,38 @@ class Storage(storage.BaseStorage):
         sane_path = pathutils.strip_path(path)
         context = child_context_manager or (lambda _path, _href: contextlib.nullcontext())
         parent_path, _, href = sane_path.rpartition("/")
-        with self.connection() as conn:
-            # One query answers both "is it a collection?" and "is its parent one?".
-            rows = {r.path: r for r in conn.execute(
-                queries.COLLECTIONS_BY_PATHS, {"paths": [sane_path, parent_path]})} if sane_path else {}
-            row = rows.get(sane_path) if sane_path else _ROOT_ROW
-            children, members = [], []
-            if row is None:
-                parent = rows.get(parent_path) if parent_path else None
-                found = next(Collection(self, parent).get_multi([href]))[1] if parent else None
-            else:
-                found = Collection(self, row)
-                if depth != "0":
-                    members = found.get_all() if found.tag else []
-                    children = self.child_collections(found)
+        known, row = request_state.take_read_ahead(sane_path) if sane_path else (False, None)
+        if known and (row is not None or not parent_path):
+            found = Collection(self, row) if row is not None else None
+        else:
+            found = self._find(sane_path, parent_path, href)
         if found is None:
             return
         yield found
+        if depth == "0" or not isinstance(found, Collection):
+            return
+        # Read only once the first is taken: Radicale's check of the user's home on every
+        # request (Depth 1) takes just the home.
+        members = found.get_all() if found.tag else []
+        children = self.child_collections(found)
         for member in members:
             with context(sane_path, member.href):
                 yield member
         for child in children:
             with context(child.path, None):
                 yield child
+
+    def _find(self, sane_path: str, parent_path: str, href: str):
+        """The collection or item at ``sane_path``, or None."""
+        with self.connection() as conn:
+            # One query answers both "is it a collection?" and "is its parent one?".
+            rows = {r.path: r for r in conn.execute(
+                queries.COLLECTIONS_BY_PATHS, {"paths": [sane_path, parent_path]})} if sane_path else {}
+        row = rows.get(sane_path) if sane_path else _ROOT_ROW
+        if row is not None:
+            return Collection(self, row)
+        parent = rows.get(parent_path) if parent_path else None
+        return next(Collection(self, parent).get_multi([href]))[1] if parent else None
 
     def child_collections(self, collection: Collection) -> list[Collection]:
         """The collections directly below ``collection``, in ``discover``'s order."""

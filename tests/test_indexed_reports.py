@@ -101,6 +101,9 @@ def test_uid_filters_equal_radicale_without_parsing(pair, fast_calls, parsed):
         ("VEVENT", uid_filter(f"REC-ÜBER-{tag}", collation="i;octet"), 0),
         ("VEVENT", uid_filter("kelvin-k"), 1),  # KELVIN SIGN lower-cases to k
         ("VEVENT", uid_filter("pct%_"), 1),  # LIKE wildcards are plain characters
+        ("VEVENT", uid_filter("pct%_x", collation="i;octet"), 1),  # (i;octet is a LIKE pattern)
+        ("VEVENT", uid_filter("pct__x", collation="i;octet"), 0),
+        ("VEVENT", uid_filter("%", collation="i;octet"), 1),
         ("VEVENT", uid_filter(""), 6),
         ("VEVENT", '<C:prop-filter name="uid"/>', 6),  # defined: always
         ("VEVENT", uid_filter(tag) + uid_filter("alpha"), 1),

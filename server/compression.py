@@ -1,0 +1,33 @@
+"""gzip of CalDAV answers at a fast level.
+
+Radicale compresses every answer a client accepts gzip for at zlib's default level (6):
+16 ms of CPU for a 1 MB week of calendar data, more than the rest of the request. Level 1
+takes a third of that for answers about a fifth larger. Planerix takes the request's
+``Accept-Encoding: gzip`` away from Radicale and compresses the finished answer itself.
+"""
+from __future__ import annotations
+
+import zlib
+
+LEVEL = 1
+
+
+def take_gzip(environ) -> bool:
+    """Whether the client accepts gzip; Radicale then sees an Accept-Encoding without it."""
+    offered = [value.strip() for value in environ.get("HTTP_ACCEPT_ENCODING", "").split(",")]
+    if "gzip" not in offered:
+        return False
+    environ["HTTP_ACCEPT_ENCODING"] = ", ".join(value for value in offered if value and value != "gzip")
+    return True
+
+
+def compress(headers: list[tuple[str, str]], chunks) -> tuple[list[tuple[str, str]], list[bytes]]:
+    """The headers and body of an answer, gzipped (the body is read whole first)."""
+    if any(name.lower() == "content-encoding" for name, _ in headers):
+        return headers, list(chunks)
+    compressor = zlib.compressobj(LEVEL, wbits=16 + zlib.MAX_WBITS)
+    body = [compressor.compress(chunk) for chunk in chunks]
+    body.append(compressor.flush())
+    length = sum(len(part) for part in body)
+    headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    return headers + [("Content-Encoding", "gzip"), ("Content-Length", str(length))], body
