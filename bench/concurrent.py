@@ -242,7 +242,7 @@ def run_concurrent(base_url: str, auth: tuple[str, str] | None, cal: str, token:
     result = {
         "clients": clients, "duration_s": seconds, "elapsed_s": elapsed, "all_finished": finished,
         "requests": n, "cycles": sh.cycles, "throughput_rps": n / elapsed if elapsed else 0.0,
-        "p50_s": _percentile(lat, 0.5), "p95_s": _percentile(lat, 0.95),
+        "p50_s": _percentile(lat, 0.5), "p95_s": _percentile(lat, 0.95), "p99_s": _percentile(lat, 0.99),
         "mean_s": statistics.fmean(lat) if lat else None,
         "errors_5xx": server_errors, "errors_other_status": unexpected,
         "errors_exceptions": len(sh.exceptions), "exception_samples": sh.exceptions[:5],

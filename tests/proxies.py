@@ -8,18 +8,17 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from conftest import REPO, free_port
+from bench import haproxy
+from bench.haproxy import wait_for_port
+from conftest import free_port
 
-HAPROXY_EXAMPLE = REPO / "docs" / "haproxy.cfg"
 # pgbouncer refuses to run as root; it drops to this user when started as root.
 UNPRIVILEGED_USER = "nobody"
 
@@ -34,38 +33,12 @@ def require(tool: str, package: str) -> str:
     pytest.skip(reason)
 
 
-def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode}: "
-                               f"{log.read_text() if log.exists() else ''}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port} after {timeout} s")
-
-
 def _open_to(folder: Path, user: str) -> None:
     entry = pwd.getpwnam(user)
     os.chown(folder, entry.pw_uid, entry.pw_gid)
 
 
-class _Tool:
-    process: subprocess.Popen
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-
-class PgBouncer(_Tool):
+class PgBouncer:
     """PgBouncer in transaction pooling mode in front of the PostgreSQL server at ``server_url``
     (TCP or a Unix socket folder); ``url(database)`` is a database through it."""
 
@@ -105,40 +78,12 @@ class PgBouncer(_Tool):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        super().stop()
+        haproxy.stop_process(self.process)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class HAProxy(_Tool):
-    """The example configuration ``docs/haproxy.cfg`` with its ports and servers replaced:
-    ``caldav`` and ``api`` frontends, each balancing round-robin over ``nodes``
-    (``ServeProcess``-like objects with ``caldav_port`` and ``api_port``)."""
+class HAProxy(haproxy.HAProxy):
+    """docs/haproxy.cfg balancing over ``nodes`` (objects with ``caldav_port`` and ``api_port``)."""
 
     def __init__(self, nodes, folder: Path) -> None:
-        binary = require("haproxy", "haproxy")
-        self.caldav_port, self.api_port = free_port(), free_port()
-        text = HAPROXY_EXAMPLE.read_text()
-        text = text.replace("bind :5232", f"bind 127.0.0.1:{self.caldav_port}")
-        text = text.replace("bind :5233", f"bind 127.0.0.1:{self.api_port}")
-        for kind in ("caldav", "api"):
-            example = [line for line in text.splitlines() if line.strip().startswith(f"server {kind}-")]
-            servers = "\n".join(
-                f"    server {kind}-{n} 127.0.0.1:{getattr(node, kind + '_port')} check inter 1s fall 2 rise 2"
-                for n, node in enumerate(nodes, 1))
-            text = text.replace("\n".join(example), servers)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.config = folder / "haproxy.cfg"
-        self.config.write_text(text)
-        self.log = folder / "haproxy.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen([binary, "-db", "-f", str(self.config)], stdout=log, stderr=subprocess.STDOUT)
-        wait_for_port(self.caldav_port, self.process, self.log)
-        wait_for_port(self.api_port, self.process, self.log)
-
-    @property
-    def caldav_url(self) -> str:
-        return f"http://127.0.0.1:{self.caldav_port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        super().__init__(require("haproxy", "haproxy"), [(n.caldav_port, n.api_port) for n in nodes], folder)
