@@ -77,7 +77,8 @@ async def _req(sess: aiohttp.ClientSession, sh: Shared, kind: str, method: str, 
     t0 = time.perf_counter()
     async with sess.request(method, sh.base + path, data=body.encode(), headers=headers) as resp:
         content = await resp.read()
-        status, hdrs = resp.status, dict(resp.headers)
+        # Case-insensitive: a proxy may send header names in lower case (HAProxy does).
+        status, hdrs = resp.status, resp.headers.copy()
     sh.latencies.append((kind, time.perf_counter() - t0))
     sh.statuses.append((kind, status))
     return status, content, hdrs

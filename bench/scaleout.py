@@ -66,6 +66,10 @@ class Node:
                 raise RuntimeError(f"serve did not start: {log_file.read_text()}")
             time.sleep(0.2)
 
+    def processes(self) -> list[psutil.Process]:
+        root = psutil.Process(self.process.pid)
+        return [root, *root.children(recursive=True)]
+
     def peak_rss(self) -> dict[str, int]:
         """Peak resident memory (bytes) of each process of the node: the parent, its workers
         (multiprocessing's resource tracker left out)."""
@@ -93,6 +97,41 @@ class Node:
         self._log.close()
 
 
+class CpuUse:
+    """CPU seconds so far of the Planerix processes, of the PostgreSQL backends serving the
+    benchmark's database, and of the whole machine (the profile that says what bounds a run)."""
+
+    def __init__(self, nodes: list[Node], database_url: str) -> None:
+        self.planerix = _cpu_seconds(p for node in nodes for p in node.processes())
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            pids = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                " AND pid <> pg_backend_pid()").fetchall()
+        self.backends = {pid: _cpu_seconds([psutil.Process(pid)]) for pid, in pids if psutil.pid_exists(pid)}
+        times = psutil.cpu_times()
+        self.machine_busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        self.machine_total = sum(times)
+
+    def since(self, before: "CpuUse", requests: int) -> dict:
+        postgres = sum(seconds - before.backends.get(pid, 0.0) for pid, seconds in self.backends.items())
+        planerix = self.planerix - before.planerix
+        total = self.machine_total - before.machine_total
+        return {"planerix_s": planerix, "postgres_s": postgres,
+                "planerix_ms_per_request": 1000 * planerix / requests if requests else None,
+                "postgres_ms_per_request": 1000 * postgres / requests if requests else None,
+                "machine_busy_fraction": (self.machine_busy - before.machine_busy) / total if total else None}
+
+
+def _cpu_seconds(processes) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def run_configuration(name: str, workers: int, nodes: int, database_url: str, folder: Path,
                       clients: int, seconds: float, hot) -> dict:
     log(f"{name}: starting")
@@ -109,8 +148,10 @@ def run_configuration(name: str, workers: int, nodes: int, database_url: str, fo
         _, token = initial_sync(dav, CALENDAR, Budget(reps=1))
         dav.close()
         log(f"{name}: {clients} clients for {seconds:.0f} s")
+        before = CpuUse(started, database_url)
         result = run_concurrent(base, (USER, PASSWORD), CALENDAR, token, hot, tag=uuid.uuid4().hex[:6],
                                 clients=clients, seconds=seconds)
+        result["cpu"] = CpuUse(started, database_url).since(before, result["requests"])
         result["peak_rss_bytes"] = {f"node {n + 1} {key}": value
                                     for n, node in enumerate(started) for key, value in node.peak_rss().items()}
         return result
@@ -125,10 +166,13 @@ def summary(name: str, result: dict, baseline: dict | None) -> str:
     audit = result["audit"]
     rejected_other = audit["writes_rejected_other"]
     ratio = f" ({result['throughput_rps'] / baseline['throughput_rps']:.2f}×)" if baseline else ""
-    peaks = ", ".join(f"{key} {value / 2**20:.0f} MB" for key, value in result["peak_rss_bytes"].items())
+    peaks = ", ".join(f"{key.split()[2]} {value / 2**20:.0f}" for key, value in result["peak_rss_bytes"].items())
+    cpu = result["cpu"]
     return (f"| {name} | {result['throughput_rps']:.1f}{ratio} | {result['p50_s'] * 1000:.0f} / "
             f"{result['p95_s'] * 1000:.0f} / {result['p99_s'] * 1000:.0f} | {result['errors_5xx']} | "
-            f"{audit['lost_writes']} | {audit['writes_rejected_412']} (other: {rejected_other}) | {peaks} |")
+            f"{audit['lost_writes']} | {audit['writes_acknowledged']} / {audit['writes_rejected_412']} / "
+            f"{rejected_other} | {cpu['planerix_ms_per_request']:.1f} + {cpu['postgres_ms_per_request']:.1f} | "
+            f"{cpu['machine_busy_fraction']:.0%} | {peaks} |")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -176,8 +220,9 @@ def main(argv: list[str] | None = None) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
     baseline = results["configurations"].get("1 worker")
-    print("| configuration | requests/s | p50 / p95 / p99 ms | 5xx | lost writes | rejected: 412 | peak RSS |")
-    print("|---|---|---|---|---|---|---|")
+    print("| configuration | requests/s | p50 / p95 / p99 ms | 5xx | lost writes | writes: acknowledged / 412 / "
+          "other | CPU ms per request: Planerix + PostgreSQL | machine busy | peak RSS MB (serve, workers) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, result in results["configurations"].items():
         print(summary(label, result, baseline if label != "1 worker" else None))
     return results
