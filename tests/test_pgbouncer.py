@@ -7,12 +7,13 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from conftest import ServeProcess, new_user
+from conftest import new_user
 from proxies import PgBouncer
 # Collected here again, with this module's ``two_servers``: the same races, through PgBouncer.
 from test_two_processes import (  # noqa: F401
     test_concurrent_creates_of_one_href_through_two_processes,
     test_concurrent_if_match_updates_through_two_processes,
+    two_serve_processes,
 )
 
 POOLED = {"PLANERIX_DATABASE_POOLER": "transaction"}
@@ -28,15 +29,7 @@ def pgbouncer(database_server):
 @pytest.fixture(scope="module")
 def two_servers(engine, database_url, pgbouncer):
     url = pgbouncer.url(make_url(database_url).database)
-    first = ServeProcess("--database-url", url, "--workers", "1", env=POOLED)
-    try:
-        second = ServeProcess("--database-url", url, "--workers", "1", env=POOLED)
-    except Exception:
-        first.stop()
-        raise
-    yield first, second
-    for process in (first, second):
-        process.stop()
+    yield from two_serve_processes("--database-url", url, "--workers", "1", env=POOLED)
 
 
 def test_the_sidecar_repeats_statements_through_the_pooler(engine, two_servers):
