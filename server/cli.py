@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                            Timeouts(args.db_connect_timeout, args.db_statement_timeout),
                            RestartPolicy(args.db_check_interval, args.db_restart_delay,
                                          args.db_restart_attempts),
-                           workers=args.workers or workers.default_count(),
+                           workers=args.workers,
                            drain_seconds=args.drain_timeout, log_level=args.log_level)
         elif args.command == "user":
             run_user_command(args)

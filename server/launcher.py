@@ -120,26 +120,27 @@ def supervise(db: Database, policy: RestartPolicy, lost: list[str]) -> DatabaseS
 
 def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
           config_file: str | None = None, timeouts: Timeouts | None = None,
-          restart_policy: RestartPolicy | None = None, workers: int = 1,
+          restart_policy: RestartPolicy | None = None, workers: int | None = 1,
           drain_seconds: float = DEFAULT_DRAIN_SECONDS, log_level: str = "info") -> None:
-    """Raises DatabaseLost when the embedded database died for good. ``workers`` above 1:
-    that many server processes share the ports (``server.workers``)."""
+    """Raises DatabaseLost when the embedded database died for good. ``workers`` above 1 (None:
+    one per core): that many server processes share the ports (``server.workers``)."""
     memory.tune_malloc()
     access.directory_scope()  # a wrong PLANERIX_DIRECTORY_SCOPE stops the start with its reason
     database.set_timeouts(timeouts or Timeouts())
     lost: list[str] = []
     try:
-        if workers > 1:
-            from server import workers as worker_processes
-            with open_database(data_dir, database_url) as db:
+        with open_database(data_dir, database_url) as db:
+            if workers != 1:
+                from server import workers as worker_processes
+                workers = worker_processes.fitting_count(db.url, workers)
+            if workers == 1:
+                _serve(db, host, caldav_port, api_port, config_file, restart_policy, drain_seconds, lost)
+            else:
                 worker_processes.serve(
                     db, worker_processes.WorkerSpec(db.url, host, config_file, database.timeouts(),
                                                     drain_seconds, log_level),
                     caldav_port, api_port, workers, create_demo_account(db),
                     restart_policy or RestartPolicy(), lost)
-        else:
-            _serve(data_dir, database_url, host, caldav_port, api_port, config_file, restart_policy,
-                   drain_seconds, lost)
     except Exception:
         if not lost:
             raise
@@ -151,23 +152,21 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
     print("Planerix stopped.", flush=True)
 
 
-def _serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int, api_port: int,
-           config_file: str | None, restart_policy: RestartPolicy | None, drain_seconds: float,
-           lost: list[str]) -> None:
-    with open_database(data_dir, database_url) as db:
-        demo_password = create_demo_account(db)
-        caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),
-                              host, caldav_port)
-        caldav.start()
-        supervisor = supervise(db, restart_policy or RestartPolicy(), lost)
-        try:
-            def ready(api_bound_port: int) -> None:
-                announce(host, caldav.port, api_bound_port, demo_password)
-            asyncio.run(run_until_signalled(create_api(db.url), host, api_port, ready, caldav, drain_seconds))
-        finally:
-            if supervisor is not None:
-                supervisor.stop()
-            caldav.stop(drain_seconds)
+def _serve(db: Database, host: str, caldav_port: int, api_port: int, config_file: str | None,
+           restart_policy: RestartPolicy | None, drain_seconds: float, lost: list[str]) -> None:
+    demo_password = create_demo_account(db)
+    caldav = CalDAVServer(settings.radicale_configuration(db.url, host, caldav_port, config_file),
+                          host, caldav_port)
+    caldav.start()
+    supervisor = supervise(db, restart_policy or RestartPolicy(), lost)
+    try:
+        def ready(api_bound_port: int) -> None:
+            announce(host, caldav.port, api_bound_port, demo_password)
+        asyncio.run(run_until_signalled(create_api(db.url), host, api_port, ready, caldav, drain_seconds))
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        caldav.stop(drain_seconds)
 
 
 def create_api(database_url: str) -> web.Application:

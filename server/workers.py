@@ -60,6 +60,31 @@ def default_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# Database connections one worker may hold: the CalDAV pool, the API's (10), webhook LISTEN,
+# a readiness check. Some are kept for the CLI, migrations and the parent.
+CONNECTIONS_PER_WORKER = database.DEFAULT_MAX_CONNECTIONS + 12
+RESERVED_CONNECTIONS = 10
+
+
+def fitting_count(database_url: str, requested: int | None) -> int:
+    """The number of workers: ``requested``, or by default one per core as far as the
+    database's ``max_connections`` allows (a worker short of connections answers 503)."""
+    with database.engine_for(database_url).connect() as conn:
+        limit = int(conn.exec_driver_sql("SHOW max_connections").scalar())
+    fit = max(1, (limit - RESERVED_CONNECTIONS) // CONNECTIONS_PER_WORKER)
+    if requested is None:
+        if default_count() > fit:
+            logger.warning("%d workers (not one per core, %d): the database's max_connections (%d) allows "
+                           "no more at up to %d connections each", fit, default_count(), limit,
+                           CONNECTIONS_PER_WORKER)
+        return min(default_count(), fit)
+    if requested > fit:
+        logger.warning("%d workers may hold up to %d database connections; the database allows %d: raise its "
+                       "max_connections or put PgBouncer in front (docs/scale-out.md)",
+                       requested, requested * CONNECTIONS_PER_WORKER + RESERVED_CONNECTIONS, limit)
+    return requested
+
+
 # -- one worker (a spawned process) ---------------------------------------------------------
 def run_worker(spec: WorkerSpec, caldav_socket: socket.socket, api_socket: socket.socket,
                ready: Connection) -> None:
