@@ -105,12 +105,12 @@ class BackendSampler(threading.Thread):
 
     def __init__(self, database_url: str) -> None:
         super().__init__(daemon=True)
-        self._url, self._stop = database_url, threading.Event()
+        self._url, self._done = database_url, threading.Event()
         self.seconds: dict[int, float] = {}
 
     def run(self) -> None:
         with psycopg.connect(self._url, autocommit=True) as conn:
-            while not self._stop.wait(0.25):
+            while not self._done.wait(0.25):
                 for pid, in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                                          " AND pid <> pg_backend_pid()").fetchall():
                     try:
@@ -119,7 +119,7 @@ class BackendSampler(threading.Thread):
                         continue
 
     def stop(self) -> dict[int, float]:
-        self._stop.set()
+        self._done.set()
         self.join(5)
         return self.seconds
 
