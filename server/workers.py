@@ -110,11 +110,20 @@ def run_worker(spec: WorkerSpec, caldav_socket: socket.socket, api_socket: socke
         def renew_pools() -> None:  # the parent restarted the embedded database
             threading.Thread(target=database.reset_pools, name="renew-pools", daemon=True).start()
         asyncio.run(launcher.run_until_signalled(
-            launcher.create_api(spec.database_url), spec.host, 0, lambda port: ready.send(port), caldav,
+            launcher.create_api(spec.database_url), spec.host, 0, lambda port: _report_ready(ready, port), caldav,
             spec.drain_seconds, listening=api_socket, extra_signals={signal.SIGUSR1: renew_pools}))
     finally:
         caldav.stop(spec.drain_seconds)
         database.dispose_all()
+
+
+def _report_ready(ready: Connection, port: int) -> None:
+    """Tell the parent this worker serves (a replacement's parent no longer listens)."""
+    try:
+        ready.send(port)
+    except OSError:
+        pass
+    ready.close()
 
 
 def _exit_with_parent() -> None:

@@ -22,7 +22,11 @@ from workerutil import SlowRequest, wait_for_workers
 def two_workers(engine, database_url):
     serve = ServeProcess("--database-url", database_url, "--workers", "2")
     yield serve
-    serve.stop()
+    started = time.monotonic()
+    try:
+        serve.stop()
+    finally:
+        print(f"stopped after {time.monotonic() - started:.1f} s:\n" + "".join(serve.output))
 
 
 def _sync_token(user, calendar: str, token: str = "") -> tuple[str, list]:
@@ -43,6 +47,8 @@ def test_a_killed_worker_is_replaced_and_requests_are_still_served(engine, two_w
         assert user.put(f"{calendar}e{n}.ics", _event(f"e{n}", "x"), If_None_Match="*").status_code == 201
     after = wait_for_workers(two_workers.process.pid, 2, without={victim})
     assert len(after & before) == 1
+    time.sleep(5)  # the replacement has started serving, and keeps running
+    assert wait_for_workers(two_workers.process.pid, 2, timeout=1) == after
     for _ in range(10):
         assert requests.get(two_workers.caldav_url + "/readyz").status_code == 200
         assert requests.get(two_workers.api_url + "/readyz").status_code == 200
