@@ -77,7 +77,8 @@ async def _req(sess: aiohttp.ClientSession, sh: Shared, kind: str, method: str, 
     t0 = time.perf_counter()
     async with sess.request(method, sh.base + path, data=body.encode(), headers=headers) as resp:
         content = await resp.read()
-        status, hdrs = resp.status, dict(resp.headers)
+        # Case-insensitive: a proxy may send header names in lower case (HAProxy does).
+        status, hdrs = resp.status, resp.headers.copy()
     sh.latencies.append((kind, time.perf_counter() - t0))
     sh.statuses.append((kind, status))
     return status, content, hdrs
@@ -242,7 +243,7 @@ def run_concurrent(base_url: str, auth: tuple[str, str] | None, cal: str, token:
     result = {
         "clients": clients, "duration_s": seconds, "elapsed_s": elapsed, "all_finished": finished,
         "requests": n, "cycles": sh.cycles, "throughput_rps": n / elapsed if elapsed else 0.0,
-        "p50_s": _percentile(lat, 0.5), "p95_s": _percentile(lat, 0.95),
+        "p50_s": _percentile(lat, 0.5), "p95_s": _percentile(lat, 0.95), "p99_s": _percentile(lat, 0.99),
         "mean_s": statistics.fmean(lat) if lat else None,
         "errors_5xx": server_errors, "errors_other_status": unexpected,
         "errors_exceptions": len(sh.exceptions), "exception_samples": sh.exceptions[:5],

@@ -186,7 +186,8 @@ class Dav:
         r = self.session.request(method, self.base + path, data=data, headers=headers or {},
                                  timeout=self.timeout)
         content = r.content
-        return Reply(r.status_code, time.perf_counter() - t0, content, dict(r.headers))
+        # Case-insensitive: a proxy may send header names in lower case (HAProxy does).
+        return Reply(r.status_code, time.perf_counter() - t0, content, r.headers)
 
     def propfind(self, path: str, body: str, depth: str) -> Reply:
         return self.request("PROPFIND", path, body, {"Depth": depth, "Content-Type": XML})

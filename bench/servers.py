@@ -300,7 +300,9 @@ class PlanerixServer(Server):
 
     def command(self):
         return [*self._base_cmd, "serve", *self._database_args(), "--host", "127.0.0.1",
-                "--caldav-port", str(self.port), "--api-port", str(self.api_port)], self._cwd
+                "--caldav-port", str(self.port), "--api-port", str(self.api_port),
+                # One process, as the peers: bench/scaleout.py measures more workers and nodes.
+                "--workers", "1"], self._cwd
 
 
 SERVER_CLASSES = {"planerix": PlanerixServer, "radicale": RadicaleServer, "xandikos": XandikosServer}

@@ -2,4 +2,6 @@ import sys
 
 from server.cli import main
 
-sys.exit(main())
+# Guarded: the workers of ``serve --workers`` are spawned processes that import this module.
+if __name__ == "__main__":
+    sys.exit(main())

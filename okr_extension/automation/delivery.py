@@ -38,7 +38,7 @@ from okr_extension.automation import outbox, signing
 from okr_extension.automation.models import WebhookOut
 from okr_extension.automation.settings import AutomationSettings
 from okr_extension.feeds import fetch
-from storage_plugin import availability, clock
+from storage_plugin import availability, clock, pooler
 
 logger = logging.getLogger("planerix.webhooks")
 TASK_NAME = "planerix-webhook-delivery"
@@ -194,8 +194,9 @@ class Deliverer:
     # -- the background loop -----------------------------------------------------
     async def _listen(self):
         """A connection LISTENing for new events, so deliveries start at once; None if it cannot
-        be opened (the worker then finds work every tick)."""
-        if not self._database_url:
+        be opened or would not hear (behind a transaction pooler): the worker then finds work
+        every tick."""
+        if not self._database_url or pooler.transaction_pooling():
             return None
         import asyncpg
         try:

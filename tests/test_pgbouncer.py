@@ -1,0 +1,50 @@
+"""PgBouncer in transaction pooling mode (Debian's pgbouncer) between two ``planerix serve``
+processes and PostgreSQL, with ``PLANERIX_DATABASE_POOLER=transaction``: the concurrency tests of
+test_two_processes pass through it, and the sidecar (asyncpg) serves repeated statements."""
+from __future__ import annotations
+
+import pytest
+import requests
+from sqlalchemy.engine import make_url
+
+from conftest import new_user
+from proxies import PgBouncer
+# Collected here again, with this module's ``two_servers``: the same races, through PgBouncer.
+from test_two_processes import (  # noqa: F401
+    test_concurrent_creates_of_one_href_through_two_processes,
+    test_concurrent_if_match_updates_through_two_processes,
+    two_serve_processes,
+)
+
+POOLED = {"PLANERIX_DATABASE_POOLER": "transaction"}
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(database_server):
+    bouncer = PgBouncer(database_server, pool_size=6)
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture(scope="module")
+def two_servers(engine, database_url, pgbouncer):
+    url = pgbouncer.url(make_url(database_url).database)
+    yield from two_serve_processes("--database-url", url, "--workers", "1", env=POOLED)
+
+
+def test_the_sidecar_repeats_statements_through_the_pooler(engine, two_servers):
+    """asyncpg would reuse a named prepared statement on whatever server connection PgBouncer
+    hands out next ("prepared statement ... does not exist"); psycopg too after 5 uses."""
+    first, second = two_servers
+    user = new_user(engine, first.caldav_url)
+    with requests.Session() as session:
+        session.auth = (user.name, user.password)
+        for n in range(12):
+            server = (first, second)[n % 2]
+            created = session.post(f"{server.api_url}/api/organisations", json={"name": f"Org {n}"})
+            assert created.status_code == 201, created.text
+            listed = session.get(f"{server.api_url}/api/organisations")
+            assert listed.status_code == 200 and len(listed.json()["items"]) == n + 1, listed.text
+            assert requests.get(f"{server.api_url}/readyz").status_code == 200
+    for n in range(12):
+        assert user.request("PROPFIND", "", Depth="1").status_code == 207
