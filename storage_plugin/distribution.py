@@ -34,6 +34,7 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "account_address": Reference(),
     "membership": Reference(),
     "schema_migration": Reference(),
+    "server_secret": Reference(),
     # -- calendar data, by owner (the first segment of a collection's path)
     "collection": Distributed(OWNER, "collection"),
     "item": Distributed(OWNER, "collection"),
@@ -47,6 +48,8 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "api_token": Distributed("account", "collection"),
     "web_session": Distributed("account", "collection"),
     "schedule_job": Distributed("recipient_account", "collection"),
+    "email_job": Distributed("organizer_account", "collection"),
+    "resource_booking": Distributed("account", "collection"),
     # -- goal data, by organisation
     "organisation": Distributed("id", "organisation"),
     "objective": Distributed(ORGANISATION, "organisation"),
@@ -61,6 +64,7 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "automation_subject_state": Distributed(ORGANISATION, "organisation"),
     "webhook": Distributed(ORGANISATION, "organisation"),
     "webhook_delivery": Distributed(ORGANISATION, "organisation"),
+    "calendar_resource": Distributed(ORGANISATION, "organisation"),
     # -- login throttling: keyed by the account name or address it counts
     "login_failure": Distributed("key", "login_failure"),
 }
@@ -91,6 +95,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("web_session", "web_session_pkey"): _LOOKUP,
     ("schedule_job", "schedule_job_pkey"): _BY_ID + "; recipient_account is empty for external "
                                            "recipients: those jobs need the sender as key",
+    ("email_job", "email_job_pkey"): _BY_ID,
+    ("calendar_resource", "calendar_resource_pkey"): _BY_ID,
+    ("calendar_resource", "calendar_resource_account_key"): "a resource's account is unique across "
+                                                            "organisations: look it up in a reference table",
     ("objective", "objective_pkey"): _BY_ID + " (UNIQUE (id, organisation_id) exists already)",
     ("key_result", "key_result_pkey"): _BY_ID,
     ("check_in", "check_in_pkey"): _BY_ID,

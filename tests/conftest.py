@@ -230,9 +230,12 @@ class ServeProcess:
 
     def __init__(self, *args: str, env: dict | None = None) -> None:
         self.caldav_port, self.api_port = free_port(), free_port()
+        # One process the test can signal or kill, unless it asks for workers (tests/test_workers.py
+        # covers the default of one worker per core).
+        workers = () if "--workers" in args else ("--workers", "1")
         self.process = subprocess.Popen(
             planerix_command("--log-level", "warning", "serve", "--caldav-port", str(self.caldav_port),
-                             "--api-port", str(self.api_port), *args),
+                             "--api-port", str(self.api_port), *workers, *args),
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})})
         self.output: list[str] = []
