@@ -45,6 +45,11 @@ class RequestState:
     if_schedule_tag_match: str | None = None
     # Seconds until a throttled login may be tried again (storage_plugin.logins): the 401 becomes 429.
     login_retry_after: int | None = None
+    # Radicale permissions of (user, path) the rights plugin answered during this request.
+    rights_memo: dict = field(default_factory=dict)
+    # Shared calendars met while answering, by mount path (/bob/alice~team/): (owner, access),
+    # for DAV:owner in answers and the reasons of refusals (server.sharing).
+    shares_seen: dict = field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
@@ -59,6 +64,12 @@ def note_read_only(path: str) -> None:
     state = current()
     if state is not None:
         state.read_only_paths.add(path)
+
+
+def note_share(mount: str, owner: str, access: str) -> None:
+    state = current()
+    if state is not None:
+        state.shares_seen[mount] = (owner, access)
 
 
 def note_throttled(retry_after: int) -> None:
