@@ -12,6 +12,7 @@ from aiohttp import web
 from okr_extension import auth, schema, web as dashboard
 from okr_extension.api import openapi
 from okr_extension.availability import routes as availability
+from okr_extension.sharing import routes as sharing
 from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
 from okr_extension.automation import handlers as automation_handlers
@@ -40,6 +41,7 @@ ROUTES = [
     *feeds.OPERATIONS,
     *subscriptions.OPERATIONS,
     *availability.OPERATIONS,
+    *sharing.OPERATIONS,
     *automation_handlers.OPERATIONS,
 ]
 
