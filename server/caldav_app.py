@@ -322,7 +322,13 @@ class PlanerixApplication(radicale_app.Application):
                                                request_info)
                 if answer is not None:
                     return self._unless_rejected(answer, request_info)
-            response = super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+            if self._sharing._enabled and sharing.is_home_listing(environ, path):
+                # One read transaction for the home and every calendar shared with the user
+                # (Radicale's listing would open one per shared calendar).
+                with self._storage.acquire_lock("r", user):
+                    response = super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+            else:
+                response = super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
         except request_body.BadBody:  # read by the fast path, which lets Radicale's 400s through
             response = None
         return self._unless_rejected(response, request_info)
@@ -351,7 +357,8 @@ class PlanerixApplication(radicale_app.Application):
         if searched is not None:
             return searched
         if self.fast_listings:
-            answer = fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info)
+            answer = (sharing.fast_report(self, environ, base_prefix, path, user, user_groups, request_info)
+                      or fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info))
             if answer is not None:
                 return answer
         return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
