@@ -191,3 +191,37 @@ def test_the_caldav_library_lists_and_writes_a_shared_calendar(alice, people, ba
     assert [e.vobject_instance.vevent.summary.value for e in team.events()] == ["Standup"]
     team.save_event(calendar(vevent("from-bob", "From Bob")))
     assert "From Bob" in alice.dav.request("GET", "team/from-bob.ics").text
+
+
+def test_reads_through_the_mount_name_the_mount(alice, people):
+    bob = people("bob")
+    alice.share("team", "read", user=bob.name)
+    shared = mount(alice, "team")
+    own_href = f"/{bob.name}/{shared}standup.ics"
+    # calendar-query (the fast path on Alice's calendar), multiget and a Depth-1 listing of items.
+    found, _ = multistatus(bob.dav.report(shared, QUERY_WEEK).content)
+    assert [r.href for r in found] == [own_href]
+    got, _ = multistatus(bob.dav.report(shared, multiget_body([own_href])).content)
+    assert [r.href for r in got] == [own_href] and "Standup" in got[0].text("C:calendar-data")
+    listed, _ = multistatus(bob.dav.request("PROPFIND", shared, propfind_body(
+        "D:getetag", "D:current-user-privilege-set"), Depth="1").content)
+    assert {r.href for r in listed} == {f"/{bob.name}/{shared}", own_href}
+    assert not any(privileges(r) & WRITE_PRIVILEGES for r in listed)
+
+
+def test_the_owner_deletes_a_shared_calendar_and_its_shares_go_with_it(alice, people):
+    bob = people("bob")
+    alice.share("team", "read", user=bob.name)
+    assert alice.dav.request("DELETE", "team/").status_code in (200, 204)
+    assert alice.api.ok("GET", "/api/shares")["shares"] == []
+    assert bob.api.ok("GET", "/api/shares")["shared_with_me"] == []
+    assert bob.dav.request("GET", mount(alice, "team") + "standup.ics").status_code == 404
+
+
+def test_a_free_busy_share_lets_an_outsider_see_busy_time_by_the_api(alice, people):
+    stranger = people("stranger")  # in no organisation with alice
+    week = {"users": alice.name, "start": "2026-01-01T00:00:00Z", "end": "2026-01-08T00:00:00Z"}
+    assert stranger.api.ok("GET", "/api/free-busy", **week)["users"][0]["found"] is False
+    alice.share("team", "free-busy", user=stranger.name)
+    [answer] = stranger.api.ok("GET", "/api/free-busy", **week)["users"]
+    assert answer["found"] is True and [b["type"] for b in answer["busy"]] == ["BUSY"]
