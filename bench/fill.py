@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,24 +38,6 @@ def http_fill(base_url: str, auth, cal_path: str, items: list[Item], workers: in
     errors = sum(1 for s in statuses if s not in (200, 201, 204))
     return {"method": "http", "items": len(items), "seconds": seconds, "errors": errors,
             "error_statuses": sorted({s for s in statuses if s not in (200, 201, 204)})}
-
-
-_TOP_LEVEL = re.compile(r"(?=^BEGIN:(?:VTIMEZONE|VEVENT|VTODO|VJOURNAL)\r?$)", re.MULTILINE)
-
-
-def whole_calendar(items: list[Item]) -> str:
-    """Every item's components in one VCALENDAR (a PUT of a whole calendar), each time zone once."""
-    zones: dict[str, None] = {}
-    components = []
-    for item in items:
-        body = item.ics.rsplit("END:VCALENDAR", 1)[0]
-        for part in _TOP_LEVEL.split(body)[1:]:
-            if part.startswith("BEGIN:VTIMEZONE"):
-                zones.setdefault(part)
-            else:
-                components.append(part)
-    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Planerix bench//EN\r\n"
-            + "".join(zones) + "".join(components) + "END:VCALENDAR\r\n")
 
 
 def radicale_direct_fill(collection_dir: Path, items: list[Item]) -> dict:

@@ -30,7 +30,7 @@ from xml.etree import ElementTree as ET
 
 from .dataset import Item
 from .dav import Dav
-from .fill import whole_calendar, xandikos_direct_fill  # noqa: F401  (whole_calendar: tests use it here)
+from .fill import xandikos_direct_fill
 from .run import log
 from .servers import PlanerixServer, XandikosServer
 from .workloads import Budget, _repeat, _result
@@ -69,6 +69,13 @@ def user_items(user: int, n: int, years: int = YEARS) -> list[Item]:
                  "END:VCALENDAR"]
         items.append(Item(uid=uid, ics="\r\n".join(lines) + "\r\n", kind="weekly" if roll < 0.02 else "event"))
     return items
+
+
+def whole_calendar(items: list[Item]) -> str:
+    """Every item's VEVENT in one VCALENDAR (a PUT of a whole calendar)."""
+    events = [it.ics.split("BEGIN:VEVENT", 1)[1].rsplit("END:VEVENT", 1)[0] for it in items]
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Planerix bench//EN\r\n"
+            + "".join(f"BEGIN:VEVENT{body}END:VEVENT\r\n" for body in events) + "END:VCALENDAR\r\n")
 
 
 def freebusy_request(organizer: str, attendees: list[str]) -> str:

@@ -9,7 +9,7 @@ Planerix alone (the peers have no sharing), one server (``planerix serve``, embe
   displayname, owner, colour, privileges, component set...), of a user with ``--calendars`` own
   calendars and of a user with as many calendars shared with them (by ``POST /api/shares``);
 * week query: the one-week calendar-query (getetag, ~100 hrefs, bench.workloads.week_query) on a
-  calendar of ``--items`` items (bench.dataset, filled by one PUT of the whole calendar), by its owner at its own path
+  calendar of ``--items`` items (bench.dataset, filled by HTTP PUT), by its owner at its own path
   and by a sharee (read access) at the mount in their home.
 
 Target: each ratio ≤ 1.3.
@@ -27,7 +27,7 @@ import requests
 
 from . import dataset
 from .dav import Dav
-from .fill import whole_calendar
+from .fill import http_fill
 from .run import log
 from .servers import PlanerixServer
 from .workloads import Budget, _check, _repeat, _result, week_query
@@ -80,11 +80,12 @@ def run(workdir: Path, calendars: int, items: int, budget: Budget) -> dict:
         log(f"planerix: {calendars} own calendars for solo, {calendars} shared with sharee")
         out["home_own"] = home_listing(davs["solo"], "/solo/", calendars, budget)
         out["home_shared"] = home_listing(davs["sharee"], "/sharee/", calendars, budget)
-        filled = davs["owner"].request("PUT", "/owner/big/", whole_calendar(dataset.calendar_items(0, items)),
-                                       headers={"Content-Type": "text/calendar"})
-        if filled.status not in (200, 201):
-            raise RuntimeError(f"PUT /owner/big/: HTTP {filled.status}: {filled.body[:300]!r}")
-        log(f"planerix: /owner/big/ filled with {items} items in {filled.seconds:.1f}s (one PUT)")
+        _check(davs["owner"].mkcalendar("/owner/big/"), "MKCALENDAR", ok=(201,))
+        filled = http_fill(server.base_url, ("owner", PASSWORD), "/owner/big/", dataset.calendar_items(0, items),
+                           workers=8)
+        if filled["errors"]:
+            raise RuntimeError(f"filling /owner/big/: {filled}")
+        log(f"planerix: /owner/big/ filled with {items} items in {filled['seconds']:.1f}s")
         _share(api, api_url, "/owner/big/", "sharee")
         for dav, path in ((davs["owner"], "/owner/big/"), (davs["sharee"], "/sharee/owner~big/")):
             week_query(dav, path, Budget(reps=1, seconds=0))  # warm

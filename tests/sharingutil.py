@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import secrets
 
-from storage_plugin import accounts
-from tests.conftest import ApiUser, DavUser
-from tests.davutil import clark, multistatus
+import pytest
 
-# DAVx5's home-set refresh: a Depth-1 PROPFIND of the calendar home (dav4jvm property names).
-DAVX5_HOME = (
-    '<?xml version="1.0" encoding="UTF-8"?><propfind xmlns="DAV:" xmlns:CAL="urn:ietf:params:xml:ns:caldav"'
-    ' xmlns:CS="http://calendarserver.org/ns/" xmlns:ICAL="http://apple.com/ns/ical/"><prop>'
-    "<resourcetype/><displayname/><owner/><ICAL:calendar-color/><CAL:calendar-description/>"
-    "<CAL:calendar-timezone/><current-user-privilege-set/><CAL:supported-calendar-component-set/>"
-    "<CS:source/></prop></propfind>")
+from bench.sharing import DAVX5_HOME  # DAVx5's home-set refresh (dav4jvm property names)
+from storage_plugin import accounts
+from conftest import ApiUser, DavUser
+from davutil import clark, multistatus
+
 # Thunderbird's "find calendars" on the home.
 THUNDERBIRD_HOME = (
     '<?xml version="1.0" encoding="UTF-8"?><D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
@@ -35,6 +31,14 @@ class Person:
 
     def share(self, calendar: str, access: str, **grantee) -> dict:
         return self.api.ok("POST", "/api/shares", {"calendar": calendar, "access": access, **grantee})
+
+
+@pytest.fixture
+def people(engine, base_url, api_server):
+    """``people("bob")``: a new Person."""
+    def make(prefix: str) -> Person:
+        return Person(engine, base_url, api_server.url, prefix)
+    return make
 
 
 def mount(owner: Person, calendar: str) -> str:

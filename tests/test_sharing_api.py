@@ -3,17 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.davutil import event
-from tests.sharingutil import Person, home_listing, mount
+from davutil import event
+from sharingutil import home_listing, mount, people  # noqa: F401  (people: a fixture)
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def people(engine, base_url, api_server):
-    def make(prefix: str) -> Person:
-        return Person(engine, base_url, api_server.url, prefix)
-    return make
 
 
 @pytest.fixture

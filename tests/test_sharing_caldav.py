@@ -4,20 +4,14 @@ from __future__ import annotations
 import caldav
 import pytest
 
-from tests.davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body, vevent
-from tests.sharingutil import (THUNDERBIRD_HOME, WRITE_PRIVILEGES, Person, home_listing, mount, privileges)
+from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body, vevent
+from sharingutil import (THUNDERBIRD_HOME, WRITE_PRIVILEGES, home_listing, mount,  # noqa: F401
+                               people, privileges)  # people: a fixture
 
 QUERY_WEEK = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
               '<D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
               '<C:time-range start="20260101T000000Z" end="20260108T000000Z"/></C:comp-filter></C:comp-filter>'
               "</C:filter></C:calendar-query>")
-
-
-@pytest.fixture
-def people(engine, base_url, api_server):
-    def make(prefix: str) -> Person:
-        return Person(engine, base_url, api_server.url, prefix)
-    return make
 
 
 @pytest.fixture
