@@ -1,7 +1,7 @@
 """Shared calendars cost what own calendars cost (issue #11): ratios shared ÷ own.
 
     python -m bench.sharing                 # 50 calendars, 10,000 items → bench/results/sharing.md, sharing.json
-    python -m bench.sharing --smoke         # 5 calendars, 300 items, a few seconds
+    python -m bench.sharing --smoke         # 3 calendars, 120 items, a few seconds
 
 Planerix alone (the peers have no sharing), one server (``planerix serve``, embedded PostgreSQL):
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.smoke:
-        args.calendars, args.items, args.reps, args.seconds = 5, 300, 2, 2.0
+        args.calendars, args.items, args.reps, args.seconds = 3, 120, 2, 2.0
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-sharing-")) if args.smoke
                        else Path(__file__).resolve().parent / "results")
     results = {"meta": {"calendars": args.calendars, "items": args.items,

@@ -261,7 +261,7 @@ class Storage(storage.BaseStorage):
         write path for items. Returns the stored item and the version it replaced."""
         text = item.serialize()
         series_start, series_end = item.time_range
-        account = collection.path.split("/", 1)[0]  # the owner (owner_only rights)
+        account = collection.path.split("/", 1)[0]  # the owner (a write through a share is the owner's)
         # Every writer is bounded here too (plain Radicale has no pre-scan of the body).
         try:
             ical_scan.check_text(text, self._rules_only)
