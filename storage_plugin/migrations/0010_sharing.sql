@@ -2,6 +2,12 @@
 -- whole organisation. Organisations and their membership are the sidecar's tables: its
 -- migration 0008 adds the foreign keys into them (it runs after the storage's).
 
+-- The organisations an account is a member of. Organisations are the sidecar's: until its
+-- migration 0008 replaces this function with one over its membership table (plain Radicale on
+-- the storage alone has none), nobody is in any.
+CREATE FUNCTION planerix_organisations_of(account_name text) RETURNS SETOF uuid
+    LANGUAGE sql STABLE AS 'SELECT NULL::uuid WHERE false';
+
 -- A named group of members inside an organisation.
 CREATE TABLE squad (
     id              bigserial PRIMARY KEY,

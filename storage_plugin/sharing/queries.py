@@ -1,12 +1,13 @@
 """Statements over shares (storage migration 0010): which shares reach a user, directly, through
-a squad or through an organisation, and the strongest access among them."""
+a squad or through an organisation, and the strongest access among them. Organisation
+membership is the sidecar's table, read through ``planerix_organisations_of`` (migration 0010),
+so the storage works without the sidecar's tables too."""
 import sqlalchemy as sa
 
 # The shares whose grantee is :user, one of :user's squads or one of :user's organisations.
 GRANTED = ("(s.grantee_account = :user"
            " OR s.grantee_squad IN (SELECT m.squad_id FROM squad_member m WHERE m.account = :user)"
-           " OR s.grantee_organisation IN (SELECT o.organisation_id FROM membership o"
-           "                               WHERE o.account = :user))")
+           " OR s.grantee_organisation IN (SELECT planerix_organisations_of(:user)))")
 # Stronger access first.
 RANK = "CASE s.access WHEN 'read-write' THEN 3 WHEN 'read' THEN 2 ELSE 1 END"
 
