@@ -47,6 +47,9 @@ class RequestState:
     login_retry_after: int | None = None
     # Radicale permissions of (user, path) the rights plugin answered during this request.
     rights_memo: dict = field(default_factory=dict)
+    # Collection rows read ahead (the calendars shared with the user, listed in their home), by
+    # path: ``Storage.discover`` answers them without a query of its own.
+    known_collections: dict = field(default_factory=dict)
     # Shared calendars met while answering, by mount path (/bob/alice~team/): (owner, access),
     # for DAV:owner in answers and the reasons of refusals (server.sharing).
     shares_seen: dict = field(default_factory=dict)

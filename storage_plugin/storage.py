@@ -155,6 +155,10 @@ class Storage(storage.BaseStorage):
     def discover(self, path: str, depth: str = "0", child_context_manager=None,
                  user_groups=frozenset()) -> Iterator[types.CollectionOrItem]:
         sane_path = pathutils.strip_path(path)
+        state = request_state.current()
+        if depth == "0" and state is not None and sane_path in state.known_collections:
+            yield Collection(self, state.known_collections[sane_path])
+            return
         context = child_context_manager or (lambda _path, _href: contextlib.nullcontext())
         parent_path, _, href = sane_path.rpartition("/")
         with self.connection() as conn:

@@ -74,6 +74,9 @@ class Sharing(radicale_sharing.BaseSharing):
         user = User.split(radicale_sharing.SHARING_SEPARATOR_GROUP, 1)[0]
         with self._storage.connection() as conn:
             rows = [row for row in conn.execute(queries.SHARED_WITH, {"user": user}) if row.access != "free-busy"]
+        state = request_state.current()
+        if state is not None:  # Radicale's listing discovers each of them next
+            state.known_collections.update((row.path, row) for row in rows)
         return [_share(user, row) for row in rows]
 
     def database_update_sharing(self, ShareType: str, PathOrToken: str, OwnerOrUser: Union[str, None] = None,

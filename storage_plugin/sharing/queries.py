@@ -4,6 +4,8 @@ membership is the sidecar's table, read through ``planerix_organisations_of`` (m
 so the storage works without the sidecar's tables too."""
 import sqlalchemy as sa
 
+from storage_plugin.queries import COLLECTION_COLUMNS
+
 # The shares whose grantee is :user, one of :user's squads or one of :user's organisations.
 GRANTED = ("(s.grantee_account = :user"
            " OR s.grantee_squad IN (SELECT m.squad_id FROM squad_member m WHERE m.account = :user)"
@@ -19,15 +21,17 @@ ACCESS_OF = sa.text(
 READABLE_SHARED = ("SELECT s.collection_id FROM calendar_share s"
                    f" WHERE s.access IN ('read', 'read-write') AND {GRANTED}")
 
-# The calendars shared with :user (their strongest access each) with the user's own view.
+# The calendars shared with :user (their strongest access each: the collection's row, its owner,
+# the access) with the user's own view.
 _SHARED = (
-    "SELECT DISTINCT ON (c.id) c.id, c.path, s.owner, s.access, coalesce(v.props, '{{}}'::jsonb) AS view"
+    "SELECT DISTINCT ON (c.id) {columns}, s.owner, s.access, coalesce(v.props, '{{}}'::jsonb) AS view"
     " FROM calendar_share s JOIN collection c ON c.id = s.collection_id"
     " LEFT JOIN share_view v ON v.account = :user AND v.collection_id = c.id"
     f" WHERE {GRANTED} AND s.owner <> :user {{extra}}"
     f" ORDER BY c.id, {RANK} DESC")
-SHARED_WITH = sa.text(_SHARED.format(extra=""))
-SHARED_AMONG = sa.text(_SHARED.format(extra="AND c.path = ANY(:paths)"))
+_COLUMNS = ", ".join(f"c.{name.strip()}" for name in COLLECTION_COLUMNS.split(","))
+SHARED_WITH = sa.text(_SHARED.format(columns=_COLUMNS, extra=""))
+SHARED_AMONG = sa.text(_SHARED.format(columns=_COLUMNS, extra="AND c.path = ANY(:paths)"))
 
 SET_VIEW = sa.text(
     "INSERT INTO share_view (account, collection_id, props) VALUES (:user, :cid, CAST(:props AS jsonb))"
