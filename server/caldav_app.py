@@ -152,6 +152,12 @@ class PlanerixApplication(radicale_app.Application):
     # server.fast_report); False runs Radicale's generic code for them.
     fast_listings = True
 
+    def __init__(self, configuration) -> None:
+        super().__init__(configuration)
+        # Map sharing (storage_plugin.sharing.mounts) reads through this application's storage, so
+        # that inside a request's transaction its queries are part of it.
+        self._sharing._storage = self._storage
+
     def __call__(self, environ, start_response):
         problem = request_body.framing_problem(environ)
         if problem is not None:

@@ -17,6 +17,7 @@ from radicale import pathutils, xmlutils
 from server import fast_listing
 from server import fast_report as fast_report_module
 from storage_plugin import request_state
+from storage_plugin.sharing.access import mount_of
 
 _RESPONSE = xmlutils.make_clark("D:response")
 _HREF = xmlutils.make_clark("D:href")
@@ -80,16 +81,18 @@ def fast_report(app, environ, base_prefix: str, path: str, user: str, user_group
     """A calendar-query or sync-collection of a calendar shared with ``user`` for reading, answered
     by ``server.fast_report`` on the owner's calendar (as the owner, the request having been
     authorised by the share) with its hrefs moved back under the mount; None for anything else."""
-    if not app._sharing._enabled:
-        return None
-    share = app._sharing.sharing_collection_resolver(path, user, user_groups)
-    if share is None or "r" not in share["Permissions"] or not share["PathMapped"].endswith("/"):
+    if not app._sharing._enabled or mount_of(path, user) is None:
         return None
     parsed, xml_request = fast_listing._read_body(app, environ, request_info)
     if not parsed or xml_request is None or xml_request.tag not in _FAST_SHARED_REPORTS:
         return None
-    answer = fast_report_module.report(app, environ, base_prefix, share["PathMapped"], share["Owner"], set(),
-                                       request_info)
+    # One read transaction for the share's resolution and the answer.
+    with app._storage.acquire_lock("r", user):
+        share = app._sharing.sharing_collection_resolver(path, user, user_groups)
+        if share is None or "r" not in share["Permissions"] or not share["PathMapped"].endswith("/"):
+            return None
+        answer = fast_report_module.report(app, environ, base_prefix, share["PathMapped"], share["Owner"], set(),
+                                           request_info)
     if answer is None or answer[0] != client.MULTI_STATUS or not isinstance(answer[2], bytes):
         return None
     status, headers, body, logged = answer

@@ -41,3 +41,12 @@ def mount_name(collection_path: str) -> str:
 def mounted_paths(name: str) -> list[str]:
     """The collection paths a mount name may stand for (an account name may hold the separator)."""
     return [name[:i] + "/" + name[i + 1:] for i, c in enumerate(name) if c == MOUNT_SEPARATOR]
+
+
+def mount_of(path: str, user: str) -> Optional[tuple[str, str]]:
+    """(mount name, the rest of the path) when ``path`` may be a calendar shared with ``user``
+    (``/<user>/<owner>~<name>/...``), else None."""
+    parts = path.strip("/").split("/", 2)
+    if len(parts) < 2 or parts[0] != user or MOUNT_SEPARATOR not in parts[1]:
+        return None
+    return parts[1], parts[2] if len(parts) > 2 else ""

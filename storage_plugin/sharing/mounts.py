@@ -20,7 +20,7 @@ from radicale import sharing as radicale_sharing
 
 from storage_plugin import request_state
 from storage_plugin.sharing import queries
-from storage_plugin.sharing.access import MOUNT_SEPARATOR, mount_name, mounted_paths, permissions_of
+from storage_plugin.sharing.access import mount_name, mount_of, mounted_paths, permissions_of
 
 MANAGED_ELSEWHERE = ("shares are managed with the Planerix API (POST /api/shares), "
                      "not with Radicale's /.sharing/ interface")
@@ -50,14 +50,14 @@ class Sharing(radicale_sharing.BaseSharing):
     def sharing_collection_by_map_resolver(self, path: str, user: str, user_groups: set) -> Optional[dict]:
         """The share a request path in ``user``'s home goes through, with one query, and only for
         a path whose second segment can be a mount; None for anything else."""
-        parts = pathutils.strip_path(path).split("/", 2)
-        if len(parts) < 2 or parts[0] != user or MOUNT_SEPARATOR not in parts[1]:
+        mount = mount_of(path, user)
+        if mount is None:
             return None
+        name, rest = mount
         with self._storage.connection() as conn:
-            row = conn.execute(queries.SHARED_AMONG, {"user": user, "paths": mounted_paths(parts[1])}).first()
+            row = conn.execute(queries.SHARED_AMONG, {"user": user, "paths": mounted_paths(name)}).first()
         if row is None:
             return None
-        rest = parts[2] if len(parts) > 2 else ""
         share = _share(user, row, rest)
         if not path.endswith("/"):
             share["PathMapped"] = share["PathMapped"].rstrip("/")
