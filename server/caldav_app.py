@@ -14,14 +14,15 @@ import logging
 import threading
 import xml.etree.ElementTree as ET
 from http import client
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from radicale import app as radicale_app
 from radicale import httputils
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import compression, fast_listing, fast_report, put_refusal, read_only, request_body, settings, xml_guard
+from server import (compression, fast_listing, fast_report, put_refusal, read_only, request_body, settings, sharing,
+                    xml_guard)
 from server.scheduling import calendar_transp, delivery, freebusy_post, principal, search, tags
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
@@ -151,6 +152,12 @@ class PlanerixApplication(radicale_app.Application):
     # calendar without an item object per member (server.fast_listing,
     # server.fast_report); False runs Radicale's generic code for them.
     fast_listings = True
+
+    def __init__(self, configuration) -> None:
+        super().__init__(configuration)
+        # Map sharing (storage_plugin.sharing.mounts) reads through this application's storage, so
+        # that inside a request's transaction its queries are part of it.
+        self._sharing._storage = self._storage
 
     def __call__(self, environ, start_response):
         problem = request_body.framing_problem(environ)
@@ -293,6 +300,7 @@ class PlanerixApplication(radicale_app.Application):
         if state is not None:
             principal.complete(xml_content, state.base_prefix, self._storage.connection)
             tags.complete(xml_content, state.base_prefix, self._storage.connection)
+            sharing.name_owners(xml_content, state.base_prefix)
         calendar_transp.show_as_element(xml_content)
 
     def _append_truncation(self, xml_content: ET.Element) -> None:
@@ -329,7 +337,13 @@ class PlanerixApplication(radicale_app.Application):
                                                request_info)
                 if answer is not None:
                     return self._unless_rejected(answer, request_info)
-            response = super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+            if self._sharing._enabled and sharing.is_home_listing(environ, path):
+                # One read transaction for the home and every calendar shared with the user
+                # (Radicale's listing would open one per shared calendar).
+                with self._storage.acquire_lock("r", user):
+                    response = super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+            else:
+                response = super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
         except request_body.BadBody:  # read by the fast path, which lets Radicale's 400s through
             response = None
         return self._unless_rejected(response, request_info)
@@ -358,7 +372,8 @@ class PlanerixApplication(radicale_app.Application):
         if searched is not None:
             return searched
         if self.fast_listings:
-            answer = fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info)
+            answer = (sharing.fast_report(self, environ, base_prefix, path, user, user_groups, request_info)
+                      or fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info))
             if answer is not None:
                 return answer
         return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
@@ -397,7 +412,8 @@ class PlanerixApplication(radicale_app.Application):
         if spent.exceeded:
             return self._rejection_response(
                 request_state.Rejection(client.FORBIDDEN, VALID_OBJECT, spent.reason), request_info)
-        response = self._unless_rejected(response, request_info)
+        response = self._unless_share_refused(self._unless_rejected(response, request_info), environ, base_prefix,
+                                              path, request_info)
         if response[0] == client.BAD_REQUEST and request_state.current().rejection is None:
             reason = explain_bad_calendar_body(bytes(recorder.data), self._encoding,
                                                self._max_vevent_rrule_occurrence)
@@ -424,8 +440,9 @@ class PlanerixApplication(radicale_app.Application):
         return super().do_POST(environ, base_prefix, path, user, user_groups, request_info)
 
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
-        return self._unless_rejected(
-            super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info), request_info)
+        return self._unless_share_refused(self._unless_rejected(
+            super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info), request_info),
+            environ, base_prefix, path, request_info)
 
     def do_DELETE(self, environ, base_prefix, path, user, user_groups, request_info):
         try:
@@ -435,7 +452,8 @@ class PlanerixApplication(radicale_app.Application):
             if request_state.current() is None or request_state.current().rejection is None:
                 raise
             response = None
-        response = delivery.after_write(self._storage, self._unless_rejected(response, request_info))
+        response = delivery.after_write(self._storage, self._unless_share_refused(
+            self._unless_rejected(response, request_info), environ, base_prefix, path, request_info))
         if response[0] == client.NOT_FOUND and "HTTP_IF_MATCH" in environ:
             # RFC 9110 §13.1.1: If-Match is false without a current representation. A client
             # deleting what another one deleted first must learn its precondition lost.
@@ -461,6 +479,18 @@ class PlanerixApplication(radicale_app.Application):
         state = request_state.current()
         if state is not None and state.rejection is not None:
             return self._rejection_response(state.rejection, request_info)
+        return response
+
+    def _unless_share_refused(self, response, environ, base_prefix: str, path: str, request_info):
+        """A write refused (403) because the calendar, or the MOVE's destination, is shared with
+        the user read-only is answered with the reason."""
+        if response[0] != client.FORBIDDEN:
+            return response
+        destination = unquote(urlsplit(environ.get("HTTP_DESTINATION", "")).path)
+        for refused in (path, destination[len(base_prefix):] if destination else None):
+            rejection = sharing.refusal(refused) if refused else None
+            if rejection is not None:
+                return self._rejection_response(rejection, request_info)
         return response
 
     def _rejection_response(self, rejection: request_state.Rejection, request_info):

@@ -14,7 +14,7 @@ response is filled into from its stored row. So properties, 404 propstats,
 namespace prefixes and order are Radicale's, and the answer is byte for byte
 the one the generic path gives.
 
-Only plain cases take this path: sharing disabled, a DAV:prop request, read
+Only plain cases take this path: not a shared calendar's mount, a DAV:prop request, read
 rights as Radicale checks them, a calendar or address book of this storage, no
 property that needs the item text (``_TemplateItem`` refuses to serialize);
 everything else returns None and the caller runs Radicale's code, with the
@@ -219,9 +219,12 @@ def _content_logged(app) -> bool:
     return bool(logger.isEnabledFor(logging.DEBUG) or app._response_content_on_notice_condition)
 
 
-def _usable(app) -> bool:
-    return (isinstance(app._storage, Storage) and not app._sharing._enabled
-            and not _content_logged(app))
+def _usable(app, path: str, user: str, user_groups: set) -> bool:
+    """Whether the fast path may answer: our storage, no content logging, and a path that is
+    not a calendar shared with the user (Radicale remaps those to the owner's)."""
+    return (isinstance(app._storage, Storage) and not _content_logged(app)
+            and (not app._sharing._enabled
+                 or app._sharing.sharing_collection_resolver(path, user, user_groups) is None))
 
 
 def _serialize(app, multistatus: ET.Element) -> str:
@@ -276,7 +279,7 @@ def _read_request(app, environ, request_info):
 def propfind(app, environ, base_prefix: str, path: str, user: str, user_groups: set,
              request_info: dict):
     """Radicale's answer to a Depth-1 PROPFIND of a calendar, or None to let Radicale answer."""
-    if environ.get("HTTP_DEPTH", "0") == "0" or not _usable(app):
+    if environ.get("HTTP_DEPTH", "0") == "0" or not _usable(app, path, user, user_groups):
         return None
     # Radicale's checks before it reads the body; any refusal is left to it.
     access = Access(app._rights, user, user_groups, path)
@@ -319,7 +322,7 @@ def propfind(app, environ, base_prefix: str, path: str, user: str, user_groups: 
 # -- REPORT sync-collection ---------------------------------------------------------
 def report_access(app, user: str, user_groups: set, path: str) -> Optional[Access]:
     """The access a fast REPORT answer proceeds with, or None to leave the request to Radicale."""
-    if not _usable(app):
+    if not _usable(app, path, user, user_groups):
         return None
     access = Access(app._rights, user, user_groups, path)
     return access if access.check("r") else None

@@ -65,7 +65,14 @@ def scheduling_enabled(configuration) -> bool:
 # What ``planerix serve`` runs with unless a ``--config`` file says otherwise.
 PLANERIX_DEFAULTS = {
     "auth": {"type": "storage_plugin.auth", "delay": "1"},
-    "rights": {"type": "owner_only"},
+    # One rights decision for CalDAV and the API (storage_plugin.sharing): owner_only plus shares,
+    # which appear in the sharee's home through Radicale's map sharing, each sharee naming and
+    # colouring them for themselves.
+    "rights": {"type": "storage_plugin.sharing.rights"},
+    "sharing": {"type": "storage_plugin.sharing.mounts", "collection_by_map": "True",
+                "collection_by_token": "False", "permit_create_map": "False",
+                "permit_create_token": "False", "permit_properties_overlay": "True",
+                "enforce_properties_overlay": "True"},
 }
 
 

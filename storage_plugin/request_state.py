@@ -48,6 +48,14 @@ class RequestState:
     # Collection rows by path read ahead with the login (the account's home, None when it has
     # none): the first ``Storage.discover`` of that path takes it instead of asking the database.
     read_ahead: dict[str, object] = field(default_factory=dict)
+    # Radicale permissions of (user, path) the rights plugin answered during this request.
+    rights_memo: dict = field(default_factory=dict)
+    # Collection rows read ahead (the calendars shared with the user, listed in their home), by
+    # path: ``Storage.discover`` answers them without a query of its own.
+    known_collections: dict = field(default_factory=dict)
+    # Shared calendars met while answering, by mount path (/bob/alice~team/): (owner, access),
+    # for DAV:owner in answers and the reasons of refusals (server.sharing).
+    shares_seen: dict = field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
@@ -62,6 +70,12 @@ def note_read_only(path: str) -> None:
     state = current()
     if state is not None:
         state.read_only_paths.add(path)
+
+
+def note_share(mount: str, owner: str, access: str) -> None:
+    state = current()
+    if state is not None:
+        state.shares_seen[mount] = (owner, access)
 
 
 def note_throttled(retry_after: int) -> None:

@@ -155,6 +155,10 @@ class Storage(storage.BaseStorage):
     def discover(self, path: str, depth: str = "0", child_context_manager=None,
                  user_groups=frozenset()) -> Iterator[types.CollectionOrItem]:
         sane_path = pathutils.strip_path(path)
+        state = request_state.current()
+        if depth == "0" and state is not None and sane_path in state.known_collections:
+            yield Collection(self, state.known_collections[sane_path])
+            return
         context = child_context_manager or (lambda _path, _href: contextlib.nullcontext())
         parent_path, _, href = sane_path.rpartition("/")
         known, row = request_state.take_read_ahead(sane_path) if sane_path else (False, None)
@@ -270,7 +274,7 @@ class Storage(storage.BaseStorage):
         write path for items. Returns the stored item and the version it replaced."""
         text = item.serialize()
         series_start, series_end = item.time_range
-        account = collection.path.split("/", 1)[0]  # the owner (owner_only rights)
+        account = collection.path.split("/", 1)[0]  # the owner (a write through a share is the owner's)
         # Every writer is bounded here too (plain Radicale has no pre-scan of the body).
         try:
             ical_scan.check_text(text, self._rules_only)

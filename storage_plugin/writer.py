@@ -3,7 +3,7 @@
 The sidecar's way into the storage's own write path. A write here is a CalDAV
 PUT or DELETE in all that matters: the text is checked and prepared by
 Radicale's parser and sanitizer, UIDs stay unique per calendar, the calendar's
-component set and the ``owner_only`` rights are enforced, and the item goes
+component set and the rights (``storage_plugin.sharing``) are enforced, and the item goes
 through ``Storage.write_item`` (new revision, occurrence index, end of its
 tombstone) under the owner's advisory lock, so CalDAV clients see ordinary sync
 changes and ``If-Match`` holds against concurrent CalDAV writes.
@@ -29,7 +29,7 @@ from radicale import item as radicale_item
 from radicale import pathutils
 from sqlalchemy.engine import Connection
 
-from storage_plugin import queries, request_state
+from storage_plugin import queries, request_state, sharing
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import READ_ONLY_REASON, Collection, check_name_length
 from storage_plugin.storage import EXPANDING, IndexMismatch, Storage
@@ -121,15 +121,24 @@ def calendar_path(path: str) -> str:
 
 
 def owner_of(path: str) -> str:
-    """The user owning a ``calendar_path``: Planerix runs Radicale with ``[rights] type =
-    owner_only``, under which a user owns what lies under ``/<user>/``."""
+    """The user owning a ``calendar_path``: a user owns what lies under ``/<user>/``."""
     return path.split("/", 1)[0]
 
 
 def _check_owner(user: str, path: str) -> None:
     if not user or owner_of(path) != user:
-        raise Forbidden(f"/{path}/ belongs to another user; only its owner may change it "
-                        "(owner_only rights)")
+        raise Forbidden(f"/{path}/ belongs to another user; only its owner may change it")
+
+
+def _check_may_edit(storage: Storage, user: str, path: str) -> None:
+    """Items of a calendar change by its owner or by a user it is shared with for read-write
+    (``storage_plugin.sharing``, the rights CalDAV enforces)."""
+    if user and owner_of(path) == user:
+        return
+    with storage.connection() as conn:
+        access = sharing.access_of(conn, user, path) if user else None
+    if access != "read-write":
+        raise Forbidden(f"/{path}/ belongs to another user and is not shared with you for read-write")
 
 
 def _max_rrule_occurrences(storage: Storage) -> int:
@@ -298,7 +307,7 @@ def editing(storage: Storage, user: str, path: str, *,
 
     ``allow_read_only`` is for the one writer of a subscribed calendar, its importer."""
     path = calendar_path(path)
-    _check_owner(user, path)
+    _check_may_edit(storage, user, path)
     with _locked(storage, user, path, "PUT") as conn:
         yield CalendarEditor(storage, conn, _calendar(storage, conn, path, allow_read_only))
 

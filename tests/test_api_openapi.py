@@ -178,6 +178,10 @@ class World:
         elif prefix == "/api/resources/":
             new = api.ok("POST", "/api/resources", {"organisation_id": org, "name": "Single use",
                                                     "email": f"fuzz-{uuid.uuid4().hex}@rooms.example"})["id"]
+        elif prefix == "/api/shares/":  # with a squad of its own: one share per grantee and calendar
+            squad = api.ok("POST", f"/api/organisations/{org}/squads", {"name": f"single use {next(_NEW_CALENDARS)}"})
+            new = str(api.ok("POST", "/api/shares", {"calendar": fields["calendar"], "squad": squad["id"],
+                                                     "access": "read"})["id"])
         else:
             new = str(api.ok("POST", "/api/subscriptions", {"url": fields["url"],
                                                             "calendar": self.new_calendar_name()})["id"])
@@ -226,13 +230,17 @@ def make_world(engine, base_url: str, api_url: str) -> World:
     rule = api.ok("POST", "/api/rules", rule_body(org, {"calendar": f"/{dav.name}/fuzz-tasks/"}))
     room = api.ok("POST", "/api/resources", {"organisation_id": org, "name": "Fuzz room",
                                              "email": f"fuzz-room-{dav.name}@rooms.example"})["id"]
+    squad = api.ok("POST", f"/api/organisations/{org}/squads", {"name": "Fuzz", "members": [member.name]})
+    share = api.ok("POST", "/api/shares", {"calendar": "fuzz", "user": member.name, "access": "read"})
     return World(
         api=api,
         ids={"/api/organisations/": org, "/api/objectives/": objective, "/api/key-results/": kr,
              "/api/check-ins/": check_in, "/api/kpis/": kpi, "/api/tokens/": token,
              "/api/feeds/": str(feed["id"]), "/api/subscriptions/": str(subscription),
-             "/api/webhooks/": webhook["id"], "/api/rules/": rule["id"], "/api/resources/": room},
+             "/api/webhooks/": webhook["id"], "/api/rules/": rule["id"], "/api/resources/": room,
+             "/api/shares/": str(share["id"])},
         path_values={"user": member.name, "measured_at": measured_at, "delivery_id": delivery["id"],
+                     "squad_id": squad["id"],
                      "token": feed["url"].rsplit("/", 1)[-1].removesuffix(".ics"), "uid": "fuzz-meeting"},
         fields={"organisation_id": org, "organisation": org, "objective_id": objective, "key_result_id": kr,
                 "calendar": f"/{dav.name}/fuzz/", "uid": "fuzz-meeting", "target_kind": "key_result",

@@ -1,7 +1,7 @@
 """Which calendar a request means, and whether the user may use it.
 
-The sidecar enforces the rights CalDAV enforces (Radicale's ``owner_only``): a
-user owns the collections under ``/<user>/``. A calendar is named by its path
+Feeds publish, and subscriptions fill, only the user's own calendars: a user owns the
+collections under ``/<user>/`` (a calendar shared with them stays its owner's to publish). A calendar is named by its path
 (``/alice/work/``) or by its path inside the user's home (``work``).
 """
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """The SQL over the storage's link index. Readable calendars: a user reads what lies under
-``/<user>/`` (Radicale's ``owner_only`` rights, as the CalDAV side enforces them)."""
+``/<user>/`` and what is shared with them for read or read-write (``storage_plugin.sharing``,
+the rights the CalDAV side enforces)."""
 import sqlalchemy as sa
 
-READABLE = "split_part(c.path, '/', 1) = :user"
+from storage_plugin.sharing.queries import READABLE_SHARED
+
+READABLE = f"(split_part(c.path, '/', 1) = :user OR c.id IN ({READABLE_SHARED}))"
 
 ITEM_BY_UID = sa.text(
     "SELECT i.href, i.uid, i.component, i.etag, c.path FROM item i JOIN collection c ON c.id = i.collection_id"

@@ -15,7 +15,7 @@ from okr_extension.api.problems import Problem
 from okr_extension.links import queries
 from okr_extension.models import links as models
 from okr_extension.tables import key_result, kpi, objective
-from storage_plugin import links, writer
+from storage_plugin import links, sharing, writer
 from storage_plugin.storage import Storage
 
 GOAL_TABLES = {"key_result": (key_result, "title"), "objective": (objective, "title"), "kpi": (kpi, "name")}
@@ -106,8 +106,8 @@ async def change_link(storage: Storage, engine, user: str, ref, kind: str, targe
 
 async def item_links(conn: AsyncConnection, user: str, ref: models.ItemParams) -> dict:
     path = writer.calendar_path(ref.calendar)
-    if writer.owner_of(path) != user:
-        raise Problem(404, f"no calendar /{path}/ of yours")
+    if await conn.run_sync(sharing.access_of, user, path) not in ("owner", "read-write", "read"):
+        raise Problem(404, f"no calendar /{path}/ of yours or shared with you")
     row = (await conn.execute(queries.ITEM_BY_UID if ref.uid is not None else queries.ITEM_BY_HREF,
                               {"path": path, "uid": ref.uid, "href": ref.href})).first()
     if row is None:

@@ -1,0 +1,39 @@
+"""The Radicale rights plugin of Planerix (``[rights] type = storage_plugin.sharing.rights``).
+
+Radicale's ``owner_only`` for a user's own home, and for another user's calendar what a share
+grants (``access.access_of``). Answers are remembered for the current request only (Radicale
+asks several times per request), never across requests: a revoked share stops at once.
+"""
+from __future__ import annotations
+
+from radicale import pathutils
+from radicale import rights as radicale_rights
+
+from storage_plugin import database, request_state
+from storage_plugin.sharing.access import access_of, permissions_of
+
+
+class Rights(radicale_rights.BaseRights):
+
+    def __init__(self, configuration) -> None:
+        super().__init__(configuration)
+        self._engine = database.engine_for(database.url_from(configuration))
+
+    def authorization(self, user: str, user_groups: set, path: str) -> str:
+        if not user:
+            return ""
+        sane = pathutils.strip_path(path)
+        if not sane:
+            return "R"
+        parts = sane.split("/")
+        if parts[0] == user:  # owner_only
+            return "RW" if len(parts) == 1 else "rw" if len(parts) == 2 else ""
+        if len(parts) != 2:
+            return ""
+        state = request_state.current()
+        memo = state.rights_memo if state is not None else {}
+        key = (user, sane)
+        if key not in memo:
+            with self._engine.connect() as conn:
+                memo[key] = permissions_of(access_of(conn, user, sane))
+        return memo[key]

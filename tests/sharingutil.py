@@ -1,0 +1,58 @@
+"""Users who speak both CalDAV and the API, for the sharing tests."""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from bench.sharing import DAVX5_HOME  # DAVx5's home-set refresh (dav4jvm property names)
+from storage_plugin import accounts
+from conftest import ApiUser, DavUser
+from davutil import clark, multistatus
+
+# Thunderbird's "find calendars" on the home.
+THUNDERBIRD_HOME = (
+    '<?xml version="1.0" encoding="UTF-8"?><D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
+    ' xmlns:A="http://apple.com/ns/ical/" xmlns:CS="http://calendarserver.org/ns/"><D:prop>'
+    "<D:resourcetype/><D:displayname/><D:current-user-privilege-set/><A:calendar-color/>"
+    "<C:supported-calendar-component-set/><CS:getctag/></D:prop></D:propfind>")
+WRITE_PRIVILEGES = {clark("D:write"), clark("D:write-content"), clark("D:all")}
+
+
+class Person:
+    """An account with a CalDAV session (``dav``) and an API session (``api``)."""
+
+    def __init__(self, engine, base_url: str, api_url: str, prefix: str) -> None:
+        self.name = f"{prefix}-{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(12)
+        accounts.add(engine, self.name, password)
+        self.dav = DavUser(base_url, self.name, password)
+        self.api = ApiUser(api_url, self.name, password)
+
+    def share(self, calendar: str, access: str, **grantee) -> dict:
+        return self.api.ok("POST", "/api/shares", {"calendar": calendar, "access": access, **grantee})
+
+
+@pytest.fixture
+def people(engine, base_url, api_server):
+    """``people("bob")``: a new Person."""
+    def make(prefix: str) -> Person:
+        return Person(engine, base_url, api_server.url, prefix)
+    return make
+
+
+def mount(owner: Person, calendar: str) -> str:
+    """Where ``owner``'s calendar appears in a sharee's home (relative to it)."""
+    return f"{owner.name}~{calendar}/"
+
+
+def home_listing(person: Person, body: str = DAVX5_HOME) -> dict:
+    """href → Response of a Depth-1 PROPFIND of the person's home."""
+    response = person.dav.request("PROPFIND", "", body, Depth="1", **{"Content-Type": "application/xml"})
+    assert response.status_code == 207, response.text
+    return {r.href: r for r in multistatus(response.content)[0]}
+
+
+def privileges(response) -> set[str]:
+    return {p.tag for p in response.props[clark("D:current-user-privilege-set")].iter()} - {
+        clark("D:current-user-privilege-set"), clark("D:privilege")}
