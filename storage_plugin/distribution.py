@@ -35,6 +35,10 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "membership": Reference(),
     "schema_migration": Reference(),
     "server_secret": Reference(),
+    # shares and squads are read by grantee on every request of a sharee, across owners
+    "calendar_share": Reference(),
+    "squad": Reference(),
+    "squad_member": Reference(),
     # -- calendar data, by owner (the first segment of a collection's path)
     "collection": Distributed(OWNER, "collection"),
     "item": Distributed(OWNER, "collection"),
@@ -50,6 +54,7 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "schedule_job": Distributed("recipient_account", "collection"),
     "email_job": Distributed("organizer_account", "collection"),
     "resource_booking": Distributed("account", "collection"),
+    "share_view": Distributed("account", "collection"),
     # -- goal data, by organisation
     "organisation": Distributed("id", "organisation"),
     "objective": Distributed(ORGANISATION, "organisation"),
