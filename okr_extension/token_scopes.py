@@ -22,7 +22,7 @@ from okr_extension.api.problems import Problem
 
 SCOPES = ("read", "write", "ingest", "admin")
 GRANTS = {"read": {"read"}, "write": {"read", "write", "ingest"}, "ingest": {"ingest"}, "admin": set(SCOPES)}
-ORGANISATION_TAGS = frozenset({"organisations", "objectives", "key results", "kpis", "webhooks", "rules",
+ORGANISATION_TAGS = frozenset({"organisations", "objectives", "key results", "kpis", "webhooks", "rules", "resources",
                                "events", "system"})
 
 # The organisation the current request's token is limited to (None: not limited).

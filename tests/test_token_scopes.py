@@ -95,3 +95,15 @@ def test_scopes_are_documented(alice):
     assert paths["/api/organisations/{id}"]["delete"]["x-token-scope"] == "admin"
     assert paths["/api/objectives"]["get"]["x-token-scope"] == "read"
     assert paths["/api/objectives"]["post"]["x-token-scope"] == "write"
+
+
+def test_organisation_limit_holds_for_rooms(api_server, alice, org):
+    other = alice.ok("POST", "/api/organisations", {"name": "Elsewhere"})
+    for organisation, email in ((org, "room-a"), (other, "room-b")):
+        alice.ok("POST", "/api/resources", {"organisation_id": organisation["id"], "name": email,
+                                            "email": f"{email}-{organisation['id'][:8]}@rooms.example"})
+    call = bearer(api_server, alice.ok("POST", "/api/tokens", {"name": "acme rooms", "scopes": ["read"],
+                                                               "organisation_id": org["id"]}))
+    rooms = call("GET", "/api/resources").json()["items"]
+    assert {room["organisation_id"] for room in rooms} == {org["id"]}
+    assert len(alice.ok("GET", "/api/resources")["items"]) == 2  # the password sees both

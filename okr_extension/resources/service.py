@@ -9,7 +9,7 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from okr_extension import account_removal
+from okr_extension import account_removal, token_scopes
 from storage_plugin import accounts, directory
 
 _SELECT = """
@@ -22,6 +22,7 @@ _ONE = sa.text(f"{_SELECT} WHERE r.id = :id")
 _VISIBLE = sa.text(f"""{_SELECT}
     WHERE r.organisation_id IN (SELECT organisation_id FROM membership WHERE account = :user)
       AND (CAST(:organisation AS uuid) IS NULL OR r.organisation_id = CAST(:organisation AS uuid))
+      AND (CAST(:token_limit AS uuid) IS NULL OR r.organisation_id = CAST(:token_limit AS uuid))
       AND (CAST(:type AS text) IS NULL OR a.cutype = CAST(:type AS text))
     ORDER BY coalesce(a.display_name, a.name), r.id LIMIT 1000""")
 _INSERT = sa.text("""
@@ -46,7 +47,8 @@ def load(conn: sa.Connection, resource_id: uuid.UUID):
 
 
 def visible(conn: sa.Connection, user: str, organisation_id: Optional[uuid.UUID], kind: Optional[str]) -> list:
-    return list(conn.execute(_VISIBLE, {"user": user, "organisation": organisation_id, "type": kind}))
+    return list(conn.execute(_VISIBLE, {"user": user, "organisation": organisation_id, "type": kind,
+                                        "token_limit": token_scopes.ORGANISATION_LIMIT.get()}))
 
 
 def _check_managers(conn: sa.Connection, organisation_id: uuid.UUID, managers: list[str]) -> list[str]:
