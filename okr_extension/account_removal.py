@@ -151,6 +151,12 @@ def _lock_account(conn: sa.Connection, name: str) -> bool:
         is not None
 
 
+def remove_in(conn: sa.Connection, name: str) -> Removal:
+    """Remove ``name`` with everything it owns, in the caller's transaction (an organisation's
+    team account and rooms when the organisation goes)."""
+    return _remove(conn, name, None, False, None)
+
+
 def _remove(conn: sa.Connection, name: str, transfer_to: str | None, keep_data: bool,
             now: dt.datetime | None) -> Removal:
     if not _lock_account(conn, name):

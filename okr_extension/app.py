@@ -14,6 +14,7 @@ from okr_extension.api import openapi
 from okr_extension.availability import routes as availability
 from okr_extension.resources import routes as calendar_resources
 from okr_extension.sharing import routes as sharing
+from okr_extension.team_calendars import routes as team_calendars
 from okr_extension.api.limits import MAX_BODY
 from okr_extension.api.problems import problem_middleware
 from okr_extension.automation import handlers as automation_handlers
@@ -45,6 +46,7 @@ ROUTES = [
     *availability.OPERATIONS,
     *calendar_resources.OPERATIONS,
     *sharing.OPERATIONS,
+    *team_calendars.OPERATIONS,
     *automation_handlers.OPERATIONS,
     *rsvp.OPERATIONS,
 ]

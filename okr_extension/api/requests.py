@@ -78,6 +78,14 @@ def path_name(request: web.Request, name: str) -> str:
     return value
 
 
+def path_int(request: web.Request, name: str) -> int:
+    """A positive integer id from the path (404 for anything else)."""
+    text = request.match_info[name]
+    if not text.isdigit() or not 0 < int(text) < 2**62:
+        raise Problem(404, f"no such resource: {request.path} ({name} is not a positive integer)")
+    return int(text)
+
+
 def path_id(request: web.Request, name: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(request.match_info[name])

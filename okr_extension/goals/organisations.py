@@ -6,7 +6,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from okr_extension import access
+from okr_extension import access, account_removal
 from okr_extension.api import pagination
 from okr_extension.api.problems import Problem
 from okr_extension.models import organisations as models
@@ -56,9 +56,17 @@ async def update(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
     return await get(conn, user, organisation_id)
 
 
+# The accounts an organisation owns beside its members (its team account, its rooms): they and
+# their calendars go with it.
+_OWNED_ACCOUNTS = sa.text("SELECT account FROM team_account WHERE organisation_id = :organisation"
+                          " UNION SELECT account FROM calendar_resource WHERE organisation_id = :organisation")
+
+
 async def delete(conn: AsyncConnection, user: str, organisation_id: uuid.UUID) -> None:
     current = await get(conn, user, organisation_id)
     access.require_role(current.role, "owner", "organisation")
+    for name in (await conn.execute(_OWNED_ACCOUNTS, {"organisation": organisation_id})).scalars().all():
+        await conn.run_sync(lambda sync, name=name: account_removal.remove_in(sync, name))
     await conn.execute(sa.delete(organisation).where(organisation.c.id == organisation_id))
 
 

@@ -99,4 +99,4 @@ def update(conn: sa.Connection, row, changes: dict) -> None:
 
 def delete(conn: sa.Connection, account: str) -> None:
     """The account with its calendars (the resource and its bookings cascade)."""
-    account_removal._remove(conn, account, None, False, None)  # remove() in the request's transaction
+    account_removal.remove_in(conn, account)

@@ -7,7 +7,7 @@ from aiohttp import web
 from okr_extension.access import require_member
 from okr_extension.api.operations import Operation
 from okr_extension.api.problems import Problem
-from okr_extension.api.requests import path_id, read_json
+from okr_extension.api.requests import path_id, path_int, read_json
 from okr_extension.api.responses import no_content, respond
 from okr_extension.keys import USER
 from okr_extension.sharing import queries, schemas, service
@@ -16,13 +16,6 @@ from okr_extension.transactions import transaction
 TAG = "sharing"
 _ID = {"id": {"type": "integer", "minimum": 1}}
 _SQUAD = {"id": {"type": "string", "format": "uuid"}, "squad_id": {"type": "integer", "minimum": 1}}
-
-
-def _int(request: web.Request, name: str) -> int:
-    text = request.match_info[name]
-    if not text.isdigit() or not 0 < int(text) < 2**62:
-        raise Problem(404, f"no such resource: {request.path} ({name} is not a positive integer)")
-    return int(text)
 
 
 async def post_share(request: web.Request) -> web.Response:
@@ -40,13 +33,13 @@ async def get_shares(request: web.Request) -> web.Response:
 
 async def get_share(request: web.Request) -> web.Response:
     async with transaction(request) as conn:
-        row = await service.share_of(conn, request[USER], _int(request, "id"))
+        row = await service.share_of(conn, request[USER], path_int(request, "id"))
     return respond(schemas.ShareOut, row)
 
 
 async def patch_share(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.SharePatch)
-    share_id = _int(request, "id")
+    share_id = path_int(request, "id")
     async with transaction(request) as conn:
         if (await conn.execute(queries.UPDATE_SHARE, {"id": share_id, "owner": request[USER],
                                                       "access": body.access})).first() is None:
@@ -56,7 +49,7 @@ async def patch_share(request: web.Request) -> web.Response:
 
 
 async def delete_share(request: web.Request) -> web.Response:
-    share_id = _int(request, "id")
+    share_id = path_int(request, "id")
     async with transaction(request) as conn:
         if (await conn.execute(queries.DELETE_SHARE, {"id": share_id, "owner": request[USER]})).first() is None:
             raise Problem(404, f"you have no share {share_id}")
@@ -75,7 +68,7 @@ async def get_squad(request: web.Request) -> web.Response:
     organisation = path_id(request)
     async with transaction(request) as conn:
         await require_member(conn, request[USER], organisation)
-        row = await service.squad(conn, organisation, _int(request, "squad_id"))
+        row = await service.squad(conn, organisation, path_int(request, "squad_id"))
     return respond(schemas.SquadOut, row)
 
 
@@ -93,14 +86,14 @@ async def patch_squad(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.SquadPatch)
     async with transaction(request) as conn:
         await require_member(conn, request[USER], organisation, "admin")
-        squad_id = (await service.squad(conn, organisation, _int(request, "squad_id"))).id
+        squad_id = (await service.squad(conn, organisation, path_int(request, "squad_id"))).id
         row = await service.save_squad(conn, organisation, squad_id, body.changes())
     return respond(schemas.SquadOut, row)
 
 
 async def delete_squad(request: web.Request) -> web.Response:
     organisation = path_id(request)
-    squad_id = _int(request, "squad_id")
+    squad_id = path_int(request, "squad_id")
     async with transaction(request) as conn:
         await require_member(conn, request[USER], organisation, "admin")
         if (await conn.execute(queries.DELETE_SQUAD, {"id": squad_id, "organisation": organisation})).first() is None:

@@ -1,0 +1,77 @@
+"""Team calendars and task lists: owned by an organisation, created by its admins, shown in every
+member's (or a squad's) CalDAV home as a shared calendar; outsiders see nothing; they go with the
+organisation."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from davutil import event
+from sharingutil import WRITE_PRIVILEGES, home_listing, people, privileges  # noqa: F401 (fixture)
+
+
+def organisation_of(admin, *members):
+    org = admin.api.ok("POST", "/api/organisations", {"name": "Acme Team"})
+    for member in members:
+        admin.api.ok("POST", f"/api/organisations/{org['id']}/members", {"user": member.name, "role": "member"})
+    return org
+
+
+def test_members_find_the_team_calendar_in_their_home_and_write_to_it(people, engine):
+    alice, bob, mallory = people("alice"), people("bob"), people("mallory")
+    org = organisation_of(alice, bob)
+    made = alice.api.ok("POST", f"/api/organisations/{org['id']}/calendars", {"name": "Team meetings"})
+    assert made["name"] == "Team meetings" and made["access"] == "read-write" and made["tasks"] is False
+    mount = made["mount"].replace(f"/{alice.name}/", "")
+    listing = home_listing(bob)
+    [shown] = [r for href, r in listing.items() if href.endswith(f"/{bob.name}/{mount}")]
+    assert WRITE_PRIVILEGES & privileges(shown)
+    put = bob.dav.put(f"{mount}standup.ics", event("standup", "Stand-up"))
+    assert put.status_code == 201, put.text
+    assert alice.dav.request("GET", f"{mount}standup.ics").status_code == 200  # at Alice's own mount
+    with engine.connect() as conn:
+        owner = conn.execute(sa.text("SELECT c.path FROM item i JOIN collection c ON c.id = i.collection_id"
+                                     " WHERE i.uid = 'standup'")).scalar()
+    assert owner == made["calendar"].strip("/") and owner.startswith("team-")
+    # Outsiders: no listing, no calendar in their home, no access by the path.
+    assert mallory.api.call("GET", f"/api/organisations/{org['id']}/calendars").status_code == 404
+    assert not any(mount in href for href in home_listing(mallory))
+    assert mallory.dav.session.get(f"{mallory.dav.base_url}{made['calendar']}standup.ics").status_code in (403, 404)
+    # Members may not create or delete them; admins may.
+    assert bob.api.call("POST", f"/api/organisations/{org['id']}/calendars", {"name": "x"}).status_code == 403
+    assert bob.api.call("DELETE", f"/api/organisations/{org['id']}/calendars/{made['id']}").status_code == 403
+    alice.api.ok("DELETE", f"/api/organisations/{org['id']}/calendars/{made['id']}")
+    assert alice.api.ok("GET", f"/api/organisations/{org['id']}/calendars")["items"] == []
+    assert bob.dav.request("GET", f"{mount}standup.ics").status_code == 404
+
+
+def test_a_squad_task_list_reaches_the_squad_only_and_read_only_means_read(people):
+    alice, bob, carol = people("alice"), people("bob"), people("carol")
+    org = organisation_of(alice, bob, carol)
+    squad = alice.api.ok("POST", f"/api/organisations/{org['id']}/squads", {"name": "Ops", "members": [bob.name]})
+    tasks = alice.api.ok("POST", f"/api/organisations/{org['id']}/calendars",
+                         {"name": "Ops tasks", "tasks": True, "squad": squad["id"], "access": "read"})
+    assert tasks["tasks"] is True and tasks["squad"] == squad["id"]
+    [for_bob] = bob.api.ok("GET", f"/api/organisations/{org['id']}/calendars")["items"]
+    [for_carol] = carol.api.ok("GET", f"/api/organisations/{org['id']}/calendars")["items"]
+    assert for_bob["mount"] is not None and for_carol["mount"] is None
+    mount = for_bob["mount"].replace(f"/{bob.name}/", "")
+    refused = bob.dav.put(f"{mount}t.ics", event("t"))
+    assert refused.status_code == 403
+    assert not any(mount in href for href in home_listing(carol))
+    other = alice.api.ok("POST", "/api/organisations", {"name": "Other"})
+    foreign = alice.api.ok("POST", f"/api/organisations/{other['id']}/squads", {"name": "Elsewhere"})
+    wrong = alice.api.call("POST", f"/api/organisations/{org['id']}/calendars", {"name": "x", "squad": foreign["id"]})
+    assert wrong.status_code == 422 and "squad" in wrong.text
+
+
+def test_team_calendars_and_rooms_go_with_their_organisation(people, engine):
+    alice, bob = people("alice"), people("bob")
+    org = organisation_of(alice, bob)
+    made = alice.api.ok("POST", f"/api/organisations/{org['id']}/calendars", {"name": "Team"})
+    team = made["calendar"].strip("/").split("/")[0]
+    alice.api.ok("DELETE", f"/api/organisations/{org['id']}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM account WHERE name = :n"), {"n": team}).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM collection WHERE path LIKE :p"),
+                            {"p": f"{team}/%"}).scalar() == 0
+    assert not any(team in href for href in home_listing(bob))
