@@ -39,6 +39,7 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "calendar_share": Reference(),
     "squad": Reference(),
     "squad_member": Reference(),
+    "team_account": Reference(),
     # -- calendar data, by owner (the first segment of a collection's path)
     "collection": Distributed(OWNER, "collection"),
     "item": Distributed(OWNER, "collection"),
