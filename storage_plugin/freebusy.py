@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from scheduling import freebusy as logic
 from storage_plugin import directory
 from storage_plugin.accounts import metadata
+from storage_plugin.bounds import ical_scan
 
 logger = logging.getLogger("planerix.freebusy")
 TRANSP_PROP = "C:schedule-calendar-transp"
@@ -111,6 +112,33 @@ def upsert_availability(account: str, ical: str):
 
 def delete_availability(account: str):
     return sa.delete(account_availability).where(account_availability.c.account == account)
+
+
+# -- working hours ---------------------------------------------------------------------------
+# A working-hours calendar is small: bounded before anything parses it.
+MAX_AVAILABILITY_BYTES = 64 * 1024
+_AVAILABILITY_LIMITS = ical_scan.TextLimits(max_lines=2000, max_folded_lines=100, max_count=10000)
+
+
+def availability_of(conn: sa.Connection, account: str) -> Optional[str]:
+    return conn.execute(sa.select(account_availability.c.ical).where(
+        account_availability.c.account == account)).scalar()
+
+
+def set_availability(conn: sa.Connection, account: str, text: Optional[str]) -> None:
+    """Store (or with None, remove) an account's VAVAILABILITY; FreeBusyError if it is unusable.
+    The REST API (/api/availability) and the inbox's calendar-availability property use it."""
+    if text is None:
+        conn.execute(delete_availability(account))
+        return
+    if len(text.encode("utf-8")) > MAX_AVAILABILITY_BYTES:
+        raise logic.FreeBusyError(f"a VAVAILABILITY has at most {MAX_AVAILABILITY_BYTES} bytes")
+    try:
+        ical_scan.check_text(text, _AVAILABILITY_LIMITS)
+    except ical_scan.TextRefused as e:
+        raise logic.FreeBusyError(str(e)) from None
+    logic.check_availability(text)
+    conn.execute(upsert_availability(account, text))
 
 
 # -- from rows to periods ------------------------------------------------------------------------

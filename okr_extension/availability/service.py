@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from okr_extension import access
 from scheduling import freebusy as logic
 from storage_plugin import directory, freebusy
-from storage_plugin.bounds import ical_scan
 
 
 def account_named(conn: sa.Connection, value: str) -> Optional[str]:
@@ -37,26 +36,6 @@ def free_busy(conn: sa.Connection, viewer: str, requested: list[str], start: int
     return {value: periods[account] if account in visible else None for value, account in accounts.items()}
 
 
-# A working-hours calendar is small: bounded before anything parses it.
-MAX_AVAILABILITY_BYTES = 64 * 1024
-_AVAILABILITY_LIMITS = ical_scan.TextLimits(max_lines=2000, max_folded_lines=100, max_count=10000)
-
-
-def availability_of(conn: sa.Connection, account: str) -> Optional[str]:
-    return conn.execute(sa.select(freebusy.account_availability.c.ical).where(
-        freebusy.account_availability.c.account == account)).scalar()
-
-
-def set_availability(conn: sa.Connection, account: str, text: Optional[str]) -> None:
-    """Store (or with None, remove) an account's VAVAILABILITY; FreeBusyError if it is unusable."""
-    if text is None:
-        conn.execute(freebusy.delete_availability(account))
-        return
-    if len(text.encode("utf-8")) > MAX_AVAILABILITY_BYTES:
-        raise logic.FreeBusyError(f"a VAVAILABILITY has at most {MAX_AVAILABILITY_BYTES} bytes")
-    try:
-        ical_scan.check_text(text, _AVAILABILITY_LIMITS)
-    except ical_scan.TextRefused as e:
-        raise logic.FreeBusyError(str(e)) from None
-    logic.check_availability(text)
-    conn.execute(freebusy.upsert_availability(account, text))
+# Stored with storage_plugin.freebusy (also the schedule inbox's calendar-availability property).
+availability_of = freebusy.availability_of
+set_availability = freebusy.set_availability
