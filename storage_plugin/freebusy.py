@@ -31,12 +31,14 @@ SCHEDULING_COLLECTIONS = ("schedule-inbox", "schedule-outbox")
 # The whole answer is computed by PostgreSQL in one statement for all accounts: per account and
 # type, the union of the spans (range_agg merges overlapping and touching ones), then the types
 # layered by strength with multirange differences (BUSY over BUSY-UNAVAILABLE over
-# BUSY-TENTATIVE, as logic.merge does), clipped to the window. Python only groups the rows:
+# BUSY-TENTATIVE, as logic.merge does), each span clipped to the window first (cheaper than
+# clipping the multiranges). Python only groups the rows:
 # the cost of asking about many accounts is their index scans, not objects per occurrence.
-# ``extra`` periods (the working hours' unavailable time, expanded in Python) join the busy ones.
+# ``extra`` periods (the working hours' unavailable time, expanded and clipped in Python) join
+# the busy ones.
 _BUSY = (
     "WITH busy AS ("
-    "  SELECT a.name AS account, CAST(o.fbtype AS text) AS fbtype, o.span"
+    "  SELECT a.name AS account, CAST(o.fbtype AS text) AS fbtype, o.span * int8range(:start, :end) AS span"
     "  FROM unnest(CAST(:accounts AS text[])) AS a(name)"
     "  JOIN collection c ON starts_with(c.path, a.name || '/')"
     "  JOIN item_occurrence o ON o.collection_id = c.id"
@@ -61,7 +63,7 @@ _BUSY = (
     "  UNION ALL SELECT account, 'U', u - b FROM layers"
     "  UNION ALL SELECT account, 'T', t - b - u FROM layers)"
     " SELECT account, lower(r) AS start, upper(r) AS end, fbtype"
-    " FROM shown, unnest(spans * int8multirange(int8range(:start, :end))) AS r"
+    " FROM shown, unnest(spans) AS r"
     " ORDER BY 1, 2")
 # Masking one UID (Apple's X-CALENDARSERVER-MASK-UID) reads the item of each occurrence; without
 # it the occurrences' index alone answers (an index-only scan).
