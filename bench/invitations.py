@@ -12,7 +12,8 @@ each polled until its copy is there). Reported per size: the median PUT (both se
 before they answer it) and the median time until every copy was seen (the PUT plus one check
 per attendee).
 
-Planerix: users made with ``planerix user add --email``; invitations land in the default
+Planerix: users made with ``planerix user add --email``, every one visible to every other
+(``PLANERIX_DIRECTORY_SCOPE=everyone``: no organisations here); invitations land in the default
 calendar (and the inbox). Xandikos 0.4.10 in its ``multi-user`` mode with ``--defaults`` (a
 calendar, inbox and outbox per principal), the user named by ``X-Remote-User`` from 127.0.0.1
 (it has no plain-HTTP password login), addresses set by PROPPATCH of
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -160,6 +162,8 @@ class PlanerixWithAddresses(PlanerixServer):
 
 def run_planerix(workdir: Path, sizes: list[int], reps: int) -> dict:
     users = [ORGANIZER, *attendee_names(max(sizes))]
+    # Invitations are delivered to users one may know of; no organisations in this run.
+    os.environ["PLANERIX_DIRECTORY_SCOPE"] = "everyone"
     server = PlanerixWithAddresses(workdir / "planerix", {u: PASSWORD for u in users})
     out: dict = {"status": "ok"}
     try:
@@ -173,6 +177,7 @@ def run_planerix(workdir: Path, sizes: list[int], reps: int) -> dict:
         log(f"planerix: FAILED: {exc}")
     finally:
         server.stop()
+        os.environ.pop("PLANERIX_DIRECTORY_SCOPE", None)
     return out
 
 

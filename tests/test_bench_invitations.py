@@ -1,6 +1,8 @@
 """bench.invitations in smoke mode, so it cannot rot: on both servers an invitation to 1 and to
 3 local attendees reaches every attendee's default calendar (the harness polls each one and
 fails otherwise); no timing is asserted."""
+import os
+
 import pytest
 
 from bench import invitations
@@ -16,6 +18,7 @@ def test_smoke_run_against_planerix_and_xandikos(tmp_path):
         assert sorted(entry["sizes"]) == ["1", "3"]
         put, seen = entry["sizes"]["3"]["samples_s"][0]
         assert 0 < put <= seen
+    assert "PLANERIX_DIRECTORY_SCOPE" not in os.environ  # the run's setting does not leak
 
 
 def test_the_invitation_names_the_organizer_and_each_attendee():
