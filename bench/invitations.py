@@ -23,6 +23,7 @@ message to their default calendar inside the PUT.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -160,6 +161,19 @@ class PlanerixWithAddresses(PlanerixServer):
             list(pool.map(add, users[1:]))
 
 
+@contextlib.contextmanager
+def running(server, out: dict):
+    """The server started for the block and stopped after it; a failure is recorded in ``out``."""
+    try:
+        server.start()
+        yield
+    except Exception as exc:
+        out.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        log(f"{server.name}: FAILED: {exc}")
+    finally:
+        server.stop()
+
+
 def run_planerix(workdir: Path, sizes: list[int], reps: int) -> dict:
     users = [ORGANIZER, *attendee_names(max(sizes))]
     # Invitations are delivered to users one may know of; no organisations in this run.
@@ -167,16 +181,12 @@ def run_planerix(workdir: Path, sizes: list[int], reps: int) -> dict:
     server = PlanerixWithAddresses(workdir / "planerix", {u: PASSWORD for u in users})
     out: dict = {"status": "ok"}
     try:
-        server.start()
-        client = Client(server.base_url, remote_user_header=False)
-        calendars = {u: default_calendar(client, u) for u in users}
-        out["sizes"] = measure(client, calendars.pop(ORGANIZER), calendars, sizes, reps, "planerix")
-        client.close()
-    except Exception as exc:
-        out.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-        log(f"planerix: FAILED: {exc}")
+        with running(server, out):
+            client = Client(server.base_url, remote_user_header=False)
+            calendars = {u: default_calendar(client, u) for u in users}
+            out["sizes"] = measure(client, calendars.pop(ORGANIZER), calendars, sizes, reps, "planerix")
+            client.close()
     finally:
-        server.stop()
         os.environ.pop("PLANERIX_DIRECTORY_SCOPE", None)
     return out
 
@@ -197,8 +207,7 @@ def run_xandikos(workdir: Path, sizes: list[int], reps: int) -> dict:
     if reason:
         return {"status": "skipped", "reason": reason}
     out: dict = {"status": "ok"}
-    try:
-        server.start()
+    with running(server, out):
         client = Client(server.base_url, remote_user_header=True)
         calendars = {}
         for u in users:  # the first request makes the principal; its address is set by PROPPATCH
@@ -211,11 +220,6 @@ def run_xandikos(workdir: Path, sizes: list[int], reps: int) -> dict:
             calendars[u] = default_calendar(client, u)
         out["sizes"] = measure(client, calendars.pop(ORGANIZER), calendars, sizes, reps, "xandikos")
         client.close()
-    except Exception as exc:
-        out.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-        log(f"xandikos: FAILED: {exc}")
-    finally:
-        server.stop()
     return out
 
 
