@@ -13,6 +13,7 @@ Times are POSIX seconds throughout; periods are half-open ``[start, end)``.
 """
 from __future__ import annotations
 
+import functools
 import time as _time
 import uuid
 from dataclasses import dataclass
@@ -383,8 +384,15 @@ def check_window(start: int, end: int) -> None:
 
 def _stamp(value) -> str:
     if isinstance(value, int):
-        return _time.strftime("%Y%m%dT%H%M%SZ", _time.gmtime(value))
+        return _posix_stamp(value)
     return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+@functools.lru_cache(maxsize=8192)
+def _posix_stamp(value: int) -> str:
+    # Periods start and end on few distinct instants (quarter hours, the working hours' edges),
+    # shared by the many recipients of one answer: each is formatted once.
+    return _time.strftime("%Y%m%dT%H%M%SZ", _time.gmtime(value))
 
 
 def _fold(line: str) -> str:
@@ -410,7 +418,8 @@ def render_reply(request: FreeBusyRequest, attendee: str, periods: list[Period],
              "BEGIN:VFREEBUSY", f"UID:{request.uid}", f"DTSTAMP:{_stamp(now)}",
              f"DTSTART:{_stamp(request.start)}", f"DTEND:{_stamp(request.end)}",
              f"ORGANIZER:{request.organizer}", f"ATTENDEE:{attendee}"]
-    for start, end, code in periods:
-        lines.append(f"FREEBUSY;FBTYPE={FBTYPE_NAMES[code]}:{_stamp(start)}/{_stamp(end)}")
-    lines += ["END:VFREEBUSY", "END:VCALENDAR"]
-    return "\r\n".join(_fold(line) for line in lines) + "\r\n"
+    head = [_fold(line) for line in lines]
+    # A FREEBUSY line has at most 66 ASCII octets: never folded.
+    busy = [f"FREEBUSY;FBTYPE={FBTYPE_NAMES[code]}:{_posix_stamp(start)}/{_posix_stamp(end)}"
+            for start, end, code in periods]
+    return "\r\n".join([*head, *busy, "END:VFREEBUSY", "END:VCALENDAR"]) + "\r\n"

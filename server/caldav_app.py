@@ -187,7 +187,9 @@ class PlanerixApplication(radicale_app.Application):
 
     def dav_features(self) -> tuple[str, ...]:
         """What Planerix adds to Radicale's DAV header (OPTIONS, PROPFIND, PROPPATCH)."""
-        return (("calendar-auto-schedule",) if self.scheduling_enabled else ()) + search.DAV_FEATURES
+        # calendar-availability: working hours on the inbox (RFC 7953 §7.2.4, storage_plugin.inbox_availability).
+        scheduling = ("calendar-auto-schedule", "calendar-availability", "inbox-availability")
+        return (scheduling if self.scheduling_enabled else ()) + search.DAV_FEATURES
 
     @functools.cached_property
     def scheduling_enabled(self) -> bool:

@@ -10,8 +10,8 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
-from storage_plugin import (indexed_filters, item_events, queries, rendered, request_state, scheduling,
-                            sync_token)
+from storage_plugin import (inbox_availability, indexed_filters, item_events, queries, rendered, request_state,
+                            scheduling, sync_token)
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -88,6 +88,10 @@ class Collection(storage.BaseCollection):
         return http_date(self._modified)
 
     def get_meta(self, key: Optional[str] = None) -> Union[Mapping[str, str], Optional[str]]:
+        if self.kind == "schedule-inbox" and (key is None or key in inbox_availability.PROPS):
+            with self.storage.connection() as conn:  # the account's working hours
+                props = {**self._props, **inbox_availability.read(conn, self._path)}
+            return props if key is None else props.get(key)
         if key is None:
             return dict(self._props)
         if key == SCHEDULE_TRANSP_PROP and self.tag == "VCALENDAR":
@@ -101,6 +105,8 @@ class Collection(storage.BaseCollection):
             if changed - PRESENTATION_PROPS:
                 self.check_writable()
         with self.storage.connection() as conn:
+            if self.kind == "schedule-inbox":
+                inbox_availability.write(conn, self._path, props)
             row = conn.execute(queries.SET_COLLECTION_PROPS, {
                 "id": self.id, "props": json.dumps(props), "tag": props.get("tag") or None}).one()
         self._props = props

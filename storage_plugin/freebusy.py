@@ -2,8 +2,7 @@
 the working hours (VAVAILABILITY) they stored.
 
 Statements are SQLAlchemy Core with bound values, so the CalDAV outbox (synchronous) and the
-sidecar's REST API (asynchronous) run the very same queries; ``periods_by_account`` turns
-their rows into merged periods (``scheduling.freebusy``).
+sidecar's REST API (asynchronous) run the very same queries, which answer merged periods.
 
 Which calendars count: every calendar of the account's home except those whose
 ``C:schedule-calendar-transp`` is ``transparent`` (RFC 6638 §9.1; opaque when unset) and the
@@ -22,17 +21,24 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from scheduling import freebusy as logic
 from storage_plugin import directory
 from storage_plugin.accounts import metadata
+from storage_plugin.bounds import ical_scan
 
 logger = logging.getLogger("planerix.freebusy")
 TRANSP_PROP = "C:schedule-calendar-transp"
 # Collections of the home that hold scheduling messages, not the owner's time.
 SCHEDULING_COLLECTIONS = ("schedule-inbox", "schedule-outbox")
 
-# Overlapping and touching periods of one type are merged by PostgreSQL (range_agg), so few
-# rows come back however dense the calendars; types are combined in Python (logic.merge).
-_BUSY = sa.text(
+# The whole answer is computed by PostgreSQL in one statement for all accounts: per account and
+# type, the union of the spans (range_agg merges overlapping and touching ones), then the types
+# layered by strength with multirange differences (BUSY over BUSY-UNAVAILABLE over
+# BUSY-TENTATIVE, as logic.merge does), each span clipped to the window first (cheaper than
+# clipping the multiranges). Python only groups the rows:
+# the cost of asking about many accounts is their index scans, not objects per occurrence.
+# ``extra`` periods (the working hours' unavailable time, expanded and clipped in Python) join
+# the busy ones.
+_BUSY = (
     "WITH busy AS ("
-    "  SELECT a.name AS account, o.fbtype, o.span * int8range(:start, :end) AS span"
+    "  SELECT a.name AS account, CAST(o.fbtype AS text) AS fbtype, o.span * int8range(:start, :end) AS span"
     "  FROM unnest(CAST(:accounts AS text[])) AS a(name)"
     "  JOIN collection c ON starts_with(c.path, a.name || '/')"
     "  JOIN item_occurrence o ON o.collection_id = c.id"
@@ -40,16 +46,36 @@ _BUSY = sa.text(
     "    AND coalesce(c.props->>'" + TRANSP_PROP + "', 'opaque') <> 'transparent'"
     "    AND NOT (substr(c.path, length(a.name) + 2) = ANY(CAST(:scheduling AS text[])))"
     "    AND o.fbtype <> 'F' AND NOT o.surrounds AND o.span && int8range(:start, :end)"
-    "    AND (CAST(:mask_uid AS text) IS NULL OR NOT EXISTS ("
-    "         SELECT 1 FROM item i WHERE i.id = o.item_id AND i.uid = :mask_uid))),"
-    " merged AS (SELECT account, fbtype, unnest(range_agg(span)) AS span FROM busy GROUP BY account, fbtype)"
-    " SELECT account, lower(span) AS start, upper(span) AS end,"
-    "        CAST(fbtype AS text) AS fbtype"  # asyncpg reads \"char\" as bytes
-    " FROM merged ORDER BY 1, 2"
-).bindparams(sa.bindparam("accounts", type_=ARRAY(sa.Text)),
-             sa.bindparam("scheduling", type_=ARRAY(sa.Text)),
-             sa.bindparam("start", type_=sa.BigInteger), sa.bindparam("end", type_=sa.BigInteger),
-             sa.bindparam("mask_uid", type_=sa.Text))
+    "    {mask}"
+    "  UNION ALL"
+    "  SELECT x.account, x.fbtype, int8range(x.s, x.e) FROM unnest("
+    "    CAST(:extra_accounts AS text[]), CAST(:extra_starts AS bigint[]),"
+    "    CAST(:extra_ends AS bigint[]), CAST(:extra_types AS text[])) AS x(account, s, e, fbtype)),"
+    " typed AS (SELECT account, fbtype, range_agg(span) AS spans FROM busy GROUP BY account, fbtype),"
+    " layers AS ("
+    "  SELECT account,"
+    "    coalesce((array_agg(spans) FILTER (WHERE fbtype = 'B'))[1], '{{}}') AS b,"
+    "    coalesce((array_agg(spans) FILTER (WHERE fbtype = 'U'))[1], '{{}}') AS u,"
+    "    coalesce((array_agg(spans) FILTER (WHERE fbtype = 'T'))[1], '{{}}') AS t"
+    "  FROM typed GROUP BY account),"
+    " shown AS ("
+    "  SELECT account, 'B' AS fbtype, b AS spans FROM layers"
+    "  UNION ALL SELECT account, 'U', u - b FROM layers"
+    "  UNION ALL SELECT account, 'T', t - b - u FROM layers)"
+    " SELECT account, lower(r) AS start, upper(r) AS end, fbtype"
+    " FROM shown, unnest(spans) AS r"
+    " ORDER BY 1, 2")
+# Masking one UID (Apple's X-CALENDARSERVER-MASK-UID) reads the item of each occurrence; without
+# it the occurrences' index alone answers (an index-only scan).
+_MASK = ("AND NOT EXISTS (SELECT 1 FROM item i WHERE i.id = o.item_id AND i.uid = :mask_uid)")
+_BUSY_TYPES = dict(accounts=ARRAY(sa.Text), scheduling=ARRAY(sa.Text), start=sa.BigInteger,
+                   end=sa.BigInteger, extra_accounts=ARRAY(sa.Text), extra_starts=ARRAY(sa.BigInteger),
+                   extra_ends=ARRAY(sa.BigInteger), extra_types=ARRAY(sa.Text))
+_SELECT_BUSY = sa.text(_BUSY.format(mask="")).bindparams(
+    *[sa.bindparam(name, type_=kind) for name, kind in _BUSY_TYPES.items()])
+_SELECT_BUSY_MASKED = sa.text(_BUSY.format(mask=_MASK)).bindparams(
+    *[sa.bindparam(name, type_=kind) for name, kind in _BUSY_TYPES.items()],
+    sa.bindparam("mask_uid", type_=sa.Text))
 
 account_availability = sa.Table(
     "account_availability", metadata,
@@ -60,10 +86,17 @@ account_availability = sa.Table(
 
 
 # -- statements ------------------------------------------------------------------------------
-def select_busy(accounts: Iterable[str], start: int, end: int, mask_uid: Optional[str] = None):
-    """Rows (account, start, end, fbtype) of the accounts' busy occurrences overlapping the window."""
-    return _BUSY.bindparams(accounts=list(accounts), scheduling=list(SCHEDULING_COLLECTIONS),
-                            start=start, end=end, mask_uid=mask_uid)
+def select_busy(accounts: Iterable[str], start: int, end: int, mask_uid: Optional[str] = None,
+                extra: Iterable[tuple[str, logic.Period]] = ()):
+    """Rows (account, start, end, fbtype) of the accounts' free-busy over the window: merged,
+    layered by type, clipped and sorted; ``extra`` adds (account, period) pairs to the busy time."""
+    extra = list(extra)
+    values = dict(accounts=list(accounts), scheduling=list(SCHEDULING_COLLECTIONS), start=start, end=end,
+                  extra_accounts=[name for name, _ in extra], extra_starts=[p[0] for _, p in extra],
+                  extra_ends=[p[1] for _, p in extra], extra_types=[p[2] for _, p in extra])
+    if mask_uid is None:
+        return _SELECT_BUSY.bindparams(**values)
+    return _SELECT_BUSY_MASKED.bindparams(**values, mask_uid=mask_uid)
 
 
 def select_availability(accounts: Iterable[str]):
@@ -83,31 +116,58 @@ def delete_availability(account: str):
     return sa.delete(account_availability).where(account_availability.c.account == account)
 
 
+# -- working hours ---------------------------------------------------------------------------
+# A working-hours calendar is small: bounded before anything parses it.
+MAX_AVAILABILITY_BYTES = 64 * 1024
+_AVAILABILITY_LIMITS = ical_scan.TextLimits(max_lines=2000, max_folded_lines=100, max_count=10000)
+
+
+def availability_of(conn: sa.Connection, account: str) -> Optional[str]:
+    return conn.execute(sa.select(account_availability.c.ical).where(
+        account_availability.c.account == account)).scalar()
+
+
+def set_availability(conn: sa.Connection, account: str, text: Optional[str]) -> None:
+    """Store (or with None, remove) an account's VAVAILABILITY; FreeBusyError if it is unusable.
+    The REST API (/api/availability) and the inbox's calendar-availability property use it."""
+    if text is None:
+        conn.execute(delete_availability(account))
+        return
+    if len(text.encode("utf-8")) > MAX_AVAILABILITY_BYTES:
+        raise logic.FreeBusyError(f"a VAVAILABILITY has at most {MAX_AVAILABILITY_BYTES} bytes")
+    try:
+        ical_scan.check_text(text, _AVAILABILITY_LIMITS)
+    except ical_scan.TextRefused as e:
+        raise logic.FreeBusyError(str(e)) from None
+    logic.check_availability(text)
+    conn.execute(upsert_availability(account, text))
+
+
 # -- from rows to periods ------------------------------------------------------------------------
-def periods_by_account(accounts: Iterable[str], busy_rows, availability: Mapping[str, str],
-                       start: int, end: int) -> dict[str, list[logic.Period]]:
-    """Each account's merged, clipped periods: its busy occurrences and, when it stored working
-    hours, the time outside them (BUSY-UNAVAILABLE)."""
-    raw: dict[str, list[logic.Period]] = {name: [] for name in accounts}
-    for row in busy_rows:
-        raw[row.account].append((row.start, row.end, row.fbtype))
+def unavailable_time(availability: Mapping[str, str], start: int, end: int) -> list[tuple[str, logic.Period]]:
+    """(account, period) for the time outside each account's stored working hours."""
+    pairs = []
     for name, text in availability.items():
-        if name in raw:
-            try:
-                raw[name].extend(logic.unavailable_periods(text, start, end))
-            except logic.FreeBusyError as e:  # checked when stored; never fail everyone's answer
-                logger.warning("working hours of %r ignored: %s", name, e)
-    return {name: logic.merge(periods, start, end) for name, periods in raw.items()}
+        try:
+            pairs += [(name, period) for period in logic.unavailable_periods(text, start, end)]
+        except logic.FreeBusyError as e:  # checked when stored; never fail everyone's answer
+            logger.warning("working hours of %r ignored: %s", name, e)
+    return pairs
 
 
 def busy_periods(conn: sa.Connection, accounts: Iterable[str], start: int, end: int,
                  mask_uid: Optional[str] = None) -> dict[str, list[logic.Period]]:
     """Free-busy of ``accounts`` over ``[start, end)`` (POSIX seconds), merged and clipped,
-    from the occurrence index and the stored working hours."""
-    accounts = list(dict.fromkeys(accounts))
-    rows = conn.execute(select_busy(accounts, start, end, mask_uid)).all()
-    availability = {row.account: row.ical for row in conn.execute(select_availability(accounts))}
-    return periods_by_account(accounts, rows, availability, start, end)
+    from the occurrence index and the stored working hours (time outside them is
+    BUSY-UNAVAILABLE)."""
+    found: dict[str, list[logic.Period]] = {name: [] for name in accounts}
+    if not found:
+        return found
+    availability = {row.account: row.ical for row in conn.execute(select_availability(found))}
+    extra = unavailable_time(availability, start, end)
+    for name, s, e, fbtype in conn.execute(select_busy(found, start, end, mask_uid, extra)):
+        found[name].append((s, e, fbtype))
+    return found
 
 
 # -- at write time -------------------------------------------------------------------------------

@@ -201,3 +201,86 @@ def test_bad_requests_get_reasons(people, body, content_type, status, words):
                            data=body.replace("{email}", alice.email).encode(),
                            auth=(alice.name, alice.password), headers={"Content-Type": content_type})
     assert answer.status_code == status and words in answer.text, answer.text
+
+
+# -- working hours as the inbox's calendar-availability (RFC 7953 §7.2.4) -----------------------
+CS = "http://calendarserver.org/ns/"
+# Apple Calendar's working hours: weekdays 9 to 5 in its own zone, with the VTIMEZONE it sends.
+APPLE_HOURS = "\r\n".join([
+    "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Apple Inc.//Mac OS X 10.11//EN", "CALSCALE:GREGORIAN",
+    "BEGIN:VTIMEZONE", "TZID:America/Los_Angeles",
+    "BEGIN:DAYLIGHT", "TZOFFSETFROM:-0800", "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",
+    "DTSTART:20070311T020000", "TZNAME:PDT", "TZOFFSETTO:-0700", "END:DAYLIGHT",
+    "BEGIN:STANDARD", "TZOFFSETFROM:-0700", "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU",
+    "DTSTART:20071104T020000", "TZNAME:PST", "TZOFFSETTO:-0800", "END:STANDARD", "END:VTIMEZONE",
+    "BEGIN:VAVAILABILITY", "UID:9BADC5B4-6B0A-4C36-8A7E-7E5C3D4C9E11", "DTSTAMP:20260301T120000Z",
+    "BEGIN:AVAILABLE", "UID:1F3CB2E0-0C1B-4E5A-9B35-8E0B8B1B7C2D", "DTSTAMP:20260301T120000Z",
+    "SUMMARY:Monday to Friday from 9:00 to 17:00",
+    "DTSTART;TZID=America/Los_Angeles:20060102T090000", "DTEND;TZID=America/Los_Angeles:20060102T170000",
+    "RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "END:AVAILABLE", "END:VAVAILABILITY", "END:VCALENDAR"]) + "\r\n"
+
+
+def proppatch_availability(user, text: str | None, namespace: str = C):
+    """Apple's PROPPATCH of the inbox: the VCALENDAR as CDATA, the namespace declared on the
+    property (``CS:`` is what CalendarServer-era Apple clients write); None removes it."""
+    prop = f'<B:calendar-availability xmlns:B="{namespace}"'
+    change = ("<A:remove><A:prop>" + prop + "/></A:prop></A:remove>" if text is None else
+              "<A:set><A:prop>" + prop + f"><![CDATA[{text}]]></B:calendar-availability></A:prop></A:set>")
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<A:propertyupdate xmlns:A="DAV:">{change}</A:propertyupdate>'
+    return requests.request("PROPPATCH", f"{user.base_url}/{user.name}/schedule-inbox/", data=body.encode(),
+                            auth=(user.name, user.password),
+                            headers={"Content-Type": "text/xml", "User-Agent": "Mac OS X/10.11 (15A284) CalendarAgent/361"})
+
+
+def inbox_availability(user, namespace: str = C) -> str | None:
+    answer = requests.request(
+        "PROPFIND", f"{user.base_url}/{user.name}/schedule-inbox/", auth=(user.name, user.password),
+        headers={"Depth": "0", "Content-Type": "text/xml"},
+        data=f'<A:propfind xmlns:A="DAV:"><A:prop><B:calendar-availability xmlns:B="{namespace}"/>'
+             "</A:prop></A:propfind>".encode())
+    assert answer.status_code == 207, answer.text
+    for propstat in ET.fromstring(answer.content).iter("{DAV:}propstat"):
+        if "200" in propstat.findtext("{DAV:}status"):
+            return propstat.find(f"{{DAV:}}prop/{{{namespace}}}calendar-availability").text
+    return None
+
+
+BOB_IN_LOS_ANGELES = [  # his working day is 17:00-01:00 UTC: the morning is outside it
+    ("BUSY-UNAVAILABLE", "20260302T000000Z/20260302T090000Z"), ("BUSY", "20260302T090000Z/20260302T093000Z"),
+    ("BUSY-UNAVAILABLE", "20260302T093000Z/20260302T160000Z"), ("BUSY", "20260302T160000Z/20260302T170000Z")]
+
+
+@pytest.mark.parametrize("namespace", [C, CS])
+def test_working_hours_set_on_the_inbox_shape_free_busy(people, engine, namespace):
+    from storage_plugin import freebusy
+
+    alice, bob, _ = people
+    dav = requests.options(f"{bob.base_url}/{bob.name}/schedule-inbox/", auth=(bob.name, bob.password)).headers["DAV"]
+    assert {"calendar-availability", "inbox-availability"} <= {part.strip() for part in dav.split(",")}
+    answer = proppatch_availability(bob, APPLE_HOURS, namespace)
+    assert answer.status_code == 207 and "200 OK" in answer.text, answer.text
+    assert "BEGIN:VAVAILABILITY" in inbox_availability(bob, C) and "BEGIN:VAVAILABILITY" in inbox_availability(bob, CS)
+    with engine.connect() as conn:  # the very row /api/availability reads and writes
+        assert "America/Los_Angeles:20060102T090000" in freebusy.availability_of(conn, bob.name)
+    found = responses(post(alice, apple_request(f"mailto:{alice.email}", [f"mailto:{bob.email}"])))
+    assert periods(found[f"mailto:{bob.email}"][1]) == BOB_IN_LOS_ANGELES
+    # Removed: all of his time counts as available again.
+    answer = proppatch_availability(bob, None, namespace)
+    assert answer.status_code == 207 and "200 OK" in answer.text, answer.text
+    assert inbox_availability(bob) is None
+    found = responses(post(alice, apple_request(f"mailto:{alice.email}", [f"mailto:{bob.email}"])))
+    assert periods(found[f"mailto:{bob.email}"][1]) == BOB_BUSY
+
+
+def test_unusable_working_hours_are_refused_and_nothing_changes(people):
+    alice, bob, _ = people
+    assert proppatch_availability(bob, APPLE_HOURS).status_code == 207
+    answer = proppatch_availability(bob, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
+    assert answer.status_code == 400, answer.text
+    assert "calendar-availability" in answer.text and "VAVAILABILITY" in answer.text
+    assert "America/Los_Angeles" in inbox_availability(bob)
+    # Only the inbox's owner may change it.
+    intruder = requests.request("PROPPATCH", f"{bob.base_url}/{bob.name}/schedule-inbox/",
+                                auth=(alice.name, alice.password), data=b"<A:propertyupdate xmlns:A='DAV:'/>",
+                                headers={"Content-Type": "text/xml"})
+    assert intruder.status_code in (403, 404)

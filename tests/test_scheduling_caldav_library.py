@@ -26,3 +26,39 @@ def test_invite_and_accept_with_the_caldav_library(engine, base_url):
     invites[0].accept_invite(calendar=attendee.calendar(cal_id="personal"))
     line = next(l for l in unfolded(copy_of(alice, uid)).splitlines() if bob.email in l.lower())
     assert "PARTSTAT=ACCEPTED" in line
+
+
+def test_save_event_with_attendees_accept_the_copy_and_ask_free_busy(engine, base_url):
+    """The library end to end: the organizer saves an event and adds attendees with the
+    library's own calls; the attendee finds the delivered copy in their calendar, accepts it
+    with change_attendee_status; Principal.freebusy_request (the outbox POST) then shows the
+    meeting as the attendee's busy time, and Calendar.freebusy_request (the free-busy REPORT
+    on a calendar) shows it too."""
+    from datetime import datetime, timezone
+
+    alice, bob = colleagues(engine, base_url, "libfb", "libfb")
+    organizer, attendee = _client(alice).principal(), _client(bob).principal()
+    uid = f"lib-fb-{alice.name}"
+    start, end = datetime(2027, 3, 2, 9, tzinfo=timezone.utc), datetime(2027, 3, 2, 10, tzinfo=timezone.utc)
+    event = organizer.calendar(cal_id="personal").save_event(
+        uid=uid, dtstart=start, dtend=end, summary="Quarterly planning")
+    event.add_organizer()
+    event.add_attendee(attendee)
+    event.save()
+
+    copy = attendee.calendar(cal_id="personal").event_by_uid(uid)  # delivered by the server
+    assert "Quarterly planning" in copy.data
+    copy.change_attendee_status(partstat="ACCEPTED")
+    copy.save()
+    line = next(l for l in unfolded(copy_of(alice, uid)).splitlines() if bob.email in l.lower())
+    assert "PARTSTAT=ACCEPTED" in line
+
+    answers = organizer.freebusy_request(datetime(2027, 3, 2, tzinfo=timezone.utc),
+                                         datetime(2027, 3, 3, tzinfo=timezone.utc), [attendee])
+    assert answers["errors"] == {}
+    [(address, reply)] = [(k, v) for k, v in answers.items() if k != "errors"]
+    assert address.lower() == f"mailto:{bob.email}"
+    assert "FREEBUSY;FBTYPE=BUSY:20270302T090000Z/20270302T100000Z" in reply.data
+    report = attendee.calendar(cal_id="personal").freebusy_request(
+        datetime(2027, 3, 2, tzinfo=timezone.utc), datetime(2027, 3, 3, tzinfo=timezone.utc))
+    assert "20270302T090000Z/20270302T100000Z" in report.data

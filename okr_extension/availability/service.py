@@ -11,19 +11,33 @@ import sqlalchemy as sa
 from okr_extension import access
 from scheduling import freebusy as logic
 from storage_plugin import directory, freebusy
-from storage_plugin.bounds import ical_scan
 
 
-def account_named(conn: sa.Connection, value: str) -> Optional[str]:
-    """The account a user name, an email, a mailto: address or a principal URL names (if any)."""
-    value = value.strip()
-    if value[:7].lower() == "mailto:" or ("@" in value and "/" not in value):
-        address = value if value[:7].lower() == "mailto:" else "mailto:" + value
-        return directory.account_for_address(conn, address)
-    if value.startswith("/") or "://" in value:
-        path = unquote(urlsplit(value).path).strip("/")
-        return path if path and "/" not in path else None
-    return value or None
+def _address(value: str) -> Optional[str]:
+    """The mailto: address a requested value names, or None when it is no email."""
+    if value[:7].lower() == "mailto:":
+        return value
+    return "mailto:" + value if "@" in value and "/" not in value else None
+
+
+def accounts_named(conn: sa.Connection, values: list[str]) -> dict[str, Optional[str]]:
+    """The account each user name, email, mailto: address or principal URL names (if any); the
+    addresses are looked up together, in one statement however many are asked about."""
+    addresses = {value: _address(value.strip()) for value in values}
+    wanted = {directory.normalise_address(a) for a in addresses.values() if a} - {None}
+    owners = dict(conn.execute(sa.select(directory.account_address.c.address, directory.account_address.c.account)
+                               .where(directory.account_address.c.address.in_(wanted))).all()) if wanted else {}
+    found = {}
+    for value, address in addresses.items():
+        value = value.strip()
+        if address is not None:
+            found[value] = owners.get(directory.normalise_address(address))
+        elif value.startswith("/") or "://" in value:
+            path = unquote(urlsplit(value).path).strip("/")
+            found[value] = path if path and "/" not in path else None
+        else:
+            found[value] = value or None
+    return found
 
 
 def free_busy(conn: sa.Connection, viewer: str, requested: list[str], start: int, end: int,
@@ -31,32 +45,13 @@ def free_busy(conn: sa.Connection, viewer: str, requested: list[str], start: int
     """For each requested name or address: its merged periods over ``[start, end)``, or None when
     it is no account the viewer may see (unknown and invisible look the same)."""
     logic.check_window(start, end)
-    accounts = {value: account_named(conn, value) for value in requested}
+    named = accounts_named(conn, requested)
+    accounts = {value: named[value.strip()] for value in requested}
     visible = access.visible_accounts(conn, viewer, [a for a in accounts.values() if a])
     periods = freebusy.busy_periods(conn, [a for a in accounts.values() if a in visible], start, end, mask_uid)
     return {value: periods[account] if account in visible else None for value, account in accounts.items()}
 
 
-# A working-hours calendar is small: bounded before anything parses it.
-MAX_AVAILABILITY_BYTES = 64 * 1024
-_AVAILABILITY_LIMITS = ical_scan.TextLimits(max_lines=2000, max_folded_lines=100, max_count=10000)
-
-
-def availability_of(conn: sa.Connection, account: str) -> Optional[str]:
-    return conn.execute(sa.select(freebusy.account_availability.c.ical).where(
-        freebusy.account_availability.c.account == account)).scalar()
-
-
-def set_availability(conn: sa.Connection, account: str, text: Optional[str]) -> None:
-    """Store (or with None, remove) an account's VAVAILABILITY; FreeBusyError if it is unusable."""
-    if text is None:
-        conn.execute(freebusy.delete_availability(account))
-        return
-    if len(text.encode("utf-8")) > MAX_AVAILABILITY_BYTES:
-        raise logic.FreeBusyError(f"a VAVAILABILITY has at most {MAX_AVAILABILITY_BYTES} bytes")
-    try:
-        ical_scan.check_text(text, _AVAILABILITY_LIMITS)
-    except ical_scan.TextRefused as e:
-        raise logic.FreeBusyError(str(e)) from None
-    logic.check_availability(text)
-    conn.execute(freebusy.upsert_availability(account, text))
+# Stored with storage_plugin.freebusy (also the schedule inbox's calendar-availability property).
+availability_of = freebusy.availability_of
+set_availability = freebusy.set_availability
