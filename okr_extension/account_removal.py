@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from storage_plugin import accounts, logins, queries
+from storage_plugin import accounts, directory, logins, queries
 from storage_plugin.accounts import AccountError
 
 ARCHIVE_PREFIX = ".removed-"
@@ -44,6 +44,8 @@ _MAKE_OWNER = sa.text("""
     ON CONFLICT (organisation_id, account) DO UPDATE SET role = 'owner'""")
 
 # Organisations where the user owns or wrote something, or is a member, but nobody else is a member.
+_FORGET_ITEM_EVENTS = sa.text("DELETE FROM automation_event WHERE subject_type IN ('item', 'task')"
+                              " AND subject_id LIKE :path ESCAPE '\\'")
 _ALONE = """
     SELECT o.id FROM organisation o
     WHERE NOT EXISTS (SELECT 1 FROM membership m WHERE m.organisation_id = o.id AND m.account <> :name)
@@ -167,6 +169,8 @@ def _remove(conn: sa.Connection, name: str, transfer_to: str | None, keep_data: 
     report = Removal(name)
     params = {"name": name, "transfer_to": transfer_to}
     _leave_shared_organisations(conn, params, report)
+    # Events about the user's calendar items (organisations' event logs name their paths).
+    conn.execute(_FORGET_ITEM_EVENTS, {"path": directory.like_escaped(name) + "/%"})
     alone = [row.id for row in conn.execute(sa.text(_ALONE), params)]
     names = dict(conn.execute(sa.text("SELECT id, name FROM organisation WHERE id = ANY(:ids)"), {"ids": alone}).all())
     if keep_data:

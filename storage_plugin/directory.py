@@ -186,9 +186,13 @@ def search_statement(fields: tuple[str, ...], match_all: bool, with_cutypes: boo
         ORDER BY coalesce(a.display_name, a.name), a.name LIMIT :limit""")
 
 
+def like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_pattern(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{like_escaped(term)}%"
 
 
 def search(conn: sa.Connection, user: str, conditions: list[tuple[str, str]], *, match_all: bool = True,
