@@ -236,6 +236,13 @@ def test_overview_sorts_by_risk_and_filters(api_server, alice, org, api_user_fac
     assert "Wobbly" in at_risk and "Lagging" not in at_risk
     wrong = page.get(f"/app/organisations/{org['id']}", params={"status": "purple"})
     assert wrong.status_code == 422 and "unknown status filter" in wrong.text
+    # A squad: the objectives its members own.
+    squad = alice.ok("POST", f"/api/organisations/{org['id']}/squads", {"name": "Sales", "members": [member.name]})
+    listed = page.get(f"/app/organisations/{org['id']}").text
+    assert f'<option value="{squad["id"]}">Sales</option>' in listed
+    by_squad = page.get(f"/app/organisations/{org['id']}", params={"squad": squad["id"]}).text
+    assert "Lagging" in by_squad and "Fine" not in by_squad and "Wobbly" not in by_squad
+    assert page.get(f"/app/organisations/{org['id']}", params={"squad": "x"}).status_code == 422
 
 
 def test_static_files_are_fingerprinted_and_cached(dashboard):

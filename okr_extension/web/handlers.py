@@ -110,13 +110,17 @@ async def organisation_page(request: web.Request) -> web.Response:
     tracking = request.query.get("status") or None
     if tracking is not None and tracking not in TRACKING_FILTERS:
         raise Problem(422, f"unknown status filter {tracking!r}; use one of {', '.join(TRACKING_FILTERS)}")
+    squad_text = request.query.get("squad") or ""
+    if squad_text and not (squad_text.isdigit() and 0 < int(squad_text) < 2**62):
+        raise Problem(422, f"unknown squad filter {squad_text!r}: pick a squad of the list")
+    squad = int(squad_text) if squad_text else None
     async with transaction(request) as conn:
-        page = await overview.load(conn, _user(request), path_id(request), owner, tracking, offset)
+        page = await overview.load(conn, _user(request), path_id(request), owner, tracking, offset, squad=squad)
         indicators = await kpi_pages.kpi_list(conn, _user(request), path_id(request))
     return render(request, "organisation.html", {"kpis": indicators,
                                                  "live_url": f"{request.path}/live?offset={offset}",
         "title": f"{page.organisation.name}: objectives", "page": page, "owner": owner or "",
-        "status": tracking or "", "tracking_labels": overview.TRACKING_LABELS,
+        "status": tracking or "", "squad": squad, "tracking_labels": overview.TRACKING_LABELS,
         "tracking_filters": TRACKING_FILTERS})
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from okr_extension import access
 from okr_extension.goals import rollup
 from okr_extension.goals.crud import UNDATED
+from okr_extension.sharing import service as sharing_service
 from okr_extension.tables import check_in, key_result, membership, objective, organisation
 
 # Worst first: what needs the lead's attention on Monday comes at the top.
@@ -36,6 +37,7 @@ class Overview:
     organisation: object
     role: str
     members: list[str]
+    squads: list                  # (id, name, members) of the organisation's squads, for the filter
     rows: list[tuple[Node, int]]  # this page of the tree in reading order, with each one's depth
     filtered: bool                # (filtered: the matching objectives, flat)
     count: int                    # objectives in the organisation
@@ -86,7 +88,7 @@ PAGE_ROWS = 100
 
 async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
                owner: str | None = None, tracking: str | None = None,
-               offset: int = 0, limit: int = PAGE_ROWS) -> Overview:
+               offset: int = 0, limit: int = PAGE_ROWS, squad: int | None = None) -> Overview:
     role = await access.require_member(conn, user, organisation_id)
     org = (await conn.execute(sa.select(organisation).where(organisation.c.id == organisation_id))).one()
     rows = (await conn.execute(sa.select(objective).where(objective.c.organisation_id == organisation_id))).all()
@@ -95,11 +97,14 @@ async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
                                          key_result.c.organisation_id == organisation_id)
     members = list((await conn.execute(sa.select(membership.c.account).where(
         membership.c.organisation_id == organisation_id).order_by(membership.c.account))).scalars())
+    squads = await sharing_service.squads(conn, organisation_id)
+    squad_members = next((set(s.members) for s in squads if s.id == squad), set()) if squad else None
     nodes = {item["id"]: Node(item, confidence.get(item["id"])) for item in items}
-    filtered = bool(owner or tracking)
+    filtered = bool(owner or tracking or squad)
     if filtered:
         roots = [node for node in nodes.values()
                  if (not owner or node.objective["owner"] == owner)
+                 and (squad_members is None or node.objective["owner"] in squad_members)
                  and (not tracking or (node.objective["tracking"] or "none") == tracking)]
     else:
         roots = []
@@ -108,8 +113,8 @@ async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
             (parent.children if parent else roots).append(node)
     _sort(roots)
     ordered = list(_walk(roots, 0))
-    return Overview(org, role, members, ordered[offset:offset + limit], filtered, len(items), len(ordered),
-                    offset, limit)
+    return Overview(org, role, members, squads, ordered[offset:offset + limit], filtered, len(items),
+                    len(ordered), offset, limit)
 
 
 def _walk(nodes: list[Node], depth: int):
