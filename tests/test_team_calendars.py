@@ -75,3 +75,31 @@ def test_team_calendars_and_rooms_go_with_their_organisation(people, engine):
         assert conn.execute(sa.text("SELECT count(*) FROM collection WHERE path LIKE :p"),
                             {"p": f"{team}/%"}).scalar() == 0
     assert not any(team in href for href in home_listing(bob))
+
+
+def assigned_todo(uid: str, summary: str, organizer: str, assignee: str, status: str = "NEEDS-ACTION") -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//jtx-like//EN\r\nBEGIN:VTODO\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20261201T000000Z\r\nDUE:20270110T120000Z\r\nSUMMARY:{summary}\r\n"
+            f"STATUS:{status}\r\nORGANIZER:mailto:{organizer}\r\n"
+            f"ATTENDEE;PARTSTAT=NEEDS-ACTION;SCHEDULE-AGENT=CLIENT:mailto:{assignee}\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+
+
+def test_my_tasks_lists_what_is_assigned_to_me_in_lists_i_can_read(people):
+    alice, bob, carol = people("alice"), people("bob"), people("carol")
+    for person in (alice, bob, carol):
+        person.api.ok("PATCH", "/api/account", {"email": f"{person.name}@example.org"}, status=200)
+    org = organisation_of(alice, bob)
+    team = alice.api.ok("POST", f"/api/organisations/{org['id']}/calendars", {"name": "Backlog", "tasks": True})
+    mount = team["mount"].replace(f"/{alice.name}/", "")
+    assert alice.dav.put(f"{mount}a.ics", assigned_todo("a", "Write the spec", f"{alice.name}@example.org",
+                                                       f"{bob.name}@Example.org")).status_code == 201
+    assert alice.dav.put(f"{mount}b.ics", assigned_todo("b", "Done already", f"{alice.name}@example.org",
+                                                       f"{bob.name}@example.org", "COMPLETED")).status_code == 201
+    # Carol is named but cannot read the list; Bob is only the organizer of another task.
+    assert alice.dav.put(f"{mount}c.ics", assigned_todo("c", "Carol's", f"{bob.name}@example.org",
+                                                       f"{carol.name}@example.org")).status_code == 201
+    mine = bob.api.ok("GET", "/api/my-tasks")
+    assert [(t["uid"], t["partstat"], t["title"]) for t in mine["items"]] == [("a", "NEEDS-ACTION", "Write the spec")]
+    assert mine["items"][0]["calendar"] == team["calendar"]
+    assert {t["uid"] for t in bob.api.ok("GET", "/api/my-tasks", completed="true")["items"]} == {"a", "b"}
+    assert carol.api.ok("GET", "/api/my-tasks")["items"] == []

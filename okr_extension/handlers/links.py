@@ -46,6 +46,7 @@ list_linked_items = _reader("list_linked_items", models.TargetParams, service.li
 get_item_links = _reader("get_item_links", models.ItemParams, service.item_links, models.ItemLinks)
 get_time_invested = _reader("get_time_invested", models.TimeParams, service.time_invested, models.TimeInvested)
 get_agenda = _reader("get_agenda", models.RangeParams, service.agenda, models.Agenda)
+get_my_tasks = _reader("get_my_tasks", models.MyTasksParams, service.assigned_tasks, models.MyTasks)
 
 
 _WRITE_ERRORS = (401, 403, 404, 409, 412)
@@ -65,4 +66,7 @@ OPERATIONS = [
     Operation("GET", "/api/agenda", get_agenda,
               "Your events, task due dates and goal deadlines in a range, with links and conflicts", TAG,
               query=models.RangeParams, response=models.Agenda, errors=(401,)),
+    Operation("GET", "/api/my-tasks", get_my_tasks,
+              "Tasks assigned to you (ATTENDEE with your address) in your lists and those shared with you, "
+              "with their goals", TAG, query=models.MyTasksParams, response=models.MyTasks, errors=(401,)),
 ]

@@ -69,6 +69,18 @@ AGENDA_TASKS = sa.text(
     "   AND i.due < to_timestamp(:end)"
     " ORDER BY i.due, c.path, i.href LIMIT :limit")
 
+# Tasks of every list the user may read whose text names one of the user's addresses (the
+# service keeps those where it is an ATTENDEE's): open ones first by due date.
+ASSIGNED_TASKS = sa.text(
+    "SELECT c.path AS calendar, i.href, i.uid, i.summary, i.status, i.percent_complete, i.due,"
+    "       i.id AS item_id, i.text"
+    " FROM item i JOIN collection c ON c.id = i.collection_id"
+    f" WHERE {READABLE} AND i.component = 'VTODO'"
+    "   AND (:completed OR coalesce(i.status, '') NOT IN ('COMPLETED', 'CANCELLED'))"
+    # Unfolded (an address may be cut by line folding); backslash is LIKE's default escape.
+    "   AND lower(regexp_replace(i.text, E'\\r?\\n[ \\t]', '', 'g')) LIKE ANY(CAST(:patterns AS text[]))"
+    " ORDER BY i.due NULLS LAST, c.path, i.href LIMIT :limit")
+
 LINKS_OF_ITEMS = sa.text(
     "SELECT item_id, target_kind, target_id, weight FROM item_link WHERE item_id = ANY(:ids)"
     " ORDER BY target_kind, target_id")

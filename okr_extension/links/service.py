@@ -3,6 +3,7 @@ invested and the agenda from the index."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -15,7 +16,7 @@ from okr_extension.api.problems import Problem
 from okr_extension.links import queries
 from okr_extension.models import links as models
 from okr_extension.tables import key_result, kpi, objective
-from storage_plugin import links, sharing, writer
+from storage_plugin import directory, links, sharing, writer
 from storage_plugin.storage import Storage
 
 GOAL_TABLES = {"key_result": (key_result, "title"), "objective": (objective, "title"), "kpi": (kpi, "name")}
@@ -185,6 +186,44 @@ def mark_conflicts(entries: list[dict]) -> None:
             entries[i]["conflicts"].append(j)
             entries[j]["conflicts"].append(i)
         active.append(i)
+
+
+_ATTENDEE = re.compile(r"^ATTENDEE((?:;[^:]*)?):(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _partstat_of(text: str, addresses: set[str]) -> str | None:
+    """The PARTSTAT of the first ATTENDEE line naming one of ``addresses`` (None: not an attendee)."""
+    unfolded = re.sub(r"\r?\n[ \t]", "", text)
+    for params, value in _ATTENDEE.findall(unfolded):
+        if value.strip().lower() in addresses:
+            found = re.search(r";PARTSTAT=([^;:]+)", params, re.IGNORECASE)
+            return found.group(1).upper() if found else "NEEDS-ACTION"
+    return None
+
+
+async def assigned_tasks(conn: AsyncConnection, user: str, query: models.MyTasksParams) -> dict:
+    """The tasks assigned to the user (an ATTENDEE with one of their addresses, RFC 5545) in every
+    list they may read, with their goals."""
+    addresses = {a.lower() for a in (await conn.execute(directory.select_addresses(user))).scalars()
+                 if a.lower().startswith("mailto:")}
+    if not addresses:
+        return {"items": [], "truncated": False}
+    limit = models.AGENDA_LIMIT
+    rows = (await conn.execute(queries.ASSIGNED_TASKS, {
+        "user": user, "completed": query.completed, "limit": limit + 1,
+        "patterns": [f"%{directory.like_escaped(a)}%" for a in sorted(addresses)]})).all()
+    truncated, rows = len(rows) > limit, rows[:limit]
+    mine = [(row, _partstat_of(row.text, addresses)) for row in rows]
+    mine = [(row, partstat) for row, partstat in mine if partstat is not None]
+    link_rows = (await conn.execute(queries.LINKS_OF_ITEMS, {"ids": [row.item_id for row, _ in mine]})).all()
+    known = await goals(conn, user, ((row.target_kind, row.target_id) for row in link_rows))
+    links_by_item: dict[int, list] = {}
+    for row in link_rows:
+        links_by_item.setdefault(row.item_id, []).append(link_entry(row, known))
+    return {"truncated": truncated, "items": [
+        {"calendar": f"/{row.calendar}/", "href": row.href, "uid": row.uid, "title": row.summary,
+         "status": row.status, "percent_complete": row.percent_complete, "due": row.due, "partstat": partstat,
+         "links": links_by_item.get(row.item_id, [])} for row, partstat in mine]}
 
 
 async def agenda(conn: AsyncConnection, user: str, query: models.RangeParams) -> dict:

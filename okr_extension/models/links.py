@@ -125,6 +125,27 @@ class AgendaEntry(Out):
     conflicts: list[int] = Field([], description="indexes of the events this one overlaps")
 
 
+class MyTasksParams(Params):
+    completed: bool = Field(False, description="also completed and cancelled tasks")
+
+
+class AssignedTask(Out):
+    calendar: str = Field(description="the list it is in (yours, or one shared with you)")
+    href: str
+    uid: str
+    title: str | None
+    status: str | None
+    percent_complete: int | None
+    due: datetime | None
+    partstat: str = Field(description="your answer as its ATTENDEE (NEEDS-ACTION, ACCEPTED, ...)")
+    links: list[GoalLink]
+
+
+class MyTasks(Out):
+    items: list[AssignedTask]
+    truncated: bool = Field(description=f"more than {AGENDA_LIMIT} tasks: the first by due date are listed")
+
+
 class Agenda(Out):
     start: datetime
     end: datetime
