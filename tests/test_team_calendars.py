@@ -103,3 +103,23 @@ def test_my_tasks_lists_what_is_assigned_to_me_in_lists_i_can_read(people):
     assert mine["items"][0]["calendar"] == team["calendar"]
     assert {t["uid"] for t in bob.api.ok("GET", "/api/my-tasks", completed="true")["items"]} == {"a", "b"}
     assert carol.api.ok("GET", "/api/my-tasks")["items"] == []
+
+
+def test_tasks_in_a_team_list_count_toward_a_key_result_in_tasks_mode(people):
+    alice, bob = people("alice"), people("bob")
+    org = organisation_of(alice, bob)
+    objective = alice.api.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Ship"})
+    kr = alice.api.ok("POST", "/api/key-results", {"objective_id": objective["id"], "title": "Tasks done",
+                                                   "target_value": 1, "progress_mode": "tasks"})
+    team = alice.api.ok("POST", f"/api/organisations/{org['id']}/calendars", {"name": "Backlog", "tasks": True})
+    [for_bob] = bob.api.ok("GET", f"/api/organisations/{org['id']}/calendars")["items"]
+    mount = for_bob["mount"].replace(f"/{bob.name}/", "")
+
+    def task(uid, status):
+        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VTODO\r\n"
+                f"UID:{uid}\r\nDTSTAMP:20261201T000000Z\r\nSUMMARY:{uid}\r\nSTATUS:{status}\r\n"
+                f"X-PLANERIX-KEY-RESULT:{kr['id']}\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    assert bob.dav.put(f"{mount}one.ics", task("one", "COMPLETED")).status_code == 201
+    assert bob.dav.put(f"{mount}two.ics", task("two", "NEEDS-ACTION")).status_code == 201
+    assert alice.api.ok("GET", f"/api/key-results/{kr['id']}")["progress"] == 0.5
+    assert team["calendar"].startswith("/team-")

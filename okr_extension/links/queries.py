@@ -28,13 +28,18 @@ LINKS_OF_ITEM = sa.text(
 
 # Weighted completion of the VTODOs linked to each key result, from the totals the storage
 # keeps on write per task owner (migrations 0004, 0005): the tasks of the key result's
-# organisation's members count, whoever reads; a stranger's task naming the id does not.
+# organisation's members and of its team lists count, whoever reads; a stranger's task naming the
+# id does not.
 TASK_PROGRESS = sa.text(
     "SELECT t.target_id, CASE WHEN sum(t.tasks) > 0 AND sum(t.weight_sum) > 0"
     "                         THEN sum(t.completion_sum) / sum(t.weight_sum) END AS progress"
     " FROM link_total t JOIN key_result k ON CAST(k.id AS text) = t.target_id"
-    " JOIN membership m ON m.organisation_id = k.organisation_id AND m.account = t.owner"
-    " WHERE t.target_kind = 'key_result' AND t.target_id = ANY(:targets) GROUP BY t.target_id")
+    " WHERE t.target_kind = 'key_result' AND t.target_id = ANY(:targets)"
+    # Tasks of the organisation's members, and of its own (team) lists.
+    "   AND (EXISTS (SELECT 1 FROM membership m WHERE m.organisation_id = k.organisation_id AND m.account = t.owner)"
+    "        OR EXISTS (SELECT 1 FROM team_account a WHERE a.organisation_id = k.organisation_id"
+    "                   AND a.account = t.owner))"
+    " GROUP BY t.target_id")
 
 # Hours of linked events per ISO week (UTC), each occurrence clipped to the range. It starts
 # from the occurrences in the range (GiST index per calendar), so its cost follows the events
