@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import random
 import sys
@@ -31,7 +30,7 @@ from xml.etree import ElementTree as ET
 from .dataset import Item
 from .dav import Dav
 from .fill import xandikos_direct_fill
-from .run import log
+from .run import log, save_results
 from .servers import PlanerixServer, XandikosServer
 from .workloads import Budget, _repeat, _result
 
@@ -233,12 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
                 results["servers"][name] = run_planerix(Path(workdir), args.users, args.events, args.years, budget)
             elif name == "xandikos":
                 results["servers"][name] = run_xandikos(Path(workdir), args.events, args.years, budget)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "freebusy.json").write_text(json.dumps(results, indent=1))
-    (out / "freebusy.md").write_text(report(results))
-    log(f"results: {out / 'freebusy.md'}")
-    print(report(results))
-    return results
+    return save_results(out, "freebusy", results, report(results))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import statistics
 import subprocess
@@ -40,7 +39,7 @@ from xml.etree import ElementTree as ET
 import requests
 
 from .dav import ICS, XML, calendar_query_uid
-from .run import log
+from .run import log, save_results
 from .servers import PlanerixServer, XandikosServer
 
 PASSWORD = "bench-pass"
@@ -276,12 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
             log(f"{name}: starting")
             run = {"planerix": run_planerix, "xandikos": run_xandikos}[name]
             results["servers"][name] = run(Path(workdir), sizes, args.reps)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "invitations.json").write_text(json.dumps(results, indent=1))
-    (out / "invitations.md").write_text(report(results))
-    log(f"results: {out / 'invitations.md'}")
-    print(report(results))
-    return results
+    return save_results(out, "invitations", results, report(results))
 
 
 if __name__ == "__main__":

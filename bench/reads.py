@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 from . import dataset
 from .dav import Dav
 from .fill import http_fill
-from .run import Plan, _fill, _warm, log
+from .run import Plan, _fill, _warm, log, save_results
 from .servers import SERVER_CLASSES, free_port
 from .workloads import Budget, _repeat, _result, multiget, uid_lookup, week_query_with_data
 
@@ -202,12 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         static.close()
     results["meta"]["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "reads.json").write_text(json.dumps(results, indent=1))
-    (out / "reads.md").write_text(report(results))
-    log(f"results: {out / 'reads.md'}")
-    print(report(results))
-    return results
+    return save_results(out, "reads", results, report(results))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from . import dataset
 from .dav import XML, Dav
-from .run import log
+from .run import log, save_results
 from .servers import SERVER_CLASSES, PlanerixServer
 
 USER, PASSWORD = "bench", "bench-pass"
@@ -213,12 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["ratios"] = {w: latency["planerix"][w]["median_s"] / latency["radicale"][w]["median_s"]
                              for w in WORKLOADS}
     results["meta"]["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "request_cost.json").write_text(json.dumps(results, indent=1))
-    (out / "request_cost.md").write_text(report(results))
-    log(f"results: {out / 'request_cost.md'}")
-    print(report(results))
-    return results
+    return save_results(out, "request_cost", results, report(results))
 
 
 if __name__ == "__main__":

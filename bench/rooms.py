@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from .dav import Dav
 from .growth import planerix_with_user
-from .run import log
+from .run import log, save_results
 from .workloads import Budget, _repeat, _result
 
 USER = "booker"
@@ -184,12 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
                         "machine": f"{dt.datetime.now():%Y-%m-%d}, {sys.platform}, Python {sys.version.split()[0]}"}}
     with tempfile.TemporaryDirectory(prefix="bench-rooms-") as workdir:
         results["planerix"] = run(Path(workdir), sizes, Budget(reps=args.reps, seconds=args.seconds))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "rooms.json").write_text(json.dumps(results, indent=1))
-    (out / "rooms.md").write_text(report(results))
-    log(f"results: {out / 'rooms.md'}")
-    print(report(results))
-    return results
+    return save_results(out, "rooms", results, report(results))
 
 
 if __name__ == "__main__":

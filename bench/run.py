@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import sys
@@ -60,6 +61,16 @@ class Plan:
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def save_results(out: Path, name: str, results: dict, text: str) -> dict:
+    """``name``.json and ``name``.md (the report ``text``) under ``out``, the report printed too."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{name}.md").write_text(text)
+    log(f"results: {out / (name + '.md')}")
+    print(text)
+    return results
 
 
 def _check(reply, what):

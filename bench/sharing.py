@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ import requests
 from . import dataset
 from .dav import Dav
 from .fill import http_fill
-from .run import log
+from .run import log, save_results
 from .servers import PlanerixServer
 from .dav import calendar_query
 from .workloads import Budget, _check, _repeat, _result
@@ -170,12 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["planerix"] = run(Path(workdir), args.calendars, args.items,
                                   Budget(reps=args.reps, seconds=args.seconds))
     results["ratios"] = ratios(results)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sharing.json").write_text(json.dumps(results, indent=1))
-    (out / "sharing.md").write_text(report(results))
-    log(f"results: {out / 'sharing.md'}")
-    print(report(results))
-    return results
+    return save_results(out, "sharing", results, report(results))
 
 
 if __name__ == "__main__":
