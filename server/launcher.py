@@ -125,7 +125,7 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
     """Raises DatabaseLost when the embedded database died for good. ``workers`` above 1 (None:
     one per core): that many server processes share the ports (``server.workers``)."""
     memory.tune_malloc()
-    access.directory_scope()  # a wrong PLANERIX_DIRECTORY_SCOPE stops the start with its reason
+    check_settings(host, caldav_port, config_file)
     database.set_timeouts(timeouts or Timeouts())
     lost: list[str] = []
     try:
@@ -150,6 +150,14 @@ def serve(data_dir: Path, database_url: str | None, host: str, caldav_port: int,
     if lost:
         raise DatabaseLost(lost[0])
     print("Planerix stopped.", flush=True)
+
+
+def check_settings(host: str, caldav_port: int, config_file: str | None) -> None:
+    """A wrong setting stops the start with its reason here, in the first process, before any
+    worker would die of it one after the other."""
+    access.directory_scope()
+    FeedSettings.from_env(), DashboardSettings.from_env(), AutomationSettings.from_env()
+    settings.radicale_configuration("postgresql://checking/settings", host, caldav_port, config_file)
 
 
 def _serve(db: Database, host: str, caldav_port: int, api_port: int, config_file: str | None,
