@@ -299,10 +299,11 @@ class PlanerixServer(Server):
         ]
 
     def command(self):
+        # One process, as the peers: bench/scaleout.py measures more workers and nodes. Another
+        # build (--planerix-cmd, a baseline) may predate --workers, and then has one process.
+        workers = ["--workers", "1"] if self._cwd is not None else []
         return [*self._base_cmd, "serve", *self._database_args(), "--host", "127.0.0.1",
-                "--caldav-port", str(self.port), "--api-port", str(self.api_port),
-                # One process, as the peers: bench/scaleout.py measures more workers and nodes.
-                "--workers", "1"], self._cwd
+                "--caldav-port", str(self.port), "--api-port", str(self.api_port), *workers], self._cwd
 
 
 SERVER_CLASSES = {"planerix": PlanerixServer, "radicale": RadicaleServer, "xandikos": XandikosServer}
