@@ -13,11 +13,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy.engine import make_url
 
 from bench import haproxy
 from bench.haproxy import wait_for_port
 from conftest import free_port
+from waiting import wait_until
+
+NODE_HEADER = "X-Planerix-Node"
 
 # pgbouncer refuses to run as root; it drops to this user when started as root.
 UNPRIVILEGED_USER = "nobody"
@@ -83,7 +87,19 @@ class PgBouncer:
 
 
 class HAProxy(haproxy.HAProxy):
-    """docs/haproxy.cfg balancing over ``nodes`` (objects with ``caldav_port`` and ``api_port``)."""
+    """docs/haproxy.cfg balancing over ``nodes`` (objects with ``caldav_port`` and ``api_port``),
+    returned once every node answers through it (its health checks may have marked a node that
+    was slow to start as down: it comes back after two good checks)."""
 
-    def __init__(self, nodes, folder: Path) -> None:
+    def __init__(self, nodes, folder: Path, timeout: float = 60) -> None:
         super().__init__(require("haproxy", "haproxy"), [(n.caldav_port, n.api_port) for n in nodes], folder)
+        for url, kind in ((self.caldav_url, "caldav"), (self.api_url, "api")):
+            expected = {f"{kind}-{n}" for n in range(1, len(nodes) + 1)}
+            seen: set[str] = set()
+
+            def all_seen() -> bool:
+                answer = requests.get(url + "/readyz", timeout=5)
+                seen.add(answer.headers.get(NODE_HEADER, ""))
+                return expected <= seen
+
+            wait_until(all_seen, timeout=timeout, interval=0.2, what=f"HAProxy to send {kind} requests to every node")

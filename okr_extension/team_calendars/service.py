@@ -38,7 +38,9 @@ def team_account(engine: sa.Engine, organisation_id: uuid.UUID, organisation_nam
         name = f"team-{organisation_id.hex[:12]}"
         conn.execute(postgresql.insert(accounts.account).values(
             name=name, password_hash=accounts.NO_PASSWORD, cutype="GROUP").on_conflict_do_nothing())
-        directory.set_identity(conn, name, display_name=organisation_name[:200])
+        # A display name holds no control characters (an organisation's name may).
+        shown = "".join(c for c in organisation_name if c.isprintable())[:200].strip()
+        directory.set_identity(conn, name, display_name=shown or None)
         return conn.execute(_NEW_TEAM_ACCOUNT, {"organisation": organisation_id, "account": name}).scalar() \
             or conn.execute(_TEAM_ACCOUNT, {"organisation": organisation_id}).scalar()
 
