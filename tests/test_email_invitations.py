@@ -121,6 +121,12 @@ def _schedule_tag(engine, uid: str, account: str) -> str:
                             {"uid": uid, "account": account}).scalar_one()
 
 
+def _ahead(hours: int = 0) -> str:
+    """A time a month after the clock's now: the link's event is not over, whatever day the suite
+    runs on (it also runs with the clock moved months ahead)."""
+    return (clock.now() + timedelta(days=30, hours=hours)).strftime("%Y%m%dT%H0000Z")
+
+
 def _links(mail) -> dict[str, str]:
     text = mail.get_body(preferencelist=("plain",)).get_content()
     return dict(re.findall(r"^\s+(Accept|Maybe|Decline): (\S+)\s*$", text, re.M))
@@ -131,7 +137,8 @@ def test_an_external_attendee_gets_an_itip_request_mail_and_answers_through_the_
     organizer = scheduling_user(engine, mailing_server, "boss")
     guest, other = _guest(), _guest()
     uid = f"mail-{organizer.name}"
-    put = organizer.put(f"personal/{uid}.ics", invitation(uid, organizer, [guest, other], summary="Budget review"))
+    put = organizer.put(f"personal/{uid}.ics", invitation(uid, organizer, [guest, other], summary="Budget review",
+                                                          start=_ahead(), end=_ahead(hours=1)))
     assert put.status_code == 201, put.text
     wait_until(lambda: smtp.mailbox.to(guest.email), timeout=20, what="the invitation email")
     [mail] = smtp.mailbox.to(guest.email)
@@ -208,7 +215,8 @@ def test_deleting_the_event_mails_a_cancel_and_the_link_stops_answering(engine, 
     organizer = scheduling_user(engine, mailing_server, "boss")
     guest = _guest()
     uid = f"cancelled-{organizer.name}"
-    assert organizer.put(f"personal/{uid}.ics", invitation(uid, organizer, [guest])).status_code == 201
+    meeting = invitation(uid, organizer, [guest], start=_ahead(), end=_ahead(hours=1))
+    assert organizer.put(f"personal/{uid}.ics", meeting).status_code == 201
     wait_until(lambda: smtp.mailbox.to(guest.email, "REQUEST"), timeout=20, what="the invitation")
     wait_until(lambda: _status_of(organizer, uid, guest) == "1.1", timeout=20, what="the sent status")
     accept = _links(smtp.mailbox.to(guest.email)[0])["Accept"].split("?")[0]
