@@ -1,13 +1,14 @@
 """Automation costs: measurement ingest with webhooks subscribed, and event-to-delivery latency.
 
-    python -m bench.automation --baseline-repo /work/main     # → bench/results/automation.{md,json}
+    git worktree add /tmp/baseline f5096db^1                # main before automation
+    python -m bench.automation --baseline-repo /tmp/baseline  # → bench/results/automation.{md,json}
     python -m bench.automation --measurements 5000 --events 200 --out /tmp/auto   # a quick run
 
 1. Ingest: 100 KPIs, each with its own webhook (a goal filter on the KPI, kinds kpi.breach and
    kpi.recovered) posting to a receiver on 127.0.0.1; N measurements (default 50,000) are sent
    in batches of 100 points, 5 batches a KPI in a row, alternating good and bad values so that
    every batch is a health transition (an event and a delivery). The same ingest, without
-   webhooks, runs against ``--baseline-repo`` (a checkout without automation, e.g. the main
+   webhooks, runs against ``--baseline-repo`` (a checkout without automation: main before it,
    branch), so the ratio is this change's cost. Both servers start on fresh embedded databases.
 2. Latency: E events (default 1,000) are made as fast as one client can (health flips of the 100
    KPIs) while the delivery workers run; for each, the time from the event's ``occurred_at``
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--measurements", type=int, default=50_000)
     parser.add_argument("--events", type=int, default=1000)
-    parser.add_argument("--baseline-repo", help="a checkout without automation (e.g. the main branch)")
+    parser.add_argument("--baseline-repo", help="a checkout without automation (f5096db^1: main before it)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="planerix-autobench-") as tmp:
