@@ -9,7 +9,7 @@
    in batches of 100 points, 5 batches a KPI in a row, alternating good and bad values so that
    every batch is a health transition (an event and a delivery). The same ingest, without
    webhooks, runs against ``--baseline-repo`` (a checkout without automation: main before it,
-   branch), so the ratio is this change's cost. Both servers start on fresh embedded databases.
+   f5096db^1), so the ratio is this change's cost. Both servers start on fresh embedded databases.
 2. Latency: E events (default 1,000) are made as fast as one client can (health flips of the 100
    KPIs) while the delivery workers run; for each, the time from the event's ``occurred_at``
    (the server's clock) to its arrival at the receiver (same machine, same clock), p50 and p99.
