@@ -102,7 +102,8 @@ def _bounds(timeout_seconds: float) -> Timeouts:
 def engine_for(url: str, max_connections: int | None = None,
                timeout_seconds: float | None = None) -> Engine:
     """The process's engine for ``url``: at most ``max_connections`` database connections
-    (default: Radicale's default of parallel requests), a quarter of them kept open when idle.
+    (default: Radicale's default of parallel requests), a quarter of them (at least two) kept open
+    when idle.
 
     Each request holds one connection while it reads or writes, and a PostgreSQL
     backend costs a few megabytes, so the pool follows the server's parallelism
@@ -117,7 +118,8 @@ def engine_for(url: str, max_connections: int | None = None,
             return engine
         if engine is not None:
             engine.dispose()
-        kept = max(1, wanted[0] // 4)
+        # At least two kept: with one, a second request's connection is opened and closed each time.
+        kept = min(wanted[0], max(2, wanted[0] // 4))
         bounds = _bounds(wanted[1])
         engine = sa.create_engine(
             sqlalchemy_url(url), pool_size=kept, max_overflow=wanted[0] - kept,

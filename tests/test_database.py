@@ -12,7 +12,8 @@ def test_pool_follows_max_connections(database_url):
     assert database.engine_for(url, 12) is engine
     smaller = database.engine_for(url, 4)
     assert smaller is not engine and database.engine_for(url) is smaller
-    assert smaller.pool.size() == 1 and smaller.pool._max_overflow == 3
+    assert smaller.pool.size() == 2 and smaller.pool._max_overflow == 2  # a quarter, but at least two
+    assert database.engine_for(url, 1).pool.size() == 1  # never more than the bound
     with smaller.connect() as conn:
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
     smaller.dispose()
