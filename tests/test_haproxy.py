@@ -16,6 +16,7 @@ from conftest import ServeProcess, new_user
 from davutil import multistatus, sync_body
 from proxies import HAProxy
 from test_two_processes import _event
+from waiting import wait_until
 
 NODE_HEADER = "X-Planerix-Node"
 
@@ -119,11 +120,12 @@ def test_killing_a_node_mid_write_loses_nothing_acknowledged(engine, nodes):
     writers = [threading.Thread(target=write, args=(i,)) for i in range(4)]
     for thread in writers:
         thread.start()
-    time.sleep(1.5)
+    wait_until(lambda: len(acknowledged) >= 8, timeout=60, what="writes acknowledged through both nodes")
     started[1].process.send_signal(signal.SIGKILL)
-    time.sleep(3)  # HAProxy's checks take it out after two failures
     count_after_kill = len(acknowledged)
-    time.sleep(1.5)
+    # HAProxy retries on node 1 and its checks take node 2 out: the writers go on.
+    wait_until(lambda: len(acknowledged) >= count_after_kill + 20, timeout=60, interval=0.1,
+               what="writes acknowledged through node 1 after the kill")
     stop.set()
     for thread in writers:
         thread.join(30)
