@@ -13,6 +13,7 @@ from okr_extension import auth, schema, web as dashboard
 from okr_extension.api import openapi
 from okr_extension.availability import routes as availability
 from okr_extension.resources import routes as calendar_resources
+from okr_extension.delegation import routes as delegation
 from okr_extension.sharing import routes as sharing
 from okr_extension.team_calendars import routes as team_calendars
 from okr_extension.api.limits import MAX_BODY
@@ -46,6 +47,7 @@ ROUTES = [
     *availability.OPERATIONS,
     *calendar_resources.OPERATIONS,
     *sharing.OPERATIONS,
+    *delegation.OPERATIONS,
     *team_calendars.OPERATIONS,
     *automation_handlers.OPERATIONS,
     *rsvp.OPERATIONS,

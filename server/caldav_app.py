@@ -21,8 +21,8 @@ from radicale import httputils
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import (compression, fast_listing, fast_report, put_refusal, read_only, request_body, settings, sharing,
-                    xml_guard)
+from server import (compression, delegation, fast_listing, fast_report, put_refusal, read_only, request_body, settings,
+                    sharing, xml_guard)
 from server.scheduling import calendar_transp, delivery, freebusy_post, principal, search, tags
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
@@ -189,7 +189,7 @@ class PlanerixApplication(radicale_app.Application):
         """What Planerix adds to Radicale's DAV header (OPTIONS, PROPFIND, PROPPATCH)."""
         # calendar-availability: working hours on the inbox (RFC 7953 §7.2.4, storage_plugin.inbox_availability).
         scheduling = ("calendar-auto-schedule", "calendar-availability", "inbox-availability")
-        return (scheduling if self.scheduling_enabled else ()) + search.DAV_FEATURES
+        return (scheduling if self.scheduling_enabled else ()) + search.DAV_FEATURES + (delegation.DAV_FEATURE,)
 
     @functools.cached_property
     def scheduling_enabled(self) -> bool:
@@ -333,6 +333,9 @@ class PlanerixApplication(radicale_app.Application):
 
     def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
         request_state.current().base_prefix = base_prefix
+        group = delegation.propfind(self, environ, base_prefix, path, user, request_info)
+        if group is not None:
+            return group
         try:
             if self.fast_listings:
                 answer = fast_listing.propfind(self, environ, base_prefix, path, user, user_groups,
@@ -370,7 +373,12 @@ class PlanerixApplication(radicale_app.Application):
         return self._unless_rejected(response, request_info)
 
     def _report(self, environ, base_prefix, path, user, user_groups, request_info):
-        searched = self._principal_search(environ, base_prefix, user, request_info)
+        parsed, xml_request = fast_listing._read_body(self, environ, request_info)
+        if parsed and xml_request is not None and xml_request.tag == delegation.EXPAND_PROPERTY and user:
+            expanded = delegation.expand_property(self, xml_request, base_prefix, path, user, request_info)
+            if expanded is not None:
+                return expanded
+        searched = self._principal_search(parsed, xml_request, base_prefix, user, request_info)
         if searched is not None:
             return searched
         if self.fast_listings:
@@ -380,10 +388,9 @@ class PlanerixApplication(radicale_app.Application):
                 return answer
         return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
 
-    def _principal_search(self, environ, base_prefix, user, request_info):
+    def _principal_search(self, parsed: bool, xml_request, base_prefix, user, request_info):
         """The answer to a principal search REPORT (on any path: clients send it to the principal
         collection or to their own principal), or None for other REPORTs (the body is left as it was)."""
-        parsed, xml_request = fast_listing._read_body(self, environ, request_info)
         if not parsed or xml_request is None or xml_request.tag not in search.REPORTS:
             return None
         if not user:
@@ -415,7 +422,7 @@ class PlanerixApplication(radicale_app.Application):
             return self._rejection_response(
                 request_state.Rejection(client.FORBIDDEN, VALID_OBJECT, spent.reason), request_info)
         response = self._unless_share_refused(self._unless_rejected(response, request_info), environ, base_prefix,
-                                              path, request_info)
+                                              path, user, request_info)
         if response[0] == client.BAD_REQUEST and request_state.current().rejection is None:
             reason = explain_bad_calendar_body(bytes(recorder.data), self._encoding,
                                                self._max_vevent_rrule_occurrence)
@@ -444,7 +451,7 @@ class PlanerixApplication(radicale_app.Application):
     def do_MOVE(self, environ, base_prefix, path, user, user_groups, request_info):
         return self._unless_share_refused(self._unless_rejected(
             super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info), request_info),
-            environ, base_prefix, path, request_info)
+            environ, base_prefix, path, user, request_info)
 
     def do_DELETE(self, environ, base_prefix, path, user, user_groups, request_info):
         try:
@@ -455,7 +462,7 @@ class PlanerixApplication(radicale_app.Application):
                 raise
             response = None
         response = delivery.after_write(self._storage, self._unless_share_refused(
-            self._unless_rejected(response, request_info), environ, base_prefix, path, request_info))
+            self._unless_rejected(response, request_info), environ, base_prefix, path, user, request_info))
         if response[0] == client.NOT_FOUND and "HTTP_IF_MATCH" in environ:
             # RFC 9110 §13.1.1: If-Match is false without a current representation. A client
             # deleting what another one deleted first must learn its precondition lost.
@@ -466,14 +473,21 @@ class PlanerixApplication(radicale_app.Application):
         return response
 
     def do_PROPPATCH(self, environ, base_prefix, path, user, user_groups, request_info):
+        group = delegation.proppatch(self, environ, base_prefix, path, user, request_info)
+        if group is not None:
+            return group
         return self._unless_rejected(
             super().do_PROPPATCH(environ, base_prefix, path, user, user_groups, request_info), request_info)
 
     def do_MKCALENDAR(self, environ, base_prefix, path, user, user_groups, request_info):
+        if delegation.refusal(path) is not None:
+            return self._rejection_response(delegation.refusal(path), request_info)
         return self._unless_rejected(
             super().do_MKCALENDAR(environ, base_prefix, path, user, user_groups, request_info), request_info)
 
     def do_MKCOL(self, environ, base_prefix, path, user, user_groups, request_info):
+        if delegation.refusal(path) is not None:
+            return self._rejection_response(delegation.refusal(path), request_info)
         return self._unless_rejected(
             super().do_MKCOL(environ, base_prefix, path, user, user_groups, request_info), request_info)
 
@@ -483,14 +497,15 @@ class PlanerixApplication(radicale_app.Application):
             return self._rejection_response(state.rejection, request_info)
         return response
 
-    def _unless_share_refused(self, response, environ, base_prefix: str, path: str, request_info):
+    def _unless_share_refused(self, response, environ, base_prefix: str, path: str, user: str, request_info):
         """A write refused (403) because the calendar, or the MOVE's destination, is shared with
-        the user read-only is answered with the reason."""
+        the user read-only, or belongs to a user whose read proxy they are, is answered with the reason."""
         if response[0] != client.FORBIDDEN:
             return response
         destination = unquote(urlsplit(environ.get("HTTP_DESTINATION", "")).path)
         for refused in (path, destination[len(base_prefix):] if destination else None):
-            rejection = sharing.refusal(refused) if refused else None
+            rejection = (sharing.refusal(refused) or delegation.write_refusal(self._storage, user, refused)
+                         if refused else None)
             if rejection is not None:
                 return self._rejection_response(rejection, request_info)
         return response

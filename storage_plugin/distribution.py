@@ -40,6 +40,8 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "squad": Reference(),
     "squad_member": Reference(),
     "team_account": Reference(),
+    # delegations are read by delegate on every request of a proxy, across delegators
+    "calendar_delegation": Reference(),
     # -- calendar data, by owner (the first segment of a collection's path)
     "collection": Distributed(OWNER, "collection"),
     "item": Distributed(OWNER, "collection"),

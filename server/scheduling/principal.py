@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from radicale import xmlutils
 
 from storage_plugin import directory
+from storage_plugin.sharing import delegation
 
 
 def clark(human: str) -> str:
@@ -34,7 +35,12 @@ NOT_FOUND_STATUS = xmlutils.make_response(client.NOT_FOUND)
 ADDRESS_SET, EMAIL_SET, DISPLAYNAME, CUTYPE, INBOX_URL, OUTBOX_URL, DEFAULT_CALENDAR = (clark(t) for t in (
     "C:calendar-user-address-set", "CS:email-address-set", "D:displayname", "C:calendar-user-type",
     "C:schedule-inbox-URL", "C:schedule-outbox-URL", "C:schedule-default-calendar-URL"))
-PRINCIPAL_PROPS = (ADDRESS_SET, EMAIL_SET, DISPLAYNAME, CUTYPE, INBOX_URL, OUTBOX_URL, DEFAULT_CALENDAR)
+# Delegation (storage_plugin.sharing.delegation): the proxy groups a user is in, and whose proxy they are.
+GROUP_MEMBERSHIP, PROXY_READ_FOR, PROXY_WRITE_FOR = (clark(t) for t in (
+    "D:group-membership", "CS:calendar-proxy-read-for", "CS:calendar-proxy-write-for"))
+PROXY_FOR = {PROXY_READ_FOR: "read", PROXY_WRITE_FOR: "write"}
+PRINCIPAL_PROPS = (ADDRESS_SET, EMAIL_SET, DISPLAYNAME, CUTYPE, INBOX_URL, OUTBOX_URL, DEFAULT_CALENDAR,
+                   GROUP_MEMBERSHIP, PROXY_READ_FOR, PROXY_WRITE_FOR)
 RESOURCETYPE, PRIVILEGES = clark("D:resourcetype"), clark("D:current-user-privilege-set")
 
 # RFC 6638 §6: what the owner may do with their inbox and outbox, besides reading.
@@ -53,6 +59,7 @@ class Principal:
     cutype: str
     addresses: tuple[str, ...]        # mailto: addresses, preferred first
     default_calendar: Optional[str]   # path without slashes
+    proxy_for: tuple[tuple[str, str], ...] = ()  # (delegator, "read" or "write")
 
 
 def load(conn: sa.Connection, name: str) -> Optional[Principal]:
@@ -60,7 +67,8 @@ def load(conn: sa.Connection, name: str) -> Optional[Principal]:
     if row is None:
         return None
     return Principal(name, row.display_name, row.cutype or "INDIVIDUAL",
-                     tuple(directory.addresses_of(conn, name)), directory.default_calendar_path(conn, name))
+                     tuple(directory.addresses_of(conn, name)), directory.default_calendar_path(conn, name),
+                     tuple(delegation.delegators_of(conn, name)))
 
 
 def _href(base_prefix: str, path: str) -> ET.Element:
@@ -94,9 +102,48 @@ def principal_value(tag: str, principal: Principal, base_prefix: str) -> Optiona
         if principal.default_calendar is None:
             return None
         element.append(_href(base_prefix, principal.default_calendar))
+    elif tag == GROUP_MEMBERSHIP:
+        for delegator, access in principal.proxy_for:
+            element.append(_href(base_prefix, delegation.group_path(delegator, access)))
+    elif tag in PROXY_FOR:
+        for delegator, access in principal.proxy_for:
+            if access == PROXY_FOR[tag]:
+                element.append(_href(base_prefix, delegator))
     else:
         return None
     return element
+
+
+def principal_property(tag: str, principal: Principal, base_prefix: str) -> Optional[ET.Element]:
+    """``principal_value``, and the properties Radicale answers for a principal it renders itself
+    (for answers built here: searches, expand-property)."""
+    value = principal_value(tag, principal, base_prefix)
+    if value is not None:
+        return value
+    if tag in (clark("C:calendar-home-set"), clark("D:principal-URL")):
+        value = ET.Element(tag)
+        value.append(_href(base_prefix, principal.name))
+    elif tag == RESOURCETYPE:
+        value = ET.Element(tag)
+        ET.SubElement(value, clark("D:principal"))
+        ET.SubElement(value, clark("D:collection"))
+    elif tag == clark("CS:record-type"):
+        value = ET.Element(tag)
+        value.text = {"ROOM": "locations", "RESOURCE": "resources", "GROUP": "groups"}.get(
+            principal.cutype, "users")
+    return value
+
+
+def make_response(href: str, found: list[ET.Element], missing: list[ET.Element]) -> ET.Element:
+    """A D:response for ``href`` (a URL path) with a 200 propstat of ``found`` and a 404 one of ``missing``."""
+    response = ET.Element(_RESPONSE)
+    ET.SubElement(response, _HREF).text = href
+    for status, elements in ((client.OK, found), (client.NOT_FOUND, missing)):
+        if elements:
+            propstat = ET.SubElement(response, _PROPSTAT)
+            ET.SubElement(propstat, _PROP).extend(elements)
+            ET.SubElement(propstat, _STATUS).text = xmlutils.make_response(status)
+    return response
 
 
 def _propstats(response: ET.Element) -> dict[str, ET.Element]:

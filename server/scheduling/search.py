@@ -91,29 +91,11 @@ def parse(report: ET.Element) -> tuple[list[tuple[str, str]], bool, Optional[tup
 
 
 def principal_response(found: props.Principal, wanted: list[str], base_prefix: str) -> ET.Element:
-    response = ET.Element(clark("D:response"))
-    ET.SubElement(response, clark("D:href")).text = xmlutils.make_href(base_prefix, f"/{found.name}/")
     ok, missing = [], []
     for tag in wanted:
-        value = props.principal_value(tag, found, base_prefix)
-        if value is None and tag in (clark("C:calendar-home-set"), clark("D:principal-URL")):
-            value = ET.Element(tag)
-            ET.SubElement(value, clark("D:href")).text = xmlutils.make_href(base_prefix, f"/{found.name}/")
-        elif value is None and tag == clark("D:resourcetype"):
-            value = ET.Element(tag)
-            ET.SubElement(value, clark("D:principal"))
-            ET.SubElement(value, clark("D:collection"))
-        elif value is None and tag == clark("CS:record-type"):
-            value = ET.Element(tag)
-            value.text = {"ROOM": "locations", "RESOURCE": "resources", "GROUP": "groups"}.get(
-                found.cutype, "users")
+        value = props.principal_property(tag, found, base_prefix)
         (ok if value is not None else missing).append(value if value is not None else ET.Element(tag))
-    for status, elements in ((client.OK, ok), (client.NOT_FOUND, missing)):
-        if elements:
-            propstat = ET.SubElement(response, clark("D:propstat"))
-            ET.SubElement(propstat, clark("D:prop")).extend(elements)
-            ET.SubElement(propstat, clark("D:status")).text = xmlutils.make_response(status)
-    return response
+    return props.make_response(xmlutils.make_href(base_prefix, f"/{found.name}/"), ok, missing)
 
 
 def answer(report: ET.Element, user: str, base_prefix: str, connection) -> tuple[int, ET.Element]:

@@ -15,16 +15,18 @@ MOUNT_SEPARATOR = "~"
 
 def access_of(conn, user: str, path: str) -> Optional[str]:
     """"owner", "read-write", "read", "free-busy" or None for ``user`` on the collection at
-    ``path`` (``/alice/team/`` or ``alice/team``; an item's path names its collection). One
-    indexed query for another user's collection, none for the user's own."""
+    ``path`` (``/alice/team/`` or ``alice/team``; an item's path names its collection), through a
+    share or a delegation (a write proxy has "read-write" on every calendar and task list of the
+    delegator, a read proxy "read"; on the delegator's home, both "read"). One indexed query for
+    another user's collection, none for the user's own."""
     sane = path.strip("/")
     if not user or not sane:
         return None
     parts = sane.split("/")
     if parts[0] == user:
         return "owner"
-    if len(parts) < 2:
-        return None
+    if len(parts) < 2:  # another user's home: readable by their proxies (delegation)
+        return conn.execute(queries.HOME_ACCESS, {"user": user, "owner": parts[0]}).scalar()
     return conn.execute(queries.ACCESS_OF, {"user": user, "path": "/".join(parts[:2])}).scalar()
 
 

@@ -1,5 +1,6 @@
-"""Statements over shares (storage migration 0010): which shares reach a user, directly, through
-a squad or through an organisation, and the strongest access among them. Organisation
+"""Statements over shares (storage migration 0010) and delegations (0018): which shares reach a
+user, directly, through a squad or through an organisation, what the user's delegators grant, and
+the strongest access among them. Organisation
 membership is the sidecar's table, read through ``planerix_organisations_of`` (migration 0010),
 so the storage works without the sidecar's tables too."""
 import sqlalchemy as sa
@@ -13,13 +14,28 @@ GRANTED = ("(s.grantee_account = :user"
 # Stronger access first.
 RANK = "CASE s.access WHEN 'read-write' THEN 3 WHEN 'read' THEN 2 ELSE 1 END"
 
-ACCESS_OF = sa.text(
-    "SELECT s.access FROM calendar_share s JOIN collection c ON c.id = s.collection_id"
-    f" WHERE c.path = :path AND {GRANTED} ORDER BY {RANK} DESC LIMIT 1")
+# What a delegation (migration 0018) grants on one of the delegator's collections, as a share's access:
+# every calendar and task list (never the scheduling inbox or outbox, nor address books).
+DELEGATED = "CASE d.access WHEN 'write' THEN 'read-write' ELSE 'read' END"
+DELEGABLE = "c.tag = 'VCALENDAR' AND c.kind = 'normal'"
 
-# Collections :user may read through a share (for the sidecar's reads, as a sub-select).
+ACCESS_OF = sa.text(
+    "SELECT s.access FROM ("
+    "  SELECT s.access FROM calendar_share s JOIN collection c ON c.id = s.collection_id"
+    f"  WHERE c.path = :path AND {GRANTED}"
+    f"  UNION ALL SELECT {DELEGATED} FROM calendar_delegation d JOIN collection c ON c.path = :path"
+    f"  WHERE d.delegator = split_part(:path, '/', 1) AND d.delegate = :user AND {DELEGABLE}"
+    f") AS s ORDER BY {RANK} DESC LIMIT 1")
+
+# A delegate reads the delegator's home (the principal, and the listing of what it may use).
+HOME_ACCESS = sa.text(
+    "SELECT 'read' FROM calendar_delegation WHERE delegator = :owner AND delegate = :user")
+
+# Collections :user may read through a share or a delegation (for the sidecar's reads, as a sub-select).
 READABLE_SHARED = ("SELECT s.collection_id FROM calendar_share s"
-                   f" WHERE s.access IN ('read', 'read-write') AND {GRANTED}")
+                   f" WHERE s.access IN ('read', 'read-write') AND {GRANTED}"
+                   " UNION ALL SELECT c.id FROM calendar_delegation d JOIN collection c"
+                   f" ON c.parent_path = d.delegator WHERE d.delegate = :user AND {DELEGABLE}")
 
 # The calendars shared with :user (their strongest access each: the collection's row, its owner,
 # the access) with the user's own view.

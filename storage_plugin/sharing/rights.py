@@ -1,7 +1,7 @@
 """The Radicale rights plugin of Planerix (``[rights] type = storage_plugin.sharing.rights``).
 
-Radicale's ``owner_only`` for a user's own home, and for another user's calendar what a share
-grants (``access.access_of``). Answers are remembered for the current request only (Radicale
+Radicale's ``owner_only`` for a user's own home, and for another user's calendar what a share or a
+delegation grants (``access.access_of``); a delegator's home is readable by their proxies. Answers are remembered for the current request only (Radicale
 asks several times per request), never across requests: a revoked share stops at once.
 """
 from __future__ import annotations
@@ -28,12 +28,14 @@ class Rights(radicale_rights.BaseRights):
         parts = sane.split("/")
         if parts[0] == user:  # owner_only
             return "RW" if len(parts) == 1 else "rw" if len(parts) == 2 else ""
-        if len(parts) != 2:
+        if len(parts) > 2:
             return ""
         state = request_state.current()
         memo = state.rights_memo if state is not None else {}
         key = (user, sane)
         if key not in memo:
             with self._engine.connect() as conn:
-                memo[key] = permissions_of(access_of(conn, user, sane))
+                access = access_of(conn, user, sane)
+            # Another user's home: its proxies read it (the principal, and a listing of what they may use).
+            memo[key] = ("R" if access else "") if len(parts) == 1 else permissions_of(access)
         return memo[key]
