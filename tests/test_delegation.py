@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from davutil import clark, event, multiget_body, multistatus, propfind_body, sync_body
+from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body
 from sharingutil import DAVX5_HOME, WRITE_PRIVILEGES, people, privileges  # noqa: F401  (people: a fixture)
 from test_sharing_api import assert_problem
 
@@ -288,3 +288,31 @@ def test_delegations_by_the_api(alice, people):
     assert {"get", "post"} <= set(paths["/api/delegations"])
     assert {"get", "patch", "delete"} <= set(paths["/api/delegations/{delegate}"])
     assert "application/problem+json" in str(paths["/api/delegations"]["post"]["responses"]["422"])
+
+
+def test_the_sidecar_reads_and_writes_what_a_proxy_may(alice, people):
+    bob = people("bob")
+    bob.api.ok("PATCH", "/api/account", {"email": f"{bob.name}@example.com"})
+    org = alice.api.ok("POST", "/api/organisations", {"name": "Acme"})
+    alice.api.ok("POST", f"/api/organisations/{org['id']}/members", {"user": bob.name, "role": "member"})
+    objective = alice.api.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Ship"})
+    target = {"target_kind": "objective", "target_id": objective["id"]}
+    link = f"X-PLANERIX-OBJECTIVE:{objective['id']}\r\n"
+    assert alice.dav.put("team/review.ics", event("review", "Review", extra=link)).status_code == 201
+    assigned = calendar(
+        "BEGIN:VTODO\r\nUID:prepare\r\nDTSTAMP:20260101T000000Z\r\nDUE:20260105T120000Z\r\nSUMMARY:Prepare\r\n"
+        f"ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:{bob.name}@example.com\r\nEND:VTODO\r\n")
+    assert alice.dav.put("tasks/prepare.ics", assigned).status_code == 201
+    assert bob.api.ok("GET", "/api/links", **target)["items"] == []
+    assert bob.api.ok("GET", "/api/my-tasks")["items"] == []
+    delegate(alice, bob, "read")
+    assert [i["uid"] for i in bob.api.ok("GET", "/api/links", **target)["items"]] == ["review"]
+    assert [t["uid"] for t in bob.api.ok("GET", "/api/my-tasks")["items"]] == ["prepare"]
+    body = {"calendar": f"/{alice.name}/team/", "uid": "review", **target}
+    assert_problem(bob.api.call("DELETE", "/api/links", None, **body), 403, "read-write")
+    alice.api.ok("PATCH", f"/api/delegations/{bob.name}", {"access": "write"})
+    assert bob.api.ok("DELETE", "/api/links", None, status=200, **body)["links"] == []
+    assert "PLANERIX" not in alice.dav.request("GET", "team/review.ics").text
+    alice.api.ok("DELETE", f"/api/delegations/{bob.name}")
+    assert bob.api.ok("GET", "/api/my-tasks")["items"] == []
+    assert_problem(bob.api.call("GET", "/api/item-links", calendar=f"/{alice.name}/team/", uid="review"), 404)
