@@ -39,6 +39,7 @@ ADDRESS_SET, EMAIL_SET, DISPLAYNAME, CUTYPE, INBOX_URL, OUTBOX_URL, DEFAULT_CALE
 GROUP_MEMBERSHIP, PROXY_READ_FOR, PROXY_WRITE_FOR = (clark(t) for t in (
     "D:group-membership", "CS:calendar-proxy-read-for", "CS:calendar-proxy-write-for"))
 PROXY_FOR = {PROXY_READ_FOR: "read", PROXY_WRITE_FOR: "write"}
+DELEGATION_PROPS = (GROUP_MEMBERSHIP, PROXY_READ_FOR, PROXY_WRITE_FOR)
 PRINCIPAL_PROPS = (ADDRESS_SET, EMAIL_SET, DISPLAYNAME, CUTYPE, INBOX_URL, OUTBOX_URL, DEFAULT_CALENDAR,
                    GROUP_MEMBERSHIP, PROXY_READ_FOR, PROXY_WRITE_FOR)
 RESOURCETYPE, PRIVILEGES = clark("D:resourcetype"), clark("D:current-user-privilege-set")
@@ -62,13 +63,18 @@ class Principal:
     proxy_for: tuple[tuple[str, str], ...] = ()  # (delegator, "read" or "write")
 
 
-def load(conn: sa.Connection, name: str) -> Optional[Principal]:
+def load(conn: sa.Connection, name: str, proxies: bool = True) -> Optional[Principal]:
+    """The principal ``name`` (whose proxy they are only with ``proxies``: one query less)."""
     row = directory.identity(conn, name)
     if row is None:
         return None
     return Principal(name, row.display_name, row.cutype or "INDIVIDUAL",
                      tuple(directory.addresses_of(conn, name)), directory.default_calendar_path(conn, name),
-                     tuple(delegation.delegators_of(conn, name)))
+                     tuple(delegation.delegators_of(conn, name)) if proxies else ())
+
+
+def asks_for_proxies(tags) -> bool:
+    return any(tag in DELEGATION_PROPS for tag in tags)
 
 
 def _href(base_prefix: str, path: str) -> ET.Element:
@@ -244,12 +250,13 @@ def complete(multistatus: ET.Element, base_prefix: str, conn_factory) -> None:
         return
     with conn_factory() as conn:
         kinds = dict(conn.execute(_KINDS, {"paths": [path for path, _ in targets]}).all())
-        principals: dict[str, Optional[Principal]] = {}
+        principals: dict[tuple[str, bool], Optional[Principal]] = {}
         for path, response in targets:
-            name = path.split("/", 1)[0]
-            if name not in principals:
-                principals[name] = load(conn, name)
-            principal = principals[name]
+            key = (path.split("/", 1)[0], "/" not in path and asks_for_proxies(
+                element.tag for propstat in response.findall(_PROPSTAT) for element in propstat.iter()))
+            if key not in principals:
+                principals[key] = load(conn, *key)
+            principal = principals[key]
             if principal is None:
                 continue
             if "/" not in path:
