@@ -274,6 +274,7 @@ class PlanerixApplication(radicale_app.Application):
         method = environ.get("REQUEST_METHOD")
         if state is not None and method == "PROPFIND":
             state.needs_item_text = propfind_needs_text(xml_request)
+            state.propname = xml_request is not None and xml_request.find(xmlutils.make_clark("D:propname")) is not None
         if method in ("PROPPATCH", "MKCALENDAR"):
             try:
                 calendar_transp.store_as_text(xml_request)
@@ -300,7 +301,7 @@ class PlanerixApplication(radicale_app.Application):
         self._strip_read_only_privileges(xml_content)
         state = request_state.current()
         if state is not None:
-            principal.complete(xml_content, state.base_prefix, self._storage.connection)
+            principal.complete(xml_content, state.base_prefix, self._storage.connection, state.propname)
             tags.complete(xml_content, state.base_prefix, self._storage.connection)
             sharing.name_owners(xml_content, state.base_prefix)
         calendar_transp.show_as_element(xml_content)

@@ -24,6 +24,8 @@ class RequestState:
     sync_limit: int | None = None
     # False when a PROPFIND asks for no calendar data (etags only): texts stay in the database.
     needs_item_text: bool = True
+    # A PROPFIND asking for property names (DAV:propname): principals list the ones added here too.
+    propname: bool = False
     sync_truncated: bool = False
     # Where a 507 for a truncated sync points (the requested collection).
     request_href: str = "/"

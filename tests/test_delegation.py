@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from okr_extension import account_removal
+
 from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body
 from sharingutil import DAVX5_HOME, WRITE_PRIVILEGES, people, privileges  # noqa: F401  (people: a fixture)
 from test_sharing_api import assert_problem
@@ -113,6 +115,10 @@ def test_the_dav_header_and_the_principal_announce_delegation(alice, people):
     [me], _ = multistatus(bob.dav.request("PROPFIND", "", propfind_body("D:supported-report-set"),
                                           Depth="0").content)
     assert "expand-property" in str([e.tag for e in me.props[clark("D:supported-report-set")].iter()])
+    [names], _ = multistatus(bob.dav.request("PROPFIND", "", '<?xml version="1.0"?><D:propfind xmlns:D="DAV:">'
+                                             "<D:propname/></D:propfind>", Depth="0").content)
+    assert {clark("CS:calendar-proxy-read-for"), clark("CS:calendar-proxy-write-for"),
+            clark("D:group-membership"), clark("C:calendar-home-set")} <= set(names.props)
 
 
 def test_davx5_follows_proxy_for_into_the_delegators_home(alice, people):
@@ -324,3 +330,15 @@ def test_the_sidecar_reads_and_writes_what_a_proxy_may(alice, people):
     alice.api.ok("DELETE", f"/api/delegations/{bob.name}")
     assert bob.api.ok("GET", "/api/my-tasks")["items"] == []
     assert_problem(bob.api.call("GET", "/api/item-links", calendar=f"/{alice.name}/team/", uid="review"), 404)
+
+
+def test_an_archived_delegator_is_out_of_reach_until_restored(alice, people, engine):
+    bob = people("bob")
+    delegate(alice, bob, "read")
+    report = account_removal.remove(engine, alice.name, keep_data=True)
+    archived = f"/{report.archived_as}/"
+    assert bob.dav.request("GET", other(bob, archived + "team/standup.ics")).status_code == 403
+    assert bob.dav.request("PROPFIND", other(bob, archived), DAVX5_HOME, Depth="1").status_code == 403
+    assert bob.api.ok("GET", "/api/delegations")["delegated_to_me"] == []
+    account_removal.restore(engine, report.archived_as)
+    assert "Standup" in bob.dav.request("GET", other(bob, f"/{alice.name}/team/standup.ics")).text

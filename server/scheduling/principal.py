@@ -232,11 +232,15 @@ def response_path(href: str, base_prefix: str) -> Optional[str]:
     return posixpath.normpath(path).strip("/") if path.strip("/") else ""
 
 
-def complete(multistatus: ET.Element, base_prefix: str, conn_factory) -> None:
+def complete(multistatus: ET.Element, base_prefix: str, conn_factory, propname: bool = False) -> None:
     """Fill in the scheduling properties of the principals, inboxes and outboxes in
-    ``multistatus``. ``conn_factory()`` gives a database connection (a context manager),
-    opened only when the answer shows one of them."""
+    ``multistatus`` (with ``propname``, the answer to DAV:propname, add their names to the
+    principals'). ``conn_factory()`` gives a database connection (a context manager), opened only
+    when the answer shows one of them."""
     if multistatus.tag != clark("D:multistatus"):
+        return
+    if propname:
+        _list_principal_props(multistatus, base_prefix)
         return
     targets = []
     for response in multistatus.findall(_RESPONSE):
@@ -264,6 +268,16 @@ def complete(multistatus: ET.Element, base_prefix: str, conn_factory) -> None:
                           PRINCIPAL_PROPS)
             elif kinds.get(path) in MAILBOX_PRIVILEGES:
                 _complete_mailbox(response, kinds[path], principal, base_prefix)
+
+
+def _list_principal_props(multistatus: ET.Element, base_prefix: str) -> None:
+    for response in multistatus.findall(_RESPONSE):
+        href = response.find(_HREF)
+        path = response_path(href.text or "", base_prefix) if href is not None else None
+        if path and "/" not in path:
+            prop = _ok_prop(response)
+            listed = {element.tag for element in prop}
+            prop.extend(ET.Element(tag) for tag in PRINCIPAL_PROPS if tag not in listed)
 
 
 _KINDS = sa.text("SELECT path, kind FROM collection WHERE path = ANY(:paths)")

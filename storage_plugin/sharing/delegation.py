@@ -15,8 +15,10 @@ DELEGATES = sa.text(
     " AND (CAST(:access AS text) IS NULL OR access = :access) ORDER BY delegate")
 DELEGATION = sa.text(
     "SELECT delegate, access, created FROM calendar_delegation WHERE delegator = :owner AND delegate = :delegate")
+# (An archived delegator, renamed with a leading dot, is nobody's until restored.)
 DELEGATORS = sa.text(
-    "SELECT delegator, access, created FROM calendar_delegation WHERE delegate = :user ORDER BY delegator")
+    "SELECT delegator, access, created FROM calendar_delegation WHERE delegate = :user"
+    " AND left(delegator, 1) <> '.' ORDER BY delegator")
 # A delegate is in one group of a delegator: putting them in the other moves them.
 UPSERT = sa.text(
     "INSERT INTO calendar_delegation (delegator, delegate, access) VALUES (:owner, :delegate, :access)"

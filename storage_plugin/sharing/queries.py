@@ -15,9 +15,10 @@ GRANTED = ("(s.grantee_account = :user"
 RANK = "CASE s.access WHEN 'read-write' THEN 3 WHEN 'read' THEN 2 ELSE 1 END"
 
 # What a delegation (migration 0018) grants on one of the delegator's collections, as a share's access:
-# every calendar and task list (never the scheduling inbox or outbox, nor address books).
+# every calendar and task list (never the scheduling inbox or outbox, nor address books). An
+# archived delegator (renamed with a leading dot) is out of reach until restored.
 DELEGATED = "CASE d.access WHEN 'write' THEN 'read-write' ELSE 'read' END"
-DELEGABLE = "c.tag = 'VCALENDAR' AND c.kind = 'normal'"
+DELEGABLE = "c.tag = 'VCALENDAR' AND c.kind = 'normal' AND left(d.delegator, 1) <> '.'"
 
 ACCESS_OF = sa.text(
     "SELECT s.access FROM ("
@@ -29,7 +30,8 @@ ACCESS_OF = sa.text(
 
 # A delegate reads the delegator's home (the principal, and the listing of what it may use).
 HOME_ACCESS = sa.text(
-    "SELECT 'read' FROM calendar_delegation WHERE delegator = :owner AND delegate = :user")
+    "SELECT 'read' FROM calendar_delegation WHERE delegator = :owner AND delegate = :user"
+    " AND left(delegator, 1) <> '.'")
 
 # Collections :user may read through a share or a delegation (for the sidecar's reads, as a sub-select).
 READABLE_SHARED = ("SELECT s.collection_id FROM calendar_share s"
