@@ -192,6 +192,12 @@ def test_a_write_proxys_writes_land_in_the_delegators_calendar_and_sync(alice, p
     theirs, _ = multistatus(bob.dav.report(team, sync_body(), depth="0").content)
     assert [r.href for r in theirs] == [f"/{alice.name}/team/review.ics"]
     assert bob.dav.request("GET", other(bob, f"/{alice.name}/schedule-inbox/")).status_code == 403
+    # Items, not the calendars themselves: no deleting or replacing them, nor making new ones.
+    deleted = bob.dav.request("DELETE", team)
+    assert deleted.status_code == 403 and "write proxy" in deleted.text
+    assert bob.dav.put(team, event("whole", "Replaced")).status_code == 403
+    assert bob.dav.request("MKCALENDAR", other(bob, f"/{alice.name}/new/")).status_code == 403
+    assert "Review" in alice.dav.request("GET", "team/review.ics").text
     # The API's reads and writes follow the same rights.
     week = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-08T00:00:00Z"}
     assert "review" in str(bob.api.ok("GET", "/api/agenda", **week))

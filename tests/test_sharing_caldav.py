@@ -79,6 +79,10 @@ def test_read_write_changes_land_in_the_owners_calendar_and_sync(alice, people):
     # The sharee syncs the same calendar at its mount.
     mine, _ = multistatus(bob.dav.report(shared, sync_body(), depth="0").content)
     assert [r.href for r in mine] == [f"/{bob.name}/{shared}review.ics"]
+    # Read-write is for the items: the calendar itself cannot be deleted, at the mount or the owner's path.
+    for path in (shared, f"../{alice.name}/team/"):
+        assert bob.dav.request("DELETE", path).status_code == 403
+    assert "Review" in alice.dav.request("GET", "team/review.ics").text
 
 
 def test_the_sharee_renames_and_recolours_their_own_view(alice, people):

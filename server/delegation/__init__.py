@@ -292,8 +292,8 @@ def write_refusal(storage, user: str, path: str) -> Optional[request_state.Rejec
         reason = (f"/{stripped}/ is {owner}'s; you are {owner}'s read proxy: ask {owner} to make you "
                   "a write proxy to change it")
     else:
-        reason = (f"/{stripped}/ is not one of {owner}'s calendars or task lists: a write proxy changes "
-                  "those only (not the scheduling inbox or outbox, nor the home itself)")
+        reason = (f"/{stripped}/: as {owner}'s write proxy you change the items of {owner}'s calendars and "
+                  "task lists only (not the calendars themselves, the scheduling inbox or outbox, nor address books)")
     return request_state.Rejection(client.FORBIDDEN, "D:need-privileges", reason)
 
 

@@ -7,8 +7,9 @@ from storage_plugin.sharing import queries
 
 # Weakest to strongest; "owner" is implied by the path (a user owns what lies under /<user>/).
 ACCESSES = ("free-busy", "read", "read-write")
-# Radicale's permission letters for a calendar or address book reached through a share.
-_PERMISSIONS = {"owner": "rw", "read-write": "rw", "read": "r", "free-busy": "f"}
+# Radicale's permission letters for a calendar or address book reached through a share or a
+# delegation: "read-write" changes items, never deletes (d) or replaces (o) the owner's collection.
+_PERMISSIONS = {"owner": "rw", "read-write": "rwdo", "read": "r", "free-busy": "f"}
 # Separates the owner from the calendar name in a mount (/bob/alice~team/).
 MOUNT_SEPARATOR = "~"
 
