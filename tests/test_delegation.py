@@ -2,11 +2,12 @@
 /api/delegations."""
 from __future__ import annotations
 
+import caldav
 import pytest
 
 from okr_extension import account_removal
 
-from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body
+from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body, vevent
 from sharingutil import DAVX5_HOME, WRITE_PRIVILEGES, people, privileges  # noqa: F401  (people: a fixture)
 from test_sharing_api import assert_problem
 
@@ -348,3 +349,13 @@ def test_an_archived_delegator_is_out_of_reach_until_restored(alice, people, eng
     assert bob.api.ok("GET", "/api/delegations")["delegated_to_me"] == []
     account_removal.restore(engine, report.archived_as)
     assert "Standup" in bob.dav.request("GET", other(bob, f"/{alice.name}/team/standup.ics")).text
+
+
+def test_the_caldav_library_uses_a_delegators_calendar_by_url(alice, people, base_url):
+    bob = people("bob")
+    delegate(alice, bob, "write")
+    client = caldav.DAVClient(url=f"{base_url}/{bob.name}/", username=bob.name, password=bob.dav.password)
+    team = client.calendar(url=f"{base_url}/{alice.name}/team/")
+    assert [e.vobject_instance.vevent.summary.value for e in team.events()] == ["Standup"]
+    team.save_event(calendar(vevent("from-bob", "From Bob")))
+    assert "From Bob" in alice.dav.request("GET", "team/from-bob.ics").text
