@@ -114,8 +114,8 @@ def identity(conn: sa.Connection, name: str):
 # -- who may find whom ---------------------------------------------------------------------
 # The one rule for principal search, invitations and free-busy (CalDAV and the API alike): a
 # user may learn that an account exists (find it, invite it, see its free-busy) if it is their
-# own, shares an organisation with them (okr_extension's membership table) or shares a calendar
-# with them (any access: storage_plugin.sharing), or, with
+# own, shares an organisation with them (okr_extension's membership table), shares a calendar
+# with them (any access: storage_plugin.sharing) or made them their proxy (delegation), or, with
 # PLANERIX_DIRECTORY_SCOPE=everyone, if it is any local account. Archived accounts (a leading
 # dot) are nobody's business. Anyone else is answered exactly as an account that does not exist.
 # A room or resource (okr_extension's calendar_resource) and the members of its organisation
@@ -140,7 +140,8 @@ _IN_SCOPE = f"""left(a.name, 1) <> '.'
             OR EXISTS (
                 SELECT 1 FROM calendar_resource r JOIN membership m ON m.organisation_id = r.organisation_id
                 WHERE (r.account = a.name AND m.account = :user) OR (r.account = :user AND m.account = a.name))
-            OR EXISTS (SELECT 1 FROM calendar_share s WHERE s.owner = a.name AND {sharing_queries.GRANTED}))"""
+            OR EXISTS (SELECT 1 FROM calendar_share s WHERE s.owner = a.name AND {sharing_queries.GRANTED})
+            OR EXISTS (SELECT 1 FROM calendar_delegation d WHERE d.delegator = a.name AND d.delegate = :user))"""
 _VISIBLE_AMONG = sa.text(
     f"SELECT a.name FROM account a WHERE a.name = ANY(CAST(:names AS text[])) AND {_IN_SCOPE}")
 

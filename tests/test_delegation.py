@@ -359,3 +359,12 @@ def test_the_caldav_library_uses_a_delegators_calendar_by_url(alice, people, bas
     assert [e.vobject_instance.vevent.summary.value for e in team.events()] == ["Standup"]
     team.save_event(calendar(vevent("from-bob", "From Bob")))
     assert "From Bob" in alice.dav.request("GET", "team/from-bob.ics").text
+
+
+def test_a_proxy_sees_the_delegators_busy_time(alice, people):
+    stranger = people("stranger")  # in no organisation with alice
+    week = {"users": alice.name, "start": "2026-01-01T00:00:00Z", "end": "2026-01-08T00:00:00Z"}
+    assert stranger.api.ok("GET", "/api/free-busy", **week)["users"][0]["found"] is False
+    delegate(alice, stranger, "read")
+    [answer] = stranger.api.ok("GET", "/api/free-busy", **week)["users"]
+    assert answer["found"] is True and [b["type"] for b in answer["busy"]] == ["BUSY"]
