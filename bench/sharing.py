@@ -1,4 +1,4 @@
-"""Shared calendars cost what own calendars cost (issue #11): ratios shared ÷ own.
+"""Shared and delegated calendars cost what own calendars cost (issue #11): ratios shared ÷ own.
 
     python -m bench.sharing                 # 50 calendars, 10,000 items → bench/results/sharing.md, sharing.json
     python -m bench.sharing --smoke         # 3 calendars, 120 items, a few seconds
@@ -10,7 +10,9 @@ Planerix alone (the peers have no sharing), one server (``planerix serve``, embe
   calendars and of a user with as many calendars shared with them (by ``POST /api/shares``);
 * week query: the one-week calendar-query (getetag, ~100 hrefs, bench.workloads.week_query) on a
   calendar of ``--items`` items (bench.dataset, filled by HTTP PUT), by its owner at its own path
-  and by a sharee (read access) at the mount in their home.
+  and by a sharee (read access) at the mount in their home;
+* proxy listing: the same Depth-1 PROPFIND of the owner's home (``--calendars`` calendars) by the
+  owner and by their write proxy (``POST /api/delegations``), as DAVx5 lists a delegator's home.
 
 Target: each ratio ≤ 1.3.
 """
@@ -80,8 +82,14 @@ def _share(api: requests.Session, api_url: str, calendar: str, user: str) -> Non
         raise RuntimeError(f"POST /api/shares {calendar}: HTTP {reply.status_code}: {reply.text[:300]}")
 
 
+def _delegate(api: requests.Session, api_url: str, user: str) -> None:
+    reply = api.post(api_url + "/api/delegations", json={"delegate": user, "access": "write"}, timeout=60)
+    if reply.status_code != 201:
+        raise RuntimeError(f"POST /api/delegations {user}: HTTP {reply.status_code}: {reply.text[:300]}")
+
+
 def run(workdir: Path, calendars: int, items: int, budget: Budget) -> dict:
-    users = {"owner": PASSWORD, "sharee": PASSWORD, "solo": PASSWORD}
+    users = {"owner": PASSWORD, "sharee": PASSWORD, "solo": PASSWORD, "proxy": PASSWORD}
     server = PlanerixServer(workdir / "planerix", users)
     out: dict = {"status": "ok"}
     try:
@@ -99,6 +107,9 @@ def run(workdir: Path, calendars: int, items: int, budget: Budget) -> dict:
         log(f"planerix: {calendars} own calendars for solo, {calendars} shared with sharee")
         out["home_own"], out["home_shared"] = interleaved(home_listing(davs["solo"], "/solo/", calendars),
                                                           home_listing(davs["sharee"], "/sharee/", calendars), budget)
+        _delegate(api, api_url, "proxy")
+        out["proxy_own"], out["proxy_shared"] = interleaved(home_listing(davs["owner"], "/owner/", calendars),
+                                                            home_listing(davs["proxy"], "/owner/", calendars), budget)
         _check(davs["owner"].mkcalendar("/owner/big/"), "MKCALENDAR", ok=(201,))
         filled = http_fill(server.base_url, ("owner", PASSWORD), "/owner/big/", dataset.calendar_items(0, items),
                            workers=8)
@@ -128,8 +139,8 @@ def ratios(results: dict) -> dict:
     found = results["planerix"]
     if found.get("status") != "ok":
         return {}
-    return {"home": found["home_shared"]["median_s"] / found["home_own"]["median_s"],
-            "week": found["week_shared"]["median_s"] / found["week_own"]["median_s"]}
+    return {key: found[f"{key}_shared"]["median_s"] / found[f"{key}_own"]["median_s"]
+            for key in ("home", "week", "proxy")}
 
 
 def report(results: dict) -> str:
@@ -140,12 +151,15 @@ def report(results: dict) -> str:
     found_ratios = ratios(results)
     lines += ["| workload | own (ms) | shared (ms) | ratio | target |", "|---|---|---|---|---|"]
     for key, label in (("home", f"Depth-1 PROPFIND of a home, {meta['calendars']} calendars (DAVx5 body)"),
-                       ("week", f"week calendar-query, {meta['items']:,} items (~100 hrefs)")):
+                       ("week", f"week calendar-query, {meta['items']:,} items (~100 hrefs)"),
+                       ("proxy", f"the owner's home ({meta['calendars']} calendars) listed by a write proxy "
+                                 "(\"shared\") and by the owner")):
         own, shared, ratio = found[f"{key}_own"]["median_s"], found[f"{key}_shared"]["median_s"], found_ratios[key]
         verdict = "pass" if ratio <= TARGET else "miss"
         lines.append(f"| {label} | {own * 1000:.1f} | {shared * 1000:.1f} | {ratio:.2f}× | ≤ {TARGET}× {verdict} |")
     return "\n".join(lines + ["", "Medians of requests alternating own and shared (one keep-alive connection per "
-                              "user); shares made with `POST /api/shares` (read access).", ""])
+                              "user); shares made with `POST /api/shares` (read access), the delegation with "
+                              "`POST /api/delegations` (write access).", ""])
 
 
 def main(argv: list[str] | None = None) -> dict:
