@@ -88,14 +88,18 @@ def test_apple_sets_proxies_and_expands_whose_proxy_it_is(alice, people):
     [carols], _ = multistatus(carol.dav.report("", APPLE_EXPAND, depth="0").content)
     assert [r.findtext(clark("D:href")) for r in carols.props[clark("CS:calendar-proxy-read-for")]] == [
         f"/{alice.name}/"]
-    # The delegator's view of a group: its members with their names.
-    [members], _ = multistatus(alice.dav.report(write_group, (
-        '<?xml version="1.0" encoding="UTF-8"?><A:expand-property xmlns:A="DAV:">'
-        '<A:property name="group-member-set" namespace="DAV:"><A:property name="displayname" namespace="DAV:"/>'
-        "</A:property></A:expand-property>"), depth="0").content)
+    # The delegator's view of a group: its members, with their names once the directory shows them
+    # to her (naming someone a proxy reveals nothing of them).
+    expand_members = ('<?xml version="1.0" encoding="UTF-8"?><A:expand-property xmlns:A="DAV:">'
+                      '<A:property name="group-member-set" namespace="DAV:">'
+                      '<A:property name="displayname" namespace="DAV:"/></A:property></A:expand-property>')
+    [members], _ = multistatus(alice.dav.report(write_group, expand_members, depth="0").content)
     [member] = members.props[clark("D:group-member-set")]
-    assert member.findtext(clark("D:href")) == f"/{bob.name}/"
-    assert member.findtext(f".//{clark('D:displayname')}") == bob.name
+    assert member.findtext(clark("D:href")) == f"/{bob.name}/" and member.find(f".//{clark('D:displayname')}") is None
+    org = alice.api.ok("POST", "/api/organisations", {"name": "Acme"})
+    alice.api.ok("POST", f"/api/organisations/{org['id']}/members", {"user": bob.name, "role": "member"})
+    [members], _ = multistatus(alice.dav.report(write_group, expand_members, depth="0").content)
+    assert members.props[clark("D:group-member-set")][0].findtext(f".//{clark('D:displayname')}") == bob.name
     # Apple then reads the delegator's principal (startup_delegate_principal_propfind.request).
     [principal], _ = multistatus(bob.dav.request("PROPFIND", other(bob, f"/{alice.name}/"), propfind_body(
         "C:calendar-home-set", "D:displayname", "C:schedule-inbox-URL"), Depth="0").content)

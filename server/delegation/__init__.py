@@ -338,6 +338,8 @@ def _specs(element: ET.Element) -> list[tuple[str, list]]:
 
 def _expand(conn, path: str, specs: list, user: str, base_prefix: str, cache: dict, budget: list) -> ET.Element:
     target = _resolve(conn, path, cache)
+    if isinstance(target, props.Principal) and target.name != user and not directory.visible(conn, user, target.name):
+        target = None  # naming someone a proxy shows nothing of them the directory would not
     href = _href(base_prefix, path)
     if target is None:
         response = ET.Element(clark("D:response"))
