@@ -136,6 +136,10 @@ def test_davx5_follows_proxy_for_into_the_delegators_home(alice, people):
     assert [h.text for h in me.props[clark("CS:calendar-proxy-write-for")]] == [f"/{alice.name}/"]
     assert [h.text for h in me.props[clark("D:group-membership")]] == [f"/{alice.name}/calendar-proxy-write/"]
     assert len(me.props[clark("CS:calendar-proxy-read-for")]) == 0
+    # The group it is a member of answers, with no home set of its own (DAVx5 moves on).
+    [group], _ = multistatus(bob.dav.request("PROPFIND", other(bob, f"/{alice.name}/calendar-proxy-write/"),
+                                             DAVX5_PRINCIPAL, Depth="0").content)
+    assert clark("C:calendar-home-set") in group.missing and group.text("D:displayname") == "calendar-proxy-write"
     # Into the delegator's principal (up to two levels), then its home set.
     [theirs], _ = multistatus(bob.dav.request("PROPFIND", other(bob, f"/{alice.name}/"), DAVX5_PRINCIPAL,
                                               Depth="0").content)

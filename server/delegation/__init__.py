@@ -118,6 +118,9 @@ def _may_read(conn, user: str, owner: str) -> bool:
     return bool(user) and access_of(conn, user, owner) is not None
 
 
+_ACCOUNT = sa.text("SELECT 1 FROM account WHERE name = :name")
+
+
 def _resolve(conn, path: str, cache: dict) -> Optional[Target]:
     """The principal or proxy group at ``path`` (stripped, "alice" or "alice/calendar-proxy-read")."""
     if path not in cache:
@@ -131,9 +134,6 @@ def _resolve(conn, path: str, cache: dict) -> Optional[Target]:
         else:
             cache[path] = None
     return cache[path]
-
-
-_ACCOUNT = sa.text("SELECT 1 FROM account WHERE name = :name")
 
 
 def _path_of_href(href: str, base_prefix: str) -> Optional[str]:
