@@ -31,6 +31,11 @@ def access_of(conn, user: str, path: str) -> Optional[str]:
     return conn.execute(queries.ACCESS_OF, {"user": user, "path": "/".join(parts[:2])}).scalar()
 
 
+def accesses_in_home(conn, user: str, owner: str) -> dict[str, Optional[str]]:
+    """``access_of`` for each collection in ``owner``'s home ("alice/team" → "read"...), in one query."""
+    return dict(conn.execute(queries.ACCESSES_IN_HOME, {"user": user, "owner": owner}).all())
+
+
 def permissions_of(access: Optional[str]) -> str:
     """Radicale's permission letters for an access (owner_only's for the owner)."""
     return _PERMISSIONS.get(access or "", "")

@@ -20,13 +20,16 @@ RANK = "CASE s.access WHEN 'read-write' THEN 3 WHEN 'read' THEN 2 ELSE 1 END"
 DELEGATED = "CASE d.access WHEN 'write' THEN 'read-write' ELSE 'read' END"
 DELEGABLE = "c.tag = 'VCALENDAR' AND c.kind = 'normal' AND left(d.delegator, 1) <> '.'"
 
-ACCESS_OF = sa.text(
-    "SELECT s.access FROM ("
-    "  SELECT s.access FROM calendar_share s JOIN collection c ON c.id = s.collection_id"
-    f"  WHERE c.path = :path AND {GRANTED}"
-    f"  UNION ALL SELECT {DELEGATED} FROM calendar_delegation d JOIN collection c ON c.path = :path"
-    f"  WHERE d.delegator = split_part(:path, '/', 1) AND d.delegate = :user AND {DELEGABLE}"
-    f") AS s ORDER BY {RANK} DESC LIMIT 1")
+# The strongest access :user has on the collection c, through a share or a delegation (NULL: none).
+_STRONGEST = (
+    "(SELECT s.access FROM ("
+    f"  SELECT s.access FROM calendar_share s WHERE s.collection_id = c.id AND {GRANTED}"
+    f"  UNION ALL SELECT {DELEGATED} FROM calendar_delegation d"
+    f"  WHERE d.delegator = split_part(c.path, '/', 1) AND d.delegate = :user AND {DELEGABLE}"
+    f") AS s ORDER BY {RANK} DESC LIMIT 1)")
+ACCESS_OF = sa.text(f"SELECT {_STRONGEST} FROM collection c WHERE c.path = :path")
+# The same for every collection in :owner's home at once (a proxy's listing of it).
+ACCESSES_IN_HOME = sa.text(f"SELECT c.path, {_STRONGEST} AS access FROM collection c WHERE c.parent_path = :owner")
 
 # A delegate reads the delegator's home (the principal, and the listing of what it may use).
 HOME_ACCESS = sa.text(

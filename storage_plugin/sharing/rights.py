@@ -10,7 +10,7 @@ from radicale import pathutils
 from radicale import rights as radicale_rights
 
 from storage_plugin import database, request_state
-from storage_plugin.sharing.access import access_of, permissions_of
+from storage_plugin.sharing.access import access_of, accesses_in_home, permissions_of
 
 
 class Rights(radicale_rights.BaseRights):
@@ -36,6 +36,10 @@ class Rights(radicale_rights.BaseRights):
         if key not in memo:
             with self._engine.connect() as conn:
                 access = access_of(conn, user, sane)
-            # Another user's home: its proxies read it (the principal, and a listing of what they may use).
+                if len(parts) == 1 and access:
+                    # Another user's home, read by their proxy (the principal, and a listing of what
+                    # they may use): a listing asks next for each collection in it, all answered at once.
+                    for path, found in accesses_in_home(conn, user, parts[0]).items():
+                        memo.setdefault((user, path), permissions_of(found))
             memo[key] = ("R" if access else "") if len(parts) == 1 else permissions_of(access)
         return memo[key]
