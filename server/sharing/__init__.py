@@ -93,11 +93,17 @@ def fast_report(app, environ, base_prefix: str, path: str, user: str, user_group
             return None
         answer = fast_report_module.report(app, environ, base_prefix, share["PathMapped"], share["Owner"], set(),
                                            request_info)
-    if answer is None or answer[0] != client.MULTI_STATUS or not isinstance(answer[2], bytes):
+    if answer is None or answer[0] != client.MULTI_STATUS:
         return None
     status, headers, body, logged = answer
-    return status, headers, _rebase(body, app._encoding, base_prefix + share["PathMapped"],
-                                    base_prefix + share["PathOrToken"]), logged
+    old, new = base_prefix + share["PathMapped"], base_prefix + share["PathOrToken"]
+    if isinstance(body, fast_listing._Body):
+        # Chunks end between members' responses: no href is cut by one.
+        body.chunks = [_rebase(chunk, app._encoding, old, new) for chunk in body.chunks]
+        return status, headers, body, logged
+    if not isinstance(body, bytes):
+        return None
+    return status, headers, _rebase(body, app._encoding, old, new), logged
 
 
 def is_home_listing(environ, path: str) -> bool:
