@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from email.headerregistry import Address
@@ -211,6 +212,22 @@ def _addresses(mail: EmailMessage, header: str) -> list[str]:
     return [a for _, email in found if (a := normalise_address(f"mailto:{email}")) is not None]
 
 
+# Anything shaped like an address in a raw header (quoted display names included).
+_ADDRESS_LIKE = re.compile(r"[^\s<>@\",;:()\[\]]+@[^\s<>@\",;:()\[\]]+")
+
+
+def _sender(mail: EmailMessage) -> str:
+    """The one address of the From header. Parsers disagree on odd headers (Python's reads
+    ``a@x <b@y>`` as a@x, a mail client may show b@y): a From naming more than one address in
+    any way, display names included, is refused rather than guessed."""
+    raw = [value for name, value in mail.raw_items() if name.lower() == "from"]
+    named = {normalise_address(f"mailto:{found}") for found in _ADDRESS_LIKE.findall(raw[0])} if len(raw) == 1 else set()
+    parsed = _addresses(mail, "From")
+    if len(named) != 1 or None in named or parsed != list(named):
+        raise MalformedReply("the mail's From header does not name exactly one address")
+    return parsed[0]
+
+
 def _reduced_reply(part_text: str) -> tuple[str, str, Optional[str], Calendar]:
     """(uid, attendee, organizer, reduced REPLY) of one text/calendar body; MalformedReply if it
     is not exactly one attendee's answer to one event."""
@@ -283,15 +300,13 @@ def replies_in(mail: EmailMessage) -> list[InboundReply]:
     parts = [part for part in mail.walk() if _is_reply(part)]
     if not parts:
         return []
-    senders = _addresses(mail, "From")
-    if len(senders) != 1:
-        raise MalformedReply("the mail has no single From address")
+    sender = _sender(mail)
     recipients = tuple(_addresses(mail, "To") + _addresses(mail, "Cc"))
     found: dict[str, InboundReply] = {}
     for part in parts:
         uid, attendee, organizer, calendar = _reduced_reply(_body(part))
-        if attendee != senders[0]:
-            raise ForeignReply(f"the REPLY answers for {attendee[7:]} but the mail is from {senders[0][7:]}")
+        if attendee != sender:
+            raise ForeignReply(f"the REPLY answers for {attendee[7:]} but the mail is from {sender[7:]}")
         reply = InboundReply(uid, attendee, organizer, recipients, calendar)
         found.setdefault(reply.digest, reply)
     return list(found.values())

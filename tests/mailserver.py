@@ -75,8 +75,10 @@ service imap-login {{
   }}
 }}
 """)
+        # Infrastructure, not under test: on the real clock (.ci/clock-ahead preloads libfaketime).
+        real_clock = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
         self.process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, env=real_clock)
         wait_for_port(self.port, self.process, self.log)
 
     def email_config(self, poll_seconds: float = 3600) -> dict[str, str]:
