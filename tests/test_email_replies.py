@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from radicale import config as radicale_config
 
-from conftest import FROZEN_NOW, ServeProcess, planerix_command, start_caldav_server
+from conftest import FROZEN_NOW, ServeProcess, free_port, planerix_command, start_caldav_server
 from mailserver import Dovecot
 from schedutil import copy_of, invitation, scheduling_user, unfolded
 from server.mail_replies import ledger
@@ -212,6 +212,18 @@ def test_polls_are_due_by_the_clock_and_one_process_holds_the_mailbox(engine, ca
     assert "PARTSTAT=ACCEPTED" in _attendee_line(copy_of(organizer, uid), guest.email)
 
 
+def test_a_mail_server_that_is_away_is_tried_again_at_the_next_poll(engine, caldav, dovecot):
+    settings = MailboxSettings("127.0.0.1", free_port(), "none", dovecot.username, dovecot.password, "INBOX", 30)
+    away = MailboxPoller(caldav.application._storage, settings)
+    with clock.frozen(FROZEN_NOW + timedelta(days=400)) as now:
+        report = away.poll_now()
+    assert report is not None and sum(report.outcomes.values()) == 0
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT * FROM mailbox_poll WHERE mailbox = :m"), {"m": settings.name}).one()
+    assert "ConnectionRefusedError" in row.last_error and row.lease_owner is None
+    assert row.next_poll == now + timedelta(seconds=30)
+
+
 def test_mailbox_settings_come_from_email_options_or_the_environment_and_are_checked(monkeypatch):
     configuration = radicale_config.load()
     assert not MailboxSettings.from_configuration(configuration).configured  # no host: nothing polled
@@ -273,6 +285,10 @@ def test_two_processes_polling_one_mailbox_take_each_answer_once(engine, databas
                                      {"uid": uid}).all()
             assert sorted(a for a, _ in taken) == sorted(f"mailto:{g.email}" for g in guests)
             assert all(job is not None for _, job in taken)
+            with engine.connect() as conn:
+                polled = conn.execute(sa.text("SELECT last_poll, last_error FROM mailbox_poll WHERE mailbox = :m"),
+                                      {"m": f"{dovecot.username}@127.0.0.1:{dovecot.port}/INBOX"}).one()
+            assert polled.last_poll is not None and polled.last_error is None
         finally:
             second.stop()
     finally:

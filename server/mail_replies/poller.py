@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Optional
 
+import sqlalchemy as sa
+
 from scheduling import imip, itip
 from server.mail_replies import ledger
 from server.mail_replies.mailbox import FLAGGED, MAX_MAIL_BYTES, SEEN, MailboxSession
@@ -103,16 +105,23 @@ class MailboxPoller(scheduling.Worker):
         if not replies:
             logger.info("mail %s in %s carries no iTIP REPLY: marked seen", uid.decode(), self.settings.name)
             return IGNORED, []
-        jobs = []
+        jobs, outcome = [], IGNORED
         for reply in replies:
             try:
                 job = self._apply(reply, message_id)
             except outside_answers.Unanswerable as e:
                 logger.info("answer of %s to %s by mail not taken: %s", reply.attendee[7:], reply.uid, e)
                 continue
+            except sa.exc.DBAPIError:
+                raise  # the database is away: the mail stays unseen for the next poll
+            except Exception as e:  # a REPLY this code cannot handle must not hold up the mails after it
+                logger.warning("answer of %s to %s by mail could not be applied", reply.attendee[7:], reply.uid,
+                               exc_info=True)
+                outcome = self._refused(uid, f"could not be applied: {type(e).__name__}: {e}")
+                continue
             if job is not None:
                 jobs.append(job)
-        return (TAKEN if jobs else IGNORED), jobs
+        return (outcome if outcome == REFUSED or not jobs else TAKEN), jobs
 
     def _apply(self, reply: imip.InboundReply, message_id: str) -> Optional[int]:
         """Queue one answer to its organizer's account with the record that it was taken (one
