@@ -30,7 +30,7 @@ TAKEN, IGNORED, REFUSED = "taken", "ignored", "refused"
 
 @dataclass
 class PollReport:
-    """What one poll did: None when another process held the mailbox (or no poll was due)."""
+    """How many mails one poll took, ignored and refused."""
     outcomes: dict[str, int] = field(default_factory=lambda: {TAKEN: 0, IGNORED: 0, REFUSED: 0})
 
     def count(self, outcome: str) -> None:
@@ -85,7 +85,7 @@ class MailboxPoller(scheduling.Worker):
             outcome, jobs = self._take(uid, raw)
         if jobs:
             scheduling.deliver_all(self.storage, jobs)  # else any server's scheduling worker does it
-        session.mark(uid, SEEN, FLAGGED) if outcome == REFUSED else session.mark(uid, SEEN)
+        session.mark(uid, *((SEEN, FLAGGED) if outcome == REFUSED else (SEEN,)))
         return outcome
 
     def _refused(self, uid: bytes, why: str) -> str:
