@@ -3,6 +3,8 @@
     python -m bench.freebusy                              # → bench/results/freebusy.md, freebusy.json
     python -m bench.freebusy --events 2000 --users 5      # smaller
     python -m bench.freebusy --smoke                      # 200 events, 3 users, a few seconds per server
+    python -m bench.freebusy --database-url URL           # on an external PostgreSQL database (empty) ...
+    python -m bench.freebusy --database-url URL --filled  # ... and measured again without filling it again
 
 Each user gets one calendar of ``--events`` events over ten years, 2016-2025 (user_items: a
 long-used calendar, some 100 busy periods in the month asked about; singles of 30 minutes to 2
