@@ -202,8 +202,9 @@ async def my_week(request: web.Request) -> web.Response:
 
 async def heatmap(request: web.Request) -> web.Response:
     organisation_id = path_id(request)
+    offset = _offset(request)
     async with transaction(request) as conn:
-        page = await week.heatmap(conn, _user(request), organisation_id)
+        page = await week.heatmap(conn, _user(request), organisation_id, offset=offset)
         name = (await overview.organisation_name(conn, organisation_id))
     return render(request, "heatmap.html", {"title": f"{name}: time invested", "heatmap": page,
                                             "organisation_id": organisation_id, "organisation_name": name})
