@@ -358,33 +358,49 @@ def test_live_twin_answers_304_until_something_changes(api_server, alice, org):
     assert Dashboard(api_server.url).get(f"/app/key-results/{kr['id']}/live", allow_redirects=False).status_code == 303
 
 
-def test_overview_pages_the_tree_in_reading_order(database_url, api_server, alice, org):
+def test_overview_pages_top_level_objectives_and_counts_what_it_leaves_out(database_url, api_server, alice, org,
+                                                                         monkeypatch):
     top = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Top"})
     child = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Child",
                                                  "parent_id": top["id"]})
     alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Grandchild",
                                          "parent_id": child["id"]})
+    alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Second child",
+                                         "parent_id": top["id"]})
     alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Other"})
 
-    async def page(offset: int):
-        engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
-        try:
-            async with engine.begin() as conn:
-                return await overview.load(conn, alice.name, uuid.UUID(org["id"]), offset=offset, limit=2)
-        finally:
-            await engine.dispose()
-    first, second = asyncio.run(page(0)), asyncio.run(page(2))
-    assert [(node.objective["title"], depth) for node, depth in first.rows + second.rows] == \
-        [("Other", 0), ("Top", 0), ("Child", 1), ("Grandchild", 2)]
-    assert (first.matching, first.next_offset, first.previous_offset) == (4, 2, None)
+    def page(offset: int, **bounds):
+        for name, value in bounds.items():
+            monkeypatch.setattr(overview, name, value)
+
+        async def run():
+            engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
+            try:
+                async with engine.begin() as conn:
+                    return await overview.load(conn, alice.name, uuid.UUID(org["id"]), offset=offset, limit=1)
+            finally:
+                await engine.dispose()
+        loaded = asyncio.run(run())
+        return loaded, [(node.objective["title"], depth, node.hidden) for node, depth in loaded.rows]
+
+    first, rows = page(0)
+    assert rows == [("Other", 0, 0)]
+    assert (first.count, first.matching, first.next_offset, first.previous_offset) == (5, 2, 1, None)
+    second, rows = page(1)
+    assert rows == [("Top", 0, 0), ("Child", 1, 0), ("Grandchild", 2, 0), ("Second child", 1, 0)]
     assert (second.next_offset, second.previous_offset) == (None, 0)
+    # Beyond the shown depth or the shown children, the parent's row counts what is left out.
+    assert page(1, SHOWN_DEPTH=1)[1] == [("Top", 0, 0), ("Child", 1, 1), ("Second child", 1, 0)]
+    assert page(1, SHOWN_DEPTH=2, SHOWN_CHILDREN=1)[1] == [("Top", 0, 1), ("Child", 1, 0), ("Grandchild", 2, 0)]
+    monkeypatch.undo()  # the sidecar below runs in this process: back to the real bounds
 
     browser = signed_in(api_server.url, alice)
     text = browser.get(f"/app/organisations/{org['id']}").text
-    assert 'class="objective depth-2"' in text and "Rows " not in text  # one page: no pager
+    assert 'class="objective depth-2"' in text and "Showing " not in text  # one page: no pager
+    assert "Objective tree (5 objectives, 2 top-level)" in text
     assert browser.get(f"/app/organisations/{org['id']}", params={"offset": "-1"}).status_code == 422
-    beyond = browser.get(f"/app/organisations/{org['id']}/live", params={"offset": "3"}).json()
-    assert len(beyond["bars"]) == 1  # the live twin covers the rows of its page only
+    beyond = browser.get(f"/app/organisations/{org['id']}/live", params={"offset": "1"}).json()
+    assert len(beyond["bars"]) == 4  # the live twin covers the rows of its page only: Top's subtree
     aligned = browser.post_form(f"/app/objectives/{top['id']}", f"/app/organisations/{org['id']}/objectives",
                                 {"title": "Aligned", "parent_id": top["id"]})
     assert aligned.status_code == 303
