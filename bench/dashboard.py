@@ -1,18 +1,20 @@
 """Dashboard page server time as the organisation grows (Planerix only: the peers have no dashboard).
 
-    python -m bench.dashboard                    # 10 and 1,000 objectives → bench/results/dashboard.*
+    python -m bench.dashboard                    # 10, 100 and 1,000 objectives → bench/results/dashboard.*
     python -m bench.dashboard --sizes 10,100 --reps 5 --out /tmp/dashboard
 
 One `planerix serve` on a fresh embedded database; an organisation gets N objectives, each with a
-key result and a check-in (through the API). Signed in through the dashboard's form like a browser,
-it times (median of repeated requests) the organisation overview, its live twin (the JSON an open
-page polls), one objective page and one key-result page. The overview and its twin carry every
-objective, so their bytes grow with N; the objective and key-result pages stay the same size, and
-their time must not grow (no query per row anywhere: the query count is a test,
-tests/test_web_dashboard.py).
+key result and a check-in, and one KPI with a few measurements (through the API). Signed in through
+the dashboard's form like a browser, it times (median of repeated requests, after one warm-up)
+every page: the organisation overview, one objective, one key result, the KPI, the heatmap, my
+week, settings, and the live JSON twins the open pages poll. Every page shows a bounded part
+(the overview a page of top-level objectives, the heatmap a page of rows), so bytes stay level;
+the last column is the ratio of the largest N to the smallest (flat: about 1). The query count
+of each page is a test (tests/test_web_dashboard.py).
 """
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import time
@@ -26,6 +28,7 @@ USER = "dashbench"
 
 
 def timed(session: requests.Session, url: str, reps: int) -> dict:
+    session.get(url, allow_redirects=False).raise_for_status()  # warm-up: caches, prepared statements
     samples = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -53,6 +56,12 @@ def run(sizes: list[int], reps: int, workdir: Path) -> dict:
         for size in sorted(sizes):
             org = api.post(base + "/api/organisations", json={"name": f"Bench {size}"}).json()
             first = None
+            indicator = api.post(base + "/api/kpis", json={
+                "organisation_id": org["id"], "name": f"Signups {size}", "unit": "signups", "target": 120,
+                "warn_threshold": 90, "alarm_threshold": 60, "period": "weekly", "aggregation": "sum"}).json()
+            api.post(base + f"/api/kpis/{indicator['id']}/measurements", json={"measurements": [
+                {"measured_at": f"2026-11-{day:02d}T12:00:00Z", "value": 10 + day} for day in range(1, 29)]}
+                     ).raise_for_status()
             for n in range(size):
                 objective = api.post(base + "/api/objectives", json={
                     "organisation_id": org["id"], "title": f"Objective {n}",
@@ -63,12 +72,21 @@ def run(sizes: list[int], reps: int, workdir: Path) -> dict:
                                                         "confidence": 0.5}).raise_for_status()
                 first = first or (objective, kr)
             objective, kr = first
-            workloads = {
-                "overview": timed(browser, f"{base}/app/organisations/{org['id']}", reps),
-                "overview_live_json": timed(browser, f"{base}/app/organisations/{org['id']}/live", reps),
-                "objective_page": timed(browser, f"{base}/app/objectives/{objective['id']}", reps),
-                "key_result_page": timed(browser, f"{base}/app/key-results/{kr['id']}", reps),
+            pages = {
+                "overview": f"/app/organisations/{org['id']}",
+                "overview_live_json": f"/app/organisations/{org['id']}/live",
+                "overview_filtered": f"/app/organisations/{org['id']}?status=on_track",
+                "objective_page": f"/app/objectives/{objective['id']}",
+                "objective_live_json": f"/app/objectives/{objective['id']}/live",
+                "key_result_page": f"/app/key-results/{kr['id']}",
+                "key_result_live_json": f"/app/key-results/{kr['id']}/live",
+                "kpi_page": f"/app/kpis/{indicator['id']}",
+                "kpi_live_json": f"/app/kpis/{indicator['id']}/live",
+                "heatmap": f"/app/organisations/{org['id']}/heatmap",
+                "my_week": "/app/week",
+                "settings": "/app/settings",
             }
+            workloads = {name: timed(browser, base + path, reps) for name, path in pages.items()}
             results[str(size)] = {"workloads": workloads}
             print(f"N={size}: " + ", ".join(f"{k} {v['median_s'] * 1000:.1f} ms ({v['bytes']:,} B)"
                                             for k, v in workloads.items()), flush=True)
@@ -79,7 +97,8 @@ def report(results: dict, sizes: list[int]) -> str:
     low, high = str(min(sizes)), str(max(sizes))
     lines = ["# Dashboard page server time against the number of objectives (Planerix)", "",
              "Median time to the last byte in ms over repeated requests (answer size in brackets); "
-             "`python -m bench.dashboard`.", "",
+             f"`python -m bench.dashboard`. Load average at the end of the run: {os.getloadavg()[0]:.1f} "
+             f"on {os.cpu_count()} cores.", "",
              "| page | " + " | ".join(f"N={int(s):,}" for s in sorted(sizes)) + f" | N={int(high):,} / N={int(low):,} |",
              "|---|" + "---:|" * (len(sizes) + 1)]
     for name in results[low]["workloads"]:
@@ -91,7 +110,7 @@ def report(results: dict, sizes: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return growth.main(argv, prog="python -m bench.dashboard", doc=__doc__, name="dashboard", default_sizes="10,1000",
+    return growth.main(argv, prog="python -m bench.dashboard", doc=__doc__, name="dashboard", default_sizes="10,100,1000",
                        run=run, report=report)
 
 
