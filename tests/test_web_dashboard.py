@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from okr_extension.web import overview
+from okr_extension.web import live, overview, week
 from okr_extension.web.settings import DashboardSettings
 from storage_plugin import clock, database
 from tests.conftest import FROZEN_NOW, ApiServer
@@ -256,7 +256,7 @@ def test_static_files_are_fingerprinted_and_cached(dashboard):
     assert dashboard.get("/app/static/app.0000000000.css").status_code == 404
 
 
-def _statements_for(database_url: str, user: str, organisation_id) -> int:
+def _statements_for(database_url: str, load) -> int:
     async def run() -> int:
         engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
         count = 0
@@ -267,14 +267,15 @@ def _statements_for(database_url: str, user: str, organisation_id) -> int:
         sa.event.listen(engine.sync_engine, "before_cursor_execute", counted)
         try:
             async with engine.begin() as conn:
-                await overview.load(conn, user, organisation_id)
+                await load(conn)
         finally:
             await engine.dispose()
         return count
     return asyncio.run(run())
 
 
-def test_overview_queries_do_not_grow_with_objectives(engine, database_url, alice, org, api_user_factory):
+def test_organisation_pages_queries_do_not_grow_with_objectives(engine, database_url, alice, org,
+                                                                api_user_factory):
     def add(n: int, organisation_id):
         for i in range(n):
             o = alice.ok("POST", "/api/objectives", {"organisation_id": organisation_id, "title": f"O{i}"})
@@ -284,8 +285,14 @@ def test_overview_queries_do_not_grow_with_objectives(engine, database_url, alic
     large = alice.ok("POST", "/api/organisations", {"name": "Large"})
     add(2, small["id"])
     add(25, large["id"])
-    assert _statements_for(database_url, alice.name, small["id"]) == \
-        _statements_for(database_url, alice.name, large["id"])
+    pages = {"overview": lambda conn, org_id: overview.load(conn, alice.name, org_id),
+             "filtered": lambda conn, org_id: overview.load(conn, alice.name, org_id, tracking="none"),
+             "live": lambda conn, org_id: live.organisation_state(conn, alice.name, org_id),
+             "heatmap": lambda conn, org_id: week.heatmap(conn, alice.name, org_id)}
+    for name, load in pages.items():
+        counts = [_statements_for(database_url, lambda conn, org_id=uuid.UUID(o["id"]): load(conn, org_id))
+                  for o in (small, large)]
+        assert counts[0] == counts[1], (name, counts)
 
 
 def test_a_password_change_signs_the_user_out_of_the_dashboard(engine, api_server, api_user_factory):
