@@ -5,11 +5,13 @@
 
 One `planerix serve` on a fresh embedded database; an organisation gets N objectives, each with a
 key result and a check-in, and one KPI with a few measurements (through the API). Signed in through
-the dashboard's form like a browser, it times (median of repeated requests, after one warm-up)
-every page: the organisation overview, one objective, one key result, the KPI, the heatmap, my
+the dashboard's form like a browser, it times (median of repeated requests, after one warm-up; every
+size and page in turn on each round, so load from elsewhere falls on all alike) every page: the organisation overview, one objective, one key result, the KPI, the heatmap, my
 week, settings, and the live JSON twins the open pages poll. Every page shows a bounded part
 (the overview a page of top-level objectives, the heatmap a page of rows), so bytes stay level;
-the last column is the ratio of the largest N to the smallest (flat: about 1). The query count
+the last column is the ratio of the largest N to the smallest (flat: about 1). My week and settings
+belong to the user, not to an organisation: the same request at every size, so their ratio shows
+the run's noise. The query count
 of each page is a test (tests/test_web_dashboard.py).
 """
 from __future__ import annotations
@@ -27,16 +29,26 @@ from . import growth
 USER = "dashbench"
 
 
-def timed(session: requests.Session, url: str, reps: int) -> dict:
-    session.get(url, allow_redirects=False).raise_for_status()  # warm-up: caches, prepared statements
-    samples = []
+def get(session: requests.Session, url: str) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    response = session.get(url, allow_redirects=False)
+    elapsed = time.perf_counter() - t0
+    assert response.status_code == 200, (url, response.status_code)
+    return elapsed, len(response.content)
+
+
+def timed_together(session: requests.Session, urls: dict, reps: int) -> dict:
+    """Median time of each URL, the URLs taken in turn on every round (after one warm-up round), so
+    a burst of load from elsewhere on the machine falls on every size and page alike."""
+    for url in urls.values():
+        get(session, url)  # warm-up: caches, prepared statements
+    samples: dict = {key: [] for key in urls}
+    sizes: dict = {}
     for _ in range(reps):
-        t0 = time.perf_counter()
-        response = session.get(url, allow_redirects=False)
-        samples.append(time.perf_counter() - t0)
-        response.raise_for_status()
-        assert response.status_code == 200, (url, response.status_code)
-    return {"median_s": statistics.median(samples), "runs": reps, "bytes": len(response.content)}
+        for key, url in urls.items():
+            elapsed, sizes[key] = get(session, url)
+            samples[key].append(elapsed)
+    return {key: {"median_s": statistics.median(samples[key]), "runs": reps, "bytes": sizes[key]} for key in urls}
 
 
 def sign_in(base: str, password: str) -> requests.Session:
@@ -52,7 +64,7 @@ def sign_in(base: str, password: str) -> requests.Session:
 def run(sizes: list[int], reps: int, workdir: Path) -> dict:
     with growth.planerix_with_user(workdir, USER) as (server, base, api, password):
         browser = sign_in(base, password)
-        results = {}
+        results, urls = {}, {}
         for size in sorted(sizes):
             org = api.post(base + "/api/organisations", json={"name": f"Bench {size}"}).json()
             first = None
@@ -86,7 +98,10 @@ def run(sizes: list[int], reps: int, workdir: Path) -> dict:
                 "my_week": "/app/week",
                 "settings": "/app/settings",
             }
-            workloads = {name: timed(browser, base + path, reps) for name, path in pages.items()}
+            urls.update({(size, name): base + path for name, path in pages.items()})
+        timings = timed_together(browser, urls, reps)
+        for size in sorted(sizes):
+            workloads = {name: timing for (at, name), timing in timings.items() if at == size}
             results[str(size)] = {"workloads": workloads}
             print(f"N={size}: " + ", ".join(f"{k} {v['median_s'] * 1000:.1f} ms ({v['bytes']:,} B)"
                                             for k, v in workloads.items()), flush=True)
