@@ -425,3 +425,39 @@ def test_a_failed_sign_in_keeps_where_to_go_and_odd_names_are_refused_plainly(ap
     right = page.session.post(page.url("/app/login"), allow_redirects=False, data={
         "csrf_token": csrf_token(wrong.text), "login": alice.name, "password": alice.password, "next": "/app/week"})
     assert right.headers["Location"] == "/app/week"
+
+
+def test_the_overview_follows_every_change_to_what_it_rolls_up(api_server, base_url, alice, org):
+    """The sorted roll-up is kept between requests only while the database's fingerprint of its
+    inputs is the same: a deletion, a task completed over CalDAV, a check-in and a rename each
+    show on the very next request."""
+    from tests.conftest import DavUser
+    from tests.test_web_browser import vtodo
+
+    kept = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Kept"})
+    gone = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Gone"})
+    tasks = alice.ok("POST", "/api/key-results", {"objective_id": kept["id"], "title": "Tasks", "target_value": 1,
+                                                  "progress_mode": "tasks"})
+    counted = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Counted"})
+    count = alice.ok("POST", "/api/key-results", {"objective_id": counted["id"], "title": "Count",
+                                                  "target_value": 10})
+    page = signed_in(api_server.url, alice)
+
+    def bars() -> dict:
+        return {key: bar["value"] for key, bar in page.get(f"/app/organisations/{org['id']}/live").json()["bars"].items()}
+    assert bars() == {kept["id"]: 0, gone["id"]: 0, counted["id"]: 0}
+    alice.ok("DELETE", f"/api/objectives/{gone['id']}")
+    assert bars() == {kept["id"]: 0, counted["id"]: 0}
+
+    dav = DavUser(base_url, alice.name, alice.password)
+    dav.mkcalendar("tasks", ("VTODO",))
+    assert dav.put("tasks/t.ics", vtodo("t", tasks["id"], "NEEDS-ACTION")).status_code == 201
+    assert bars()[kept["id"]] == 0
+    assert dav.put("tasks/t.ics", vtodo("t", tasks["id"], "COMPLETED")).status_code == 204
+    assert bars()[kept["id"]] == 100
+
+    alice.ok("POST", "/api/check-ins", {"key_result_id": count["id"], "value": 5})
+    assert bars()[counted["id"]] == 50
+    alice.ok("PATCH", f"/api/objectives/{counted['id']}", {"title": "Renamed"})
+    text = page.get(f"/app/organisations/{org['id']}").text
+    assert ">Renamed</a>" in text and ">Counted</a>" not in text

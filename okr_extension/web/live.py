@@ -1,6 +1,6 @@
 """Live updates by polling: each page has a small JSON twin with what may change (progress bars,
-tracking, values, linked items' states, the chart; a KPI's health, values, tables and chart), answered with an ETag so an unchanged page
-costs the browser a 304. Built from the same loaders as the pages, so it shows what a reload would."""
+tracking, values, linked items' states, the chart; a KPI's health, values, tables and chart),
+answered with an ETag so an unchanged page costs the browser a 304. Built from the same loaders as the pages, so it shows what a reload would."""
 from __future__ import annotations
 
 import hashlib

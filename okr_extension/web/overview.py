@@ -12,7 +12,8 @@ squads, the confidences of the rows shown); progress and tracking are the API's 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -23,6 +24,7 @@ from okr_extension.goals import rollup
 from okr_extension.goals.crud import UNDATED
 from okr_extension.sharing import service as sharing_service
 from okr_extension.tables import check_in, key_result, membership, organisation
+from storage_plugin import clock
 
 # Worst first: what needs the lead's attention on Monday comes at the top.
 RISK_ORDER = {"off_track": 0, "at_risk": 1, "on_track": 2, None: 3, "achieved": 4}
@@ -34,14 +36,7 @@ TRACKING_LABELS = {"off_track": "Off track", "at_risk": "At risk", "on_track": "
 class Node:
     objective: dict
     confidence: float | None = None
-    children: list["Node"] = field(default_factory=list)
     hidden: int = 0  # aligned objectives below this one that the page leaves out
-    _descendants: int | None = None
-
-    def descendants(self) -> int:
-        if self._descendants is None:
-            self._descendants = sum(1 + child.descendants() for child in self.children)
-        return self._descendants
 
 
 @dataclass
@@ -100,43 +95,110 @@ SHOWN_DEPTH = 2      # levels of aligned objectives under each top-level one
 SHOWN_CHILDREN = 10  # aligned objectives shown under one objective (worst first)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """An organisation's objectives rolled up and sorted by risk (what every page of its overview
+    and every filter reads)."""
+    items: dict[uuid.UUID, dict]              # assessed objectives (``rollup.assess_organisation``)
+    ordered: list[uuid.UUID]                  # all of them, worst first (filters keep this order)
+    roots: list[uuid.UUID]                    # top-level ones, worst first
+    children: dict[uuid.UUID, list[uuid.UUID]]  # aligned ones, worst first
+    descendants: dict[uuid.UUID, int]         # objectives below each (reachable from a root)
+
+
+# Everything the roll-up reads, fingerprinted in the database: each row's xmin changes with every
+# insert or update, a deletion drops a row. The organisation's objectives and key results (check-ins
+# and KPI sources write the key result), its thresholds, the linked tasks' totals of its key
+# results, and who counts as its members for those tasks.
+_FINGERPRINT = sa.text(
+    "SELECT concat_ws('/',"
+    " coalesce((SELECT md5(string_agg(CAST(id AS text) || ':' || CAST(xmin AS text), ',' ORDER BY id))"
+    "             FROM objective WHERE organisation_id = :org), '-'),"
+    " coalesce((SELECT md5(string_agg(CAST(id AS text) || ':' || CAST(xmin AS text), ',' ORDER BY id))"
+    "             FROM key_result WHERE organisation_id = :org), '-'),"
+    " coalesce((SELECT CAST(xmin AS text) FROM organisation WHERE id = :org), '-'),"
+    " coalesce((SELECT md5(string_agg(t.target_id || ':' || t.owner || ':' || CAST(t.xmin AS text), ','"
+    "                                 ORDER BY t.target_id, t.owner))"
+    "             FROM link_total t JOIN key_result k"
+    "               ON t.target_kind = 'key_result' AND t.target_id = CAST(k.id AS text)"
+    "            WHERE k.organisation_id = :org), '-'),"
+    " coalesce((SELECT md5(string_agg(account || ':' || CAST(xmin AS text), ',' ORDER BY account))"
+    "             FROM membership WHERE organisation_id = :org), '-'),"
+    " coalesce((SELECT md5(string_agg(account || ':' || CAST(xmin AS text), ',' ORDER BY account))"
+    "             FROM team_account WHERE organisation_id = :org), '-'))")
+# Per process, the snapshots of the organisations looked at last. A request reuses one only while
+# the database's fingerprint and the minute (tracking moves with time) are the same, so every
+# process shows what a fresh roll-up would, at most a minute behind the clock's own effect.
+_SNAPSHOTS: OrderedDict[uuid.UUID, tuple[tuple, Snapshot]] = OrderedDict()
+SNAPSHOTS_KEPT = 64
+
+
+async def snapshot(conn: AsyncConnection, organisation_id: uuid.UUID) -> Snapshot:
+    key = ((await conn.execute(_FINGERPRINT, {"org": organisation_id})).scalar(),
+           clock.now().replace(second=0, microsecond=0))
+    kept = _SNAPSHOTS.get(organisation_id)
+    if kept and kept[0] == key:
+        _SNAPSHOTS.move_to_end(organisation_id)
+        return kept[1]
+    made = _sorted(await rollup.assess_organisation(conn, organisation_id))
+    _SNAPSHOTS[organisation_id] = (key, made)
+    _SNAPSHOTS.move_to_end(organisation_id)
+    while len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
+        _SNAPSHOTS.popitem(last=False)
+    return made
+
+
+def _sorted(items: list[dict]) -> Snapshot:
+    by_id = {item["id"]: item for item in items}
+    ordered = sorted(by_id, key=lambda item_id: risk_key(by_id[item_id]))
+    roots, children = [], {}
+    for item_id in ordered:
+        parent = by_id[item_id]["parent_id"]
+        if parent in by_id:
+            children.setdefault(parent, []).append(item_id)
+        else:
+            roots.append(item_id)
+    descendants: dict[uuid.UUID, int] = {}
+
+    def count(item_id: uuid.UUID) -> int:
+        descendants[item_id] = sum(1 + count(child) for child in children.get(item_id, []))
+        return descendants[item_id]
+    for root in roots:
+        count(root)
+    return Snapshot(by_id, ordered, roots, children, descendants)
+
+
 async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
                owner: str | None = None, tracking: str | None = None,
                offset: int = 0, limit: int = PAGE_ROOTS, squad: int | None = None) -> Overview:
     role = await access.require_member(conn, user, organisation_id)
     org = (await conn.execute(sa.select(organisation).where(organisation.c.id == organisation_id))).one()
-    items = await rollup.assess_organisation(conn, organisation_id)
+    tree = await snapshot(conn, organisation_id)
     members = list((await conn.execute(sa.select(membership.c.account).where(
         membership.c.organisation_id == organisation_id).order_by(membership.c.account))).scalars())
     squads = await sharing_service.squads(conn, organisation_id)
     squad_members = next((set(s.members) for s in squads if s.id == squad), set()) if squad else None
-    nodes = {item["id"]: Node(item) for item in items}
     filtered = bool(owner or tracking or squad)
     if filtered:
-        roots = [node for node in nodes.values()
-                 if (not owner or node.objective["owner"] == owner)
-                 and (squad_members is None or node.objective["owner"] in squad_members)
-                 and (not tracking or (node.objective["tracking"] or "none") == tracking)]
+        roots = [item_id for item_id in tree.ordered
+                 if (not owner or tree.items[item_id]["owner"] == owner)
+                 and (squad_members is None or tree.items[item_id]["owner"] in squad_members)
+                 and (not tracking or (tree.items[item_id]["tracking"] or "none") == tracking)]
+        rows = [(Node(tree.items[item_id]), 0) for item_id in roots[offset:offset + limit]]
     else:
-        roots = []
-        for node in nodes.values():
-            parent = nodes.get(node.objective["parent_id"])
-            (parent.children if parent else roots).append(node)
-    roots.sort(key=lambda node: risk_key(node.objective))
-    on_page = roots[offset:offset + limit]
-    rows = [(node, 0) for node in on_page] if filtered else list(_shown(on_page, 0))
+        roots = tree.roots
+        rows = list(_shown(tree, roots[offset:offset + limit], 0))
     confidence = await latest_confidence(conn, key_result.c.objective_id, key_result.c.objective_id == sa.any_(
         sa.bindparam("shown", [node.objective["id"] for node, _ in rows], type_=ARRAY(UUID(as_uuid=True)))))
     for node, _ in rows:
         node.confidence = confidence.get(node.objective["id"])
-    return Overview(org, role, members, squads, rows, filtered, len(items), len(roots), offset, limit)
+    return Overview(org, role, members, squads, rows, filtered, len(tree.items), len(roots), offset, limit)
 
 
-def _shown(nodes: list[Node], depth: int):
+def _shown(tree: Snapshot, ids: list[uuid.UUID], depth: int):
     """The rows of these subtrees in reading order, worst first, within the page's bounds."""
-    for node in nodes:
-        yield node, depth
-        children = sorted(node.children, key=lambda child: risk_key(child.objective))
-        shown = children[:SHOWN_CHILDREN] if depth < SHOWN_DEPTH else []
-        node.hidden = node.descendants() - sum(1 + child.descendants() for child in shown)
-        yield from _shown(shown, depth + 1)
+    for item_id in ids:
+        shown = tree.children.get(item_id, [])[:SHOWN_CHILDREN] if depth < SHOWN_DEPTH else []
+        hidden = tree.descendants[item_id] - sum(1 + tree.descendants[child] for child in shown)
+        yield Node(tree.items[item_id], hidden=hidden), depth
+        yield from _shown(tree, shown, depth + 1)
