@@ -23,6 +23,7 @@ from okr_extension import access
 from okr_extension.goals import rollup
 from okr_extension.goals.crud import UNDATED
 from okr_extension.sharing import service as sharing_service
+from okr_extension.web.render import Paged
 from okr_extension.tables import check_in, key_result, membership, organisation
 from storage_plugin import clock
 
@@ -40,7 +41,7 @@ class Node:
 
 
 @dataclass
-class Overview:
+class Overview(Paged):
     organisation: object
     role: str
     members: list[str]
@@ -52,13 +53,8 @@ class Overview:
     offset: int
     limit: int
 
-    @property
-    def next_offset(self) -> int | None:
-        return self.offset + self.limit if self.offset + self.limit < self.matching else None
-
-    @property
-    def previous_offset(self) -> int | None:
-        return max(0, self.offset - self.limit) if self.offset > 0 else None
+    def total_rows(self) -> int:
+        return self.matching
 
 
 def risk_key(item: dict) -> tuple:

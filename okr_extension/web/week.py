@@ -17,6 +17,7 @@ from okr_extension.links import service as links_service
 from okr_extension.links.queries import READABLE
 from okr_extension.models import links as link_models
 from okr_extension.tables import objective
+from okr_extension.web.render import Paged
 from storage_plugin import clock
 
 HEATMAP_WEEKS = 12
@@ -98,20 +99,15 @@ async def my_week(conn: AsyncConnection, user: str, week_start: datetime) -> dic
 
 
 @dataclass
-class Heatmap:
+class Heatmap(Paged):
     weeks: list[datetime]
     rows: list[dict]   # {"objective": {"id", "title"}, "cells": [{"hours", "level", "week"}], "total"}
     objectives: int    # in the organisation, over all pages
     offset: int
     limit: int
 
-    @property
-    def next_offset(self) -> int | None:
-        return self.offset + self.limit if self.offset + self.limit < self.objectives else None
-
-    @property
-    def previous_offset(self) -> int | None:
-        return max(0, self.offset - self.limit) if self.offset > 0 else None
+    def total_rows(self) -> int:
+        return self.objectives
 
 
 async def heatmap(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
