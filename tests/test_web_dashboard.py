@@ -461,3 +461,23 @@ def test_the_overview_follows_every_change_to_what_it_rolls_up(api_server, base_
     alice.ok("PATCH", f"/api/objectives/{counted['id']}", {"title": "Renamed"})
     text = page.get(f"/app/organisations/{org['id']}").text
     assert ">Renamed</a>" in text and ">Counted</a>" not in text
+
+
+def test_heatmap_pages_its_rows_most_time_first_then_by_title(database_url, alice, org):
+    for title in ("Beta", "alpha", "Gamma"):
+        alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": title})
+
+    async def page(offset: int):
+        engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.begin() as conn:
+                return await week.heatmap(conn, alice.name, uuid.UUID(org["id"]), offset=offset, limit=2)
+        finally:
+            await engine.dispose()
+    first, second = asyncio.run(page(0)), asyncio.run(page(2))
+    assert [row["objective"]["title"] for row in first.rows + second.rows] == ["alpha", "Beta", "Gamma"]
+    assert (first.objectives, first.next_offset, first.previous_offset) == (3, 2, None)
+    assert (second.next_offset, second.previous_offset) == (None, 0)
+    assert all(len(row["cells"]) == week.HEATMAP_WEEKS for row in first.rows)
+    beyond = asyncio.run(page(10))
+    assert beyond.rows == [] and beyond.objectives == 3
