@@ -256,8 +256,9 @@ def test_static_files_are_fingerprinted_and_cached(dashboard):
     assert dashboard.get("/app/static/app.0000000000.css").status_code == 404
 
 
-def _statements_for(database_url: str, load) -> int:
-    async def run() -> int:
+def _in_process(database_url: str, load) -> tuple:
+    """``load(conn)`` on a connection of its own: (its result, how many statements it sent)."""
+    async def run() -> tuple:
         engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
         count = 0
 
@@ -267,11 +268,14 @@ def _statements_for(database_url: str, load) -> int:
         sa.event.listen(engine.sync_engine, "before_cursor_execute", counted)
         try:
             async with engine.begin() as conn:
-                await load(conn)
+                return await load(conn), count
         finally:
             await engine.dispose()
-        return count
     return asyncio.run(run())
+
+
+def _statements_for(database_url: str, load) -> int:
+    return _in_process(database_url, load)[1]
 
 
 def test_organisation_pages_queries_do_not_grow_with_objectives(engine, database_url, alice, org,
@@ -379,15 +383,8 @@ def test_overview_pages_top_level_objectives_and_counts_what_it_leaves_out(datab
     def page(offset: int, **bounds):
         for name, value in bounds.items():
             monkeypatch.setattr(overview, name, value)
-
-        async def run():
-            engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
-            try:
-                async with engine.begin() as conn:
-                    return await overview.load(conn, alice.name, uuid.UUID(org["id"]), offset=offset, limit=1)
-            finally:
-                await engine.dispose()
-        loaded = asyncio.run(run())
+        loaded, _ = _in_process(database_url, lambda conn: overview.load(conn, alice.name, uuid.UUID(org["id"]),
+                                                                         offset=offset, limit=1))
         return loaded, [(node.objective["title"], depth, node.hidden) for node, depth in loaded.rows]
 
     first, rows = page(0)
@@ -467,17 +464,13 @@ def test_heatmap_pages_its_rows_most_time_first_then_by_title(database_url, alic
     for title in ("Beta", "alpha", "Gamma"):
         alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": title})
 
-    async def page(offset: int):
-        engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
-        try:
-            async with engine.begin() as conn:
-                return await week.heatmap(conn, alice.name, uuid.UUID(org["id"]), offset=offset, limit=2)
-        finally:
-            await engine.dispose()
-    first, second = asyncio.run(page(0)), asyncio.run(page(2))
+    def page(offset: int):
+        return _in_process(database_url, lambda conn: week.heatmap(conn, alice.name, uuid.UUID(org["id"]),
+                                                                    offset=offset, limit=2))[0]
+    first, second = page(0), page(2)
     assert [row["objective"]["title"] for row in first.rows + second.rows] == ["alpha", "Beta", "Gamma"]
     assert (first.objectives, first.next_offset, first.previous_offset) == (3, 2, None)
     assert (second.next_offset, second.previous_offset) == (None, 0)
     assert all(len(row["cells"]) == week.HEATMAP_WEEKS for row in first.rows)
-    beyond = asyncio.run(page(10))
+    beyond = page(10)
     assert beyond.rows == [] and beyond.objectives == 3
