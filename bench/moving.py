@@ -145,7 +145,7 @@ def render(results: list[dict], meta: dict) -> str:
 
     head = "| | " + " | ".join(f"N={r['n']:,}" for r in results) + " |"
     lines = ["# Moving in and out (Planerix)", "",
-             f"`python -m bench.moving`; {meta['database']}; {meta['machine']}.", "",
+             f"`{meta.get('command', 'python -m bench.moving')}`; {meta['database']}; {meta['machine']}.", "",
              head, "|---|" + "---:|" * len(results),
              row("import radicale, items/s", "import", "items_per_second", lambda v: f"{v:,.0f}"),
              row("import radicale, s", "import", "seconds", lambda v: f"{v:.1f}"),
@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--database-url", help="a PostgreSQL server to make fresh databases on "
                         "(default: an embedded one in a temporary directory)")
     parser.add_argument("--no-radicale", action="store_true", help="skip stock Radicale's first listing")
+    parser.add_argument("--radicale-up-to", type=int, metavar="N",
+                        help="stock Radicale's first listing only for sizes up to N (it reads ~30-100 items/s)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     out = Path(args.out)
@@ -182,11 +184,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     load_before = os.getloadavg()[0]
     databases = Databases(args.database_url, workdir)
     try:
-        results = [measure(n, workdir, databases, not args.no_radicale) for n in sizes]
+        results = [measure(n, workdir, databases, not args.no_radicale
+                           and (args.radicale_up_to is None or n <= args.radicale_up_to)) for n in sizes]
     finally:
         databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    meta = {"database": "external PostgreSQL" if args.database_url else "embedded PostgreSQL 18",
+    meta = {"command": "python -m bench.moving " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "database": "external PostgreSQL" if args.database_url else "embedded PostgreSQL 18",
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
                        f"load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run"}
     (out / "moving.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
