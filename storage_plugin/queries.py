@@ -61,6 +61,11 @@ ITEMS_WITH_TEXT_BY_HREF = text(
     f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i "
     f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs) AND {served()}")
 ITEM_TEXTS = text("SELECT id, text FROM item WHERE id = ANY(:ids)")
+# What identifies each stored version in the collection at :path: its served ETag and the
+# digest of its text (``text_etag`` when the served one was kept from another server).
+STORED_VERSIONS = text(
+    "SELECT i.href, i.uid, i.etag, coalesce(i.text_etag, i.etag) AS text_digest"
+    " FROM item i JOIN collection c ON c.id = i.collection_id WHERE c.path = :path")
 ITEM_TEXTS_WITH_ETAG = text("SELECT id, etag, text FROM item WHERE id = ANY(:ids)")
 HAS_UID = text(f"SELECT EXISTS (SELECT 1 FROM item i WHERE i.collection_id = :cid AND i.uid = :uid"
                f" AND {served()})")

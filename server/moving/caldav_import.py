@@ -243,22 +243,23 @@ async def _import(storage: Storage, url: str, user: str, password: str, into: st
             except SourceError as e:
                 report.skipped.append(Skipped(f"/{path}/", f"{e}; nothing of it was imported"))
                 continue
-            prepared = await asyncio.to_thread(_prepare, storage, path, items, report)
-            await asyncio.to_thread(store_collection, storage, path, calendar.props, prepared, report,
-                                    Imported(path, "VCALENDAR"))
+            result = Imported(path, "VCALENDAR")
+            prepared = await asyncio.to_thread(_prepare, storage, path, items, report, result)
+            await asyncio.to_thread(store_collection, storage, path, calendar.props, prepared, report, result)
     await asyncio.to_thread(accounts.ensure_homes, storage.engine, report.new_users)
     return report
 
 
-def _prepare(storage: Storage, path: str, items, report: CaldavReport) -> list[writer.PreparedPut]:
+def _prepare(storage: Storage, path: str, items, report: CaldavReport,
+             result: Imported) -> list[writer.PreparedPut]:
     texts = []
     for href, etag, text in sorted(items, key=lambda i: i[0]):
         strong = etag if etag is not None and is_strong_etag(etag) else None
         texts.append(SourceText(href, text, None if text is not None else
                                 "the server sent no calendar data for it", strong))
-    prepared = prepare_all(storage, path, "VCALENDAR", texts, report)
-    report.etags_total += len(prepared)
-    report.etags_kept += sum(1 for put in prepared if put.etag is not None)
+    prepared = prepare_all(storage, path, "VCALENDAR", texts, report, result)
+    report.etags_total += len(prepared) + result.unchanged
+    report.etags_kept += result.etags_kept
     return prepared
 
 

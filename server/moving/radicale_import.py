@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from radicale import item as radicale_item
 from radicale import pathutils
 
 from storage_plugin import accounts, queries, writer
@@ -35,6 +36,7 @@ class Imported:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    etags_kept: int = 0  # items served with the source's own ETag (``SourceText.etag``)
 
 
 @dataclass
@@ -86,8 +88,9 @@ def _import_collection(storage: Storage, source: radicale_store.SourceCollection
             texts.append(SourceText(source_item.href, None,
                                     f"corrupt item: not UTF-8 text ({e.reason} at byte {e.start})"))
     # Of files sharing a UID the oldest is kept: the others are most likely copies made beside it.
-    prepared = prepare_all(storage, source.path, source.tag, texts, report)
-    store_collection(storage, source.path, source.props, prepared, report, Imported(source.path, source.tag))
+    result = Imported(source.path, source.tag)
+    prepared = prepare_all(storage, source.path, source.tag, texts, report, result)
+    store_collection(storage, source.path, source.props, prepared, report, result)
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,15 @@ class SourceText:
 
 
 def prepare_all(storage: Storage, path: str, tag: str, texts: Iterable[SourceText],
-                report: ImportReport) -> list[writer.PreparedPut]:
+                report: ImportReport, result: Imported) -> list[writer.PreparedPut]:
     """The items of ``texts`` as a PUT prepares them, with everything their write stores (so
     their parse is not kept), in href order; what cannot be imported goes to ``report``. Of
-    texts sharing a UID (a calendar holds a UID once) the first is kept."""
+    texts sharing a UID (a calendar holds a UID once) the first is kept. A text already
+    stored at its href (the source ETag kept, else the same digest) is counted unchanged in
+    ``result`` without being parsed: a second run, or one resumed, costs a hash per item."""
     prepared, first_of_uid = [], {}
+    with storage.connection() as conn:
+        stored = {r.href: r for r in conn.execute(queries.STORED_VERSIONS, {"path": path})}
     fbtype_of = storage.fbtype_classifier(writer.owner_of(path))  # one address lookup per calendar
     for source in texts:
         where = f"/{path}/{source.href}"
@@ -113,17 +120,27 @@ def prepare_all(storage: Storage, path: str, tag: str, texts: Iterable[SourceTex
         if not pathutils.is_safe_filesystem_path_component(source.href):
             report.skipped.append(Skipped(where, "its name cannot be a path segment"))
             continue
-        try:
-            item = writer.prepare_indexed(storage, source.text, path, source.href, tag, fbtype_of)
-        except writer.ItemRejected as e:
-            report.skipped.append(Skipped(where, f"corrupt item: {e.reason}"))
+        known = stored.get(source.href)
+        if known is not None and (source.etag == known.etag if source.etag is not None
+                                  else radicale_item.get_etag(source.text) == known.text_digest):
+            uid = known.uid
+        else:
+            try:
+                item = writer.prepare_indexed(storage, source.text, path, source.href, tag, fbtype_of)
+            except writer.ItemRejected as e:
+                report.skipped.append(Skipped(where, f"corrupt item: {e.reason}"))
+                continue
+            uid, known = item.uid, None
+        if uid in first_of_uid:
+            report.skipped.append(Skipped(where, f"duplicate UID {uid!r}: /{path}/"
+                                                 f"{first_of_uid[uid]} has it too and was imported"))
             continue
-        if item.uid in first_of_uid:
-            report.skipped.append(Skipped(where, f"duplicate UID {item.uid!r}: /{path}/"
-                                                 f"{first_of_uid[item.uid]} has it too and was imported"))
-            continue
-        first_of_uid[item.uid] = source.href
-        prepared.append(writer.PreparedPut(source.href, item, source.etag))
+        first_of_uid[uid] = source.href
+        result.etags_kept += source.etag is not None
+        if known is not None:
+            result.unchanged += 1
+        else:
+            prepared.append(writer.PreparedPut(source.href, item, source.etag))
     return sorted(prepared, key=lambda put: put.href)
 
 
