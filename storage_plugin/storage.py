@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import posixpath
+import re
 import sys
 import threading
 from datetime import datetime, timezone
@@ -105,9 +106,14 @@ def _write_batches(writes: Sequence[ItemWrite]) -> Iterator[Sequence[ItemWrite]]
         yield writes[start:]
 
 
+# RFC 9110 §8.8.3: a strong entity-tag is DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E (obs-text
+# is left out, and the length bounded: the value goes into response headers as it is).
+_STRONG_ETAG = re.compile(r'"[\x21\x23-\x7e]{0,254}"')
+
+
 def is_strong_etag(etag: str) -> bool:
-    """A quoted opaque tag without W/ (RFC 9110 §8.8.3): what an item's ETag must be."""
-    return len(etag) >= 2 and etag[0] == etag[-1] == '"' and '"' not in etag[1:-1]
+    """Whether ``etag`` can be an item's ETag: a strong entity-tag (no ``W/``) of printable ASCII."""
+    return _STRONG_ETAG.fullmatch(etag) is not None
 
 
 def _option(configuration, name: str) -> str:

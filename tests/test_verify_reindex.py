@@ -131,3 +131,14 @@ def test_an_etag_kept_from_another_server_passes_verify_and_survives_reindex(use
         conn.execute(text("DELETE FROM item i USING collection c"
                           " WHERE c.id = i.collection_id AND c.path = :path"), {"path": f"{user.name}/moved"})
     assert storage.verify() is True
+
+
+@pytest.mark.parametrize("etag", ['W/"weak"', '"two\r\nlines"', '"with space"', "unquoted", '"' + "x" * 300 + '"'])
+def test_only_a_strong_printable_etag_is_kept(user, storage, etag):
+    """A kept ETag goes into response headers as it is: anything but a strong entity-tag of
+    printable ASCII is refused, and nothing is written."""
+    assert mkcalendar(user, "refused", PROPERTIES).status_code == 201
+    with pytest.raises(ValueError, match="not a strong ETag"):
+        with writer.editing(storage, user.name, f"{user.name}/refused") as calendar:
+            calendar.put(event("refused-1"), "r.ics", etag=etag)
+    assert user.request("GET", "refused/r.ics").status_code == 404
