@@ -121,6 +121,10 @@ def measure(n: int, workdir: Path, databases: Databases, with_radicale: bool = T
     seconds, exported = _timed(lambda: radicale_export.export_radicale(storage, workdir / f"export-{n}"))
     assert exported.items == n
     result["export"] = {"seconds": seconds, "items_per_second": n / seconds}
+    # The export is a store as Radicale writes it: importing it again finds every file stored.
+    seconds, report = _timed(lambda: radicale_import.import_radicale(storage, workdir / f"export-{n}"))
+    assert report.total("unchanged") == n and not report.skipped
+    result["import_export_again"] = {"seconds": seconds, "items_per_second": n / seconds}
 
     archive = workdir / f"backup-{n}.dump"
     with psycopg.connect(url) as conn:
@@ -151,6 +155,8 @@ def render(results: list[dict], meta: dict) -> str:
              row("import radicale, s", "import", "seconds", lambda v: f"{v:.1f}"),
              row("same import again (no change), s", "import_again", "seconds", lambda v: f"{v:.1f}"),
              row("export radicale, s", "export", "seconds", lambda v: f"{v:.1f}"),
+             row("import of that export (files Radicale's way, no change), s", "import_export_again", "seconds",
+                 lambda v: f"{v:.1f}"),
              row("db backup, s", "backup", "seconds", lambda v: f"{v:.1f}"),
              row("backup archive, MB", "backup", "archive_bytes", lambda v: f"{v / 1e6:.1f}"),
              row("db restore (empty database), s", "restore", "seconds", lambda v: f"{v:.1f}"),
