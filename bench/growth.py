@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import secrets
 import tempfile
 import time
@@ -15,6 +14,7 @@ from typing import Callable
 
 import requests
 
+from .run import save_results
 from .servers import PlanerixServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -30,12 +30,9 @@ def main(argv: list[str] | None, *, prog: str, doc: str, name: str, default_size
     sizes = [int(s) for s in args.sizes.split(",") if s]
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
         results = run(sizes, args.reps, Path(workdir))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(
-        {"meta": {"finished": datetime.now().isoformat(timespec="seconds"), "sizes": sizes, "reps": args.reps},
-         "sizes": results}, indent=1))
-    (args.out / f"{name}.md").write_text(report(results, sizes))
-    print((args.out / f"{name}.md").read_text())
+    save_results(args.out, name, {"meta": {"finished": datetime.now().isoformat(timespec="seconds"),
+                                           "sizes": sizes, "reps": args.reps}, "sizes": results},
+                 report(results, sizes))
     return results
 
 

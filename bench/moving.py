@@ -121,6 +121,10 @@ def measure(n: int, workdir: Path, databases: Databases, with_radicale: bool = T
     seconds, exported = _timed(lambda: radicale_export.export_radicale(storage, workdir / f"export-{n}"))
     assert exported.items == n
     result["export"] = {"seconds": seconds, "items_per_second": n / seconds}
+    # The export is a store as Radicale writes it: importing it again finds every file stored.
+    seconds, report = _timed(lambda: radicale_import.import_radicale(storage, workdir / f"export-{n}"))
+    assert report.total("unchanged") == n and not report.skipped
+    result["import_export_again"] = {"seconds": seconds, "items_per_second": n / seconds}
 
     archive = workdir / f"backup-{n}.dump"
     with psycopg.connect(url) as conn:
@@ -145,12 +149,14 @@ def render(results: list[dict], meta: dict) -> str:
 
     head = "| | " + " | ".join(f"N={r['n']:,}" for r in results) + " |"
     lines = ["# Moving in and out (Planerix)", "",
-             f"`python -m bench.moving`; {meta['database']}; {meta['machine']}.", "",
+             f"`{meta.get('command', 'python -m bench.moving')}`; {meta['database']}; {meta['machine']}.", "",
              head, "|---|" + "---:|" * len(results),
              row("import radicale, items/s", "import", "items_per_second", lambda v: f"{v:,.0f}"),
              row("import radicale, s", "import", "seconds", lambda v: f"{v:.1f}"),
              row("same import again (no change), s", "import_again", "seconds", lambda v: f"{v:.1f}"),
              row("export radicale, s", "export", "seconds", lambda v: f"{v:.1f}"),
+             row("import of that export (files Radicale's way, no change), s", "import_export_again", "seconds",
+                 lambda v: f"{v:.1f}"),
              row("db backup, s", "backup", "seconds", lambda v: f"{v:.1f}"),
              row("backup archive, MB", "backup", "archive_bytes", lambda v: f"{v / 1e6:.1f}"),
              row("db restore (empty database), s", "restore", "seconds", lambda v: f"{v:.1f}"),
@@ -174,6 +180,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--database-url", help="a PostgreSQL server to make fresh databases on "
                         "(default: an embedded one in a temporary directory)")
     parser.add_argument("--no-radicale", action="store_true", help="skip stock Radicale's first listing")
+    parser.add_argument("--radicale-up-to", type=int, metavar="N",
+                        help="stock Radicale's first listing only for sizes up to N (it reads ~30-100 items/s)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     out = Path(args.out)
@@ -182,11 +190,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     load_before = os.getloadavg()[0]
     databases = Databases(args.database_url, workdir)
     try:
-        results = [measure(n, workdir, databases, not args.no_radicale) for n in sizes]
+        results = [measure(n, workdir, databases, not args.no_radicale
+                           and (args.radicale_up_to is None or n <= args.radicale_up_to)) for n in sizes]
     finally:
         databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    meta = {"database": "external PostgreSQL" if args.database_url else "embedded PostgreSQL 18",
+    meta = {"command": "python -m bench.moving " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "database": "external PostgreSQL" if args.database_url else "embedded PostgreSQL 18",
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
                        f"load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run"}
     (out / "moving.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))

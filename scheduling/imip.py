@@ -5,21 +5,26 @@ Thunderbird expect: multipart/mixed holding a multipart/alternative (text/plain,
 ``text/calendar; method=REQUEST``, which mail clients turn into accept/decline buttons) and the
 same calendar as an ``invite.ics`` attachment (what Outlook and Gmail also look for). The plain
 text carries the RSVP links (``rsvp_links``), the way back for people whose mail client does
-not answer iTIP by itself (their answer by mail would need IMAP polling, which is not built).
+not answer iTIP by itself. ``replies_in`` reads the other way back: the iTIP REPLY a mail
+client sends when its accept button is pressed (polled from a mailbox by server/mail_replies/).
 """
 from __future__ import annotations
 
+import copy
+import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 from typing import Optional
 
 from dateutil import rrule as dateutil_rrule
 from icalendar import Calendar
 
 from scheduling import itip
+from scheduling.addresses import normalise_address
 
 ANSWERS = {"ACCEPTED": "Accept", "TENTATIVE": "Maybe", "DECLINED": "Decline"}
 # RSVP links of a series without an end stop working this long after the invitation was sent.
@@ -163,3 +168,145 @@ def calendar_part(mail: EmailMessage) -> Optional[str]:
     return None
 
 
+
+
+# -- answers coming back by mail ------------------------------------------------------------
+# What a REPLY component keeps when it is read from a mail: what applying it reads, and no more
+# (no descriptions, attachments or X- properties of someone else's mail client reach the inbox).
+REPLY_PROPERTIES = ("UID", "RECURRENCE-ID", "DTSTAMP", "SEQUENCE", "ORGANIZER")
+
+
+class RefusedReply(ValueError):
+    """A mail with an iTIP REPLY that is not taken (the message says why)."""
+
+
+class MalformedReply(RefusedReply):
+    """The REPLY cannot be read, or is not one answer of one attendee to one event."""
+
+
+class ForeignReply(RefusedReply):
+    """The REPLY answers for someone other than the mail's sender (From)."""
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """One attendee's answer read from a mail, reduced to what applying it needs."""
+    uid: str
+    attendee: str                 # normalised mailto: (the mail's From, checked)
+    organizer: Optional[str]      # normalised mailto: of the REPLY's ORGANIZER, if it names one
+    recipients: tuple[str, ...]   # normalised mailto: addresses of To and Cc
+    calendar: Calendar            # the REPLY, components reduced to REPLY_PROPERTIES and the ATTENDEE
+
+    @property
+    def text(self) -> str:
+        return self.calendar.to_ical().decode("utf-8")
+
+    @property
+    def digest(self) -> str:
+        """The same answer twice (the same mail delivered again) has the same digest."""
+        return hashlib.sha256(f"{self.attendee}\n{self.text}".encode()).hexdigest()
+
+
+def _addresses(mail: EmailMessage, header: str) -> list[str]:
+    found = getaddresses([str(value) for value in mail.get_all(header, [])])
+    return [a for _, email in found if (a := normalise_address(f"mailto:{email}")) is not None]
+
+
+# Anything shaped like an address in a raw header (quoted display names included).
+_ADDRESS_LIKE = re.compile(r"[^\s<>@\",;:()\[\]]+@[^\s<>@\",;:()\[\]]+")
+
+
+def _sender(mail: EmailMessage) -> str:
+    """The one address of the From header. Parsers disagree on odd headers (Python's reads
+    ``a@x <b@y>`` as a@x, a mail client may show b@y): a From naming more than one address in
+    any way, display names included, is refused rather than guessed."""
+    raw = [value for name, value in mail.raw_items() if name.lower() == "from"]
+    named = {normalise_address(f"mailto:{found}") for found in _ADDRESS_LIKE.findall(raw[0])} if len(raw) == 1 else set()
+    parsed = _addresses(mail, "From")
+    if len(named) != 1 or None in named or parsed != list(named):
+        raise MalformedReply("the mail's From header does not name exactly one address")
+    return parsed[0]
+
+
+def _reduced_reply(part_text: str) -> tuple[str, str, Optional[str], Calendar]:
+    """(uid, attendee, organizer, reduced REPLY) of one text/calendar body; MalformedReply if it
+    is not exactly one attendee's answer to one event."""
+    try:
+        calendar = itip.parse(part_text)
+    except Exception as e:  # icalendar raises ValueError and others on broken input
+        raise MalformedReply(f"the calendar cannot be read: {e}") from None
+    if str(calendar.get("METHOD", "")).upper() != "REPLY":
+        raise MalformedReply(f"the calendar part is sent as a REPLY but its METHOD is {str(calendar.get('METHOD', ''))[:20]!r}")
+    components = itip.scheduled(calendar)
+    uids = {str(c.get("UID", "")) for c in components}
+    if not components or len(uids) != 1 or "" in uids:
+        raise MalformedReply(f"a REPLY answers one event (one UID); this one names {len(uids - {''})}")
+    answerers = set()
+    reduced = []
+    for component in components:
+        named = itip.attendees(component)
+        if len(named) != 1:
+            raise MalformedReply(f"each answer names exactly one ATTENDEE; one names {len(named)}")
+        attendee = normalise_address(named[0])
+        if attendee is None:
+            raise MalformedReply(f"the ATTENDEE {str(named[0])[:80]!r} is not a mailto: address")
+        answer = itip.partstat(named[0])
+        if answer not in ANSWERS:
+            raise MalformedReply(f"PARTSTAT {answer[:40]} is not an answer Planerix takes ({', '.join(ANSWERS)})")
+        answerers.add(attendee)
+        kept = type(component)()
+        for name in REPLY_PROPERTIES:
+            if component.get(name) is not None:
+                kept.add(name, copy.deepcopy(component.get(name)))
+        answered = copy.deepcopy(named[0])
+        answered.params = type(answered.params)({k: v for k, v in answered.params.items()
+                                                 if k.upper() in ("CN", "PARTSTAT")})
+        kept.add("ATTENDEE", answered)
+        reduced.append(kept)
+    if len(answerers) != 1:
+        raise MalformedReply("a REPLY answers for one attendee; this one for several")
+    message = Calendar()
+    message.add("PRODID", itip.PRODID)
+    message.add("VERSION", "2.0")
+    message.add("METHOD", "REPLY")
+    for zone in (c for c in calendar.subcomponents if c.name == "VTIMEZONE"):
+        message.add_component(copy.deepcopy(zone))
+    for component in reduced:
+        message.add_component(component)
+    organizer = itip.organizer(calendar)
+    return uids.pop(), answerers.pop(), normalise_address(organizer) if organizer is not None else None, message
+
+
+def _is_reply(part) -> bool:
+    if part.get_content_type() != "text/calendar":
+        return False
+    declared = str(part.get_param("method", "") or "").upper()
+    return declared == "REPLY" or (not declared and "METHOD:REPLY" in _body(part).upper().replace(" ", ""))
+
+
+def _body(part) -> str:
+    try:
+        return part.get_content()
+    except (LookupError, ValueError, AssertionError) as e:  # unknown charset, broken transfer encoding
+        raise MalformedReply(f"the calendar part cannot be decoded: {e}") from None
+
+
+def replies_in(mail: EmailMessage) -> list[InboundReply]:
+    """The iTIP REPLYs a mail carries in its text/calendar parts (none: not an answer), each
+    checked to come from its sender: ForeignReply when the ATTENDEE is not the From address
+    (anyone can write an answer for someone else; only the attendee's own mail counts),
+    MalformedReply when it cannot be read. Mail clients repeat the same REPLY in several parts:
+    it is returned once."""
+    parts = [part for part in mail.walk() if _is_reply(part)]
+    if not parts:
+        return []
+    sender = _sender(mail)
+    recipients = tuple(_addresses(mail, "To") + _addresses(mail, "Cc"))
+    found: dict[str, InboundReply] = {}
+    for part in parts:
+        uid, attendee, organizer, calendar = _reduced_reply(_body(part))
+        if attendee != sender:
+            raise ForeignReply(f"the REPLY answers for {attendee[7:]} but the mail is from {sender[7:]}")
+        reply = InboundReply(uid, attendee, organizer, recipients, calendar)
+        found.setdefault(reply.digest, reply)
+    return list(found.values())

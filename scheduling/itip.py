@@ -352,6 +352,27 @@ def answer_from(calendar: Calendar, attendee: str, answer: str, stamp: datetime)
                    _message_calendar("REPLY", calendar, replied))
 
 
+def reply_from_outside(calendar: Calendar, attendee: str, answers: Calendar, stamp: datetime) -> Optional[Message]:
+    """The REPLY by which ``attendee`` gives the answers of ``answers`` (a REPLY read from a
+    mail, per instance) as the organizer's ``calendar`` has those instances: what is stored
+    and applied is the organizer's own event, never the text someone else's client wrote."""
+    instances, series = by_instance(calendar), master(calendar)
+    replied = []
+    for answered in scheduled(answers):
+        key = recurrence_key(answered)
+        component = instances.get(key)
+        if component is None and key is not None and series is not None:
+            component = override_from_master(series, answered.get("RECURRENCE-ID"))
+        me = find_attendee(component, [attendee]) if component is not None else None
+        if me is not None:
+            replied.append(_reply_component(component, me, partstat(attendees(answered)[0]), stamp))
+    organizer_prop = organizer(calendar)
+    if not replied or organizer_prop is None:
+        return None
+    return Message(address_key(organizer_prop), "REPLY", uid_of(calendar),
+                   _message_calendar("REPLY", calendar, replied))
+
+
 def _reply_component(component, me, answer: str, stamp: Optional[datetime]):
     reply = type(component)()
     for name in ("UID", "RECURRENCE-ID", "DTSTART", "SEQUENCE", "SUMMARY", "ORGANIZER"):

@@ -22,7 +22,7 @@ from radicale import item as radicale_item
 from radicale import xmlutils
 
 from server import (compression, delegation, fast_listing, fast_report, put_refusal, read_only, request_body, settings,
-                    sharing, xml_guard)
+                    sharing, todo_expand, xml_guard)
 from server.scheduling import calendar_transp, delivery, freebusy_post, principal, search, tags
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
@@ -387,7 +387,25 @@ class PlanerixApplication(radicale_app.Application):
                       or fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info))
             if answer is not None:
                 return answer
-        return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+        parsed, xml_request = fast_listing._read_body(self, environ, request_info)
+        response = super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+        return self._with_tasks_expanded(response, xml_request if parsed else None, request_info)
+
+    def _with_tasks_expanded(self, response, xml_request, request_info):
+        """Radicale's calendar-query answer with CALDAV:expand applied to recurring tasks too
+        (``server/todo_expand.py``; Radicale expands events only)."""
+        window = todo_expand.requested(xml_request)
+        if window is None or response[0] != client.MULTI_STATUS or not isinstance(response[2], bytes):
+            return response
+        limit = self.configuration.get("reporting", "max_expand_occurrence")
+        try:
+            expanded = todo_expand.rewrite(response[2], self._encoding, xml_request, window, limit)
+        except todo_expand.TooManyInstances as e:
+            return self._rejection_response(request_state.Rejection(client.BAD_REQUEST, None, str(e)),
+                                            request_info)
+        if expanded is None:
+            return response
+        return response[0], response[1], self._xml_response(expanded, request_info), *response[3:]
 
     def _principal_search(self, parsed: bool, xml_request, base_prefix, user, request_info):
         """The answer to a principal search REPORT (on any path: clients send it to the principal

@@ -18,6 +18,8 @@ from radicale import server as radicale_server
 
 from server.caldav_app import PlanerixApplication
 from server import settings
+from server.mail_replies.poller import MailboxPoller
+from server.mail_replies.settings import MailboxSettings
 from server.scheduling import email_delivery
 from storage_plugin import email_outbox, scheduling
 
@@ -120,6 +122,10 @@ class CalDAVServer:
                 self._email_worker = email_delivery.EmailWorker(
                     self.application._storage, settings.scheduling_option(configuration, "worker_interval_seconds"))
                 self._email_worker.start()
+            mailbox = MailboxSettings.from_configuration(configuration)
+            if mailbox.configured:  # answers by mail, applied through the scheduling delivery
+                self._mailbox_poller = MailboxPoller(self.application._storage, mailbox)
+                self._mailbox_poller.start()
 
     def stop_accepting(self) -> None:
         """Close the listening socket: no new connection; requests in flight go on."""
@@ -134,7 +140,8 @@ class CalDAVServer:
         moment accepting stopped), stop the background work; True if none was left unfinished."""
         self.stop_accepting()
         drained = self._httpd.wait_idle(drain_seconds - (time.monotonic() - self._stopped_accepting))
-        for worker in (getattr(self, "_scheduling_worker", None), getattr(self, "_email_worker", None)):
+        for worker in (getattr(self, "_scheduling_worker", None), getattr(self, "_email_worker", None),
+                       getattr(self, "_mailbox_poller", None)):
             if worker is not None:
                 worker.stop()
         return drained

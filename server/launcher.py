@@ -17,13 +17,15 @@ from aiohttp import web
 
 from okr_extension import access, create_app, migrate
 from okr_extension.automation.settings import AutomationSettings
-from okr_extension.feeds.settings import FeedSettings
+from okr_extension.feeds.settings import FeedSettings, SettingError
 from okr_extension.web.settings import DashboardSettings
 from server import drain, memory, settings
 from server.caldav_server import CalDAVServer
 from server.embedded import EmbeddedPostgres
+from server.mail_replies.settings import MailboxSettings
 from server.supervisor import DatabaseSupervisor, RestartPolicy
 from storage_plugin import accounts, database
+from storage_plugin.email_outbox import EmailSettings
 from storage_plugin.time_bounds import Timeouts
 
 logger = logging.getLogger("planerix")
@@ -157,7 +159,11 @@ def check_settings(host: str, caldav_port: int, config_file: str | None) -> None
     worker would die of it one after the other."""
     access.directory_scope()
     FeedSettings.from_env(), DashboardSettings.from_env(), AutomationSettings.from_env()
-    settings.radicale_configuration("postgresql://checking/settings", host, caldav_port, config_file)
+    configuration = settings.radicale_configuration("postgresql://checking/settings", host, caldav_port, config_file)
+    try:
+        EmailSettings.from_configuration(configuration), MailboxSettings.from_configuration(configuration)
+    except ValueError as e:
+        raise SettingError(str(e)) from None
 
 
 def _serve(db: Database, host: str, caldav_port: int, api_port: int, config_file: str | None,

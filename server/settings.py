@@ -47,6 +47,14 @@ radicale_config.DEFAULT_CONFIG_SCHEMA.setdefault(EMAIL_SECTION, {
     "sender": {"value": "", "type": str, "help": "the From address of invitations"},
     "rsvp_url": {"value": "", "type": str,
                  "help": "public address of the sidecar's RSVP pages, e.g. https://cal.example.org/rsvp"},
+    # The mailbox polled for the answers mail clients send (server/mail_replies/).
+    "imap_host": {"value": "", "type": str, "help": "IMAP server of the mailbox answers arrive in; empty: none polled"},
+    "imap_port": {"value": "0", "type": int, "help": "0: 993 with tls, 143 with starttls or none"},
+    "imap_security": {"value": "", "type": str, "help": "none, starttls or tls (empty: tls)"},
+    "imap_username": {"value": "", "type": str, "help": "IMAP login"},
+    "imap_password": {"value": "", "type": str, "help": "IMAP password"},
+    "imap_folder": {"value": "", "type": str, "help": "the folder polled (empty: INBOX)"},
+    "imap_poll_seconds": {"value": "0", "type": float, "help": "how often the mailbox is polled (0: every 60 s)"},
 })
 
 

@@ -56,6 +56,7 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "web_session": Distributed("account", "collection"),
     "schedule_job": Distributed("recipient_account", "collection"),
     "email_job": Distributed("organizer_account", "collection"),
+    "mail_reply": Distributed("organizer_account", "collection"),
     "resource_booking": Distributed("account", "collection"),
     "share_view": Distributed("account", "collection"),
     # -- goal data, by organisation
@@ -75,6 +76,8 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "calendar_resource": Distributed(ORGANISATION, "organisation"),
     # -- login throttling: keyed by the account name or address it counts
     "login_failure": Distributed("key", "login_failure"),
+    # -- the polled mailboxes' leases (server/mail_replies/): one row per mailbox
+    "mailbox_poll": Distributed("mailbox", "mailbox_poll"),
 }
 
 _NO_OWNER = "no owner column yet (the owner is the first segment of the collection's path): add it, filled from the path"

@@ -63,24 +63,41 @@ class EmailSettings:
     @classmethod
     def from_configuration(cls, configuration) -> "EmailSettings":
         """[email] of the server's configuration, each empty option filled from its environment variable."""
-        values = {}
-        for option, variable in ENVIRONMENT.items():
-            try:
-                value = configuration.get("email", option)
-            except KeyError:  # plain Radicale configuration: no such section
-                value = None
-            if value in (None, "", 0):
-                value = os.environ.get(variable, "")
-            values[option] = str(value).strip()
-        security = (values["security"] or "starttls").lower()
-        if security not in SECURITY_PORTS:
-            raise ValueError(f"[email] security is {security!r}: use none, starttls or tls")
+        values = email_options(configuration, ENVIRONMENT)
+        return cls(values["host"], port_option(values, "port"), security_option(values, "security"),
+                   values["username"], values["password"], values["sender"], values["rsvp_url"].rstrip("/"))
+
+
+def email_options(configuration, environment: dict[str, str]) -> dict[str, str]:
+    """The [email] options named in ``environment`` (option -> variable), each empty one filled
+    from its environment variable."""
+    values = {}
+    for option, variable in environment.items():
         try:
-            port = int(values["port"] or 0)
-        except ValueError:
-            raise ValueError(f"[email] port is {values['port']!r}: give a port number") from None
-        return cls(values["host"], port, security, values["username"], values["password"], values["sender"],
-                   values["rsvp_url"].rstrip("/"))
+            value = configuration.get("email", option)
+        except KeyError:  # plain Radicale configuration: no such section or option
+            value = None
+        if value in (None, "", 0):
+            value = os.environ.get(variable, "")
+        values[option] = str(value).strip()
+    return values
+
+
+def security_option(values: dict[str, str], option: str) -> str:
+    security = (values[option] or "starttls").lower()
+    if security not in SECURITY_PORTS:
+        raise ValueError(f"[email] {option} is {security!r}: use none, starttls or tls")
+    return security
+
+
+def port_option(values: dict[str, str], option: str) -> int:
+    try:
+        port = int(values[option] or 0)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"[email] {option} is {values[option]!r}: give a port number")
+    return port
 
 
 def settings_of(storage: "Storage") -> EmailSettings:

@@ -61,54 +61,71 @@ ITEMS_WITH_TEXT_BY_HREF = text(
     f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i "
     f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs) AND {served()}")
 ITEM_TEXTS = text("SELECT id, text FROM item WHERE id = ANY(:ids)")
+# What identifies each stored version in the collection at :path: its served ETag and the
+# digest of its text (``text_etag`` when the served one was kept from another server).
+STORED_VERSIONS = text(
+    "SELECT i.href, i.uid, i.etag, coalesce(i.text_etag, i.etag) AS text_digest"
+    " FROM item i JOIN collection c ON c.id = i.collection_id WHERE c.path = :path")
 ITEM_TEXTS_WITH_ETAG = text("SELECT id, etag, text FROM item WHERE id = ANY(:ids)")
 HAS_UID = text(f"SELECT EXISTS (SELECT 1 FROM item i WHERE i.collection_id = :cid AND i.uid = :uid"
                f" AND {served()})")
-# The whole write of one item in one round trip: a new revision of the
-# collection, the item, its occurrence index, and the end of its tombstone.
-# All parts see the snapshot from before the statement: ``old`` is the
-# replaced version, and the occurrence rows deleted are the old ones while
-# those inserted are the new.
-WRITE_ITEM = text(
-    "WITH revision AS ("
-    "  UPDATE collection SET revision = revision + 1, modified = now() WHERE id = :cid"
-    "  RETURNING revision, modified),"
+# The whole write of many items (or one) in one round trip: revisions of the collection (one
+# per item, in order), the items, their occurrence and goal-link index, and the end of their
+# tombstones. All parts see the snapshot from before the statement: ``old`` holds the replaced
+# versions, and the index rows deleted are the old ones while those inserted are the new.
+# Items come as parallel arrays numbered by ``n``; occurrences and links name theirs by it.
+WRITE_ITEMS = text(
+    "WITH input AS ("
+    "  SELECT * FROM unnest(CAST(:href AS text[]), CAST(:uid AS text[]), CAST(:component AS text[]),"
+    "    CAST(:etag AS text[]), CAST(:text_etag AS text[]), CAST(:text AS text[]),"
+    "    CAST(:series_start AS bigint[]), CAST(:series_end AS bigint[]), CAST(:expanded_until AS bigint[]),"
+    "    CAST(:summary AS text[]), CAST(:status AS text[]), CAST(:percent_complete AS smallint[]),"
+    "    CAST(:due AS timestamptz[]), CAST(:schedule_tag AS text[])) WITH ORDINALITY"
+    "  AS t(href, uid, component, etag, text_etag, text, series_start, series_end, expanded_until,"
+    "       summary, status, percent_complete, due, schedule_tag, n)),"
+    " revision AS ("
+    "  UPDATE collection SET revision = revision + :count, modified = now() WHERE id = :cid"
+    "  RETURNING revision - :count AS before, modified),"
     " old AS ("
     "  SELECT id, href, uid, component, etag, series_start, series_end, modified, text FROM item"
-    "  WHERE collection_id = :cid AND href = :href),"
+    "  WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[]))),"
     " written AS ("
-    "  INSERT INTO item (collection_id, href, uid, component, etag, text, series_start, series_end,"
-    "                    expanded_until, revision, summary, status, percent_complete, due, schedule_tag)"
-    "  SELECT :cid, :href, :uid, :component, :etag, :text, :series_start, :series_end,"
-    "         :expanded_until, revision.revision, :summary, :status, :percent_complete, :due,"
-    "         :schedule_tag"
-    "  FROM revision"
+    "  INSERT INTO item (collection_id, href, uid, component, etag, text_etag, text, series_start,"
+    "                    series_end, expanded_until, revision, summary, status, percent_complete, due,"
+    "                    schedule_tag)"
+    "  SELECT :cid, input.href, input.uid, input.component, input.etag, input.text_etag, input.text,"
+    "         input.series_start, input.series_end, input.expanded_until, revision.before + input.n,"
+    "         input.summary, input.status, input.percent_complete, input.due, input.schedule_tag"
+    "  FROM input CROSS JOIN revision"
     "  ON CONFLICT (collection_id, href) DO UPDATE SET uid = EXCLUDED.uid,"
-    "    component = EXCLUDED.component, etag = EXCLUDED.etag, text = EXCLUDED.text,"
-    "    series_start = EXCLUDED.series_start, series_end = EXCLUDED.series_end,"
+    "    component = EXCLUDED.component, etag = EXCLUDED.etag, text_etag = EXCLUDED.text_etag,"
+    "    text = EXCLUDED.text, series_start = EXCLUDED.series_start, series_end = EXCLUDED.series_end,"
     "    expanded_until = EXCLUDED.expanded_until, revision = EXCLUDED.revision, modified = now(),"
     "    summary = EXCLUDED.summary, status = EXCLUDED.status,"
     "    percent_complete = EXCLUDED.percent_complete, due = EXCLUDED.due,"
     "    schedule_tag = EXCLUDED.schedule_tag"
-    "  RETURNING id, modified),"
+    "  RETURNING id, href, etag, revision, modified),"
+    " numbered AS (SELECT written.*, input.n FROM written JOIN input ON input.href = written.href),"
     " cleared AS (DELETE FROM item_occurrence WHERE item_id IN (SELECT id FROM old)),"
     " indexed AS ("
     "  INSERT INTO item_occurrence (item_id, collection_id, span, surrounds, fbtype)"
-    "  SELECT written.id, :cid, int8range(t.s, t.e), t.surrounds, t.fbtype FROM written"
-    "  CROSS JOIN unnest(CAST(:starts AS bigint[]), CAST(:ends AS bigint[]),"
-    "                    CAST(:surrounds AS boolean[]), CAST(:fbtypes AS \"char\"[]))"
-    "    AS t(s, e, surrounds, fbtype)),"
+    "  SELECT numbered.id, :cid, int8range(t.s, t.e), t.surrounds, t.fbtype"
+    "  FROM unnest(CAST(:occurrence_of AS bigint[]), CAST(:starts AS bigint[]), CAST(:ends AS bigint[]),"
+    "              CAST(:surrounds AS boolean[]), CAST(:fbtypes AS \"char\"[])) AS t(n, s, e, surrounds, fbtype)"
+    "  JOIN numbered ON numbered.n = t.n),"
     " unlinked AS (DELETE FROM item_link WHERE item_id IN (SELECT id FROM old)),"
     " linked AS ("
     "  INSERT INTO item_link (item_id, target_kind, target_id, weight, completion, owner)"
-    "  SELECT written.id, l.kind, l.target, l.weight, l.completion, CAST(:link_owner AS text) FROM written"
-    "  CROSS JOIN unnest(CAST(:link_kinds AS text[]), CAST(:link_targets AS text[]),"
-    "                    CAST(:link_weights AS float8[]), CAST(:link_completion AS float8[]))"
-    "    AS l(kind, target, weight, completion)),"
-    " untombed AS (DELETE FROM tombstone WHERE collection_id = :cid AND href = :href)"
-    " SELECT written.id AS new_id, written.modified AS new_modified,"
-    "        revision.revision AS new_revision, revision.modified AS collection_modified, old.*"
-    " FROM written CROSS JOIN revision LEFT JOIN old ON true")
+    "  SELECT numbered.id, l.kind, l.target, l.weight, l.completion, CAST(:link_owner AS text)"
+    "  FROM unnest(CAST(:link_of AS bigint[]), CAST(:link_kinds AS text[]), CAST(:link_targets AS text[]),"
+    "              CAST(:link_weights AS float8[]), CAST(:link_completion AS float8[]))"
+    "    AS l(n, kind, target, weight, completion)"
+    "  JOIN numbered ON numbered.n = l.n),"
+    " untombed AS (DELETE FROM tombstone WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[])))"
+    " SELECT numbered.id AS new_id, numbered.modified AS new_modified, numbered.etag AS new_etag,"
+    "        numbered.revision AS new_revision, revision.modified AS collection_modified, old.*"
+    " FROM numbered CROSS JOIN revision LEFT JOIN old ON old.href = numbered.href"
+    " ORDER BY numbered.n")
 DELETE_ITEM = text("DELETE FROM item WHERE collection_id = :cid AND href = :href RETURNING id")
 DELETE_ALL_ITEMS = text("DELETE FROM item WHERE collection_id = :cid RETURNING href")
 MOVE_ITEM = text(
@@ -203,7 +220,8 @@ CURRENT_MEMBERS = text(
 
 # -- verification ----------------------------------------------------------
 ITEMS_FOR_VERIFY = text(
-    "SELECT i.id, c.path, i.href, i.uid, i.component, i.etag, i.text, i.series_start, i.series_end,"
+    "SELECT i.id, c.path, i.href, i.uid, i.component, i.etag, i.text_etag, i.text, i.series_start,"
+    "       i.series_end,"
     "       i.expanded_until, i.modified, c.tag, i.summary, i.status, i.percent_complete, i.due,"
     "       COALESCE(o.spans, '[]') AS spans,"
     "       (SELECT coalesce(json_agg(json_build_array(l.target_kind, l.target_id, l.weight)), '[]')"

@@ -13,11 +13,12 @@ import dataclasses
 import json
 import logging
 import posixpath
+import re
 import sys
 import threading
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from radicale import item as radicale_item
 from radicale import pathutils, storage, types
@@ -57,6 +58,62 @@ VALID_OBJECT = "C:valid-calendar-object-resource"
 
 class IndexMismatch(ValueError):
     """An item's indexed fields differ from what its text says (``verify``, ``writer.reindex``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexedItem:
+    """What a write stores for one item, derived from its parsed text (``Storage.index_item``)."""
+    uid: str
+    component_name: str
+    etag: str  # the SHA-256 of ``text``, as Radicale computes it
+    text: str
+    time_range: tuple[int, int]
+    expansion: occurrences.Expansion
+    links: list
+    facts: Any
+    schedule_tag: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemWrite:
+    href: str
+    item: IndexedItem
+    # Served instead of ``item.etag`` until the item is next written: the strong ETag of the
+    # server it was imported from (migration 0019), so clients synced there download nothing.
+    etag: Optional[str] = None
+
+
+# Columns of ``queries.WRITE_ITEMS``: one entry per item, then one per occurrence and per link
+# (``occurrence_of`` / ``link_of`` number the item, from 1).
+_WRITE_COLUMNS = ("href", "uid", "component", "etag", "text_etag", "text", "series_start", "series_end",
+                  "expanded_until", "summary", "status", "percent_complete", "due", "schedule_tag",
+                  "occurrence_of", "starts", "ends", "surrounds", "fbtypes",
+                  "link_of", "link_kinds", "link_targets", "link_weights", "link_completion")
+# A statement writes at most this many items or occurrence rows (the rest go in the next).
+_BATCH_ITEMS = 500
+_BATCH_OCCURRENCES = 20000
+
+
+def _write_batches(writes: Sequence[ItemWrite]) -> Iterator[Sequence[ItemWrite]]:
+    start, occurrences_in = 0, 0
+    for end, write in enumerate(writes):
+        spans = len(write.item.expansion.spans)
+        if end > start and (end - start >= _BATCH_ITEMS or occurrences_in + spans > _BATCH_OCCURRENCES):
+            yield writes[start:end]
+            start, occurrences_in = end, 0
+        occurrences_in += spans
+    if start < len(writes):
+        yield writes[start:]
+
+
+# RFC 9110 §8.8.3: a strong entity-tag is DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E (obs-text
+# is left out, and the length bounded: the value goes into response headers as it is).
+_STRONG_ETAG = re.compile(r'"[\x21\x23-\x7e]{0,254}"')
+
+
+def is_strong_etag(etag: str) -> bool:
+    """Whether ``etag`` can be an item's ETag: a strong entity-tag (no ``W/``) of printable ASCII."""
+    return _STRONG_ETAG.fullmatch(etag) is not None
 
 
 def _option(configuration, name: str) -> str:
@@ -253,10 +310,13 @@ class Storage(storage.BaseStorage):
             return []
         suffix = ".ics" if tag == "VCALENDAR" else ".vcf"
         taken: set[str] = set()
+        fbtype_of = self.fbtype_classifier(collection.path.split("/", 1)[0], conn)
+        writes = []
         for item in items:
             href = self._free_href(item.uid, suffix, taken)
             taken.add(href)
-            self.write_item(conn, collection, href, item)
+            writes.append(ItemWrite(href, self.index_item(item, collection.path, href, fbtype_of)))
+        self.write_items(conn, collection, writes)
         return list(taken)
 
     @staticmethod
@@ -268,45 +328,108 @@ class Storage(storage.BaseStorage):
                 return href
         return radicale_item.find_available_uid(lambda h: h in taken, suffix)
 
-    def write_item(self, conn: Connection, collection: Collection, href: str,
-                   item: radicale_item.Item) -> tuple[StoredItem, Optional[StoredItem]]:
-        """Store ``item`` at ``href`` under a new revision, with its time index; the one
-        write path for items. Returns the stored item and the version it replaced."""
+    def index_item(self, item: radicale_item.Item, path: str, href: str,
+                   fbtype_of: Optional[Callable[[object], str]] = None) -> IndexedItem:
+        """Everything a write stores for ``item`` at ``path/href`` besides the text: the parse is
+        used here once, so a caller preparing many items keeps these and lets the parse go.
+        ``fbtype_of``: the owner's ``freebusy.fbtype_classifier`` (one per batch saves queries)."""
         text = item.serialize()
-        series_start, series_end = item.time_range
-        account = collection.path.split("/", 1)[0]  # the owner (a write through a share is the owner's)
+        account = path.split("/", 1)[0]  # the owner (a write through a share is the owner's)
+        if fbtype_of is None:
+            fbtype_of = self.fbtype_classifier(account)
         # Every writer is bounded here too (plain Radicale has no pre-scan of the body).
         try:
             ical_scan.check_text(text, self._rules_only)
             with budget.limited(self.expansion_seconds, EXPANDING):
-                expansion = occurrences.expand(
-                    item.vobject_item, item.component_name, self.horizon_seconds, self.max_occurrences,
-                    fbtype_of=freebusy.fbtype_classifier(
-                        account, lambda: directory.addresses_of(conn, account)))
+                expansion = occurrences.expand(item.vobject_item, item.component_name, self.horizon_seconds,
+                                               self.max_occurrences, fbtype_of=fbtype_of)
         except (ical_scan.TextRefused, budget.BudgetExceeded) as e:
             raise request_state.StorageRejection(403, VALID_OBJECT, str(e)) from None
-        starts, ends, surrounds = occurrences.index_rows(expansion.spans)
-        found = links.extract(item.vobject_item, item.component_name, f"{collection.path}/{href}")
-        shown = links.facts(item.vobject_item, item.component_name)
-        row = conn.execute(queries.WRITE_ITEM, {
-            "cid": collection.id, "href": href, "uid": item.uid, "component": item.component_name,
-            "etag": item.etag, "text": text, "series_start": series_start, "series_end": series_end,
-            "expanded_until": expansion.expanded_until, "starts": starts, "ends": ends,
-            "surrounds": surrounds, "fbtypes": expansion.fbtypes, "summary": shown.summary, "status": shown.status,
-            "percent_complete": shown.percent_complete, "due": shown.due,
-            "link_kinds": [link.kind for link in found], "link_targets": [link.target_id for link in found],
-            "link_weights": [link.weight for link in found],
-            "link_completion": [shown.completion] * len(found),
-            "link_owner": account,  # whose tasks count (migration 0005)
-            "schedule_tag": scheduling.schedule_tag_of(text)}).one()
-        collection.advance(row.new_revision, row.collection_modified)
-        item_events.after_write(conn, collection.path, href, item, found, shown,
-                                row.text if row.id is not None else None)
-        stored = SimpleNamespace(id=row.new_id, href=href, uid=item.uid, component=item.component_name,
-                                 etag=item.etag, series_start=series_start, series_end=series_end,
-                                 modified=row.new_modified)
-        old = from_row(collection, row, text=row.text) if row.id is not None else None
-        return from_row(collection, stored, text=text), old
+        return IndexedItem(
+            uid=item.uid, component_name=item.component_name, etag=item.etag, text=text,
+            time_range=item.time_range, expansion=expansion,
+            links=links.extract(item.vobject_item, item.component_name, f"{path}/{href}"),
+            facts=links.facts(item.vobject_item, item.component_name),
+            schedule_tag=scheduling.schedule_tag_of(text))
+
+    def fbtype_classifier(self, account: str, conn: Optional[Connection] = None) -> Callable[[object], str]:
+        """``freebusy.fbtype_classifier`` of ``account``, its addresses read on ``conn`` (or a
+        short transaction of its own) when first needed."""
+        def addresses():
+            if conn is not None:
+                return directory.addresses_of(conn, account)
+            with self.connection() as own:
+                return directory.addresses_of(own, account)
+        return freebusy.fbtype_classifier(account, addresses)
+
+    def write_item(self, conn: Connection, collection: Collection, href: str, item: radicale_item.Item,
+                   etag: Optional[str] = None) -> tuple[StoredItem, Optional[StoredItem]]:
+        """Store ``item`` at ``href`` under a new revision, with its time index; the write path of
+        one item (``write_items`` of one). Returns the stored item and the version it replaced.
+        ``etag``: served instead of the text's (see ``ItemWrite``)."""
+        account = collection.path.split("/", 1)[0]
+        indexed = self.index_item(item, collection.path, href, self.fbtype_classifier(account, conn))
+        return self.write_items(conn, collection, [ItemWrite(href, indexed, etag)])[0]
+
+    def write_items(self, conn: Connection, collection: Collection, writes: Sequence[ItemWrite],
+                    ) -> list[tuple[StoredItem, Optional[StoredItem]]]:
+        """Store ``writes`` (distinct hrefs) in ``collection``, each under a revision of its own,
+        with their occurrence and goal-link index and the end of their tombstones: the one
+        write path for items, a few hundred items per statement. Returns, in order, each
+        stored item and the version it replaced."""
+        if len({w.href for w in writes}) != len(writes):
+            raise ValueError("write_items: an href appears twice")
+        for write in writes:
+            if write.etag is not None and not is_strong_etag(write.etag):
+                raise ValueError(f"write_items: {write.etag!r} is not a strong ETag")
+        done: list[tuple[StoredItem, Optional[StoredItem]]] = []
+        for batch in _write_batches(writes):
+            done.extend(self._write_batch(conn, collection, batch))
+        return done
+
+    def _write_batch(self, conn: Connection, collection: Collection, writes: Sequence[ItemWrite]):
+        account = collection.path.split("/", 1)[0]
+        columns: dict[str, list] = {name: [] for name in _WRITE_COLUMNS}
+        for n, write in enumerate(writes, 1):
+            indexed = write.item
+            served = write.etag if write.etag not in (None, indexed.etag) else None
+            starts, ends, surrounds = occurrences.index_rows(indexed.expansion.spans)
+            shown = indexed.facts
+            for name, value in (
+                    ("href", write.href), ("uid", indexed.uid), ("component", indexed.component_name),
+                    ("etag", served or indexed.etag), ("text_etag", indexed.etag if served else None),
+                    ("text", indexed.text), ("series_start", indexed.time_range[0]),
+                    ("series_end", indexed.time_range[1]), ("expanded_until", indexed.expansion.expanded_until),
+                    ("summary", shown.summary), ("status", shown.status),
+                    ("percent_complete", shown.percent_complete), ("due", shown.due),
+                    ("schedule_tag", indexed.schedule_tag)):
+                columns[name].append(value)
+            columns["occurrence_of"].extend([n] * len(starts))
+            columns["starts"].extend(starts)
+            columns["ends"].extend(ends)
+            columns["surrounds"].extend(surrounds)
+            columns["fbtypes"].extend(indexed.expansion.fbtypes)
+            columns["link_of"].extend([n] * len(indexed.links))
+            columns["link_kinds"].extend(link.kind for link in indexed.links)
+            columns["link_targets"].extend(link.target_id for link in indexed.links)
+            columns["link_weights"].extend(link.weight for link in indexed.links)
+            columns["link_completion"].extend([shown.completion] * len(indexed.links))
+        rows = conn.execute(queries.WRITE_ITEMS, {
+            "cid": collection.id, "count": len(writes), "link_owner": account,  # whose tasks count (0005)
+            **columns}).all()
+        collection.advance(rows[-1].new_revision, rows[-1].collection_modified)
+        done = []
+        for write, row in zip(writes, rows):
+            indexed = write.item
+            item_events.after_write(conn, collection.path, write.href, indexed, indexed.links, indexed.facts,
+                                    row.text if row.id is not None else None)
+            stored = SimpleNamespace(id=row.new_id, href=write.href, uid=indexed.uid,
+                                     component=indexed.component_name, etag=row.new_etag,
+                                     series_start=indexed.time_range[0], series_end=indexed.time_range[1],
+                                     modified=row.new_modified)
+            old = from_row(collection, row, text=row.text) if row.id is not None else None
+            done.append((from_row(collection, stored, text=indexed.text), old))
+        return done
 
     def move(self, item: radicale_item.Item, to_collection: storage.BaseCollection, to_href: str) -> None:
         if not pathutils.is_safe_path_component(to_href):
@@ -357,7 +480,8 @@ class Storage(storage.BaseStorage):
         parsed, = radicale_item.read_components(row.text)
         check = radicale_item.Item(collection_path=row.path, vobject_item=parsed)
         expected = (radicale_item.get_etag(row.text), check.uid, check.component_name, check.time_range)
-        stored = (row.etag, row.uid, row.component, (row.series_start, row.series_end))
+        # An ETag kept from the server an item was imported from stands for the text in text_etag.
+        stored = (row.text_etag or row.etag, row.uid, row.component, (row.series_start, row.series_end))
         if expected != stored:
             raise IndexMismatch(f"stored index {stored} differs from the text {expected}")
         # The expansion horizon was relative to the write: compare below both cuts.

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from storage_plugin import queries, request_state, sharing
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import READ_ONLY_REASON, Collection, check_name_length
-from storage_plugin.storage import EXPANDING, IndexMismatch, Storage
+from storage_plugin.storage import EXPANDING, VALID_OBJECT, IndexedItem, IndexMismatch, ItemWrite, Storage
 
 T = TypeVar("T")
 
@@ -182,6 +182,24 @@ def prepare_item(storage: Storage, text: str, path: str = "", tag: str = "VCALEN
     return item
 
 
+def prepare_indexed(storage: Storage, text: str, path: str, href: str, tag: str = "VCALENDAR",
+                    fbtype_of: Optional[Callable[[object], str]] = None) -> IndexedItem:
+    """``prepare_item``, then what its write stores (``Storage.index_item``): for importers, which
+    hold many items until they write them and need not keep their parse."""
+    item = prepare_item(storage, text, path, tag)
+    try:
+        return storage.index_item(item, path, href, fbtype_of)
+    except request_state.StorageRejection as e:
+        raise ItemRejected(str(e), VALID_OBJECT) from None
+
+
+@dataclass(frozen=True)
+class PreparedPut:
+    href: str
+    item: IndexedItem  # from ``prepare_indexed``
+    etag: Optional[str] = None  # served instead of the text's (``storage.ItemWrite``)
+
+
 class CalendarEditor:
     """One calendar inside a write transaction (see ``editing``)."""
 
@@ -219,25 +237,66 @@ class CalendarEditor:
         return self.delete(change.href, change.if_match)
 
     def put(self, text: str, href: Optional[str] = None, if_match: Optional[str] = None,
-            if_none_match: bool = False) -> Written:
+            if_none_match: bool = False, etag: Optional[str] = None) -> Written:
         """Create or replace one calendar object; returns its href and new ETag."""
         return self.put_prepared(prepare_item(self._storage, text, self._collection.path),
-                                 href, if_match, if_none_match)
+                                 href, if_match, if_none_match, etag)
 
     def put_prepared(self, item: radicale_item.Item, href: Optional[str] = None,
-                     if_match: Optional[str] = None, if_none_match: bool = False) -> Written:
-        """``put`` of an item that ``prepare_item`` returned (parsed outside the lock)."""
+                     if_match: Optional[str] = None, if_none_match: bool = False,
+                     etag: Optional[str] = None) -> Written:
+        """``put`` of an item that ``prepare_item`` returned (parsed outside the lock). ``etag``:
+        served instead of the text's until the item is next written (``storage.ItemWrite``)."""
         same_uid = [r.href for r in self._conn.execute(
             queries.HREFS_OF_UID, {"cid": self._collection.id, "uid": item.uid})]
         if href is None:
             href = same_uid[0] if same_uid else self._free_href(item.uid)
+        self._check_put(href, item, self.get(href), same_uid, if_match, if_none_match)
+        stored, old = self._storage.write_item(self._conn, self._collection, href, item, etag)
+        return Written(href, stored.etag, created=old is None)
+
+    def put_all(self, puts: Sequence[PreparedPut]) -> list[Union[Written, WriteError]]:
+        """``put_prepared`` of many items (without preconditions) in a few round trips: one read
+        of the calendar's members, then the accepted items written together. A refused item
+        has its ``WriteError`` in its place; nothing of it was written."""
+        members = self._conn.execute(queries.ITEMS_OF_COLLECTION,
+                                     {"cid": self._collection.id, "max_size": None}).all()
+        current = {r.href: r for r in members}
+        hrefs_of_uid: dict[str, list[str]] = {}
+        for row in members:
+            hrefs_of_uid.setdefault(row.uid, []).append(row.href)
+        outcomes: list[Union[Written, WriteError, None]] = []
+        accepted: list[tuple[int, ItemWrite]] = []
+        taken: set[str] = set()
+        for put in puts:
+            try:
+                if put.href in taken:
+                    raise Conflict(f"{put.href} is written twice in one batch")
+                self._check_put(put.href, put.item, current.get(put.href), hrefs_of_uid.get(put.item.uid, []),
+                                None, False)
+            except WriteError as e:
+                outcomes.append(e)
+                continue
+            taken.add(put.href)
+            if put.href not in current:
+                hrefs_of_uid.setdefault(put.item.uid, []).append(put.href)
+            accepted.append((len(outcomes), ItemWrite(put.href, put.item, put.etag)))
+            outcomes.append(None)
+        written = self._storage.write_items(self._conn, self._collection, [w for _, w in accepted])
+        for (position, write), (stored, old) in zip(accepted, written):
+            outcomes[position] = Written(write.href, stored.etag, created=old is None)
+        return outcomes
+
+    def _check_put(self, href: str, item, current, same_uid: list[str], if_match: Optional[str],
+                   if_none_match: bool) -> None:
+        """Refuse what a PUT of ``item`` at ``href`` would (``current``: the member there, with
+        ``etag`` and ``uid``; ``same_uid``: hrefs of members with the item's UID)."""
         if not pathutils.is_safe_path_component(href) or "\x00" in href:
             raise ItemRejected(f"{href!r} is not a valid resource name")
         try:
             check_name_length("resource name", href)
         except request_state.StorageRejection as e:
             raise ItemRejected(str(e)) from None
-        current = self.get(href)
         _check_preconditions(href, current, if_match, if_none_match)
         if (current is not None and current.uid != item.uid) or (current is None and same_uid):
             raise Conflict(f"another item of this calendar already has the UID {item.uid!r}",
@@ -246,8 +305,6 @@ class CalendarEditor:
             self._collection._check_component_allowed(item)
         except request_state.StorageRejection as e:
             raise Forbidden(str(e), "C:supported-calendar-component") from None
-        stored, old = self._storage.write_item(self._conn, self._collection, href, item)
-        return Written(href, stored.etag, created=old is None)
 
     def delete(self, href: str, if_match: Optional[str] = None) -> Written:
         current = self.get(href)
@@ -420,13 +477,14 @@ class Reindexed:
 def reindex(storage: Storage) -> Reindexed:
     """Store again, unchanged, every item whose index no longer matches its text (items written
     before a migration added an index): each gets its index rebuilt and a new sync revision, its
-    ETag stays. Items whose text cannot be parsed are listed, not touched."""
+    ETag stays (also one kept from the server it was imported from). Items whose text cannot be
+    parsed are listed, not touched."""
     report = Reindexed()
-    stale: dict[str, dict[str, str]] = {}
+    stale: dict[str, dict[str, tuple[str, bool]]] = {}
     for row, error in storage.check_items():
         if isinstance(error, IndexMismatch):
             report.stale += 1
-            stale.setdefault(row.path, {})[row.href] = row.etag
+            stale.setdefault(row.path, {})[row.href] = (row.etag, row.text_etag is not None)
         else:
             report.unreadable.append(f"/{row.path}/{row.href}: {error}")
     for path, etags in stale.items():
@@ -435,7 +493,8 @@ def reindex(storage: Storage) -> Reindexed:
             with editing(storage, owner_of(path), path, allow_read_only=True) as calendar:
                 for href in hrefs[start:start + 500]:
                     current = calendar.get(href)
-                    if current is not None and current.etag == etags[href]:  # else changed since: indexed
-                        calendar.put(current.text, href, if_match=current.etag)
+                    etag, foreign = etags[href]
+                    if current is not None and current.etag == etag:  # else changed since: indexed
+                        calendar.put(current.text, href, if_match=etag, etag=etag if foreign else None)
                         report.rewritten += 1
     return report

@@ -27,13 +27,13 @@ NODE_HEADER = "X-Planerix-Node"
 UNPRIVILEGED_USER = "nobody"
 
 
-def require(tool: str, package: str) -> str:
+def require(tool: str, package: str, tests: str = "the scale-out tests") -> str:
     path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/usr/bin")
     if path:
         return path
     reason = f"{tool} is not installed (apt-get install -y {package})"
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + ": the scale-out tests must run in CI", pytrace=False)
+        pytest.fail(f"{reason}: {tests} must run in CI", pytrace=False)
     pytest.skip(reason)
 
 

@@ -52,7 +52,12 @@ def test_dashboard_bench_smoke(tmp_path):
     results = dashboard.main(["--sizes", "2,4", "--reps", "2", "--out", str(tmp_path)])
     assert set(results) == {"2", "4"}
     for size in results.values():
-        assert set(size["workloads"]) == {"overview", "overview_live_json", "objective_page", "key_result_page"}
-    # The overview carries every objective: more objectives, more bytes.
+        assert set(size["workloads"]) == {
+            "overview", "overview_live_json", "overview_filtered", "objective_page", "objective_live_json",
+            "key_result_page", "key_result_live_json", "kpi_page", "kpi_live_json", "heatmap", "my_week",
+            "settings"}
+    # Under a page's bound, the overview shows every objective: more objectives, more bytes.
     assert results["4"]["workloads"]["overview"]["bytes"] > results["2"]["workloads"]["overview"]["bytes"]
-    assert "| overview |" in (tmp_path / "dashboard.md").read_text()
+    report = (tmp_path / "dashboard.md").read_text()
+    assert "| overview |" in report and "| kpi live json |" in report and "N=4 / N=2" in report
+    assert (tmp_path / "dashboard.json").exists()

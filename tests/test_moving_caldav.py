@@ -1,5 +1,6 @@
-"""``planerix import caldav URL --user NAME``: discovery as clients do, properties, hrefs, ETags
-where the source computes them as Planerix does; idempotent; through the private-address guard."""
+"""``planerix import caldav URL --user NAME``: discovery as clients do, properties, hrefs, the
+source's strong ETags (served until an item is next written); idempotent; through the
+private-address guard."""
 from __future__ import annotations
 
 import subprocess
@@ -10,6 +11,7 @@ import caldav
 import psycopg
 import pytest
 import requests
+from radicale import item as radicale_item
 
 from bench.servers import real_clock_environment
 from cliutil import clean_env, planerix
@@ -17,6 +19,8 @@ from conftest import REPO, free_port, start_caldav_server
 from radicaleutil import StockRadicale, listing, properties
 from test_moving_radicale import (COLOR, DISPLAYNAME, KEY_RESULT, PASSWORD, event, fill, mkcalendar,
                                   recurring_with_override, todo)
+from server import settings
+from storage_plugin.storage import Storage
 from waiting import listening, wait_until
 
 ALLOWED = clean_env(PLANERIX_ALLOW_PRIVATE_NETWORKS="1")
@@ -78,8 +82,8 @@ def test_an_account_on_xandikos_is_imported_through_discovery(tmp_path, xandikos
     assert f"/{into}/calendar/ (calendar): 5 new, 0 changed, 0 unchanged" in imported.stdout
     assert f"/{into}/tasks/ (calendar): 1 new, 0 changed, 0 unchanged" in imported.stdout
     assert f"  {into}: planerix user passwd {into}" in imported.stdout
-    # Xandikos's ETags are git blob ids, not the digest of the text: they cannot be kept.
-    assert "ETags kept: 0 of 6" in imported.stdout
+    # Xandikos's ETags are git blob ids, not the digest of the text: Planerix serves them as they are.
+    assert "ETags kept: 6 of 6" in imported.stdout
 
     again = planerix(*command, env=ALLOWED)
     assert again.returncode == 0, again.stderr
@@ -89,8 +93,26 @@ def test_an_account_on_xandikos_is_imported_through_discovery(tmp_path, xandikos
     server = start_caldav_server(database_url)
     try:
         base, auth = f"http://127.0.0.1:{server.port}", (into, PASSWORD)
-        for name in ("calendar", "tasks"):
-            assert listing(base, auth, f"/{into}/{name}/").keys() == source[name].keys()
+        for name in ("calendar", "tasks"):  # a client that synced with Xandikos downloads nothing
+            assert listing(base, auth, f"/{into}/{name}/") == source[name]
+        assert not [row for row, _ in Storage(settings.radicale_configuration(database_url, "127.0.0.1", 0))
+                    .check_items() if row.path.startswith(into + "/")]  # --verify-storage knows kept ETags
+        # The first write replaces Xandikos's ETag by Planerix's own; If-Match takes the kept one.
+        href, foreign = next((h, e) for h, e in source["calendar"].items()
+                             if "x-0" in requests.get(f"{xandikos}/user/calendars/calendar/{h}").text)
+        url = f"{base}/{into}/calendar/{href}"
+        changed = requests.get(url, auth=auth).text.replace("Xandikos 0", "Renamed at Planerix")
+        put = requests.put(url, data=changed.encode(), auth=auth, headers={
+            "If-Match": foreign, "Content-Type": "text/calendar; charset=utf-8"})
+        assert put.status_code == 204, put.text
+        fetched = requests.get(url, auth=auth)
+        assert fetched.headers["ETag"] not in (foreign, None)
+        assert fetched.headers["ETag"] == radicale_item.get_etag(fetched.text)
+        assert put.headers.get("ETag", fetched.headers["ETag"]) == fetched.headers["ETag"]
+        assert listing(base, auth, f"/{into}/calendar/") == {**source["calendar"], href: fetched.headers["ETag"]}
+        stale = requests.put(url, data=changed.encode(), auth=auth, headers={
+            "If-Match": foreign, "Content-Type": "text/calendar; charset=utf-8"})
+        assert stale.status_code == 412
         assert properties(base, auth, f"/{into}/calendar/", [DISPLAYNAME, COLOR]) == {
             DISPLAYNAME: "Work at Xandikos", COLOR: "#FF2968FF"}
         series = requests.get(f"{base}/{into}/calendar/" + next(h for h in source["calendar"]

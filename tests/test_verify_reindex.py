@@ -11,6 +11,7 @@ import storage_plugin
 from conftest import private_database
 from davutil import clark, event, multistatus, sync_body, todo
 from server import settings
+from storage_plugin import writer
 from test_cli import planerix
 from test_collections import PROPERTIES, mkcalendar
 
@@ -103,3 +104,41 @@ def test_db_reindex_rebuilds_items_indexed_before_a_migration(user, own, storage
     assert sorted(r.href.rsplit("/", 1)[1] for r in changed) == ["fine.ics", "t.ics"]
     again = planerix("db", "reindex", "--database-url", own.url)
     assert again.returncode == 0 and "0 of 0 stale items" in again.stdout
+
+
+def test_an_etag_kept_from_another_server_passes_verify_and_survives_reindex(user, own, storage):
+    """An item imported with the source server's ETag (``planerix import caldav``) is checked against
+    its text's own digest, and `planerix db reindex` keeps serving the source's ETag."""
+    assert mkcalendar(user, "moved", PROPERTIES).status_code == 201
+    foreign = '"9f6c1d0e5b2a-xandikos-blob"'
+    with writer.editing(storage, user.name, f"{user.name}/moved") as calendar:
+        calendar.put(event("moved-1"), "m.ics", etag=foreign)
+    assert user.request("GET", "moved/m.ics").headers["ETag"] == foreign
+    assert storage.verify() is True
+    with own.engine.begin() as conn:  # a stale index, as a migration leaves it
+        conn.execute(text("UPDATE item i SET summary = NULL FROM collection c"
+                          " WHERE c.id = i.collection_id AND c.path = :path"), {"path": f"{user.name}/moved"})
+    assert storage.verify() is False
+    result = planerix("db", "reindex", "--database-url", own.url)
+    assert result.returncode == 0 and "1 of 1 stale items reindexed" in result.stdout, result.stdout
+    assert storage.verify() is True
+    assert user.request("GET", "moved/m.ics").headers["ETag"] == foreign
+    with own.engine.begin() as conn:  # a text that no longer matches its digest is still found
+        conn.execute(text("UPDATE item i SET text = replace(text, 'moved-1', 'moved-2') FROM collection c"
+                          " WHERE c.id = i.collection_id AND c.path = :path"), {"path": f"{user.name}/moved"})
+    assert storage.verify() is False
+    with own.engine.begin() as conn:
+        conn.execute(text("DELETE FROM item i USING collection c"
+                          " WHERE c.id = i.collection_id AND c.path = :path"), {"path": f"{user.name}/moved"})
+    assert storage.verify() is True
+
+
+@pytest.mark.parametrize("etag", ['W/"weak"', '"two\r\nlines"', '"with space"', "unquoted", '"' + "x" * 300 + '"'])
+def test_only_a_strong_printable_etag_is_kept(user, storage, etag):
+    """A kept ETag goes into response headers as it is: anything but a strong entity-tag of
+    printable ASCII is refused, and nothing is written."""
+    assert mkcalendar(user, "refused", PROPERTIES).status_code == 201
+    with pytest.raises(ValueError, match="not a strong ETag"):
+        with writer.editing(storage, user.name, f"{user.name}/refused") as calendar:
+            calendar.put(event("refused-1"), "r.ics", etag=etag)
+    assert user.request("GET", "refused/r.ics").status_code == 404

@@ -225,6 +225,39 @@ def test_a_task_completed_in_a_calendar_app_updates_the_open_page(page, api_serv
     expect(page.locator(f'[data-live-badge="{kr["id"]}"]')).to_have_text("Achieved")
 
 
+def test_a_check_in_and_a_measurement_sent_elsewhere_update_the_open_pages(page, api_server, alice, org,
+                                                                           frozen_clock):
+    """A script (the API) checks in and posts a measurement while the pages are open: bars, values,
+    tables and charts change with no reload (the window keeps a marker a reload would drop)."""
+    from tests.test_web_dashboard import kpi_with_measurements
+
+    objective = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Grow revenue"})
+    kr = alice.ok("POST", "/api/key-results", {"objective_id": objective["id"], "title": "New customers",
+                                               "target_value": 20})
+    indicator = kpi_with_measurements(alice, org, FROZEN_NOW)
+    sign_in(page, api_server.url, alice)
+    page.goto(f"{api_server.url}/app/organisations/{org['id']}")
+    page.evaluate("() => { window.notReloaded = true; }")
+    expect(bar(page, "Grow revenue")).to_have_attribute("value", "0")
+    alice.ok("POST", "/api/check-ins", {"key_result_id": kr["id"], "value": 5, "confidence": 0.8})
+    expect(bar(page, "Grow revenue")).to_have_attribute("value", "25")
+    expect(page.locator(f'[data-live-field="confidence:{objective["id"]}"]')).to_have_text("80%")
+    assert page.evaluate("() => window.notReloaded") is True
+
+    page.goto(f"{api_server.url}/app/kpis/{indicator['id']}")
+    page.evaluate("() => { window.notReloaded = true; }")
+    current = page.locator("#kpi-summary [data-field=current]")
+    expect(current).to_have_text("110")
+    alice.ok("POST", f"/api/kpis/{indicator['id']}/measurements", {"measurements": [
+        {"measured_at": (FROZEN_NOW - timedelta(minutes=30)).isoformat(), "value": 20, "source": "import"}]},
+        status=200)
+    expect(current).to_have_text("130")
+    expect(page.locator("#latest tbody tr").first.locator("td").nth(3)).to_have_text("import")
+    expect(page.locator("#series tbody tr").first.locator("td").nth(1)).to_have_text("130")
+    assert page.evaluate("() => planerixCharts.kpi.data.datasets.at(-1).data.at(-1).y") == 130
+    assert page.evaluate("() => window.notReloaded") is True
+
+
 def test_heatmap_and_week(page, api_server, base_url, alice, org, shots, frozen_clock):
     objective = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Platform rewrite"})
     kr = alice.ok("POST", "/api/key-results", {"objective_id": objective["id"], "title": "Services migrated",

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from okr_extension.web import overview
+from okr_extension.web import live, overview, week
 from okr_extension.web.settings import DashboardSettings
 from storage_plugin import clock, database
 from tests.conftest import FROZEN_NOW, ApiServer
@@ -256,8 +256,9 @@ def test_static_files_are_fingerprinted_and_cached(dashboard):
     assert dashboard.get("/app/static/app.0000000000.css").status_code == 404
 
 
-def _statements_for(database_url: str, user: str, organisation_id) -> int:
-    async def run() -> int:
+def _in_process(database_url: str, load) -> tuple:
+    """``load(conn)`` on a connection of its own: (its result, how many statements it sent)."""
+    async def run() -> tuple:
         engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
         count = 0
 
@@ -267,14 +268,18 @@ def _statements_for(database_url: str, user: str, organisation_id) -> int:
         sa.event.listen(engine.sync_engine, "before_cursor_execute", counted)
         try:
             async with engine.begin() as conn:
-                await overview.load(conn, user, organisation_id)
+                return await load(conn), count
         finally:
             await engine.dispose()
-        return count
     return asyncio.run(run())
 
 
-def test_overview_queries_do_not_grow_with_objectives(engine, database_url, alice, org, api_user_factory):
+def _statements_for(database_url: str, load) -> int:
+    return _in_process(database_url, load)[1]
+
+
+def test_organisation_pages_queries_do_not_grow_with_objectives(engine, database_url, alice, org,
+                                                                api_user_factory):
     def add(n: int, organisation_id):
         for i in range(n):
             o = alice.ok("POST", "/api/objectives", {"organisation_id": organisation_id, "title": f"O{i}"})
@@ -284,8 +289,14 @@ def test_overview_queries_do_not_grow_with_objectives(engine, database_url, alic
     large = alice.ok("POST", "/api/organisations", {"name": "Large"})
     add(2, small["id"])
     add(25, large["id"])
-    assert _statements_for(database_url, alice.name, small["id"]) == \
-        _statements_for(database_url, alice.name, large["id"])
+    pages = {"overview": lambda conn, org_id: overview.load(conn, alice.name, org_id),
+             "filtered": lambda conn, org_id: overview.load(conn, alice.name, org_id, tracking="none"),
+             "live": lambda conn, org_id: live.organisation_state(conn, alice.name, org_id),
+             "heatmap": lambda conn, org_id: week.heatmap(conn, alice.name, org_id)}
+    for name, load in pages.items():
+        counts = [_statements_for(database_url, lambda conn, org_id=uuid.UUID(o["id"]): load(conn, org_id))
+                  for o in (small, large)]
+        assert counts[0] == counts[1], (name, counts)
 
 
 def test_a_password_change_signs_the_user_out_of_the_dashboard(engine, api_server, api_user_factory):
@@ -358,33 +369,42 @@ def test_live_twin_answers_304_until_something_changes(api_server, alice, org):
     assert Dashboard(api_server.url).get(f"/app/key-results/{kr['id']}/live", allow_redirects=False).status_code == 303
 
 
-def test_overview_pages_the_tree_in_reading_order(database_url, api_server, alice, org):
+def test_overview_pages_top_level_objectives_and_counts_what_it_leaves_out(database_url, api_server, alice, org,
+                                                                         monkeypatch):
     top = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Top"})
     child = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Child",
                                                  "parent_id": top["id"]})
     alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Grandchild",
                                          "parent_id": child["id"]})
+    alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Second child",
+                                         "parent_id": top["id"]})
     alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Other"})
 
-    async def page(offset: int):
-        engine = database.async_engine_for(database_url, pool_size=1, max_overflow=0)
-        try:
-            async with engine.begin() as conn:
-                return await overview.load(conn, alice.name, uuid.UUID(org["id"]), offset=offset, limit=2)
-        finally:
-            await engine.dispose()
-    first, second = asyncio.run(page(0)), asyncio.run(page(2))
-    assert [(node.objective["title"], depth) for node, depth in first.rows + second.rows] == \
-        [("Other", 0), ("Top", 0), ("Child", 1), ("Grandchild", 2)]
-    assert (first.matching, first.next_offset, first.previous_offset) == (4, 2, None)
+    def page(offset: int, **bounds):
+        for name, value in bounds.items():
+            monkeypatch.setattr(overview, name, value)
+        loaded, _ = _in_process(database_url, lambda conn: overview.load(conn, alice.name, uuid.UUID(org["id"]),
+                                                                         offset=offset, limit=1))
+        return loaded, [(node.objective["title"], depth, node.hidden) for node, depth in loaded.rows]
+
+    first, rows = page(0)
+    assert rows == [("Other", 0, 0)]
+    assert (first.count, first.matching, first.next_offset, first.previous_offset) == (5, 2, 1, None)
+    second, rows = page(1)
+    assert rows == [("Top", 0, 0), ("Child", 1, 0), ("Grandchild", 2, 0), ("Second child", 1, 0)]
     assert (second.next_offset, second.previous_offset) == (None, 0)
+    # Beyond the shown depth or the shown children, the parent's row counts what is left out.
+    assert page(1, SHOWN_DEPTH=1)[1] == [("Top", 0, 0), ("Child", 1, 1), ("Second child", 1, 0)]
+    assert page(1, SHOWN_DEPTH=2, SHOWN_CHILDREN=1)[1] == [("Top", 0, 1), ("Child", 1, 0), ("Grandchild", 2, 0)]
+    monkeypatch.undo()  # the sidecar below runs in this process: back to the real bounds
 
     browser = signed_in(api_server.url, alice)
     text = browser.get(f"/app/organisations/{org['id']}").text
-    assert 'class="objective depth-2"' in text and "Rows " not in text  # one page: no pager
+    assert 'class="objective depth-2"' in text and "Showing " not in text  # one page: no pager
+    assert "Objective tree (5 objectives, 2 top-level)" in text
     assert browser.get(f"/app/organisations/{org['id']}", params={"offset": "-1"}).status_code == 422
-    beyond = browser.get(f"/app/organisations/{org['id']}/live", params={"offset": "3"}).json()
-    assert len(beyond["bars"]) == 1  # the live twin covers the rows of its page only
+    beyond = browser.get(f"/app/organisations/{org['id']}/live", params={"offset": "1"}).json()
+    assert len(beyond["bars"]) == 4  # the live twin covers the rows of its page only: Top's subtree
     aligned = browser.post_form(f"/app/objectives/{top['id']}", f"/app/organisations/{org['id']}/objectives",
                                 {"title": "Aligned", "parent_id": top["id"]})
     assert aligned.status_code == 303
@@ -402,3 +422,55 @@ def test_a_failed_sign_in_keeps_where_to_go_and_odd_names_are_refused_plainly(ap
     right = page.session.post(page.url("/app/login"), allow_redirects=False, data={
         "csrf_token": csrf_token(wrong.text), "login": alice.name, "password": alice.password, "next": "/app/week"})
     assert right.headers["Location"] == "/app/week"
+
+
+def test_the_overview_follows_every_change_to_what_it_rolls_up(api_server, base_url, alice, org):
+    """The sorted roll-up is kept between requests only while the database's fingerprint of its
+    inputs is the same: a deletion, a task completed over CalDAV, a check-in and a rename each
+    show on the very next request."""
+    from tests.conftest import DavUser
+    from tests.test_web_browser import vtodo
+
+    kept = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Kept"})
+    gone = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Gone"})
+    tasks = alice.ok("POST", "/api/key-results", {"objective_id": kept["id"], "title": "Tasks", "target_value": 1,
+                                                  "progress_mode": "tasks"})
+    counted = alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": "Counted"})
+    count = alice.ok("POST", "/api/key-results", {"objective_id": counted["id"], "title": "Count",
+                                                  "target_value": 10})
+    page = signed_in(api_server.url, alice)
+
+    def bars() -> dict:
+        return {key: bar["value"] for key, bar in page.get(f"/app/organisations/{org['id']}/live").json()["bars"].items()}
+    assert bars() == {kept["id"]: 0, gone["id"]: 0, counted["id"]: 0}
+    alice.ok("DELETE", f"/api/objectives/{gone['id']}")
+    assert bars() == {kept["id"]: 0, counted["id"]: 0}
+
+    dav = DavUser(base_url, alice.name, alice.password)
+    dav.mkcalendar("tasks", ("VTODO",))
+    assert dav.put("tasks/t.ics", vtodo("t", tasks["id"], "NEEDS-ACTION")).status_code == 201
+    assert bars()[kept["id"]] == 0
+    assert dav.put("tasks/t.ics", vtodo("t", tasks["id"], "COMPLETED")).status_code == 204
+    assert bars()[kept["id"]] == 100
+
+    alice.ok("POST", "/api/check-ins", {"key_result_id": count["id"], "value": 5})
+    assert bars()[counted["id"]] == 50
+    alice.ok("PATCH", f"/api/objectives/{counted['id']}", {"title": "Renamed"})
+    text = page.get(f"/app/organisations/{org['id']}").text
+    assert ">Renamed</a>" in text and ">Counted</a>" not in text
+
+
+def test_heatmap_pages_its_rows_most_time_first_then_by_title(database_url, alice, org):
+    for title in ("Beta", "alpha", "Gamma"):
+        alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": title})
+
+    def page(offset: int):
+        return _in_process(database_url, lambda conn: week.heatmap(conn, alice.name, uuid.UUID(org["id"]),
+                                                                    offset=offset, limit=2))[0]
+    first, second = page(0), page(2)
+    assert [row["objective"]["title"] for row in first.rows + second.rows] == ["alpha", "Beta", "Gamma"]
+    assert (first.objectives, first.next_offset, first.previous_offset) == (3, 2, None)
+    assert (second.next_offset, second.previous_offset) == (None, 0)
+    assert all(len(row["cells"]) == week.HEATMAP_WEEKS for row in first.rows)
+    beyond = page(10)
+    assert beyond.rows == [] and beyond.objectives == 3

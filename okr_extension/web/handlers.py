@@ -174,7 +174,8 @@ async def check_in(request: web.Request) -> web.Response:
 async def kpi_page(request: web.Request) -> web.Response:
     async with transaction(request) as conn:
         page = await kpi_pages.kpi_page(conn, _user(request), path_id(request))
-    return render(request, "kpi.html", {"title": f"KPI: {page['kpi']['name']}", **page})
+    return render(request, "kpi.html", {"title": f"KPI: {page['kpi']['name']}", **page,
+                                        "live_url": f"{request.path}/live"})
 
 
 async def kpi_csv(request: web.Request) -> web.StreamResponse:
@@ -202,8 +203,9 @@ async def my_week(request: web.Request) -> web.Response:
 
 async def heatmap(request: web.Request) -> web.Response:
     organisation_id = path_id(request)
+    offset = _offset(request)
     async with transaction(request) as conn:
-        page = await week.heatmap(conn, _user(request), organisation_id)
+        page = await week.heatmap(conn, _user(request), organisation_id, offset=offset)
         name = (await overview.organisation_name(conn, organisation_id))
     return render(request, "heatmap.html", {"title": f"{name}: time invested", "heatmap": page,
                                             "organisation_id": organisation_id, "organisation_name": name})
@@ -305,6 +307,7 @@ ROUTES = [
     web.get(_id_path(ROOT + "/organisations/{id}/live"), live_organisation),
     web.get(_id_path(ROOT + "/objectives/{id}/live"), _live(live.objective_state)),
     web.get(_id_path(ROOT + "/key-results/{id}/live"), _live(live.key_result_state)),
+    web.get(_id_path(ROOT + "/kpis/{id}/live"), _live(live.kpi_state)),
     web.get(ROOT + "/week", my_week),
     web.get(_id_path(ROOT + "/organisations/{id}/heatmap"), heatmap),
     web.get(SETTINGS_PATH, settings),

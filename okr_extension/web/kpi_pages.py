@@ -16,11 +16,17 @@ from okr_extension.goals import crud, kpis
 from okr_extension.models import kpis as models
 from okr_extension.tables import kpi, kpi_measurement
 from okr_extension.web import overview
+from okr_extension.web.render import day, number
 from storage_plugin import clock
 
 SERIES_PERIODS = 12     # periods drawn, the current one last
 LATEST_LIMIT = 20       # measurements listed on the page
 CSV_PAGE = 5000         # measurements read per query while exporting
+HEALTH_LABELS = {"green": "Healthy", "yellow": "Warning", "red": "Alarm", None: "No thresholds or value"}
+
+
+def trend_text(trend: float | None) -> str:
+    return "–" if trend is None else f"{trend:+.3g} per period"
 
 
 async def kpi_list(conn: AsyncConnection, user: str, organisation_id: uuid.UUID) -> list:
@@ -39,6 +45,13 @@ async def kpi_page(conn: AsyncConnection, user: str, kpi_id: uuid.UUID) -> dict:
     latest = (await conn.execute(sa.select(kpi_measurement).where(kpi_measurement.c.kpi_id == kpi_id)
                                  .order_by(kpi_measurement.c.measured_at.desc()).limit(LATEST_LIMIT))).all()
     return {"kpi": indicator, "series": series, "latest": latest,
+            "health_label": HEALTH_LABELS.get(indicator["health"], HEALTH_LABELS[None]),
+            # The tables' cells as text: the page renders them and its live twin sends them.
+            "tables": {"series": [[p["period_start"].date().isoformat(), number(p["value"]), str(p["count"]),
+                                   p["health"] or "–"] for p in reversed(series["points"])],
+                       "latest": [[day(m.measured_at), number(m.value), m.note or "", m.source or "", m.author or ""]
+                                  for m in latest]},
+            "trend_text": trend_text(indicator["trend"]),
             "organisation_name": await overview.organisation_name(conn, indicator["organisation_id"]),
             "chart": {"points": [{"t": p["period_start"].isoformat(), "value": p["value"], "health": p["health"]}
                                  for p in series["points"]],

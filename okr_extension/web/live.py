@@ -1,6 +1,6 @@
 """Live updates by polling: each page has a small JSON twin with what may change (progress bars,
-tracking, values, linked items' states, the chart), answered with an ETag so an unchanged page
-costs the browser a 304. Built from the same loaders as the pages, so it shows what a reload would."""
+tracking, values, linked items' states, the chart; a KPI's health, values, tables and chart),
+answered with an ETag so an unchanged page costs the browser a 304. Built from the same loaders as the pages, so it shows what a reload would."""
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +10,8 @@ import uuid
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from okr_extension.web import goal_pages, overview
-from okr_extension.web.render import percent, bar_value
+from okr_extension.web import goal_pages, kpi_pages, overview
+from okr_extension.web.render import bar_value, number, percent
 
 
 def bar(item: dict) -> dict:
@@ -48,6 +48,14 @@ async def key_result_state(conn: AsyncConnection, user: str, key_result_id: uuid
     for item in page["linked"]:
         fields[f"state:{item['uid']}"] = item["status"] or "–"
     return {"bars": {str(kr["id"]): bar(kr)}, "fields": fields, "chart": page["chart"]}
+
+
+async def kpi_state(conn: AsyncConnection, user: str, kpi_id: uuid.UUID) -> dict:
+    page = await kpi_pages.kpi_page(conn, user, kpi_id)
+    fields = {"health": page["health_label"], "current": number(page["kpi"]["current_value"]),
+              "trend": page["trend_text"]}
+    return {"fields": fields, "health": page["kpi"]["health"] or "none", "tables": page["tables"],
+            "kpi_chart": page["chart"]}
 
 
 def etag_of(state: dict) -> str:

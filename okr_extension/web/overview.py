@@ -1,23 +1,31 @@
 """The organisation overview: the objective tree with progress, tracking, owner, due date and the
 confidence of the latest check-in, filtered and sorted by risk.
 
-Everything comes from a fixed number of queries whatever the number of objectives (the rights
-check, the organisation, its objectives, the roll-up's own few, latest confidences, members):
-progress and tracking are the API's (``rollup.present_objectives``), not a second copy.
+A page shows a bounded part of the tree whatever the organisation's size: ``PAGE_ROOTS`` top-level
+objectives (worst first) with their aligned objectives down to ``SHOWN_DEPTH`` levels and at most
+``SHOWN_CHILDREN`` per objective; what is left out is counted on its parent's row, which links to
+the objective's own page. Filters match across every objective (a flat list, paged the same way).
+Queries are a fixed number (the rights check, the organisation, the roll-up's few, members,
+squads, the confidences of the rows shown); progress and tracking are the API's roll-up
+(``rollup.assess_organisation``), not a second copy.
 """
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from okr_extension import access
 from okr_extension.goals import rollup
 from okr_extension.goals.crud import UNDATED
 from okr_extension.sharing import service as sharing_service
-from okr_extension.tables import check_in, key_result, membership, objective, organisation
+from okr_extension.web.render import Paged
+from okr_extension.tables import check_in, key_result, membership, organisation
+from storage_plugin import clock
 
 # Worst first: what needs the lead's attention on Monday comes at the top.
 RISK_ORDER = {"off_track": 0, "at_risk": 1, "on_track": 2, None: 3, "achieved": 4}
@@ -28,12 +36,12 @@ TRACKING_LABELS = {"off_track": "Off track", "at_risk": "At risk", "on_track": "
 @dataclass
 class Node:
     objective: dict
-    confidence: float | None
-    children: list["Node"] = field(default_factory=list)
+    confidence: float | None = None
+    hidden: int = 0  # aligned objectives below this one that the page leaves out
 
 
 @dataclass
-class Overview:
+class Overview(Paged):
     organisation: object
     role: str
     members: list[str]
@@ -41,17 +49,12 @@ class Overview:
     rows: list[tuple[Node, int]]  # this page of the tree in reading order, with each one's depth
     filtered: bool                # (filtered: the matching objectives, flat)
     count: int                    # objectives in the organisation
-    matching: int                 # rows of the whole tree or filter, over all pages
+    matching: int                 # top-level objectives (or, filtered, matches) over all pages
     offset: int
     limit: int
 
-    @property
-    def next_offset(self) -> int | None:
-        return self.offset + self.limit if self.offset + self.limit < self.matching else None
-
-    @property
-    def previous_offset(self) -> int | None:
-        return max(0, self.offset - self.limit) if self.offset > 0 else None
+    def total_rows(self) -> int:
+        return self.matching
 
 
 def risk_key(item: dict) -> tuple:
@@ -82,48 +85,116 @@ async def latest_confidence(conn: AsyncConnection, column: sa.Column, where: sa.
     return {row.owner_id: row.confidence for row in rows}
 
 
-# Rows a page shows: what is rendered and sent stays bounded however large the organisation.
-PAGE_ROWS = 100
+# What one page shows: bounded, so its rendering and its bytes do not grow with the organisation.
+PAGE_ROOTS = 25      # top-level objectives (or, filtered, matching objectives) per page
+SHOWN_DEPTH = 2      # levels of aligned objectives under each top-level one
+SHOWN_CHILDREN = 10  # aligned objectives shown under one objective (worst first)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An organisation's objectives rolled up and sorted by risk (what every page of its overview
+    and every filter reads)."""
+    items: dict[uuid.UUID, dict]              # assessed objectives (``rollup.assess_organisation``)
+    ordered: list[uuid.UUID]                  # all of them, worst first (filters keep this order)
+    roots: list[uuid.UUID]                    # top-level ones, worst first
+    children: dict[uuid.UUID, list[uuid.UUID]]  # aligned ones, worst first
+    descendants: dict[uuid.UUID, int]         # objectives below each (reachable from a root)
+
+
+def _rows(key: str, rows: str) -> str:
+    """How many rows and an order-free sum of a 64-bit hash of each row's key and xmin (which
+    every insert or update changes): any change, addition or deletion changes it."""
+    return f"(SELECT count(*) || ':' || coalesce(sum(hashtextextended({key} || ':' || CAST(xmin AS text), 0)), 0)" \
+           f" FROM {rows})"
+
+
+# Everything the roll-up reads, fingerprinted in the database (well under a millisecond for
+# thousands of objectives): the organisation's objectives and key results (check-ins and KPI
+# sources write the key result), its thresholds, the linked tasks' totals of its key results, and
+# who counts as its members for those tasks.
+_FINGERPRINT = sa.text("SELECT concat_ws('/', " + ", ".join((
+    _rows("CAST(id AS text)", "objective WHERE organisation_id = :org"),
+    _rows("CAST(id AS text)", "key_result WHERE organisation_id = :org"),
+    _rows("CAST(id AS text)", "organisation WHERE id = :org"),
+    _rows("target_id || ':' || owner",
+          "link_total WHERE target_kind = 'key_result' AND target_id IN"
+          " (SELECT CAST(id AS text) FROM key_result WHERE organisation_id = :org)"),
+    _rows("account", "membership WHERE organisation_id = :org"),
+    _rows("account", "team_account WHERE organisation_id = :org"))) + ")")
+# Per process, the snapshots of the organisations looked at last. A request reuses one only while
+# the database's fingerprint and the minute (tracking moves with time) are the same, so every
+# process shows what a fresh roll-up would, at most a minute behind the clock's own effect.
+_SNAPSHOTS: OrderedDict[uuid.UUID, tuple[tuple, Snapshot]] = OrderedDict()
+SNAPSHOTS_KEPT = 64
+
+
+async def snapshot(conn: AsyncConnection, organisation_id: uuid.UUID) -> Snapshot:
+    key = ((await conn.execute(_FINGERPRINT, {"org": organisation_id})).scalar(),
+           clock.now().replace(second=0, microsecond=0))
+    kept = _SNAPSHOTS.get(organisation_id)
+    if kept and kept[0] == key:
+        _SNAPSHOTS.move_to_end(organisation_id)
+        return kept[1]
+    made = _sorted(await rollup.assess_organisation(conn, organisation_id))
+    _SNAPSHOTS[organisation_id] = (key, made)
+    _SNAPSHOTS.move_to_end(organisation_id)
+    while len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
+        _SNAPSHOTS.popitem(last=False)
+    return made
+
+
+def _sorted(items: list[dict]) -> Snapshot:
+    by_id = {item["id"]: item for item in items}
+    ordered = sorted(by_id, key=lambda item_id: risk_key(by_id[item_id]))
+    roots, children = [], {}
+    for item_id in ordered:
+        parent = by_id[item_id]["parent_id"]
+        if parent in by_id:
+            children.setdefault(parent, []).append(item_id)
+        else:
+            roots.append(item_id)
+    descendants: dict[uuid.UUID, int] = {}
+
+    def count(item_id: uuid.UUID) -> int:
+        descendants[item_id] = sum(1 + count(child) for child in children.get(item_id, []))
+        return descendants[item_id]
+    for root in roots:
+        count(root)
+    return Snapshot(by_id, ordered, roots, children, descendants)
 
 
 async def load(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
                owner: str | None = None, tracking: str | None = None,
-               offset: int = 0, limit: int = PAGE_ROWS, squad: int | None = None) -> Overview:
+               offset: int = 0, limit: int = PAGE_ROOTS, squad: int | None = None) -> Overview:
     role = await access.require_member(conn, user, organisation_id)
     org = (await conn.execute(sa.select(organisation).where(organisation.c.id == organisation_id))).one()
-    rows = (await conn.execute(sa.select(objective).where(objective.c.organisation_id == organisation_id))).all()
-    items = await rollup.present_objectives(conn, rows, whole_organisation=True)
-    confidence = await latest_confidence(conn, key_result.c.objective_id,
-                                         key_result.c.organisation_id == organisation_id)
+    tree = await snapshot(conn, organisation_id)
     members = list((await conn.execute(sa.select(membership.c.account).where(
         membership.c.organisation_id == organisation_id).order_by(membership.c.account))).scalars())
     squads = await sharing_service.squads(conn, organisation_id)
     squad_members = next((set(s.members) for s in squads if s.id == squad), set()) if squad else None
-    nodes = {item["id"]: Node(item, confidence.get(item["id"])) for item in items}
     filtered = bool(owner or tracking or squad)
     if filtered:
-        roots = [node for node in nodes.values()
-                 if (not owner or node.objective["owner"] == owner)
-                 and (squad_members is None or node.objective["owner"] in squad_members)
-                 and (not tracking or (node.objective["tracking"] or "none") == tracking)]
+        roots = [item_id for item_id in tree.ordered
+                 if (not owner or tree.items[item_id]["owner"] == owner)
+                 and (squad_members is None or tree.items[item_id]["owner"] in squad_members)
+                 and (not tracking or (tree.items[item_id]["tracking"] or "none") == tracking)]
+        rows = [(Node(tree.items[item_id]), 0) for item_id in roots[offset:offset + limit]]
     else:
-        roots = []
-        for node in nodes.values():
-            parent = nodes.get(node.objective["parent_id"])
-            (parent.children if parent else roots).append(node)
-    _sort(roots)
-    ordered = list(_walk(roots, 0))
-    return Overview(org, role, members, squads, ordered[offset:offset + limit], filtered, len(items),
-                    len(ordered), offset, limit)
+        roots = tree.roots
+        rows = list(_shown(tree, roots[offset:offset + limit], 0))
+    confidence = await latest_confidence(conn, key_result.c.objective_id, key_result.c.objective_id == sa.any_(
+        sa.bindparam("shown", [node.objective["id"] for node, _ in rows], type_=ARRAY(UUID(as_uuid=True)))))
+    for node, _ in rows:
+        node.confidence = confidence.get(node.objective["id"])
+    return Overview(org, role, members, squads, rows, filtered, len(tree.items), len(roots), offset, limit)
 
 
-def _walk(nodes: list[Node], depth: int):
-    for node in nodes:
-        yield node, depth
-        yield from _walk(node.children, depth + 1)
-
-
-def _sort(nodes: list[Node]) -> None:
-    nodes.sort(key=lambda node: risk_key(node.objective))
-    for node in nodes:
-        _sort(node.children)
+def _shown(tree: Snapshot, ids: list[uuid.UUID], depth: int):
+    """The rows of these subtrees in reading order, worst first, within the page's bounds."""
+    for item_id in ids:
+        shown = tree.children.get(item_id, [])[:SHOWN_CHILDREN] if depth < SHOWN_DEPTH else []
+        hidden = tree.descendants[item_id] - sum(1 + tree.descendants[child] for child in shown)
+        yield Node(tree.items[item_id], hidden=hidden), depth
+        yield from _shown(tree, shown, depth + 1)

@@ -16,6 +16,23 @@ ASSETS = web.AppKey("dashboard_assets", Assets)
 POLL_SECONDS = 3  # how often an open page asks whether it changed (a 304 when not)
 
 
+class Paged:
+    """A page of ``limit`` rows from ``offset`` among ``total_rows()``: where the pager links go."""
+    offset: int
+    limit: int
+
+    def total_rows(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + self.limit if self.offset + self.limit < self.total_rows() else None
+
+    @property
+    def previous_offset(self) -> int | None:
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
+
+
 def percent(progress: float | None) -> str:
     return "–" if progress is None else f"{round(progress * 100)}%"
 

@@ -1,6 +1,7 @@
 """My week (the agenda of the link service, with goal badges) and the heatmap of time invested:
 an organisation's objectives x ISO weeks, hours of linked events (the objective's own links and
-its key results'), in one grouped query."""
+its key results'), in one grouped query that also sorts (most time first) and pages the objectives,
+so a page costs its ``HEATMAP_ROWS`` rows whatever the number of objectives."""
 from __future__ import annotations
 
 import uuid
@@ -16,9 +17,11 @@ from okr_extension.links import service as links_service
 from okr_extension.links.queries import READABLE
 from okr_extension.models import links as link_models
 from okr_extension.tables import objective
+from okr_extension.web.render import Paged
 from storage_plugin import clock
 
 HEATMAP_WEEKS = 12
+HEATMAP_ROWS = 50  # objectives per page of the heatmap
 HEAT_LEVELS = 4  # cells are shaded 0 (no time) to 4 (the busiest cell of the map)
 
 # Each event occurrence in the range counts once per objective it serves, clipped to the range;
@@ -36,10 +39,20 @@ HOURS_BY_OBJECTIVE_AND_WEEK = sa.text(
     "  SELECT g.objective_id, o.span * int8range(:start, :end) AS span"
     "    FROM item_occurrence o JOIN goal_links g ON g.item_id = o.item_id JOIN item i ON i.id = o.item_id"
     f"  WHERE o.collection_id IN (SELECT c.id FROM collection c WHERE {READABLE})"
-    "    AND i.component = 'VEVENT' AND NOT o.surrounds AND o.span && int8range(:start, :end))"
-    " SELECT objective_id, date_trunc('week', to_timestamp(lower(span)) AT TIME ZONE 'UTC') AS week,"
-    "        sum(upper(span) - lower(span)) / 3600.0 AS hours"
-    " FROM clipped WHERE NOT isempty(span) GROUP BY 1, 2")
+    "    AND i.component = 'VEVENT' AND NOT o.surrounds AND o.span && int8range(:start, :end)),"
+    " cells AS ("
+    "  SELECT objective_id, date_trunc('week', to_timestamp(lower(span)) AT TIME ZONE 'UTC') AS week,"
+    "         sum(upper(span) - lower(span)) / 3600.0 AS hours"
+    "    FROM clipped WHERE NOT isempty(span) GROUP BY 1, 2),"
+    " totals AS (SELECT objective_id, sum(hours) AS total FROM cells GROUP BY 1),"
+    " page AS ("
+    "  SELECT o.id, o.title, coalesce(t.total, 0) AS total, count(*) OVER () AS objectives"
+    "    FROM objective o LEFT JOIN totals t ON t.objective_id = o.id"
+    "   WHERE o.organisation_id = :organisation"
+    "   ORDER BY 3 DESC, lower(o.title), o.id LIMIT :limit OFFSET :offset)"
+    " SELECT p.id, p.title, p.total, p.objectives, (SELECT max(hours) FROM cells) AS busiest, c.week, c.hours"
+    " FROM page p LEFT JOIN cells c ON c.objective_id = p.id"
+    " ORDER BY p.total DESC, lower(p.title), p.id")
 
 
 def monday_of(day: date) -> datetime:
@@ -86,31 +99,42 @@ async def my_week(conn: AsyncConnection, user: str, week_start: datetime) -> dic
 
 
 @dataclass
-class Heatmap:
+class Heatmap(Paged):
     weeks: list[datetime]
-    rows: list[dict]   # {"objective": row, "cells": [{"hours", "level"}], "total"}
+    rows: list[dict]   # {"objective": {"id", "title"}, "cells": [{"hours", "level", "week"}], "total"}
+    objectives: int    # in the organisation, over all pages
+    offset: int
+    limit: int
+
+    def total_rows(self) -> int:
+        return self.objectives
 
 
 async def heatmap(conn: AsyncConnection, user: str, organisation_id: uuid.UUID,
-                  weeks: int = HEATMAP_WEEKS) -> Heatmap:
+                  weeks: int = HEATMAP_WEEKS, offset: int = 0, limit: int = HEATMAP_ROWS) -> Heatmap:
     await access.require_member(conn, user, organisation_id)
     last = monday_of(clock.now().date())
     starts = [last - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
-    objectives = (await conn.execute(sa.select(objective.c.id, objective.c.title)
-                                     .where(objective.c.organisation_id == organisation_id))).all()
-    hours: dict[tuple, float] = {}
-    for row in await conn.execute(HOURS_BY_OBJECTIVE_AND_WEEK, {
-            "organisation": organisation_id, "user": user, "start": int(starts[0].timestamp()),
-            "end": int((last + timedelta(weeks=1)).timestamp())}):
-        hours[row.objective_id, row.week.replace(tzinfo=timezone.utc)] = float(row.hours)
-    busiest = max(hours.values(), default=0.0)
+    result = await conn.execute(HOURS_BY_OBJECTIVE_AND_WEEK, {
+        "organisation": organisation_id, "user": user, "start": int(starts[0].timestamp()),
+        "end": int((last + timedelta(weeks=1)).timestamp()), "limit": limit, "offset": offset})
+    page: dict[uuid.UUID, dict] = {}
+    busiest, objectives = 0.0, 0
+    for row in result:
+        busiest, objectives = float(row.busiest or 0), row.objectives
+        entry = page.setdefault(row.id, {"objective": {"id": row.id, "title": row.title},
+                                         "total": float(row.total), "hours": {}})
+        if row.week is not None:
+            entry["hours"][row.week.replace(tzinfo=timezone.utc)] = float(row.hours)
     rows = []
-    for item in objectives:
+    for entry in page.values():
         cells = []
         for start in starts:
-            value = hours.get((item.id, start), 0.0)
+            value = entry["hours"].get(start, 0.0)
             level = 0 if value == 0 else max(1, round(HEAT_LEVELS * value / busiest))
             cells.append({"hours": value, "level": level, "week": iso_week(start)})
-        rows.append({"objective": item, "cells": cells, "total": sum(c["hours"] for c in cells)})
-    rows.sort(key=lambda r: (-r["total"], r["objective"].title.lower()))
-    return Heatmap(starts, rows)
+        rows.append({"objective": entry["objective"], "cells": cells, "total": entry["total"]})
+    if not rows and offset:  # past the last page: say how many there are
+        objectives = (await conn.execute(sa.select(sa.func.count()).select_from(objective)
+                                         .where(objective.c.organisation_id == organisation_id))).scalar()
+    return Heatmap(starts, rows, objectives, offset, limit)

@@ -4,10 +4,10 @@ Discovery as clients do it (RFC 6764, RFC 4791): the URL's ``current-user-princi
 (or that of ``/.well-known/caldav``), the principal's ``calendar-home-set``, the
 calendars in it; a URL that is itself a calendar imports just that one. Each
 calendar's properties are kept (display name, colour, order, description,
-component set, time zone), and each item its href. A source ETag that is strong and
-equal to the one Planerix computes (the SHA-256 of the text, as Radicale-based
-servers do) stays; other servers' ETags cannot, since Planerix's ETag is by
-construction the digest of the stored text.
+component set, time zone), and each item its href and, when it is strong, its ETag:
+Planerix serves the source server's ETag (migration 0019) until the item is next
+written, so a client that synced with that server lists the same ETags and downloads
+nothing. A weak or missing ETag gives way to Planerix's own (the SHA-256 of the text).
 
 Each calendar is read whole (a Depth-1 listing, then ``calendar-multiget`` in
 batches) and written in one transaction through ``writer.importing``; items already
@@ -26,15 +26,15 @@ from typing import Callable, Optional
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
-from radicale import item as radicale_item
 from radicale import pathutils
 
 from okr_extension.feeds import fetch
 from okr_extension.feeds.settings import FeedSettings
-from server.moving.radicale_import import ImportReport, Imported, Skipped, store_collection
+from server.moving.radicale_import import (ImportReport, Imported, Skipped, SourceText, prepare_all,
+                                          store_collection)
 from server.xml_guard import XmlRefused, check_xml
 from storage_plugin import accounts, writer
-from storage_plugin.storage import Storage
+from storage_plugin.storage import Storage, is_strong_etag
 
 D, C, ICAL = "{DAV:}", "{urn:ietf:params:xml:ns:caldav}", "{http://apple.com/ns/ical/}"
 # Source property → the key Radicale (and so the storage) keeps it under.
@@ -243,36 +243,23 @@ async def _import(storage: Storage, url: str, user: str, password: str, into: st
             except SourceError as e:
                 report.skipped.append(Skipped(f"/{path}/", f"{e}; nothing of it was imported"))
                 continue
-            prepared = await asyncio.to_thread(_prepare, storage, path, items, report)
-            await asyncio.to_thread(store_collection, storage, path, calendar.props, prepared, report,
-                                    Imported(path, "VCALENDAR"))
+            result = Imported(path, "VCALENDAR")
+            prepared = await asyncio.to_thread(_prepare, storage, path, items, report, result)
+            await asyncio.to_thread(store_collection, storage, path, calendar.props, prepared, report, result)
     await asyncio.to_thread(accounts.ensure_homes, storage.engine, report.new_users)
     return report
 
 
-def _prepare(storage: Storage, path: str, items, report: CaldavReport) -> list[tuple[str, radicale_item.Item]]:
-    prepared, first_of_uid = [], {}
+def _prepare(storage: Storage, path: str, items, report: CaldavReport,
+             result: Imported) -> list[writer.PreparedPut]:
+    texts = []
     for href, etag, text in sorted(items, key=lambda i: i[0]):
-        where = f"/{path}/{href}"
-        if text is None:
-            report.skipped.append(Skipped(where, "the server sent no calendar data for it"))
-            continue
-        if not pathutils.is_safe_filesystem_path_component(href):
-            report.skipped.append(Skipped(where, "its name cannot be a path segment"))
-            continue
-        try:
-            item = writer.prepare_item(storage, text, path)
-        except writer.ItemRejected as e:
-            report.skipped.append(Skipped(where, f"corrupt item: {e.reason}"))
-            continue
-        if item.uid in first_of_uid:
-            report.skipped.append(Skipped(where, f"duplicate UID {item.uid!r}: /{path}/{first_of_uid[item.uid]} "
-                                                 "has it too and was imported"))
-            continue
-        first_of_uid[item.uid] = href
-        report.etags_total += 1
-        report.etags_kept += etag == item.etag
-        prepared.append((href, item))
+        strong = etag if etag is not None and is_strong_etag(etag) else None
+        texts.append(SourceText(href, text, None if text is not None else
+                                "the server sent no calendar data for it", strong))
+    prepared = prepare_all(storage, path, "VCALENDAR", texts, report, result)
+    report.etags_total += len(prepared) + result.unchanged
+    report.etags_kept += result.etags_kept
     return prepared
 
 

@@ -2,18 +2,21 @@
 
 Each item is parsed and sanitized as Radicale does when it reads the file, so its
 text, and the ETag (the SHA-256 of that text), are the ones Radicale served; it is
-then stored through ``writer.importing``, the write path of a PUT (occurrence and
-goal-link index, sync revision). A calendar is one transaction: written whole or,
-on an error, not at all. An item already stored with the same ETag is left alone,
+indexed right away (``writer.prepare_indexed``: occurrences, goal links, free-busy
+types), then the calendar is stored through ``writer.importing`` and
+``CalendarEditor.put_all``, the checks and write path of a PUT for many items at once
+(a few hundred items per statement, sync revisions and item events as for a PUT). A
+calendar is one transaction: written whole or, on an error, not at all. An item already stored with the same ETag is left alone,
 so a second run changes nothing.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Optional
 
 from radicale import item as radicale_item
+from radicale import pathutils
 
 from storage_plugin import accounts, queries, writer
 from server.moving import radicale_store
@@ -33,6 +36,7 @@ class Imported:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    etags_kept: int = 0  # items served with the source's own ETag (``SourceText.etag``)
 
 
 @dataclass
@@ -73,29 +77,93 @@ def _import_collection(storage: Storage, source: radicale_store.SourceCollection
     except accounts.AccountError as e:
         report.skipped.append(Skipped(where, f"the folder name cannot be a user name: {e}"))
         return
-    prepared = _prepare(storage, source, report)
-    store_collection(storage, source.path, source.props, prepared, report, Imported(source.path, source.tag))
+    texts = []
+    for source_item in sorted(source.items, key=lambda i: (i.modified, i.href)):
+        if source_item.data is None:
+            texts.append(SourceText(source_item.href, None, source_item.error or "unreadable file"))
+            continue
+        try:
+            texts.append(SourceText(source_item.href, source_item.data.decode("utf-8")))
+        except UnicodeDecodeError as e:
+            texts.append(SourceText(source_item.href, None,
+                                    f"corrupt item: not UTF-8 text ({e.reason} at byte {e.start})"))
+    # Of files sharing a UID the oldest is kept: the others are most likely copies made beside it.
+    result = Imported(source.path, source.tag)
+    prepared = prepare_all(storage, source.path, source.tag, texts, report, result)
+    store_collection(storage, source.path, source.props, prepared, report, result)
 
 
-def store_collection(storage: Storage, path: str, props: dict, prepared: list[tuple[str, radicale_item.Item]],
+@dataclass(frozen=True)
+class SourceText:
+    href: str
+    text: Optional[str]  # None: unusable, see ``error``
+    error: Optional[str] = None
+    etag: Optional[str] = None  # the source's strong ETag, kept if it differs from ours
+
+
+def prepare_all(storage: Storage, path: str, tag: str, texts: Iterable[SourceText],
+                report: ImportReport, result: Imported) -> list[writer.PreparedPut]:
+    """The items of ``texts`` as a PUT prepares them, with everything their write stores (so
+    their parse is not kept), in href order; what cannot be imported goes to ``report``. Of
+    texts sharing a UID (a calendar holds a UID once) the first is kept. A text already
+    stored at its href (the source ETag kept, else the same digest) is counted unchanged in
+    ``result`` without being parsed: a second run, or one resumed, costs a hash per item."""
+    prepared, first_of_uid = [], {}
+    with storage.connection() as conn:
+        stored = {r.href: r for r in conn.execute(queries.STORED_VERSIONS, {"path": path})}
+    fbtype_of = storage.fbtype_classifier(writer.owner_of(path))  # one address lookup per calendar
+    for source in texts:
+        where = f"/{path}/{source.href}"
+        if source.text is None:
+            report.skipped.append(Skipped(where, source.error or "no text"))
+            continue
+        if not pathutils.is_safe_filesystem_path_component(source.href):
+            report.skipped.append(Skipped(where, "its name cannot be a path segment"))
+            continue
+        known = stored.get(source.href)
+        if known is not None and (source.etag == known.etag if source.etag is not None
+                                  else radicale_item.get_etag(source.text) == known.text_digest):
+            uid = known.uid
+        else:
+            try:
+                item = writer.prepare_indexed(storage, source.text, path, source.href, tag, fbtype_of)
+            except writer.ItemRejected as e:
+                report.skipped.append(Skipped(where, f"corrupt item: {e.reason}"))
+                continue
+            uid, known = item.uid, None
+        if uid in first_of_uid:
+            report.skipped.append(Skipped(where, f"duplicate UID {uid!r}: /{path}/"
+                                                 f"{first_of_uid[uid]} has it too and was imported"))
+            continue
+        first_of_uid[uid] = source.href
+        result.etags_kept += source.etag is not None
+        if known is not None:
+            result.unchanged += 1
+        else:
+            prepared.append(writer.PreparedPut(source.href, item, source.etag))
+    return sorted(prepared, key=lambda put: put.href)
+
+
+def store_collection(storage: Storage, path: str, props: dict, prepared: list[writer.PreparedPut],
                      report: ImportReport, result: Imported) -> None:
-    """Write ``prepared`` (href, item) into the collection at ``path`` in one transaction; an
-    item already stored there with the same ETag is left alone. The outcome goes to ``report``."""
+    """Write ``prepared`` into the collection at ``path`` in one transaction, in a few
+    statements (``CalendarEditor.put_all``); an item already stored there with the ETag it
+    would get is left alone. The outcome goes to ``report``."""
     where = f"/{path}/"
     try:
         with writer.importing(storage, path, props) as target:
             stored = {r.href: r.etag for r in target.connection.execute(
                 queries.ITEMS_OF_COLLECTION, {"cid": target.collection_id, "max_size": None})}
-            for href, item in prepared:
-                if stored.get(href) == item.etag:
+            changes = []
+            for put in prepared:
+                if stored.get(put.href) == (put.etag or put.item.etag):
                     result.unchanged += 1
-                    continue
-                try:
-                    target.put_prepared(item, href)
-                except writer.WriteError as e:  # refused before anything was written
-                    report.skipped.append(Skipped(where + href, e.reason))
-                    continue
-                if href in stored:
+                else:
+                    changes.append(put)
+            for put, outcome in zip(changes, target.put_all(changes)):
+                if isinstance(outcome, writer.WriteError):  # refused before anything was written
+                    report.skipped.append(Skipped(where + put.href, outcome.reason))
+                elif put.href in stored:
                     result.changed += 1
                 else:
                     result.new += 1
@@ -103,33 +171,3 @@ def store_collection(storage: Storage, path: str, props: dict, prepared: list[tu
         report.skipped.append(Skipped(where, f"{e.reason}; nothing of it was imported"))
         return
     report.collections.append(result)
-
-
-def _prepare(storage: Storage, source: radicale_store.SourceCollection,
-             report: ImportReport) -> list[tuple[str, radicale_item.Item]]:
-    """The items of ``source`` as Radicale reads them, in href order; the rest is reported.
-    Of items sharing a UID (a calendar holds a UID once) the oldest file is kept: the
-    others are most likely copies made beside it."""
-    prepared, first_of_uid = [], {}
-    for source_item in sorted(source.items, key=lambda i: (i.modified, i.href)):
-        where = f"/{source.path}/{source_item.href}"
-        if source_item.data is None:
-            report.skipped.append(Skipped(where, source_item.error or "unreadable file"))
-            continue
-        try:
-            text = source_item.data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            report.skipped.append(Skipped(where, f"corrupt item: not UTF-8 text ({e.reason} at byte {e.start})"))
-            continue
-        try:
-            item = writer.prepare_item(storage, text, source.path, source.tag)
-        except writer.ItemRejected as e:
-            report.skipped.append(Skipped(where, f"corrupt item: {e.reason}"))
-            continue
-        if item.uid in first_of_uid:
-            report.skipped.append(Skipped(where, f"duplicate UID {item.uid!r}: /{source.path}/"
-                                                 f"{first_of_uid[item.uid]} has it too and was imported"))
-            continue
-        first_of_uid[item.uid] = source_item.href
-        prepared.append((source_item.href, item))
-    return sorted(prepared, key=lambda pair: pair[0])

@@ -119,6 +119,30 @@ function applyState(state) {
       if (element.textContent !== text) element.textContent = text;
     }
   }
+  if (state.health) {
+    for (const badge of document.querySelectorAll("[data-live-health]")) {
+      badge.classList.remove("health-green", "health-yellow", "health-red", "health-none");
+      badge.classList.add(`health-${state.health}`);
+    }
+  }
+  for (const [name, rows] of Object.entries(state.tables || {})) {
+    const body = document.querySelector(`[data-live-table="${name}"] tbody`);
+    if (!body) continue;
+    body.replaceChildren(...rows.map((cells) => {
+      const row = document.createElement("tr");
+      for (const text of cells) row.appendChild(document.createElement("td")).textContent = text;
+      return row;
+    }));
+    const empty = document.querySelector(`[data-live-empty="${name}"]`);
+    if (empty) empty.hidden = rows.length > 0;
+  }
+  const kpiChart = window.planerixCharts && window.planerixCharts.kpi;
+  if (state.kpi_chart && kpiChart) {
+    // Same datasets as drawKpi (bands, target, then the values): redraw them from the new points.
+    kpiChart.destroy();
+    document.getElementById("kpi-data").textContent = JSON.stringify(state.kpi_chart);
+    drawKpi();
+  }
   const chart = window.planerixCharts && window.planerixCharts.history;
   if (state.chart && chart) {
     const points = (rows) => rows.map((row) => ({x: Date.parse(row.t), y: row.value}));
