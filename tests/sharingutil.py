@@ -8,7 +8,7 @@ import pytest
 from bench.sharing import DAVX5_HOME  # DAVx5's home-set refresh (dav4jvm property names)
 from storage_plugin import accounts
 from conftest import ApiUser, DavUser
-from davutil import clark, multistatus
+from davutil import clark, event, multistatus, sync_body
 
 # Thunderbird's "find calendars" on the home.
 THUNDERBIRD_HOME = (
@@ -56,3 +56,16 @@ def home_listing(person: Person, body: str = DAVX5_HOME) -> dict:
 def privileges(response) -> set[str]:
     return {p.tag for p in response.props[clark("D:current-user-privilege-set")].iter()} - {
         clark("D:current-user-privilege-set"), clark("D:privilege")}
+
+
+def assert_writes_reach_the_owner(owner: Person, writer: Person, path: str) -> None:
+    """``writer`` adds review.ics to and deletes standup.ics from ``owner``'s calendar "team",
+    reached at ``path`` (relative to the writer's home): the owner's sync-collection reports both."""
+    sync = owner.dav.report("team/", sync_body(), depth="0")
+    token = multistatus(sync.content)[1].findtext(clark("D:sync-token"))
+    assert writer.dav.put(path + "review.ics", event("review", "Review")).status_code == 201
+    assert writer.dav.request("DELETE", path + "standup.ics").status_code in (200, 204)
+    changes, _ = multistatus(owner.dav.report("team/", sync_body(token), depth="0").content)
+    assert {r.href: r.status for r in changes} == {
+        f"/{owner.name}/team/review.ics": None, f"/{owner.name}/team/standup.ics": 404}
+    assert "Review" in owner.dav.request("GET", "team/review.ics").text

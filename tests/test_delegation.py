@@ -8,7 +8,8 @@ import pytest
 from okr_extension import account_removal
 
 from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body, vevent
-from sharingutil import DAVX5_HOME, WRITE_PRIVILEGES, people, privileges  # noqa: F401  (people: a fixture)
+from sharingutil import (DAVX5_HOME, WRITE_PRIVILEGES, assert_writes_reach_the_owner, people,  # noqa: F401
+                         privileges)  # people: a fixture
 from test_sharing_api import assert_problem
 
 # Apple Calendar's startup expand-property of its own principal, verbatim (CalendarServer's recorded
@@ -188,15 +189,8 @@ def test_a_read_proxy_reads_and_is_refused_writes_with_a_reason(alice, people):
 def test_a_write_proxys_writes_land_in_the_delegators_calendar_and_sync(alice, people):
     bob = people("bob")
     delegate(alice, bob, "write")
-    sync = alice.dav.report("team/", sync_body(), depth="0")
-    token = multistatus(sync.content)[1].findtext(clark("D:sync-token"))
     team = other(bob, f"/{alice.name}/team/")
-    assert bob.dav.put(team + "review.ics", event("review", "Review")).status_code == 201
-    assert bob.dav.request("DELETE", team + "standup.ics").status_code in (200, 204)
-    changes, _ = multistatus(alice.dav.report("team/", sync_body(token), depth="0").content)
-    assert {r.href: r.status for r in changes} == {
-        f"/{alice.name}/team/review.ics": None, f"/{alice.name}/team/standup.ics": 404}
-    assert "Review" in alice.dav.request("GET", "team/review.ics").text
+    assert_writes_reach_the_owner(alice, bob, team)
     # The proxy syncs the same calendar; the inbox stays the delegator's own.
     theirs, _ = multistatus(bob.dav.report(team, sync_body(), depth="0").content)
     assert [r.href for r in theirs] == [f"/{alice.name}/team/review.ics"]

@@ -5,8 +5,8 @@ import caldav
 import pytest
 
 from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body, vevent
-from sharingutil import (THUNDERBIRD_HOME, WRITE_PRIVILEGES, home_listing, mount,  # noqa: F401
-                               people, privileges)  # people: a fixture
+from sharingutil import (THUNDERBIRD_HOME, WRITE_PRIVILEGES, assert_writes_reach_the_owner,  # noqa: F401
+                         home_listing, mount, people, privileges)  # people: a fixture
 
 QUERY_WEEK = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
               '<D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
@@ -67,15 +67,8 @@ def test_a_read_share_refuses_writes_with_a_reason(alice, people):
 def test_read_write_changes_land_in_the_owners_calendar_and_sync(alice, people):
     bob = people("bob")
     alice.share("team", "read-write", user=bob.name)
-    sync = alice.dav.report("team/", sync_body(), depth="0")
-    token = multistatus(sync.content)[1].findtext(clark("D:sync-token"))
     shared = mount(alice, "team")
-    assert bob.dav.put(shared + "review.ics", event("review", "Review")).status_code == 201
-    assert bob.dav.request("DELETE", shared + "standup.ics").status_code in (200, 204)
-    changes, _ = multistatus(alice.dav.report("team/", sync_body(token), depth="0").content)
-    assert {r.href: r.status for r in changes} == {
-        f"/{alice.name}/team/review.ics": None, f"/{alice.name}/team/standup.ics": 404}
-    assert "Review" in alice.dav.request("GET", "team/review.ics").text
+    assert_writes_reach_the_owner(alice, bob, shared)
     # The sharee syncs the same calendar at its mount.
     mine, _ = multistatus(bob.dav.report(shared, sync_body(), depth="0").content)
     assert [r.href for r in mine] == [f"/{bob.name}/{shared}review.ics"]

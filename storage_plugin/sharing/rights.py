@@ -1,8 +1,9 @@
 """The Radicale rights plugin of Planerix (``[rights] type = storage_plugin.sharing.rights``).
 
-Radicale's ``owner_only`` for a user's own home, and for another user's calendar what a share or a
-delegation grants (``access.access_of``); a delegator's home is readable by their proxies. Answers are remembered for the current request only (Radicale
-asks several times per request), never across requests: a revoked share stops at once.
+Radicale's ``owner_only`` for a user's own home, and for another user's calendar what a share
+or a delegation grants (``access.access_of``); a delegator's home is readable by their proxies.
+Answers are remembered for the current request only (Radicale asks several times per request),
+never across requests: a revoked share or delegation stops at once.
 """
 from __future__ import annotations
 
