@@ -374,6 +374,7 @@ class PlanerixApplication(radicale_app.Application):
         return self._unless_rejected(response, request_info)
 
     def _report(self, environ, base_prefix, path, user, user_groups, request_info):
+        # Parsed once for every decision here (Radicale and the fast paths read the body again).
         parsed, xml_request = fast_listing._read_body(self, environ, request_info)
         if parsed and xml_request is not None and xml_request.tag == delegation.EXPAND_PROPERTY and user:
             expanded = delegation.expand_property(self, xml_request, base_prefix, path, user, request_info)
@@ -387,7 +388,6 @@ class PlanerixApplication(radicale_app.Application):
                       or fast_report.report(self, environ, base_prefix, path, user, user_groups, request_info))
             if answer is not None:
                 return answer
-        parsed, xml_request = fast_listing._read_body(self, environ, request_info)
         response = super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
         return self._with_tasks_expanded(response, xml_request if parsed else None, request_info)
 
