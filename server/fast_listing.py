@@ -174,6 +174,8 @@ class _Body:
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
         self.chunks: list[bytes] = []
+        # VEVENT lines the members' texts may hold, when the database wrote them (server.fast_report).
+        self.vevents = 0
 
     def __len__(self) -> int:
         return sum(len(chunk) for chunk in self.chunks)

@@ -177,21 +177,20 @@ class Collection(storage.BaseCollection):
                 texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
         return [(row, simple and row.exact, texts.get(row.id)) for row in rows]
 
-    def render_filtered(self, filters, parts: list[str], slots: list[str]) -> Optional[str]:
+    def render_filtered(self, filters, parts: list[str], slots: list[str]) -> Optional[rendered.Rendered]:
         """The responses of the items ``filters`` select, written by the database in one
-        statement (``storage_plugin.rendered``; "" for none), or None when that cannot decide
-        them all: a prop-filter (UID filters are left to ``filtered_rows``), or an item
+        statement (``storage_plugin.rendered``; empty for none), or None when that cannot
+        decide them all: a prop-filter (UID filters are left to ``filtered_rows``), or an item
         Radicale must test by parsing."""
         if not self.tag:
-            return ""
+            return rendered.Rendered(b"", 0)
         # Without the UID index: a prop-filter makes the filter not simple (nothing is exact).
         window, _, params, _, simple = self._selection(filters, uid_index=False)
         if not simple:
             return None
-        statement = rendered.selection_statement(queries.items_matching(window, (), False).text, tuple(slots))
+        statement = rendered.selection_statement(queries.items_matching(window, (), False, True).text, tuple(slots))
         with self.storage.connection() as conn:
-            row = conn.execute(statement, {**params, **rendered.literals(parts)}).one()
-        return None if row.undecided else (row.rendered or "")
+            return rendered.render_selection(conn, statement, {**params, **rendered.literals(parts)}, slots)
 
     def _selection(self, filters, uid_index: bool):
         """(window, UID tests, parameters, indexed filter or None, simple) of ``filters``:

@@ -167,12 +167,16 @@ _UID_CONDITIONS = {
 }
 
 
+# What an answer written by the database reads of an item (storage_plugin.rendered).
+RENDERED_COLUMNS = f"{ITEM_META_COLUMNS}, i.text, i.text_xml, i.vevent_bound"
+
+
 @functools.lru_cache(maxsize=128)
-def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool):
+def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool, rendered: bool = False):
     """The item query for a window ("all", "range" or "inverted") narrowed by UID tests,
-    with the texts or without."""
+    with the texts or without, or with what a rendered answer needs."""
     where = "".join(_UID_CONDITIONS[kind].format(n=n) for n, kind in enumerate(uid_kinds))
-    columns = f"{ITEM_META_COLUMNS}, i.text" if with_text else ITEM_META_COLUMNS
+    columns = RENDERED_COLUMNS if rendered else f"{ITEM_META_COLUMNS}, i.text" if with_text else ITEM_META_COLUMNS
     if window == "all":
         return _items_of_component(where, columns)
     return _items_in_window(_IN_WINDOW if window == "range" else _AROUND_INVERTED_WINDOW, where, columns)
