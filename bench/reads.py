@@ -10,8 +10,9 @@ each N it times (median of repeated requests, one keep-alive client):
 
 * UID lookup: python-caldav's ``event_by_uid`` query (prop-filter UID, i;octet) on the big
   calendar and on the one-item calendar: the ratio is the size independence;
-* dense week: calendar-query of the week with getetag and calendar-data (~1,000 items), and the
-  same bytes served as a static file by ``python -m http.server`` (HTTP/1.1) on the same box;
+* dense week: calendar-query of the week with getetag and calendar-data (~1,000 items), as the
+  client's default asks (gzip) and with ``Accept-Encoding: identity``, and the same bytes served
+  as a static file by ``python -m http.server`` (HTTP/1.1, never compressed) on the same box;
 * full multiget: calendar-multiget of every item with getetag and calendar-data (a first sync).
 
 Ratios are computed within one run, so the load other processes put on the machine affects
@@ -26,13 +27,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from . import dataset
-from .dav import Dav
+from .dav import XML, Dav, calendar_query, parse_multistatus
 from .fill import http_fill
 from .run import Plan, _fill, _warm, log, save_results
 from .servers import SERVER_CLASSES, free_port
-from .workloads import Budget, _repeat, _result, multiget, uid_lookup, week_query_with_data
+from .workloads import Budget, _result, multiget, uid_lookup, week_query_with_data
 
 USER, PASSWORD = "bench", "bench-pass"  # bench.run's user: its _fill reads the password there
 BIG, ONE = "dense", "one"
@@ -61,7 +63,8 @@ class StaticFile:
                     raise
                 time.sleep(0.1)
 
-    def time(self, body: bytes, budget: Budget) -> dict:
+    def serving(self, body: bytes) -> Callable[[], float]:
+        """One timed GET of ``body`` as a file."""
         Path(self.folder.name, "answer.xml").write_bytes(body)
 
         def run() -> float:
@@ -70,13 +73,29 @@ class StaticFile:
                 raise RuntimeError(f"static file: HTTP {reply.status}, {len(reply.body)} bytes")
             return reply.seconds
 
-        return _result(_repeat(run, budget), bytes=len(body))
+        return run
 
     def close(self) -> None:
         self.dav.close()
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.folder.cleanup()
+
+
+def _week_run(dav: Dav, cal: str, accept_encoding: str | None) -> Callable[[], float]:
+    """One timed week query with calendar-data (``Accept-Encoding`` replaced if given)."""
+    body = calendar_query(*dataset.week_range(), with_data=True)
+    headers = {"Content-Type": XML, "Depth": "1"}
+    if accept_encoding:
+        headers["Accept-Encoding"] = accept_encoding
+
+    def run() -> float:
+        reply = dav.request("REPORT", cal, body, headers)
+        if reply.status != 207:
+            raise RuntimeError(f"week query: HTTP {reply.status}")
+        return reply.seconds
+
+    return run
 
 
 def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget: Budget) -> dict:
@@ -91,8 +110,20 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     out["uid_lookup"] = uid_lookup(dav, big, TARGET.uid, budget)
     out["uid_lookup_one_item"] = uid_lookup(dav, one, TARGET.uid, budget)
     log(f"{server.name} N={n}: dense week")
-    out["dense_week"], body = week_query_with_data(dav, big, budget)
-    out["dense_week_static_file"] = static.time(body, budget)
+    # Round by round, the query as the client's default asks (gzip), as it is (identity) and the
+    # same bytes as a static file (sent plain): load from elsewhere weighs on all three alike.
+    _, body = week_query_with_data(dav, big, Budget(reps=1))
+    runs = {"dense_week": _week_run(dav, big, None), "dense_week_identity": _week_run(dav, big, "identity"),
+            "dense_week_static_file": static.serving(body)}
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    started = time.monotonic()
+    while len(samples["dense_week"]) < budget.reps and (
+            len(samples["dense_week"]) < budget.min_reps or time.monotonic() - started < budget.seconds * len(runs)):
+        for name, run in runs.items():
+            samples[name].append(run())
+    items = sum(1 for e in parse_multistatus(body).entries if e.data)
+    for name, taken in samples.items():
+        out[name] = _result(taken, bytes=len(body), items=items)
     log(f"{server.name} N={n}: full multiget")
     names = [item.name for item in dataset.dense_calendar_items(0, n)]
     out["full_multiget"] = multiget(dav, big, names, budget)
@@ -151,7 +182,9 @@ def report(results: dict) -> str:
         if entry["status"] != "ok":
             lines.append(f"- {name}: {entry['status']}: {entry.get('reason')}")
     rows = [("UID lookup (event_by_uid)", "uid_lookup"), ("UID lookup, one-item calendar", "uid_lookup_one_item"),
-            ("Dense week with calendar-data", "dense_week"), ("Same bytes as a static file", "dense_week_static_file"),
+            ("Dense week with calendar-data", "dense_week"),
+            ("Dense week, Accept-Encoding: identity", "dense_week_identity"),
+            ("Same bytes as a static file", "dense_week_static_file"),
             ("Full multiget (every item, calendar-data)", "full_multiget")]
     for n in results["meta"]["sizes"]:
         per = {s: results["servers"][s]["sizes"].get(str(n), {}) for s in servers}
@@ -166,6 +199,8 @@ def report(results: dict) -> str:
             _fmt(_ratio(per[s].get("uid_lookup"), per[s].get("uid_lookup_one_item"))) for s in servers) + " |")
         lines.append("| **Dense week ÷ static file** (target ≤ 2) | " + " | ".join(
             _fmt(_ratio(per[s].get("dense_week"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
+        lines.append("| Dense week, identity ÷ static file (the same bytes sent alike) | " + " | ".join(
+            _fmt(_ratio(per[s].get("dense_week_identity"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
         if "planerix" in per and per["planerix"]:
             for peer in (s for s in servers if s != "planerix"):
                 lines.append(f"| {peer} ÷ Planerix: UID / week / multiget | " + " | ".join(

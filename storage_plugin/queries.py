@@ -24,6 +24,23 @@ LOCK_OWNER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 # -- collections -----------------------------------------------------------
 COLLECTION_BY_PATH = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = :path")
 COLLECTIONS_BY_PATHS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = ANY(:paths)")
+
+
+def _collections_and_member(item_columns: str):
+    """The collections at ``:paths`` and, beside the one at ``:parent``, its member ``:href``
+    (columns ``m_<name>``, NULL when there is none): what a lookup of a path needs, whether it
+    names a collection or an item (``Storage._find``), in one round trip."""
+    member = ", ".join(f"{column} AS m_{column.split('.')[-1]}" for column in item_columns.split(", "))
+    return text(
+        f"SELECT {', '.join('c.' + column for column in COLLECTION_COLUMNS.split(', '))}, m.*"
+        " FROM collection c LEFT JOIN LATERAL ("
+        f"  SELECT {member}, i.schedule_tag AS m_schedule_tag FROM item i"
+        f"  WHERE c.path = :parent AND i.collection_id = c.id AND i.href = :href AND {served()}) AS m ON true"
+        " WHERE c.path = ANY(:paths)")
+
+
+COLLECTIONS_AND_MEMBER = _collections_and_member(ITEM_META_COLUMNS)
+COLLECTIONS_AND_MEMBER_WITH_TEXT = _collections_and_member(f"{ITEM_META_COLUMNS}, i.text")
 CHILD_COLLECTIONS = text(
     f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE parent_path = :path AND path <> '' ORDER BY path")
 INSERT_COLLECTION = text(

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from storage_plugin import (database, directory, freebusy, item_events, links, occurrences, queries,
                             request_state, scheduling, time_bounds)
 from storage_plugin.bounds import budget, ical_scan
-from storage_plugin.collection import Collection, check_name_length
+from storage_plugin.collection import Collection, check_name_length, texts_wanted
 from storage_plugin.items import StoredItem, from_row, rows_to_items
 
 logger = logging.getLogger("planerix.storage")
@@ -184,15 +184,24 @@ class Storage(storage.BaseStorage):
 
     def _find(self, sane_path: str, parent_path: str, href: str):
         """The collection or item at ``sane_path``, or None."""
+        with_text = texts_wanted()
         with self.connection() as conn:
-            # One query answers both "is it a collection?" and "is its parent one?".
-            rows = {r.path: r for r in conn.execute(
-                queries.COLLECTIONS_BY_PATHS, {"paths": [sane_path, parent_path]})} if sane_path else {}
+            # One query answers "is it a collection?", "is its parent one?" and, if so, "which
+            # member is it?" (PostgreSQL text cannot hold NUL: such a name names nothing stored).
+            query = queries.COLLECTIONS_AND_MEMBER_WITH_TEXT if with_text else queries.COLLECTIONS_AND_MEMBER
+            rows = {r.path: r for r in conn.execute(query, {
+                "paths": [sane_path, parent_path], "parent": parent_path, "href": href.replace("\x00", "/"),
+                "max_size": self.max_item_bytes})} if sane_path else {}
         row = rows.get(sane_path) if sane_path else _ROOT_ROW
         if row is not None:
             return Collection(self, row)
         parent = rows.get(parent_path) if parent_path else None
-        return next(Collection(self, parent).get_multi([href]))[1] if parent else None
+        if parent is None or parent.m_id is None:
+            return None
+        member = SimpleNamespace(**{name[2:]: value for name, value in parent._mapping.items() if name.startswith("m_")})
+        # Read in this snapshot: GET's Schedule-Tag needs no second look (server.scheduling.tags).
+        request_state.note_schedule_tag(sane_path, member.schedule_tag)
+        return rows_to_items(Collection(self, parent), [member], {member.id: member.text} if with_text else None)[0]
 
     def child_collections(self, collection: Collection) -> list[Collection]:
         """The collections directly below ``collection``, in ``discover``'s order."""
