@@ -9,7 +9,7 @@ outside it (bench.dataset), and a second calendar holding only the item looked u
 each N it times (median of repeated requests, one keep-alive client):
 
 * UID lookup: python-caldav's ``event_by_uid`` query (prop-filter UID, i;octet) on the big
-  calendar and on the one-item calendar: the ratio is the size independence;
+  calendar and on the one-item calendar, round by round: the ratio is the size independence;
 * dense week: calendar-query of the week with getetag and calendar-data (~1,000 items), as the
   client's default asks (gzip) and with ``Accept-Encoding: identity``, and the same bytes served
   as a static file by ``python -m http.server`` (HTTP/1.1, never compressed) on the same box;
@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Callable
 
 from . import dataset
-from .dav import XML, Dav, calendar_query, parse_multistatus
+from .dav import XML, Dav, calendar_query, calendar_query_uid, parse_multistatus
 from .fill import http_fill
 from .run import Plan, _fill, _warm, log, save_results
 from .servers import SERVER_CLASSES, free_port
-from .workloads import Budget, _result, multiget, uid_lookup, week_query_with_data
+from .workloads import Budget, _result, multiget, week_query_with_data
 
 USER, PASSWORD = "bench", "bench-pass"  # bench.run's user: its _fill reads the password there
 BIG, ONE = "dense", "one"
@@ -82,9 +82,8 @@ class StaticFile:
         self.folder.cleanup()
 
 
-def _week_run(dav: Dav, cal: str, accept_encoding: str | None) -> Callable[[], float]:
-    """One timed week query with calendar-data (``Accept-Encoding`` replaced if given)."""
-    body = calendar_query(*dataset.week_range(), with_data=True)
+def _report_run(dav: Dav, cal: str, body: str, accept_encoding: str | None) -> Callable[[], float]:
+    """One timed REPORT of ``body`` (``Accept-Encoding`` replaced if given)."""
     headers = {"Content-Type": XML, "Depth": "1"}
     if accept_encoding:
         headers["Accept-Encoding"] = accept_encoding
@@ -92,10 +91,22 @@ def _week_run(dav: Dav, cal: str, accept_encoding: str | None) -> Callable[[], f
     def run() -> float:
         reply = dav.request("REPORT", cal, body, headers)
         if reply.status != 207:
-            raise RuntimeError(f"week query: HTTP {reply.status}")
+            raise RuntimeError(f"REPORT of {cal}: HTTP {reply.status}")
         return reply.seconds
 
     return run
+
+
+def _rounds(runs: dict[str, Callable[[], float]], budget: Budget, **extra) -> dict[str, dict]:
+    """Each run once per round, up to ``budget.reps`` rounds (or its seconds per run)."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    started = time.monotonic()
+    while len(samples[next(iter(runs))]) < budget.reps and (
+            len(samples[next(iter(runs))]) < budget.min_reps
+            or time.monotonic() - started < budget.seconds * len(runs)):
+        for name, run in runs.items():
+            samples[name].append(run())
+    return {name: _result(taken, **extra) for name, taken in samples.items()}
 
 
 def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget: Budget) -> dict:
@@ -107,23 +118,19 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     log(f"{server.name} N={n}: filled via {fill['method']} in {fill['seconds']:.1f}s, warm {fill['warm_s']:.1f}s")
     out: dict = {"fill": fill}
     log(f"{server.name} N={n}: UID lookup")
-    out["uid_lookup"] = uid_lookup(dav, big, TARGET.uid, budget)
-    out["uid_lookup_one_item"] = uid_lookup(dav, one, TARGET.uid, budget)
+    # Pairs measured round by round (load from elsewhere weighs on both sides of a ratio alike).
+    uid_body = calendar_query_uid(TARGET.uid)
+    out.update(_rounds({"uid_lookup": _report_run(dav, big, uid_body, None),
+                        "uid_lookup_one_item": _report_run(dav, one, uid_body, None)}, budget))
     log(f"{server.name} N={n}: dense week")
-    # Round by round, the query as the client's default asks (gzip), as it is (identity) and the
-    # same bytes as a static file (sent plain): load from elsewhere weighs on all three alike.
+    # The query as the client's default asks (gzip), as it is (identity), and the same bytes as
+    # a static file (sent plain).
+    week_body = calendar_query(*dataset.week_range(), with_data=True)
     _, body = week_query_with_data(dav, big, Budget(reps=1))
-    runs = {"dense_week": _week_run(dav, big, None), "dense_week_identity": _week_run(dav, big, "identity"),
-            "dense_week_static_file": static.serving(body)}
-    samples: dict[str, list[float]] = {name: [] for name in runs}
-    started = time.monotonic()
-    while len(samples["dense_week"]) < budget.reps and (
-            len(samples["dense_week"]) < budget.min_reps or time.monotonic() - started < budget.seconds * len(runs)):
-        for name, run in runs.items():
-            samples[name].append(run())
-    items = sum(1 for e in parse_multistatus(body).entries if e.data)
-    for name, taken in samples.items():
-        out[name] = _result(taken, bytes=len(body), items=items)
+    out.update(_rounds({"dense_week": _report_run(dav, big, week_body, None),
+                        "dense_week_identity": _report_run(dav, big, week_body, "identity"),
+                        "dense_week_static_file": static.serving(body)}, budget,
+                       bytes=len(body), items=sum(1 for e in parse_multistatus(body).entries if e.data)))
     log(f"{server.name} N={n}: full multiget")
     names = [item.name for item in dataset.dense_calendar_items(0, n)]
     out["full_multiget"] = multiget(dav, big, names, budget)
