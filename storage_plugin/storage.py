@@ -115,7 +115,10 @@ class Storage(storage.BaseStorage):
             yield
             return
         with self.engine.connect() as conn:
-            if mode == "r":
+            if mode == "r" and kwargs.get("one_statement"):
+                # A read of one statement is its own snapshot: no BEGIN and COMMIT round trips.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            elif mode == "r":
                 conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             with conn.begin():
                 if mode == "w":
