@@ -29,11 +29,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import psutil
+
 from . import dataset
 from .dav import XML, Dav, calendar_query, calendar_query_uid, parse_multistatus
 from .fill import http_fill
 from .run import Plan, _fill, _warm, log, save_results
-from .servers import SERVER_CLASSES, free_port
+from .servers import SERVER_CLASSES, cpu_seconds, free_port
 from .workloads import Budget, _result, multiget, week_query_with_data
 
 USER, PASSWORD = "bench", "bench-pass"  # bench.run's user: its _fill reads the password there
@@ -75,6 +77,9 @@ class StaticFile:
 
         return run
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds([psutil.Process(self.proc.pid)])
+
     def close(self) -> None:
         self.dav.close()
         self.proc.terminate()
@@ -97,16 +102,22 @@ def _report_run(dav: Dav, cal: str, body: str, accept_encoding: str | None) -> C
     return run
 
 
-def _rounds(runs: dict[str, Callable[[], float]], budget: Budget, **extra) -> dict[str, dict]:
-    """Each run once per round, up to ``budget.reps`` rounds (or its seconds per run)."""
+def _rounds(runs: dict[str, tuple[Callable[[], float], Callable[[], float]]], budget: Budget,
+            **extra) -> dict[str, dict]:
+    """Each run once per round, up to ``budget.reps`` rounds (or its seconds per run). A run
+    comes with what reads the CPU time of the processes answering it: the CPU per request
+    (``cpu_s``) depends much less on the load from elsewhere than the wall-clock time."""
     samples: dict[str, list[float]] = {name: [] for name in runs}
+    cpu = dict.fromkeys(runs, 0.0)
     started = time.monotonic()
     while len(samples[next(iter(runs))]) < budget.reps and (
             len(samples[next(iter(runs))]) < budget.min_reps
             or time.monotonic() - started < budget.seconds * len(runs)):
-        for name, run in runs.items():
+        for name, (run, cpu_seconds) in runs.items():
+            before = cpu_seconds()
             samples[name].append(run())
-    return {name: _result(taken, **extra) for name, taken in samples.items()}
+            cpu[name] += cpu_seconds() - before
+    return {name: _result(taken, cpu_s=cpu[name] / len(taken), **extra) for name, taken in samples.items()}
 
 
 def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget: Budget) -> dict:
@@ -120,16 +131,17 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     log(f"{server.name} N={n}: UID lookup")
     # Pairs measured round by round (load from elsewhere weighs on both sides of a ratio alike).
     uid_body = calendar_query_uid(TARGET.uid)
-    out.update(_rounds({"uid_lookup": _report_run(dav, big, uid_body, None),
-                        "uid_lookup_one_item": _report_run(dav, one, uid_body, None)}, budget))
+    out.update(_rounds({"uid_lookup": (_report_run(dav, big, uid_body, None), server.cpu_seconds),
+                        "uid_lookup_one_item": (_report_run(dav, one, uid_body, None), server.cpu_seconds)},
+                       budget))
     log(f"{server.name} N={n}: dense week")
     # The query as the client's default asks (gzip), as it is (identity), and the same bytes as
     # a static file (sent plain).
     week_body = calendar_query(*dataset.week_range(), with_data=True)
     _, body = week_query_with_data(dav, big, Budget(reps=1))
-    out.update(_rounds({"dense_week": _report_run(dav, big, week_body, None),
-                        "dense_week_identity": _report_run(dav, big, week_body, "identity"),
-                        "dense_week_static_file": static.serving(body)}, budget,
+    out.update(_rounds({"dense_week": (_report_run(dav, big, week_body, None), server.cpu_seconds),
+                        "dense_week_identity": (_report_run(dav, big, week_body, "identity"), server.cpu_seconds),
+                        "dense_week_static_file": (static.serving(body), static.cpu_seconds)}, budget,
                        bytes=len(body), items=sum(1 for e in parse_multistatus(body).entries if e.data)))
     log(f"{server.name} N={n}: full multiget")
     names = [item.name for item in dataset.dense_calendar_items(0, n)]
@@ -169,7 +181,14 @@ def run_server(name: str, sizes: list[int], workdir: Path, static: StaticFile, b
 
 
 def _ms(result: dict | None) -> str:
-    return "–" if not result else f"{result['median_s'] * 1000:,.1f} ms ({result['runs']}×)"
+    if not result:
+        return "–"
+    cpu = f"; CPU {result['cpu_s'] * 1000:,.1f} ms" if "cpu_s" in result else ""
+    return f"{result['median_s'] * 1000:,.1f} ms ({result['runs']}×{cpu})"
+
+
+def _cpu_ratio(a: dict | None, b: dict | None) -> float | None:
+    return a["cpu_s"] / b["cpu_s"] if a and b and b.get("cpu_s") and "cpu_s" in a else None
 
 
 def _ratio(a: dict | None, b: dict | None) -> float | None:
@@ -208,6 +227,10 @@ def report(results: dict) -> str:
             _fmt(_ratio(per[s].get("dense_week"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
         lines.append("| Dense week, identity ÷ static file (the same bytes sent alike) | " + " | ".join(
             _fmt(_ratio(per[s].get("dense_week_identity"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
+        lines.append("| CPU per request: UID lookup ÷ one-item calendar; dense week, gzip and identity, ÷ static file | "
+                     + " | ".join(" / ".join(_fmt(_cpu_ratio(per[s].get(a), per[s].get(b))) for a, b in (
+                         ("uid_lookup", "uid_lookup_one_item"), ("dense_week", "dense_week_static_file"),
+                         ("dense_week_identity", "dense_week_static_file"))) for s in servers) + " |")
         if "planerix" in per and per["planerix"]:
             for peer in (s for s in servers if s != "planerix"):
                 lines.append(f"| {peer} ÷ Planerix: UID / week / multiget | " + " | ".join(
