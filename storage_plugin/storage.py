@@ -168,7 +168,8 @@ class Storage(storage.BaseStorage):
         if known and (row is not None or not parent_path):
             found = Collection(self, row) if row is not None else None
         else:
-            found = self._find(sane_path, parent_path, href)
+            # A path ending in "/" names a collection: its member lookup would be wasted.
+            found = self._find(sane_path, parent_path, href, with_member=not path.endswith("/"))
         if found is None:
             return
         yield found
@@ -185,13 +186,14 @@ class Storage(storage.BaseStorage):
             with context(child.path, None):
                 yield child
 
-    def _find(self, sane_path: str, parent_path: str, href: str):
+    def _find(self, sane_path: str, parent_path: str, href: str, with_member: bool = True):
         """The collection or item at ``sane_path``, or None."""
         with_text = texts_wanted()
         with self.connection() as conn:
             # One query answers "is it a collection?", "is its parent one?" and, if so, "which
             # member is it?" (PostgreSQL text cannot hold NUL: such a name names nothing stored).
-            query = queries.COLLECTIONS_AND_MEMBER_WITH_TEXT if with_text else queries.COLLECTIONS_AND_MEMBER
+            query = (queries.COLLECTIONS_BY_PATHS if not with_member else
+                     queries.COLLECTIONS_AND_MEMBER_WITH_TEXT if with_text else queries.COLLECTIONS_AND_MEMBER)
             rows = {r.path: r for r in conn.execute(query, {
                 "paths": [sane_path, parent_path], "parent": parent_path, "href": href.replace("\x00", "/"),
                 "max_size": self.max_item_bytes})} if sane_path else {}
@@ -199,6 +201,8 @@ class Storage(storage.BaseStorage):
         if row is not None:
             return Collection(self, row)
         parent = rows.get(parent_path) if parent_path else None
+        if parent is not None and not with_member:
+            return next(Collection(self, parent).get_multi([href]))[1]
         if parent is None or parent.m_id is None:
             return None
         member = SimpleNamespace(**{name[2:]: value for name, value in parent._mapping.items() if name.startswith("m_")})
