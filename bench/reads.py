@@ -9,9 +9,10 @@ outside it (bench.dataset), and a second calendar holding only the item looked u
 each N it times (median of repeated requests, one keep-alive client):
 
 * UID lookup: python-caldav's ``event_by_uid`` query (prop-filter UID, i;octet) on the big
-  calendar and on the one-item calendar: the ratio is the size independence;
-* dense week: calendar-query of the week with getetag and calendar-data (~1,000 items), and the
-  same bytes served as a static file by ``python -m http.server`` (HTTP/1.1) on the same box;
+  calendar and on the one-item calendar, round by round: the ratio is the size independence;
+* dense week: calendar-query of the week with getetag and calendar-data (~1,000 items), as the
+  client's default asks (gzip) and with ``Accept-Encoding: identity``, and the same bytes served
+  as a static file by ``python -m http.server`` (HTTP/1.1, never compressed) on the same box;
 * full multiget: calendar-multiget of every item with getetag and calendar-data (a first sync).
 
 Ratios are computed within one run, so the load other processes put on the machine affects
@@ -26,13 +27,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
+
+import psutil
 
 from . import dataset
-from .dav import Dav
+from .dav import XML, Dav, calendar_query, calendar_query_uid, parse_multistatus
 from .fill import http_fill
 from .run import Plan, _fill, _warm, log, save_results
-from .servers import SERVER_CLASSES, free_port
-from .workloads import Budget, _repeat, _result, multiget, uid_lookup, week_query_with_data
+from .servers import SERVER_CLASSES, cpu_seconds, free_port
+from .workloads import Budget, _result, multiget, week_query_with_data
 
 USER, PASSWORD = "bench", "bench-pass"  # bench.run's user: its _fill reads the password there
 BIG, ONE = "dense", "one"
@@ -61,7 +65,8 @@ class StaticFile:
                     raise
                 time.sleep(0.1)
 
-    def time(self, body: bytes, budget: Budget) -> dict:
+    def serving(self, body: bytes) -> Callable[[], float]:
+        """One timed GET of ``body`` as a file."""
         Path(self.folder.name, "answer.xml").write_bytes(body)
 
         def run() -> float:
@@ -70,13 +75,49 @@ class StaticFile:
                 raise RuntimeError(f"static file: HTTP {reply.status}, {len(reply.body)} bytes")
             return reply.seconds
 
-        return _result(_repeat(run, budget), bytes=len(body))
+        return run
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds([psutil.Process(self.proc.pid)])
 
     def close(self) -> None:
         self.dav.close()
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.folder.cleanup()
+
+
+def _report_run(dav: Dav, cal: str, body: str, accept_encoding: str | None) -> Callable[[], float]:
+    """One timed REPORT of ``body`` (``Accept-Encoding`` replaced if given)."""
+    headers = {"Content-Type": XML, "Depth": "1"}
+    if accept_encoding:
+        headers["Accept-Encoding"] = accept_encoding
+
+    def run() -> float:
+        reply = dav.request("REPORT", cal, body, headers)
+        if reply.status != 207:
+            raise RuntimeError(f"REPORT of {cal}: HTTP {reply.status}")
+        return reply.seconds
+
+    return run
+
+
+def _rounds(runs: dict[str, tuple[Callable[[], float], Callable[[], float]]], budget: Budget,
+            **extra) -> dict[str, dict]:
+    """Each run once per round, up to ``budget.reps`` rounds (or its seconds per run). A run
+    comes with what reads the CPU time of the processes answering it: the CPU per request
+    (``cpu_s``) depends much less on the load from elsewhere than the wall-clock time."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    cpu = dict.fromkeys(runs, 0.0)
+    started = time.monotonic()
+    while len(samples[next(iter(runs))]) < budget.reps and (
+            len(samples[next(iter(runs))]) < budget.min_reps
+            or time.monotonic() - started < budget.seconds * len(runs)):
+        for name, (run, cpu_seconds) in runs.items():
+            before = cpu_seconds()
+            samples[name].append(run())
+            cpu[name] += cpu_seconds() - before
+    return {name: _result(taken, cpu_s=cpu[name] / len(taken), **extra) for name, taken in samples.items()}
 
 
 def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget: Budget) -> dict:
@@ -88,11 +129,20 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     log(f"{server.name} N={n}: filled via {fill['method']} in {fill['seconds']:.1f}s, warm {fill['warm_s']:.1f}s")
     out: dict = {"fill": fill}
     log(f"{server.name} N={n}: UID lookup")
-    out["uid_lookup"] = uid_lookup(dav, big, TARGET.uid, budget)
-    out["uid_lookup_one_item"] = uid_lookup(dav, one, TARGET.uid, budget)
+    # Pairs measured round by round (load from elsewhere weighs on both sides of a ratio alike).
+    uid_body = calendar_query_uid(TARGET.uid)
+    out.update(_rounds({"uid_lookup": (_report_run(dav, big, uid_body, None), server.cpu_seconds),
+                        "uid_lookup_one_item": (_report_run(dav, one, uid_body, None), server.cpu_seconds)},
+                       budget))
     log(f"{server.name} N={n}: dense week")
-    out["dense_week"], body = week_query_with_data(dav, big, budget)
-    out["dense_week_static_file"] = static.time(body, budget)
+    # The query as the client's default asks (gzip), as it is (identity), and the same bytes as
+    # a static file (sent plain).
+    week_body = calendar_query(*dataset.week_range(), with_data=True)
+    _, body = week_query_with_data(dav, big, Budget(reps=1))
+    out.update(_rounds({"dense_week": (_report_run(dav, big, week_body, None), server.cpu_seconds),
+                        "dense_week_identity": (_report_run(dav, big, week_body, "identity"), server.cpu_seconds),
+                        "dense_week_static_file": (static.serving(body), static.cpu_seconds)}, budget,
+                       bytes=len(body), items=sum(1 for e in parse_multistatus(body).entries if e.data)))
     log(f"{server.name} N={n}: full multiget")
     names = [item.name for item in dataset.dense_calendar_items(0, n)]
     out["full_multiget"] = multiget(dav, big, names, budget)
@@ -131,7 +181,14 @@ def run_server(name: str, sizes: list[int], workdir: Path, static: StaticFile, b
 
 
 def _ms(result: dict | None) -> str:
-    return "–" if not result else f"{result['median_s'] * 1000:,.1f} ms ({result['runs']}×)"
+    if not result:
+        return "–"
+    cpu = f"; CPU {result['cpu_s'] * 1000:,.1f} ms" if "cpu_s" in result else ""
+    return f"{result['median_s'] * 1000:,.1f} ms ({result['runs']}×{cpu})"
+
+
+def _cpu_ratio(a: dict | None, b: dict | None) -> float | None:
+    return a["cpu_s"] / b["cpu_s"] if a and b and b.get("cpu_s") and "cpu_s" in a else None
 
 
 def _ratio(a: dict | None, b: dict | None) -> float | None:
@@ -151,7 +208,9 @@ def report(results: dict) -> str:
         if entry["status"] != "ok":
             lines.append(f"- {name}: {entry['status']}: {entry.get('reason')}")
     rows = [("UID lookup (event_by_uid)", "uid_lookup"), ("UID lookup, one-item calendar", "uid_lookup_one_item"),
-            ("Dense week with calendar-data", "dense_week"), ("Same bytes as a static file", "dense_week_static_file"),
+            ("Dense week with calendar-data", "dense_week"),
+            ("Dense week, Accept-Encoding: identity", "dense_week_identity"),
+            ("Same bytes as a static file", "dense_week_static_file"),
             ("Full multiget (every item, calendar-data)", "full_multiget")]
     for n in results["meta"]["sizes"]:
         per = {s: results["servers"][s]["sizes"].get(str(n), {}) for s in servers}
@@ -166,6 +225,12 @@ def report(results: dict) -> str:
             _fmt(_ratio(per[s].get("uid_lookup"), per[s].get("uid_lookup_one_item"))) for s in servers) + " |")
         lines.append("| **Dense week ÷ static file** (target ≤ 2) | " + " | ".join(
             _fmt(_ratio(per[s].get("dense_week"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
+        lines.append("| Dense week, identity ÷ static file (the same bytes sent alike) | " + " | ".join(
+            _fmt(_ratio(per[s].get("dense_week_identity"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
+        lines.append("| CPU per request: UID lookup ÷ one-item calendar; dense week, gzip and identity, ÷ static file | "
+                     + " | ".join(" / ".join(_fmt(_cpu_ratio(per[s].get(a), per[s].get(b))) for a, b in (
+                         ("uid_lookup", "uid_lookup_one_item"), ("dense_week", "dense_week_static_file"),
+                         ("dense_week_identity", "dense_week_static_file"))) for s in servers) + " |")
         if "planerix" in per and per["planerix"]:
             for peer in (s for s in servers if s != "planerix"):
                 lines.append(f"| {peer} ÷ Planerix: UID / week / multiget | " + " | ".join(

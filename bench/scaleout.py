@@ -34,6 +34,7 @@ from .dav import Dav
 from .fill import http_fill
 from .haproxy import HAProxy, free_port
 from .run import HOT_ITEMS
+from .servers import cpu_seconds
 from .workloads import Budget, initial_sync
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +115,7 @@ class BackendSampler(threading.Thread):
                 for pid, in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                                          " AND pid <> pg_backend_pid()").fetchall():
                     try:
-                        self.seconds[pid] = _cpu_seconds([psutil.Process(pid)])
+                        self.seconds[pid] = cpu_seconds([psutil.Process(pid)])
                     except psutil.Error:
                         continue
 
@@ -129,7 +130,7 @@ class CpuUse:
     backends' sampled CPU: the profile that says what bounds a run)."""
 
     def __init__(self, nodes: list[Node]) -> None:
-        self.planerix = _cpu_seconds(p for node in nodes for p in node.processes())
+        self.planerix = cpu_seconds(p for node in nodes for p in node.processes())
         times = psutil.cpu_times()
         self.machine_busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
         self.machine_total = sum(times)
@@ -142,17 +143,6 @@ class CpuUse:
                 "planerix_ms_per_request": 1000 * planerix / requests if requests else None,
                 "postgres_ms_per_request": 1000 * postgres / requests if requests else None,
                 "machine_busy_fraction": (self.machine_busy - before.machine_busy) / total if total else None}
-
-
-def _cpu_seconds(processes) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def run_configuration(name: str, workers: int, nodes: int, database_url: str, folder: Path,

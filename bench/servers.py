@@ -31,6 +31,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(processes) -> float:
+    """User and system CPU time ``processes`` have used so far (those gone meanwhile count 0)."""
+    total = 0.0
+    for p in processes:
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def real_clock_environment() -> dict[str, str]:
     """This process's environment without libfaketime (.ci/clock-ahead), for peers and tools
     whose clock is not under test."""
@@ -132,6 +144,11 @@ class Server:
                 continue
         procs.pop(os.getpid(), None)
         return list(procs.values())
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's processes have used so far (for Planerix with its
+        embedded PostgreSQL's: the backends that answer its queries)."""
+        return cpu_seconds(self._processes())
 
     def memory(self) -> dict:
         """PSS and RSS of the whole server (for Planerix: with its PostgreSQL), and of the

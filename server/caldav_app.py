@@ -455,8 +455,9 @@ class PlanerixApplication(radicale_app.Application):
         return delivery.after_write(self._storage, response)
 
     def do_GET(self, environ, base_prefix, path, user, user_groups, request_info):  # HEAD too
-        # The Schedule-Tag is read in the item's snapshot: one transaction, not two.
-        with self._storage.acquire_lock("r", user):
+        # An item is read with its Schedule-Tag in one statement (Storage._find), its own snapshot;
+        # a collection's GET (a path ending in "/") reads more, in one read transaction.
+        with self._storage.acquire_lock("r", user, one_statement=not path.endswith("/")):
             return tags.with_schedule_tag(self._storage, path, super().do_GET(
                 environ, base_prefix, path, user, user_groups, request_info))
 

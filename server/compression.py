@@ -2,12 +2,19 @@
 
 Radicale compresses every answer a client accepts gzip for at zlib's default level (6):
 16 ms of CPU for a 1 MB week of calendar data, more than the rest of the request. Level 1
-takes a third of that for answers about a fifth larger. Planerix takes the request's
-``Accept-Encoding: gzip`` away from Radicale and compresses the finished answer itself.
+takes a third of that for answers about a fifth larger, and ISA-L's level 1 (the ``isal``
+package, the same deflate format) a quarter of zlib's level 1 for answers a little smaller:
+1.1 ms for that week. Planerix takes the request's ``Accept-Encoding: gzip`` away from
+Radicale and compresses the finished answer itself.
 """
 from __future__ import annotations
 
 import zlib
+
+try:
+    from isal import isal_zlib as _deflate  # zlib's interface, levels 0-3
+except ImportError:  # a platform without its wheels: zlib's fastest level
+    _deflate = zlib
 
 LEVEL = 1
 
@@ -25,7 +32,7 @@ def compress(headers: list[tuple[str, str]], chunks) -> tuple[list[tuple[str, st
     """The headers and body of an answer, gzipped (the body is read whole first)."""
     if any(name.lower() == "content-encoding" for name, _ in headers):
         return headers, list(chunks)
-    compressor = zlib.compressobj(LEVEL, wbits=16 + zlib.MAX_WBITS)
+    compressor = _deflate.compressobj(LEVEL, wbits=16 + zlib.MAX_WBITS)
     body = [compressor.compress(chunk) for chunk in chunks]
     body.append(compressor.flush())
     length = sum(len(part) for part in body)

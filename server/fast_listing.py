@@ -174,6 +174,8 @@ class _Body:
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
         self.chunks: list[bytes] = []
+        # VEVENT lines the members' texts may hold, when the database wrote them (server.fast_report).
+        self.vevents = 0
 
     def __len__(self) -> int:
         return sum(len(chunk) for chunk in self.chunks)
@@ -198,6 +200,10 @@ def chunks_of(answers: list) -> list:
             for chunk in (answer.chunks if isinstance(answer, _Body) else (answer,))]
 
 
+# The body ``_read_body`` parsed, and what it returned.
+_PARSED = "planerix.parsed_body"
+
+
 def _read_body(app, environ, request_info):
     """The parsed XML body, leaving ``wsgi.input`` as it came for Radicale's own path.
 
@@ -206,12 +212,17 @@ def _read_body(app, environ, request_info):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(raw)
+    parsed = environ.get(_PARSED)
+    if parsed is not None and parsed[0] == raw:  # a REPORT is looked at up to three times
+        return parsed[1]
     try:
-        return True, app._read_xml_request_body(environ, request_info)
+        result = True, app._read_xml_request_body(environ, request_info)
     except Exception:
-        return False, None
+        result = False, None
     finally:
         environ["wsgi.input"] = io.BytesIO(raw)
+    environ[_PARSED] = (raw, result)
+    return result
 
 
 def _content_logged(app) -> bool:

@@ -104,7 +104,7 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
                 # In the read's snapshot: the database may write the members' texts.
                 body = _body(app, base_prefix, collection, props, missing, members, in_database)
         if in_database:
-            _check_rendered_occurrence_limit(app, body)
+            _check_rendered_occurrence_limit(app, body.vevents)
     except (_Fallback, NeedsText):
         if state is not None:
             state.needs_item_text = True
@@ -192,12 +192,13 @@ def _check_occurrence_limit(app, props: list, members: list) -> None:
         raise _Fallback()
 
 
-def _check_rendered_occurrence_limit(app, body: _Body) -> None:
-    """``_check_occurrence_limit`` on an answer written by the database. A line Radicale
-    counts (its upper case is BEGIN:VEVENT) holds "N:VEVENT" in ASCII upper case: no other
-    character's upper case is one of these letters alone. So their count bounds it."""
+def _check_rendered_occurrence_limit(app, vevents: int) -> None:
+    """``_check_occurrence_limit`` on an answer written by the database, whose texts may hold
+    ``vevents`` lines Radicale counts (their upper case is BEGIN:VEVENT): each such line holds
+    "N:VEVENT" in ASCII upper case, as no other character's upper case is one of these letters
+    alone, and the database counts those in every text it stores (``storage_plugin.rendered``)."""
     limit = app.configuration.get("reporting", "max_expand_occurrence")
-    if limit and sum(chunk.upper().count(b"N:VEVENT") for chunk in body.chunks) > limit:
+    if limit and vevents > limit:
         raise _Fallback()
 
 
@@ -251,8 +252,9 @@ def _body(app, base_prefix: str, collection: Collection, props: list, missing: l
         template = _Template(found_template, collection, app._encoding)
         if in_database:
             with app._storage.connection() as conn:
-                body.chunks.extend(rendered.render(conn, template.parts, template.slots,
-                                                   [member.id for member in members], app._encoding))
+                for batch in rendered.render(conn, template.parts, template.slots, [member.id for member in members]):
+                    body.chunks.append(batch.body)
+                    body.vevents += batch.vevents
         else:
             body.members(members, template.formatter())
     body.text(tail)
@@ -269,9 +271,10 @@ def _rendered_query_body(app, base_prefix: str, collection: Collection, props: l
     if answer is None:
         return None
     body = _Body(app._encoding)
-    if answer:
+    body.vevents = answer.vevents
+    if answer.body:
         body.text(head + middle)
-        body.chunks.append(answer.encode(app._encoding))
+        body.chunks.append(answer.body)
         body.text(tail)
     else:  # no member: the answer declares none of their properties' namespaces
         head, _, middle, _, tail = _document(app, base_prefix, collection, props, False, False)

@@ -35,7 +35,7 @@ PRESENTATION_PROPS = frozenset({"D:displayname", "ICAL:calendar-color", "ICAL:ca
 _STREAMED = {"stream_results": True, "yield_per": 2000}
 
 
-def _texts_wanted() -> bool:
+def texts_wanted() -> bool:
     """Whether the request's answer shows item texts (a PROPFIND of etags does not)."""
     state = request_state.current()
     return state is None or state.needs_item_text
@@ -116,7 +116,7 @@ class Collection(storage.BaseCollection):
     def get_all(self) -> Iterable[StoredItem]:
         # PROPFIND renders after the lock is gone: texts it will need come from this
         # snapshot, or a concurrent write would leave the listing without them.
-        with_text = _texts_wanted()
+        with_text = texts_wanted()
         query = queries.ITEMS_WITH_TEXT_OF_COLLECTION if with_text else queries.ITEMS_OF_COLLECTION
         with self.storage.connection() as conn:
             rows = conn.execute(query, {"cid": self.id, "max_size": self.storage.max_item_bytes}).all()
@@ -135,14 +135,14 @@ class Collection(storage.BaseCollection):
         if not wanted:
             return
         rows = self.rows_by_href(wanted)
-        texts = {row.id: row.text for row in rows} if _texts_wanted() else None
+        texts = {row.id: row.text for row in rows} if texts_wanted() else None
         found = {item.href: item for item in rows_to_items(self, rows, texts)}
         for href in wanted:
             yield href, found.get(href)
 
     def rows_by_href(self, hrefs: list[str]) -> list:
         """Rows of the members named ``hrefs`` (with ``text`` when the request needs texts)."""
-        query = queries.ITEMS_WITH_TEXT_BY_HREF if _texts_wanted() else queries.ITEMS_BY_HREF
+        query = queries.ITEMS_WITH_TEXT_BY_HREF if texts_wanted() else queries.ITEMS_BY_HREF
         # PostgreSQL text cannot hold NUL: a name with one (a multiget href) names nothing stored.
         storable = [href for href in hrefs if "\x00" not in href]
         with self.storage.connection() as conn:
@@ -164,7 +164,7 @@ class Collection(storage.BaseCollection):
         if not self.tag:
             return []
         window, uid_tests, params, indexed, simple = self._selection(filters, self.storage.indexed_filters)
-        all_texts = _texts_wanted()
+        all_texts = texts_wanted()
         query = queries.items_matching(window, tuple(test.sql_kind for test in uid_tests), all_texts)
         with self.storage.connection() as conn:
             rows = conn.execute(query, params).all()
@@ -177,21 +177,20 @@ class Collection(storage.BaseCollection):
                 texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
         return [(row, simple and row.exact, texts.get(row.id)) for row in rows]
 
-    def render_filtered(self, filters, parts: list[str], slots: list[str]) -> Optional[str]:
+    def render_filtered(self, filters, parts: list[str], slots: list[str]) -> Optional[rendered.Rendered]:
         """The responses of the items ``filters`` select, written by the database in one
-        statement (``storage_plugin.rendered``; "" for none), or None when that cannot decide
-        them all: a prop-filter (UID filters are left to ``filtered_rows``), or an item
+        statement (``storage_plugin.rendered``; empty for none), or None when that cannot
+        decide them all: a prop-filter (UID filters are left to ``filtered_rows``), or an item
         Radicale must test by parsing."""
         if not self.tag:
-            return ""
+            return rendered.Rendered(b"", 0)
         # Without the UID index: a prop-filter makes the filter not simple (nothing is exact).
         window, _, params, _, simple = self._selection(filters, uid_index=False)
         if not simple:
             return None
-        statement = rendered.selection_statement(queries.items_matching(window, (), False).text, tuple(slots))
+        statement = rendered.selection_statement(queries.items_matching(window, (), False, True).text, tuple(slots))
         with self.storage.connection() as conn:
-            row = conn.execute(statement, {**params, **rendered.literals(parts)}).one()
-        return None if row.undecided else (row.rendered or "")
+            return rendered.render_selection(conn, statement, {**params, **rendered.literals(parts)}, slots)
 
     def _selection(self, filters, uid_index: bool):
         """(window, UID tests, parameters, indexed filter or None, simple) of ``filters``:

@@ -24,6 +24,23 @@ LOCK_OWNER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 # -- collections -----------------------------------------------------------
 COLLECTION_BY_PATH = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = :path")
 COLLECTIONS_BY_PATHS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = ANY(:paths)")
+
+
+def _collections_and_member(item_columns: str):
+    """The collections at ``:paths`` and, beside the one at ``:parent``, its member ``:href``
+    (columns ``m_<name>``, NULL when there is none): what a lookup of a path needs, whether it
+    names a collection or an item (``Storage._find``), in one round trip."""
+    member = ", ".join(f"{column} AS m_{column.split('.')[-1]}" for column in item_columns.split(", "))
+    return text(
+        f"SELECT {', '.join('c.' + column for column in COLLECTION_COLUMNS.split(', '))}, m.*"
+        " FROM collection c LEFT JOIN LATERAL ("
+        f"  SELECT {member}, i.schedule_tag AS m_schedule_tag FROM item i"
+        f"  WHERE c.path = :parent AND i.collection_id = c.id AND i.href = :href AND {served()}) AS m ON true"
+        " WHERE c.path = ANY(:paths)")
+
+
+COLLECTIONS_AND_MEMBER = _collections_and_member(ITEM_META_COLUMNS)
+COLLECTIONS_AND_MEMBER_WITH_TEXT = _collections_and_member(f"{ITEM_META_COLUMNS}, i.text")
 CHILD_COLLECTIONS = text(
     f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE parent_path = :path AND path <> '' ORDER BY path")
 INSERT_COLLECTION = text(
@@ -184,12 +201,16 @@ _UID_CONDITIONS = {
 }
 
 
+# What an answer written by the database reads of an item (storage_plugin.rendered).
+RENDERED_COLUMNS = f"{ITEM_META_COLUMNS}, i.text, i.text_xml, i.vevent_bound"
+
+
 @functools.lru_cache(maxsize=128)
-def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool):
+def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool, rendered: bool = False):
     """The item query for a window ("all", "range" or "inverted") narrowed by UID tests,
-    with the texts or without."""
+    with the texts or without, or with what a rendered answer needs."""
     where = "".join(_UID_CONDITIONS[kind].format(n=n) for n, kind in enumerate(uid_kinds))
-    columns = f"{ITEM_META_COLUMNS}, i.text" if with_text else ITEM_META_COLUMNS
+    columns = RENDERED_COLUMNS if rendered else f"{ITEM_META_COLUMNS}, i.text" if with_text else ITEM_META_COLUMNS
     if window == "all":
         return _items_of_component(where, columns)
     return _items_in_window(_IN_WINDOW if window == "range" else _AROUND_INVERTED_WINDOW, where, columns)

@@ -5,19 +5,29 @@ each into Python, escaping it for XML and formatting it into its response. Here 
 database does that copy: the response template (``server.fast_listing._Template``, cut
 from Radicale's own rendering) comes as literal parts, bound as parameters, with slots for
 the member's href (percent-encoded as ``urllib.parse.quote`` does), ETag and text (both
-escaped as ElementTree escapes character data), and one statement returns a batch of
-responses as one UTF-8 string, in the order of the ids given.
+escaped as ElementTree escapes character data), and each member's response comes as one
+row, in PostgreSQL's binary format: the UTF-8 bytes that go to the client, never decoded
+into Python strings. The item's escaped text and its VEVENT bound are kept by PostgreSQL
+at every write (generated columns of migration 0021), so a query scans no text.
 """
 from __future__ import annotations
 
 import functools
-from typing import Iterator, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-# Members per statement: one answer holds them all, well below PostgreSQL's 1 GB per value.
+# Members per statement of a multiget: its ids are one bound array.
 BATCH = 1000
+
+
+class Rendered(NamedTuple):
+    """Members' responses, and how many VEVENT lines their texts may hold (each counted once
+    per text slot of the template): what Radicale's ``max_expand_occurrence`` is checked on."""
+    body: bytes
+    vevents: int
 
 
 def _xml_escaped(column: str) -> str:
@@ -27,59 +37,70 @@ def _xml_escaped(column: str) -> str:
 # quote(href) with its default safe "/": every other character but ASCII letters, digits and
 # "_.-~" becomes %XX per UTF-8 byte (upper-case hex). Its output needs no XML escaping.
 _QUOTED_HREF = (
-    "CASE WHEN i.href ~ '^[A-Za-z0-9_.~/-]*$' THEN i.href ELSE ("
+    "CASE WHEN {a}.href ~ '^[A-Za-z0-9_.~/-]*$' THEN {a}.href ELSE ("
     "  SELECT string_agg(CASE WHEN ch ~ '^[A-Za-z0-9_.~/-]$' THEN ch"
     "         ELSE upper(regexp_replace(encode(convert_to(ch, 'UTF8'), 'hex'), '(..)', '%\\1', 'g')) END,"
     "         '' ORDER BY n)"
-    "  FROM regexp_split_to_table(i.href, '') WITH ORDINALITY AS chars(ch, n)) END")
-SLOTS = {"h": _QUOTED_HREF, "e": _xml_escaped("i.etag"), "t": _xml_escaped("i.text")}
+    "  FROM regexp_split_to_table({a}.href, '') WITH ORDINALITY AS chars(ch, n)) END")
+# Each filled from the row ``{a}`` (href, etag, text, text_xml). text_xml is NULL for a text
+# with nothing to escape.
+SLOTS = {"h": _QUOTED_HREF, "e": _xml_escaped("{a}.etag"), "t": "COALESCE({a}.text_xml, {a}.text)"}
 
 
-def _response(slots: tuple[str, ...]) -> str:
-    """A member's response: the literal parts ``:p0``, ``:p1``, ... ``:pN`` around ``slots``,
-    filled from ``i`` (href, etag, text)."""
+def _response(slots: tuple[str, ...], alias: str) -> str:
+    """A member's response as UTF-8: the literal parts ``:p0``, ``:p1``, ... ``:pN`` around
+    ``slots``, filled from the row ``alias``."""
     pieces = ["CAST(:p0 AS text)"]
     for n, slot in enumerate(slots, start=1):
-        pieces += [SLOTS[slot], f"CAST(:p{n} AS text)"]
-    return " || ".join(pieces)  # (concat() converts each argument through its output function)
+        pieces += [SLOTS[slot].replace("{a}", alias), f"CAST(:p{n} AS text)"]
+    # (concat() would convert each argument through its output function)
+    return f"convert_to({' || '.join(pieces)}, 'UTF8')"
 
 
-# The member's own columns, by an index lookup (a join could scan every user's items instead).
-_MEMBER = "CROSS JOIN LATERAL (SELECT href, etag, text FROM item WHERE id = {id}) AS i"
-
-
-@functools.lru_cache(maxsize=32)
-def _statement(slots: tuple[str, ...]):
-    return text(
-        f"SELECT string_agg({_response(slots)}, '' ORDER BY w.n)"
-        f" FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS w(id, n) {_MEMBER.format(id='w.id')}")
+def _driver_sql(statement: str) -> str:
+    """``statement`` (SQLAlchemy's ``:name`` parameters) as psycopg takes it."""
+    return str(text(statement).compile(dialect=postgresql.psycopg.dialect()))
 
 
 @functools.lru_cache(maxsize=32)
-def selection_statement(selection: str, slots: tuple[str, ...]):
-    """The responses of the rows ``selection`` (SQL with columns id, href and exact) selects,
-    in href order, as ``rendered`` (NULL for none); or ``undecided`` and nothing rendered when
-    a row is not exact (it must be tested in Python)."""
-    return text(
-        f"WITH selected AS MATERIALIZED ({selection})"
-        " SELECT EXISTS (SELECT 1 FROM selected WHERE NOT exact) AS undecided,"
-        f" (SELECT string_agg({_response(slots)}, '' ORDER BY s.href)"
-        f"  FROM selected s {_MEMBER.format(id='s.id')}"
-        "  WHERE NOT EXISTS (SELECT 1 FROM selected WHERE NOT exact)) AS rendered")
+def _members_statement(slots: tuple[str, ...]) -> str:
+    # The member's own columns, by an index lookup (a join could scan every user's items instead).
+    return _driver_sql(
+        f"SELECT true AS exact, i.vevent_bound, {_response(slots, 'i')} AS response"
+        " FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS w(id, n)"
+        " CROSS JOIN LATERAL (SELECT href, etag, text, text_xml, vevent_bound FROM item WHERE id = w.id) AS i"
+        " ORDER BY w.n")
+
+
+@functools.lru_cache(maxsize=32)
+def selection_statement(selection: str, slots: tuple[str, ...]) -> str:
+    """The driver's SQL for the rows ``selection`` selects (SQL with ``queries.RENDERED_COLUMNS``
+    and ``exact``), in href order: (exact, vevent_bound, response). One pass: each response
+    is filled from the item row the selection read."""
+    return _driver_sql(f"SELECT s.exact, s.vevent_bound, {_response(slots, 's')} AS response"
+                       f" FROM ({selection}) AS s ORDER BY s.href")
+
+
+def render_selection(conn: Connection, statement: str, values: dict, slots: Sequence[str]) -> Optional[Rendered]:
+    """The rows of ``statement`` (``values`` holding ``literals``) as one ``Rendered``, or None
+    when a row is not exact (it must be tested in Python)."""
+    with conn.connection.dbapi_connection.cursor(binary=True) as cursor:
+        rows = cursor.execute(statement, values).fetchall()
+    if not all(exact for exact, _, _ in rows):
+        return None
+    copies = list(slots).count("t")
+    return Rendered(b"".join([response for _, _, response in rows]),
+                    copies * sum(bound for _, bound, _ in rows))
 
 
 def literals(parts: Sequence[str]) -> dict[str, str]:
     return {f"p{n}": part for n, part in enumerate(parts)}
 
 
-def render(conn: Connection, parts: Sequence[str], slots: Sequence[str], ids: Sequence[int],
-           encoding: str = "utf-8") -> Iterator[bytes]:
-    """The responses of the items ``ids``, in that order, encoded, a batch at a time.
+def render(conn: Connection, parts: Sequence[str], slots: Sequence[str], ids: Sequence[int]) -> list[Rendered]:
+    """The responses of the items ``ids``, in that order, a batch at a time.
     ``parts`` are the template's literal text around its ``slots`` (one more part than slots)."""
     assert len(parts) == len(slots) + 1 and set(slots) <= set(SLOTS)
-    statement, values = _statement(tuple(slots)), literals(parts)
-    for start in range(0, len(ids), BATCH):
-        batch = list(ids[start:start + BATCH])
-        rendered = conn.execute(statement, {**values, "ids": batch}).scalar()
-        if rendered:
-            yield rendered.encode(encoding, "xmlcharrefreplace")
+    statement, values = _members_statement(tuple(slots)), literals(parts)
+    return [render_selection(conn, statement, {**values, "ids": list(ids[start:start + BATCH])}, slots)
+            for start in range(0, len(ids), BATCH)]

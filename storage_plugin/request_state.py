@@ -55,6 +55,8 @@ class RequestState:
     # Collection rows read ahead (the calendars shared with the user, listed in their home), by
     # path: ``Storage.discover`` answers them without a query of its own.
     known_collections: dict = field(default_factory=dict)
+    # Schedule-Tags of items looked up by path in the request's read (storage_plugin.storage).
+    schedule_tags: dict = field(default_factory=dict)
     # Shared calendars met while answering, by mount path (/bob/alice~team/): (owner, access),
     # for DAV:owner in answers and the reasons of refusals (server.sharing).
     shares_seen: dict = field(default_factory=dict)
@@ -90,6 +92,13 @@ def note_read_ahead(path: str, row) -> None:
     state = current()
     if state is not None:
         state.read_ahead[path] = row
+
+
+def note_schedule_tag(path: str, tag) -> None:
+    """The Schedule-Tag (or None) of the item at ``path``, read in the request's snapshot."""
+    state = current()
+    if state is not None:
+        state.schedule_tags[path] = tag
 
 
 def take_read_ahead(path: str):

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from storage_plugin import (database, directory, freebusy, item_events, links, occurrences, queries,
                             request_state, scheduling, time_bounds)
 from storage_plugin.bounds import budget, ical_scan
-from storage_plugin.collection import Collection, check_name_length
+from storage_plugin.collection import Collection, check_name_length, texts_wanted
 from storage_plugin.items import StoredItem, from_row, rows_to_items
 
 logger = logging.getLogger("planerix.storage")
@@ -172,7 +172,10 @@ class Storage(storage.BaseStorage):
             yield
             return
         with self.engine.connect() as conn:
-            if mode == "r":
+            if mode == "r" and kwargs.get("one_statement"):
+                # A read of one statement is its own snapshot: no BEGIN and COMMIT round trips.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            elif mode == "r":
                 conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             with conn.begin():
                 if mode == "w":
@@ -222,7 +225,8 @@ class Storage(storage.BaseStorage):
         if known and (row is not None or not parent_path):
             found = Collection(self, row) if row is not None else None
         else:
-            found = self._find(sane_path, parent_path, href)
+            # A path ending in "/" names a collection: its member lookup would be wasted.
+            found = self._find(sane_path, parent_path, href, with_member=not path.endswith("/"))
         if found is None:
             return
         yield found
@@ -239,17 +243,29 @@ class Storage(storage.BaseStorage):
             with context(child.path, None):
                 yield child
 
-    def _find(self, sane_path: str, parent_path: str, href: str):
+    def _find(self, sane_path: str, parent_path: str, href: str, with_member: bool = True):
         """The collection or item at ``sane_path``, or None."""
+        with_text = texts_wanted()
         with self.connection() as conn:
-            # One query answers both "is it a collection?" and "is its parent one?".
-            rows = {r.path: r for r in conn.execute(
-                queries.COLLECTIONS_BY_PATHS, {"paths": [sane_path, parent_path]})} if sane_path else {}
+            # One query answers "is it a collection?", "is its parent one?" and, if so, "which
+            # member is it?" (PostgreSQL text cannot hold NUL: such a name names nothing stored).
+            query = (queries.COLLECTIONS_BY_PATHS if not with_member else
+                     queries.COLLECTIONS_AND_MEMBER_WITH_TEXT if with_text else queries.COLLECTIONS_AND_MEMBER)
+            rows = {r.path: r for r in conn.execute(query, {
+                "paths": [sane_path, parent_path], "parent": parent_path, "href": href.replace("\x00", "/"),
+                "max_size": self.max_item_bytes})} if sane_path else {}
         row = rows.get(sane_path) if sane_path else _ROOT_ROW
         if row is not None:
             return Collection(self, row)
         parent = rows.get(parent_path) if parent_path else None
-        return next(Collection(self, parent).get_multi([href]))[1] if parent else None
+        if parent is not None and not with_member:
+            return next(Collection(self, parent).get_multi([href]))[1]
+        if parent is None or parent.m_id is None:
+            return None
+        member = SimpleNamespace(**{name[2:]: value for name, value in parent._mapping.items() if name.startswith("m_")})
+        # Read in this snapshot: GET's Schedule-Tag needs no second look (server.scheduling.tags).
+        request_state.note_schedule_tag(sane_path, member.schedule_tag)
+        return rows_to_items(Collection(self, parent), [member], {member.id: member.text} if with_text else None)[0]
 
     def child_collections(self, collection: Collection) -> list[Collection]:
         """The collections directly below ``collection``, in ``discover``'s order."""

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from radicale import pathutils
 
 from server.scheduling.principal import clark, response_path, set_props
+from storage_plugin import request_state
 
 SCHEDULE_TAG = clark("C:schedule-tag")
 _TAG_OF = sa.text("SELECT i.schedule_tag FROM item i JOIN collection c ON c.id = i.collection_id "
@@ -29,8 +30,12 @@ def with_schedule_tag(storage, path: str, response):
     collection, href = posixpath.dirname(sane), posixpath.basename(sane)
     if not collection or not isinstance(headers, dict):
         return response
-    with storage.connection() as conn:
-        tag = conn.execute(_TAG_OF, {"path": collection, "href": href}).scalar()
+    state = request_state.current()
+    if state is not None and sane in state.schedule_tags:  # looked up with the item (Storage._find)
+        tag = state.schedule_tags[sane]
+    else:
+        with storage.connection() as conn:
+            tag = conn.execute(_TAG_OF, {"path": collection, "href": href}).scalar()
     if tag is None:
         return response
     return (status, {**headers, "Schedule-Tag": f'"{tag}"'}, *rest)

@@ -22,6 +22,7 @@ import calendar
 import contextlib
 import contextvars
 import ctypes
+import math
 import os
 import sys
 import threading
@@ -143,6 +144,10 @@ class _Watchdog:
         self._fired: set[int] = set()
         self._condition = threading.Condition()
         self._thread: Optional[threading.Thread] = None
+        # When the thread's wait ends by itself (-inf while it is not waiting: it looks at every
+        # budget before it waits again). A budget ending later needs no wake-up: waking the
+        # thread on every request would hand it the GIL in the middle of the request's work.
+        self._waiting_until = -math.inf
 
     def arm(self, thread_id: int, budget: Budget) -> Optional[Budget]:
         with self._condition:
@@ -151,7 +156,8 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="planerix-budget", daemon=True)
                 self._thread.start()
-            self._condition.notify()
+            if budget.deadline < self._waiting_until:
+                self._condition.notify()
             return previous
 
     def disarm(self, thread_id: int, previous: Optional[Budget]) -> None:
@@ -183,7 +189,9 @@ class _Watchdog:
                 timeout = max(0.0, min(waiting)) if waiting else None
                 if timeout is None or timeout > 0:
                     # Cancellations wake us early; an overdue thread outside the libraries is retried.
+                    self._waiting_until = math.inf if timeout is None else now + timeout
                     self._condition.wait(None if timeout is None else timeout)
+                    self._waiting_until = -math.inf
                 overdue = [(t, b) for t, b in self._armed.items() if t not in self._fired and b.expired()]
                 frames = sys._current_frames() if overdue else {}
                 retry = False
