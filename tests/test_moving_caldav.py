@@ -161,3 +161,11 @@ def test_etags_of_a_radicale_source_are_kept_and_a_calendar_url_imports_that_cal
             assert listing(base, (name, PASSWORD), f"/{name}/{path}") == members
     finally:
         server.stop()
+
+
+def test_the_progress_bar_fills_with_the_items_read():
+    from server.moving.cli import PROGRESS_WIDTH, progress_line
+    assert progress_line("bob/work", 0, 1000) == f"/bob/work/ [{'.' * PROGRESS_WIDTH}] 0 of 1000 items read"
+    half = progress_line("bob/work", 500, 1000)
+    assert half.count("#") == PROGRESS_WIDTH // 2 and half.endswith("500 of 1000 items read")
+    assert progress_line("bob/empty", 0, 0).count("#") == PROGRESS_WIDTH

@@ -87,9 +87,18 @@ def _password(file: Optional[str]) -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+PROGRESS_WIDTH = 30
+
+
+def progress_line(path: str, done: int, total: int) -> str:
+    """``/bob/work/ [#########.....] 600 of 1000 items read`` (a full bar for an empty calendar)."""
+    filled = PROGRESS_WIDTH * done // total if total else PROGRESS_WIDTH
+    return f"/{path}/ [{'#' * filled}{'.' * (PROGRESS_WIDTH - filled)}] {done} of {total} items read"
+
+
 def _progress(path: str, done: int, total: int) -> None:
     if sys.stderr.isatty():
-        print(f"\r/{path}/: {done} of {total} items read", end="\n" if done >= total else "",
+        print("\r" + progress_line(path, done, total), end="\n" if done >= total else "",
               file=sys.stderr, flush=True)
 
 
