@@ -82,14 +82,15 @@ def _item_data(uid: str, component: str, summary, status, percent_complete, due)
 
 
 def after_write(conn, path: str, href: str, item, found: list[links.Link], shown,
-                previous_text: str | None) -> None:
+                previous_text: str | None, etag: str) -> None:
     """After ``item`` was stored at ``path/href`` with the links ``found`` and the facts ``shown``
-    (``previous_text``: the version it replaced, None for a new item)."""
+    (``previous_text``: the version it replaced, None for a new item; ``etag``: the one served,
+    which is the source server's for an imported item that kept it)."""
     previous = _links_in(path, href, previous_text) if previous_text is not None else []
     if not found and not previous:
         return
     kind = "item.created" if previous_text is None else "item.changed"
-    _record(conn, kind, path, href, item.etag, found, previous,
+    _record(conn, kind, path, href, etag, found, previous,
             _item_data(item.uid, item.component_name, shown.summary, shown.status, shown.percent_complete, shown.due))
 
 

@@ -24,8 +24,8 @@ from radicale import item as radicale_item
 from radicale import pathutils, storage, types
 from sqlalchemy.engine import Connection
 
-from storage_plugin import (database, directory, freebusy, item_events, links, occurrences, queries,
-                            request_state, scheduling, time_bounds)
+from storage_plugin import (database, directory, freebusy, item_events, links, occurrences, pooler,
+                            queries, request_state, scheduling, time_bounds)
 from storage_plugin.bounds import budget, ical_scan
 from storage_plugin.collection import Collection, check_name_length, texts_wanted
 from storage_plugin.items import StoredItem, from_row, rows_to_items
@@ -172,8 +172,10 @@ class Storage(storage.BaseStorage):
             yield
             return
         with self.engine.connect() as conn:
-            if mode == "r" and kwargs.get("one_statement"):
+            if mode == "r" and kwargs.get("one_statement") and not pooler.transaction_pooling():
                 # A read of one statement is its own snapshot: no BEGIN and COMMIT round trips.
+                # Not behind a transaction pooler: there the time bounds are set per transaction
+                # (pooler.bound_each_transaction), and without one the statement would run unbounded.
                 conn.execution_options(isolation_level="AUTOCOMMIT")
             elif mode == "r":
                 conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
@@ -438,7 +440,7 @@ class Storage(storage.BaseStorage):
         for write, row in zip(writes, rows):
             indexed = write.item
             item_events.after_write(conn, collection.path, write.href, indexed, indexed.links, indexed.facts,
-                                    row.text if row.id is not None else None)
+                                    row.text if row.id is not None else None, etag=row.new_etag)
             stored = SimpleNamespace(id=row.new_id, href=write.href, uid=indexed.uid,
                                      component=indexed.component_name, etag=row.new_etag,
                                      series_start=indexed.time_range[0], series_end=indexed.time_range[1],

@@ -48,3 +48,23 @@ def test_the_sidecar_repeats_statements_through_the_pooler(engine, two_servers):
             assert requests.get(f"{server.api_url}/readyz").status_code == 200
     for n in range(12):
         assert user.request("PROPFIND", "", Depth="1").status_code == 207
+
+
+def test_a_one_statement_read_keeps_its_time_bounds_under_transaction_pooling(database_url, monkeypatch):
+    """Item GETs read in one statement without BEGIN; behind a transaction pooler the time
+    bounds exist only inside a transaction, so there the read must still open one."""
+    from sqlalchemy import text
+
+    from server import settings
+    from storage_plugin import database
+    from storage_plugin.storage import Storage
+
+    monkeypatch.setenv("PLANERIX_DATABASE_POOLER", "transaction")
+    pooled_url = str(make_url(database_url).update_query_dict({"application_name": "pooled-bounds"}))
+    try:
+        storage = Storage(settings.radicale_configuration(pooled_url, "127.0.0.1", 0))
+        with storage.acquire_lock("r", one_statement=True), storage.connection() as conn:
+            bound = conn.execute(text("SELECT current_setting('statement_timeout')")).scalar()
+        assert bound not in ("0", None), "the read ran without a statement timeout"
+    finally:
+        database.dispose(pooled_url)
