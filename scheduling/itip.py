@@ -352,25 +352,34 @@ def answer_from(calendar: Calendar, attendee: str, answer: str, stamp: datetime)
                    _message_calendar("REPLY", calendar, replied))
 
 
-def reply_from_outside(calendar: Calendar, attendee: str, answers: Calendar, stamp: datetime) -> Optional[Message]:
+def reply_from_outside(calendar: Calendar, attendee: str, answers: Calendar,
+                       stamp: datetime) -> tuple[Optional[Message], list[str]]:
     """The REPLY by which ``attendee`` gives the answers of ``answers`` (a REPLY read from a
     mail, per instance) as the organizer's ``calendar`` has those instances: what is stored
-    and applied is the organizer's own event, never the text someone else's client wrote."""
+    and applied is the organizer's own event, never the text someone else's client wrote.
+    An answer to an older version of an instance (its SEQUENCE lower than the organizer's
+    override's, else the master's: RFC 5546 3.2.3) is left out, and said why in the list
+    returned with the REPLY (None when nothing is left to answer)."""
     instances, series = by_instance(calendar), master(calendar)
-    replied = []
+    replied, outdated = [], []
     for answered in scheduled(answers):
         key = recurrence_key(answered)
         component = instances.get(key)
         if component is None and key is not None and series is not None:
             component = override_from_master(series, answered.get("RECURRENCE-ID"))
         me = find_attendee(component, [attendee]) if component is not None else None
-        if me is not None:
-            replied.append(_reply_component(component, me, partstat(attendees(answered)[0]), stamp))
+        if me is None:
+            continue
+        if _sequence(answered) < _sequence(component):
+            outdated.append(f"{'the series' if key is None else 'the occurrence ' + key} answered at SEQUENCE "
+                            f"{_sequence(answered)}, changed since (SEQUENCE {_sequence(component)})")
+            continue
+        replied.append(_reply_component(component, me, partstat(attendees(answered)[0]), stamp))
     organizer_prop = organizer(calendar)
     if not replied or organizer_prop is None:
-        return None
+        return None, outdated
     return Message(address_key(organizer_prop), "REPLY", uid_of(calendar),
-                   _message_calendar("REPLY", calendar, replied))
+                   _message_calendar("REPLY", calendar, replied)), outdated
 
 
 def _reply_component(component, me, answer: str, stamp: Optional[datetime]):

@@ -20,7 +20,7 @@ from radicale import config as radicale_config
 
 from conftest import FROZEN_NOW, ServeProcess, free_port, planerix_command, start_caldav_server
 from mailserver import Dovecot
-from schedutil import copy_of, invitation, scheduling_user, unfolded
+from schedutil import colleagues, copy_of, invitation, scheduling_user, unfolded
 from server.mail_replies import ledger
 from server.mail_replies.poller import IGNORED, REFUSED, TAKEN, MailboxPoller
 from server.mail_replies.settings import MailboxSettings
@@ -59,7 +59,8 @@ def _guest(prefix: str = "guest"):
 
 
 def reply_mail(uid: str, organizer, attendee_email: str, partstat: str, *, sender: str | None = None,
-               recurrence_id: str = "", stamp: str = "20261202T100000Z", calendar: str | None = None) -> bytes:
+               recurrence_id: str = "", stamp: str = "20261202T100000Z", sequence: int = 0,
+               calendar: str | None = None) -> bytes:
     """The mail Thunderbird sends for its Accept/Decline buttons: text, the iTIP REPLY as
     text/calendar; method=REPLY, and the same as an invite.ics attachment, to the ORGANIZER."""
     ics = calendar or (
@@ -69,8 +70,8 @@ def reply_mail(uid: str, organizer, attendee_email: str, partstat: str, *, sende
         + (f"RECURRENCE-ID:{recurrence_id}\r\n" if recurrence_id else "")
         + f"ORGANIZER;CN={organizer.name}:mailto:{organizer.email}\r\n"
         f"ATTENDEE;CN=Guest;PARTSTAT={partstat};ROLE=REQ-PARTICIPANT;CUTYPE=INDIVIDUAL:mailto:{attendee_email}\r\n"
-        "DTSTART:20270104T100000Z\r\nDTEND:20270104T110000Z\r\nSEQUENCE:0\r\n"
-        "X-MOZ-RECEIVED-SEQUENCE:0\r\nX-MOZ-RECEIVED-DTSTAMP:20261201T000000Z\r\n"
+        f"DTSTART:20270104T100000Z\r\nDTEND:20270104T110000Z\r\nSEQUENCE:{sequence}\r\n"
+        f"X-MOZ-RECEIVED-SEQUENCE:{sequence}\r\nX-MOZ-RECEIVED-DTSTAMP:20261201T000000Z\r\n"
         "END:VEVENT\r\nEND:VCALENDAR\r\n")
     mail = EmailMessage()
     mail["From"] = f"Guest <{sender or attendee_email}>"
@@ -164,6 +165,51 @@ def test_a_reply_not_from_its_attendee_or_from_someone_uninvited_changes_nothing
     assert _replies(engine, uid) == 0
     assert dovecot.flags(spoofed) == {SEEN, FLAGGED}
     assert dovecot.flags(uninvited) == {SEEN}
+
+
+def test_a_mail_answering_for_a_planerix_user_is_refused_whoever_it_claims_to_be_from(
+        engine, caldav, poller, dovecot):
+    """Bob's answers come through CalDAV only: a mail From bob@ answering for him is a forgery."""
+    base_url = f"http://127.0.0.1:{caldav.port}"
+    alice, bob = colleagues(engine, base_url, "alice", "bob")
+    guest = _guest()
+    uid = f"mailed-{secrets.token_hex(6)}"
+    assert alice.put(f"personal/{uid}.ics", invitation(uid, alice, [bob, guest])).status_code == 201
+    before = copy_of(alice, uid)
+    assert "PARTSTAT=NEEDS-ACTION" in _attendee_line(before, bob.email)
+
+    forged = dovecot.append(reply_mail(uid, alice, bob.email, "DECLINED"))
+    report = poller.poll_now()
+    assert (report.outcomes[TAKEN], report.outcomes[REFUSED]) == (0, 1)
+    assert copy_of(alice, uid) == before
+    assert _replies(engine, uid) == 0
+    assert dovecot.flags(forged) == {SEEN, FLAGGED}
+
+
+def test_an_answer_to_an_older_version_of_the_meeting_is_refused_and_the_current_one_taken(
+        engine, caldav, poller, dovecot):
+    """RFC 5546 2.1.5: the organizer moved the meeting (SEQUENCE 1); the guest's Accept pressed in
+    the first invitation (SEQUENCE 0) must not accept the new time."""
+    base_url = f"http://127.0.0.1:{caldav.port}"
+    guest = _guest()
+    organizer, uid = _meeting(engine, base_url, [guest])
+    moved = organizer.put(f"personal/{uid}.ics", invitation(uid, organizer, [guest], start="20270104T140000Z",
+                                                            end="20270104T150000Z", sequence=1))
+    assert moved.status_code == 204, moved.text
+    before = copy_of(organizer, uid)
+
+    outdated = dovecot.append(reply_mail(uid, organizer, guest.email, "ACCEPTED", sequence=0))
+    report = poller.poll_now()
+    assert (report.outcomes[TAKEN], report.outcomes[REFUSED]) == (0, 1)
+    assert copy_of(organizer, uid) == before
+    assert "PARTSTAT=NEEDS-ACTION" in _attendee_line(before, guest.email)
+    assert dovecot.flags(outdated) == {SEEN, FLAGGED}
+
+    current = dovecot.append(reply_mail(uid, organizer, guest.email, "ACCEPTED", sequence=1,
+                                        stamp="20261202T101000Z"))
+    assert poller.poll_now().outcomes[TAKEN] == 1
+    assert "PARTSTAT=ACCEPTED" in _attendee_line(copy_of(organizer, uid), guest.email)
+    assert dovecot.flags(current) == {SEEN}
 
 
 def test_a_malformed_mail_is_flagged_and_the_next_one_is_taken(engine, caldav, poller, dovecot):

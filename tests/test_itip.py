@@ -1,4 +1,6 @@
 """The iTIP logic alone (scheduling.itip): no server, no database."""
+from datetime import datetime, timezone
+
 from scheduling import itip
 
 ALICE, BOB, CAROL = "mailto:alice@example.org", "mailto:bob@example.org", "mailto:carol@example.org"
@@ -71,3 +73,43 @@ def test_the_schedule_signature_ignores_answers_but_not_the_meeting():
     base = itip.schedule_signature(event((BOB, "NEEDS-ACTION")))
     assert itip.schedule_signature(event((BOB, "ACCEPTED"))) == base
     assert itip.schedule_signature(event((BOB, "NEEDS-ACTION"), extra="LOCATION:Room 2\r\n")) != base
+
+
+def _mailed_reply(*answers):
+    """A REPLY as a mail client sends it: (RECURRENCE-ID or None, SEQUENCE, PARTSTAT) per instance."""
+    components = "".join(
+        "BEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20261202T100000Z\r\n"
+        + (f"RECURRENCE-ID:{rid}\r\n" if rid else "") + f"SEQUENCE:{sequence}\r\nORGANIZER:{ALICE}\r\n"
+        f"ATTENDEE;PARTSTAT={answer}:{BOB}\r\nEND:VEVENT\r\n" for rid, sequence, answer in answers)
+    return itip.parse("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REPLY\r\n"
+                      f"{components}END:VCALENDAR\r\n")
+
+
+def _answers(message):
+    return {itip.recurrence_key(c): (itip.partstat(itip.attendees(c)[0]), int(c["SEQUENCE"]))
+            for c in itip.scheduled(message.calendar)}
+
+
+def test_an_answer_by_mail_to_an_older_sequence_is_left_out_per_instance():
+    stamp = datetime(2026, 12, 2, 10, tzinfo=timezone.utc)
+    # The organizer moved the meeting (SEQUENCE 1): an Accept pressed in the first invitation is outdated.
+    moved = event((BOB, "NEEDS-ACTION"), extra="SEQUENCE:1\r\n")
+    message, outdated = itip.reply_from_outside(moved, BOB, _mailed_reply((None, 0, "ACCEPTED")), stamp)
+    assert message is None and outdated == ["the series answered at SEQUENCE 0, changed since (SEQUENCE 1)"]
+    for sequence in (1, 2):  # the current version, or a client that counts ahead
+        message, outdated = itip.reply_from_outside(moved, BOB, _mailed_reply((None, sequence, "ACCEPTED")), stamp)
+        assert outdated == [] and _answers(message) == {None: ("ACCEPTED", 1)}
+
+    # A series at SEQUENCE 0 with one moved occurrence (its override at SEQUENCE 2): an occurrence
+    # is compared with its override when there is one, else with the series.
+    override = ("BEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20261201T000000Z\r\nRECURRENCE-ID:20270105T100000Z\r\n"
+                f"DTSTART:20270105T150000Z\r\nDTEND:20270105T160000Z\r\nSEQUENCE:2\r\nORGANIZER:{ALICE}\r\n"
+                f"ATTENDEE;PARTSTAT=NEEDS-ACTION:{BOB}\r\nEND:VEVENT\r\n")
+    series = event((BOB, "NEEDS-ACTION"), extra="RRULE:FREQ=DAILY;COUNT=3\r\nSEQUENCE:0\r\n", overrides=override)
+    message, outdated = itip.reply_from_outside(series, BOB, _mailed_reply(
+        (None, 0, "ACCEPTED"), ("20270105T100000Z", 1, "DECLINED"), ("20270106T100000Z", 0, "TENTATIVE")), stamp)
+    assert outdated == ["the occurrence 20270105T100000Z answered at SEQUENCE 1, changed since (SEQUENCE 2)"]
+    assert _answers(message) == {None: ("ACCEPTED", 0), "20270106T100000Z": ("TENTATIVE", 0)}
+    message, outdated = itip.reply_from_outside(series, BOB, _mailed_reply(("20270105T100000Z", 2, "DECLINED")),
+                                                stamp)
+    assert outdated == [] and _answers(message) == {"20270105T100000Z": ("DECLINED", 2)}

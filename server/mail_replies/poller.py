@@ -4,8 +4,9 @@ For each unseen mail (oldest first, at most ``batch`` per poll): its REPLYs are 
 (``imip.replies_in``), each answer is checked against the organizer's copy and queued in one
 transaction with the record that it was taken (``ledger.take``), delivered at once, and only
 then is the mail marked ``\\Seen``. A mail that is not taken is marked too, with a log line:
-``\\Flagged`` as well when it is refused (unreadable, or answering for someone other than its
-sender), so an admin finds it. Nothing one mail does stops the loop.
+``\\Flagged`` as well when it is refused (unreadable, answering for someone other than its
+sender or for a Planerix user, or answering an older version of the event), so an admin finds
+it. Nothing one mail does stops the loop.
 """
 from __future__ import annotations
 
@@ -108,9 +109,12 @@ class MailboxPoller(scheduling.Worker):
         jobs, outcome = [], IGNORED
         for reply in replies:
             try:
-                job = self._apply(reply, message_id)
+                job, outdated = self._apply(reply, message_id)
             except outside_answers.Unanswerable as e:
                 logger.info("answer of %s to %s by mail not taken: %s", reply.attendee[7:], reply.uid, e)
+                continue
+            except imip.RefusedReply as e:
+                outcome = self._refused(uid, f"answer of {reply.attendee[7:]} to {reply.uid}: {e}")
                 continue
             except sa.exc.DBAPIError:
                 raise  # the database is away: the mail stays unseen for the next poll
@@ -121,12 +125,21 @@ class MailboxPoller(scheduling.Worker):
                 continue
             if job is not None:
                 jobs.append(job)
+            if outdated:
+                outcome = self._refused(uid, f"answer of {reply.attendee[7:]} to {reply.uid} not taken for "
+                                             f"{'; '.join(outdated)}")
         return (outcome if outcome == REFUSED or not jobs else TAKEN), jobs
 
-    def _apply(self, reply: imip.InboundReply, message_id: str) -> Optional[int]:
+    def _apply(self, reply: imip.InboundReply, message_id: str) -> tuple[Optional[int], list[str]]:
         """Queue one answer to its organizer's account with the record that it was taken (one
-        transaction); the job's id, or None when this REPLY was taken before."""
+        transaction): the job's id (None when this REPLY was taken before) and why instances it
+        answers were left out (answered at an older SEQUENCE). RefusedReply when nothing of it
+        may be taken."""
         with self.storage.engine.begin() as conn:
+            if directory.account_for_address(conn, reply.attendee) is not None:
+                # A Planerix user answers through CalDAV only: From is no proof of who sent a mail.
+                raise imip.RefusedReply(f"{reply.attendee[7:]} is a Planerix user, whose answers are "
+                                        "never taken from mail")
             account = next((found for address in (reply.organizer, *reply.recipients)
                             if address and (found := directory.account_for_address(conn, address))), None)
             if account is None:
@@ -134,10 +147,12 @@ class MailboxPoller(scheduling.Worker):
             calendar, _ = outside_answers.invitation(conn, account, reply.uid, reply.attendee)
             if not ledger.take(conn, account, reply, self.settings.name, message_id, clock.now()):
                 logger.info("answer of %s to %s by mail was taken before", reply.attendee[7:], reply.uid)
-                return None
-            message = itip.reply_from_outside(calendar, reply.attendee, reply.calendar, clock.now())
+                return None, []
+            message, outdated = itip.reply_from_outside(calendar, reply.attendee, reply.calendar, clock.now())
+            if message is None and outdated:
+                raise imip.RefusedReply(f"it answers an older version of the event: {'; '.join(outdated)}")
             if message is None:
                 raise outside_answers.Unanswerable("it answers no instance the attendee is invited to")
             job = outside_answers.queue_reply(conn, account, reply.attendee, message)
             ledger.record_job(conn, account, reply, job)
-            return job
+            return job, outdated
