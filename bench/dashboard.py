@@ -7,7 +7,9 @@ One `planerix serve` on a fresh embedded database; an organisation gets N object
 key result and a check-in, and one KPI with a few measurements (through the API). Signed in through
 the dashboard's form like a browser, it times (median of repeated requests, after one warm-up; every
 size and page in turn on each round, so load from elsewhere falls on all alike) every page: the organisation overview, one objective, one key result, the KPI, the heatmap, my
-week, settings, and the live JSON twins the open pages poll. Every page shows a bounded part
+week, settings, and the live JSON twins the open pages poll; and the overview right after a
+check-in, which makes it compute the organisation's roll-up again (its cache is keyed by what the
+roll-up reads). Every page shows a bounded part
 (the overview a page of top-level objectives, the heatmap a page of rows), so bytes stay level;
 the last column is the ratio of the largest N to the smallest (flat: about 1). My week and settings
 belong to the user, not to an organisation: the same request at every size, so their ratio shows
@@ -37,15 +39,19 @@ def get(session: requests.Session, url: str) -> tuple[float, int]:
     return elapsed, len(response.content)
 
 
-def timed_together(session: requests.Session, urls: dict, reps: int) -> dict:
+def timed_together(session: requests.Session, urls: dict, reps: int, before: dict | None = None) -> dict:
     """Median time of each URL, the URLs taken in turn on every round (after one warm-up round), so
-    a burst of load from elsewhere on the machine falls on every size and page alike."""
+    a burst of load from elsewhere on the machine falls on every size and page alike. ``before``:
+    what to do (untimed) before each request of a URL."""
+    before = before or {}
     for url in urls.values():
         get(session, url)  # warm-up: caches, prepared statements
     samples: dict = {key: [] for key in urls}
     sizes: dict = {}
     for _ in range(reps):
         for key, url in urls.items():
+            if key in before:
+                before[key]()
             elapsed, sizes[key] = get(session, url)
             samples[key].append(elapsed)
     return {key: {"median_s": statistics.median(samples[key]), "runs": reps, "bytes": sizes[key]} for key in urls}
@@ -64,7 +70,7 @@ def sign_in(base: str, password: str) -> requests.Session:
 def run(sizes: list[int], reps: int, workdir: Path) -> dict:
     with growth.planerix_with_user(workdir, USER) as (server, base, api, password):
         browser = sign_in(base, password)
-        results, urls = {}, {}
+        results, urls, before = {}, {}, {}
         for size in sorted(sizes):
             org = api.post(base + "/api/organisations", json={"name": f"Bench {size}"}).json()
             first = None
@@ -99,13 +105,26 @@ def run(sizes: list[int], reps: int, workdir: Path) -> dict:
                 "settings": "/app/settings",
             }
             urls.update({(size, name): base + path for name, path in pages.items()})
-        timings = timed_together(browser, urls, reps)
+            # The overview keeps an organisation's roll-up while nothing it reads has changed: a
+            # check-in before each request makes every one of them compute it again.
+            urls[(size, "overview_after_a_check_in")] = base + pages["overview"]
+            before[(size, "overview_after_a_check_in")] = _check_in(api, base, kr["id"])
+        timings = timed_together(browser, urls, reps, before)
         for size in sorted(sizes):
             workloads = {name: timing for (at, name), timing in timings.items() if at == size}
             results[str(size)] = {"workloads": workloads}
             print(f"N={size}: " + ", ".join(f"{k} {v['median_s'] * 1000:.1f} ms ({v['bytes']:,} B)"
                                             for k, v in workloads.items()), flush=True)
         return results
+
+
+def _check_in(api: requests.Session, base: str, key_result_id: str):
+    values = iter(range(10**6))
+
+    def check_in() -> None:
+        api.post(base + "/api/check-ins", json={"key_result_id": key_result_id, "value": next(values) % 100,
+                                                "confidence": 0.5}).raise_for_status()
+    return check_in
 
 
 def report(results: dict, sizes: list[int]) -> str:

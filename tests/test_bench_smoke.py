@@ -55,7 +55,7 @@ def test_dashboard_bench_smoke(tmp_path):
         assert set(size["workloads"]) == {
             "overview", "overview_live_json", "overview_filtered", "objective_page", "objective_live_json",
             "key_result_page", "key_result_live_json", "kpi_page", "kpi_live_json", "heatmap", "my_week",
-            "settings"}
+            "settings", "overview_after_a_check_in"}
     # Under a page's bound, the overview shows every objective: more objectives, more bytes.
     assert results["4"]["workloads"]["overview"]["bytes"] > results["2"]["workloads"]["overview"]["bytes"]
     report = (tmp_path / "dashboard.md").read_text()
