@@ -496,8 +496,14 @@ class PlanerixApplication(radicale_app.Application):
         group = delegation.proppatch(self, environ, base_prefix, path, user, request_info)
         if group is not None:
             return group
-        return self._unless_rejected(
+        response = self._unless_rejected(
             super().do_PROPPATCH(environ, base_prefix, path, user, user_groups, request_info), request_info)
+        if response[0] == client.FORBIDDEN:  # the reason: a read share, a proxy, or read-write at the owner's path
+            rejection = (sharing.refusal(path) or delegation.write_refusal(self._storage, user, path)
+                         or sharing.properties_refusal(self._storage, user, path))
+            if rejection is not None:
+                return self._rejection_response(rejection, request_info)
+        return response
 
     def do_MKCALENDAR(self, environ, base_prefix, path, user, user_groups, request_info):
         if delegation.refusal(path) is not None:

@@ -8,8 +8,8 @@ import pytest
 from okr_extension import account_removal
 
 from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body, vevent
-from sharingutil import (DAVX5_HOME, WRITE_PRIVILEGES, assert_writes_reach_the_owner, people,  # noqa: F401
-                         privileges)  # people: a fixture
+from sharingutil import (DAVX5_HOME, WRITE_PRIVILEGES, assert_properties_refused,  # noqa: F401
+                         assert_writes_reach_the_owner, people, privileges)  # people: a fixture
 from test_sharing_api import assert_problem
 
 # Apple Calendar's startup expand-property of its own principal, verbatim (CalendarServer's recorded
@@ -201,6 +201,8 @@ def test_a_write_proxys_writes_land_in_the_delegators_calendar_and_sync(alice, p
     assert bob.dav.put(team, event("whole", "Replaced")).status_code == 403
     assert bob.dav.request("MKCALENDAR", other(bob, f"/{alice.name}/new/")).status_code == 403
     assert "Review" in alice.dav.request("GET", "team/review.ics").text
+    # Nor changing their properties (making one a plain collection, its busy time transparent).
+    assert_properties_refused(alice, bob, team, "write proxy")
     # The API's reads and writes follow the same rights.
     week = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-08T00:00:00Z"}
     assert "review" in str(bob.api.ok("GET", "/api/agenda", **week))
