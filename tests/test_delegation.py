@@ -262,6 +262,8 @@ def test_bad_group_changes_are_refused_with_reasons(alice, people):
         (members_body("/nobody-at-all/"), "no user"),
         (members_body(f"/{alice.name}/"), "own proxy"),
         (members_body(f"/{alice.name}/team/"), "principal URL"),
+        (members_body("http://[x/"), "principal URL"),  # no URL at all
+        (members_body("/%00/"), "principal URL"),  # a NUL the database would refuse
     ]
     for body, words in cases:
         answer = alice.dav.request("PROPPATCH", "calendar-proxy-write/", body)
@@ -277,9 +279,18 @@ def test_bad_group_changes_are_refused_with_reasons(alice, people):
     assert alice.dav.request("PROPPATCH", "calendar-proxy-read/", "<not-xml").status_code == 400
     bad_expand = '<?xml version="1.0"?><A:expand-property xmlns:A="DAV:"><A:property/></A:expand-property>'
     assert alice.dav.report("", bad_expand, depth="0").status_code == 400
-    # An address is as good as the principal URL.
+    # An address is as good as the principal URL, for an account the directory shows: of anyone
+    # else it is answered as an address nobody has (nor does the group then show who has it).
     bob.api.ok("PATCH", "/api/account", {"email": f"{bob.name}@example.com"})
-    answer = alice.dav.request("PROPPATCH", "calendar-proxy-read/", members_body(f"mailto:{bob.name}@example.com"))
+    by_address = members_body(f"mailto:{bob.name}@example.com")
+    answer = alice.dav.request("PROPPATCH", "calendar-proxy-read/", by_address)
+    assert "409 Conflict" in answer.text and f"no user has the address mailto:{bob.name}@example.com" in answer.text
+    unknown = alice.dav.request("PROPPATCH", "calendar-proxy-read/", members_body("mailto:nobody@example.com"))
+    assert answer.text.replace(f"{bob.name}@", "nobody@") == unknown.text
+    assert alice.api.ok("GET", "/api/delegations")["delegations"] == []
+    org = alice.api.ok("POST", "/api/organisations", {"name": "Acme"})
+    alice.api.ok("POST", f"/api/organisations/{org['id']}/members", {"user": bob.name, "role": "member"})
+    answer = alice.dav.request("PROPPATCH", "calendar-proxy-read/", by_address)
     assert "200 OK" in answer.text and alice.api.ok("GET", f"/api/delegations/{bob.name}")["access"] == "read"
 
 

@@ -226,25 +226,30 @@ def proppatch(app, environ, base_prefix: str, path: str, user: str, request_info
         return _multistatus(app, [props.make_response(href, [], [])], request_info)
     with app._storage.connection() as conn:
         try:  # every name is checked before anything is written
-            names = [_member_name(conn, href_text, base_prefix) for href_text in members]
+            names = [_member_name(conn, owner, href_text, base_prefix) for href_text in members]
             delegation.set_group(conn, owner, access, names)
         except delegation.BadDelegate as e:
             return _propstats(app, request_info, href, [(client.CONFLICT, [GROUP_MEMBER_SET], str(e))])
     return _propstats(app, request_info, href, [(client.OK, [GROUP_MEMBER_SET], None)])
 
 
-def _member_name(conn, href: str, base_prefix: str) -> str:
-    """The account a member href names: its principal URL (``/bob/``) or a ``mailto:`` address."""
+def _member_name(conn, owner: str, href: str, base_prefix: str) -> str:
+    """The account a member href names: its principal URL (``/bob/``) or a ``mailto:`` address of
+    an account ``owner`` may know of (an address reveals no account the directory would not)."""
     text = (href or "").strip()
     if text.lower().startswith("mailto:"):
         name = directory.account_for_address(conn, text)
-        if name is None:
+        if name is None or not directory.visible(conn, owner, name):
             raise delegation.BadDelegate(f"no user has the address {text}")
         return name
-    path = _path_of_href(text, base_prefix)
-    if not path or "/" in path:
+    try:
+        path = _path_of_href(text, base_prefix)
+    except ValueError:  # not a URL at all (urlsplit: "http://[x/")
+        path = None
+    name = unquote(path or "")
+    if not name or "/" in name or "\x00" in name:
         raise delegation.BadDelegate(f"{text!r} is not a user's principal URL (/<user>/)")
-    return unquote(path)
+    return name
 
 
 def _propstats(app, request_info: dict, href: str, results):
