@@ -301,7 +301,8 @@ class PlanerixApplication(radicale_app.Application):
         self._strip_read_only_privileges(xml_content)
         state = request_state.current()
         if state is not None:
-            principal.complete(xml_content, state.base_prefix, self._storage.connection, state.propname)
+            principal.complete(xml_content, state.base_prefix, self._storage.connection, state.propname,
+                               state.user)
             tags.complete(xml_content, state.base_prefix, self._storage.connection)
             sharing.name_owners(xml_content, state.base_prefix)
         calendar_transp.show_as_element(xml_content)
@@ -333,7 +334,7 @@ class PlanerixApplication(radicale_app.Application):
         return response
 
     def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
-        request_state.current().base_prefix = base_prefix
+        request_state.current().base_prefix, request_state.current().user = base_prefix, user
         group = delegation.propfind(self, environ, base_prefix, path, user, request_info)
         if group is not None:
             return group
@@ -355,7 +356,7 @@ class PlanerixApplication(radicale_app.Application):
         return self._unless_rejected(response, request_info)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
-        request_state.current().base_prefix = base_prefix
+        request_state.current().base_prefix, request_state.current().user = base_prefix, user
         # Filtering may expand recurrences (a series queried beyond the indexed horizon):
         # the query's budget ends it with 503 instead of letting it run after the client left.
         with budget.limited(self._storage.query_seconds, "answering this query") as spent:

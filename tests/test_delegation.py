@@ -160,6 +160,51 @@ def test_davx5_follows_proxy_for_into_the_delegators_home(alice, people):
                            Depth="1").status_code == 403
 
 
+def test_someone_elses_delegations_show_only_whom_the_directory_shows(alice, people):
+    bob, carol, erin = people("bob"), people("carol"), people("erin")
+    delegate(alice, bob, "read")
+    delegate(alice, erin, "read")
+    delegate(carol, alice, "write")  # carol and erin: outside bob's directory
+    expand = ('<?xml version="1.0" encoding="UTF-8"?><A:expand-property xmlns:A="DAV:" '
+              'xmlns:CS="http://calendarserver.org/ns/"><A:property name="calendar-proxy-read-for" '
+              'namespace="http://calendarserver.org/ns/"><A:property name="calendar-proxy-write-for" '
+              'namespace="http://calendarserver.org/ns/"/><A:property name="group-membership">'
+              '<A:property name="group-member-set"/></A:property></A:property></A:expand-property>')
+
+    def alices_delegations() -> tuple[list, list]:
+        [me], _ = multistatus(bob.dav.report("", expand, depth="0").content)
+        [delegator] = me.props[clark("CS:calendar-proxy-read-for")]
+        assert delegator.findtext(clark("D:href")) == f"/{alice.name}/"
+        prop = delegator.find(f"{clark('D:propstat')}/{clark('D:prop')}")
+        return list(prop.find(clark("CS:calendar-proxy-write-for"))), list(prop.find(clark("D:group-membership")))
+
+    assert alices_delegations() == ([], [])
+    [principal], _ = multistatus(bob.dav.request("PROPFIND", other(bob, f"/{alice.name}/"), DAVX5_PRINCIPAL,
+                                                 Depth="0").content)
+    assert len(principal.props[clark("CS:calendar-proxy-write-for")]) == 0
+    assert len(principal.props[clark("D:group-membership")]) == 0
+    group = other(bob, f"/{alice.name}/calendar-proxy-read/")
+    [members], _ = multistatus(bob.dav.request("PROPFIND", group, propfind_body("D:group-member-set"),
+                                               Depth="0").content)
+    assert [h.text for h in members.props[clark("D:group-member-set")]] == [f"/{bob.name}/"]
+    # The delegator sees all of her own, and whose proxy she is.
+    [members], _ = multistatus(alice.dav.request("PROPFIND", "calendar-proxy-read/", propfind_body(
+        "D:group-member-set"), Depth="0").content)
+    assert {h.text for h in members.props[clark("D:group-member-set")]} == {f"/{bob.name}/", f"/{erin.name}/"}
+    [mine], _ = multistatus(alice.dav.request("PROPFIND", "", DAVX5_PRINCIPAL, Depth="0").content)
+    assert [h.text for h in mine.props[clark("CS:calendar-proxy-write-for")]] == [f"/{carol.name}/"]
+    # Once bob knows of carol, he sees that alice is her proxy, but not carol's proxies: her business.
+    org = bob.api.ok("POST", "/api/organisations", {"name": "Acme"})
+    bob.api.ok("POST", f"/api/organisations/{org['id']}/members", {"user": carol.name, "role": "member"})
+    write_for, groups = alices_delegations()
+    assert [h.text for h in write_for] == [f"/{carol.name}/"]
+    [carols_group] = groups
+    assert carols_group.findtext(clark("D:href")) == f"/{carol.name}/calendar-proxy-write/"
+    assert carols_group.findtext(clark("D:status")) == "HTTP/1.1 404 Not Found"
+    assert bob.dav.request("PROPFIND", other(bob, f"/{carol.name}/calendar-proxy-write/"),
+                           propfind_body("D:group-member-set"), Depth="0").status_code == 403
+
+
 def test_a_read_proxy_reads_and_is_refused_writes_with_a_reason(alice, people):
     bob = people("bob")
     delegate(alice, bob, "read")

@@ -121,19 +121,29 @@ def _may_read(conn, user: str, owner: str) -> bool:
 _ACCOUNT = sa.text("SELECT 1 FROM account WHERE name = :name")
 
 
-def _resolve(conn, path: str, cache: dict) -> Optional[Target]:
-    """The principal or proxy group at ``path`` (stripped, "alice" or "alice/calendar-proxy-read")."""
+def _resolve(conn, path: str, cache: dict, user: str) -> Optional[Target]:
+    """The principal or proxy group at ``path`` (stripped, "alice" or "alice/calendar-proxy-read")
+    as ``user`` sees it: of someone else's delegations, only the people the directory shows them."""
     if path not in cache:
         group = delegation.group_of(path)
         if group is not None:
             owner, access = group
-            cache[path] = (_Group(owner, access, delegation.delegates_of(conn, owner, access))
+            members = _shown(conn, user, owner, delegation.delegates_of(conn, owner, access))
+            cache[path] = (_Group(owner, access, members)
                            if conn.execute(_ACCOUNT, {"name": owner}).first() else None)
         elif path and "/" not in path:
-            cache[path] = props.load(conn, path)
+            cache[path] = props.load(conn, path, viewer=user)
         else:
             cache[path] = None
     return cache[path]
+
+
+def _shown(conn, user: str, owner: str, names: list[str]) -> list[str]:
+    """Those of ``owner``'s proxies ``names`` that ``user`` may learn about (all of them for ``owner``)."""
+    if user == owner or not names:
+        return names
+    visible = directory.visible_among(conn, user, names)
+    return [name for name in names if name in visible]
 
 
 def _path_of_href(href: str, base_prefix: str) -> Optional[str]:
@@ -168,7 +178,7 @@ def propfind(app, environ, base_prefix: str, path: str, user: str, request_info:
     with app._storage.connection() as conn:
         if not _may_read(conn, user, group[0]):
             return httputils.NOT_ALLOWED
-        target = _resolve(conn, _stripped(path), {})
+        target = _resolve(conn, _stripped(path), {}, user)
     if target is None:
         return httputils.NOT_FOUND
     wanted = _wanted(xml_request)
@@ -321,7 +331,7 @@ def expand_property(app, xml_request: ET.Element, base_prefix: str, path: str, u
             return httputils.NOT_ALLOWED
         cache: dict = {}
         budget = [MAX_EXPANDED]
-        if _resolve(conn, stripped, cache) is None:
+        if _resolve(conn, stripped, cache, user) is None:
             return httputils.NOT_FOUND
         try:
             response = _expand(conn, stripped, specs, user, base_prefix, cache, budget)
@@ -342,9 +352,11 @@ def _specs(element: ET.Element) -> list[tuple[str, list]]:
 
 
 def _expand(conn, path: str, specs: list, user: str, base_prefix: str, cache: dict, budget: list) -> ET.Element:
-    target = _resolve(conn, path, cache)
+    target = _resolve(conn, path, cache, user)
     if isinstance(target, props.Principal) and target.name != user and not directory.visible(conn, user, target.name):
         target = None  # naming someone a proxy shows nothing of them the directory would not
+    elif isinstance(target, _Group) and not _may_read(conn, user, target.owner):
+        target = None  # someone else's proxies are theirs and their proxies' business
     href = _href(base_prefix, path)
     if target is None:
         response = ET.Element(clark("D:response"))
