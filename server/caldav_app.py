@@ -500,8 +500,7 @@ class PlanerixApplication(radicale_app.Application):
         response = self._unless_rejected(
             super().do_PROPPATCH(environ, base_prefix, path, user, user_groups, request_info), request_info)
         if response[0] == client.FORBIDDEN:  # the reason: a read share, a proxy, or read-write at the owner's path
-            rejection = (sharing.refusal(path) or delegation.write_refusal(self._storage, user, path)
-                         or sharing.properties_refusal(self._storage, user, path))
+            rejection = (self._write_refusal(user, path) or sharing.properties_refusal(self._storage, user, path))
             if rejection is not None:
                 return self._rejection_response(rejection, request_info)
         return response
@@ -531,11 +530,14 @@ class PlanerixApplication(radicale_app.Application):
             return response
         destination = unquote(urlsplit(environ.get("HTTP_DESTINATION", "")).path)
         for refused in (path, destination[len(base_prefix):] if destination else None):
-            rejection = (sharing.refusal(refused) or delegation.write_refusal(self._storage, user, refused)
-                         if refused else None)
+            rejection = self._write_refusal(user, refused) if refused else None
             if rejection is not None:
                 return self._rejection_response(rejection, request_info)
         return response
+
+    def _write_refusal(self, user: str, path: str):
+        """Why a write to ``path`` was refused: a read share, or ``user`` is the owner's proxy; or None."""
+        return sharing.refusal(path) or delegation.write_refusal(self._storage, user, path)
 
     def _rejection_response(self, rejection: request_state.Rejection, request_info):
         request_info["status"] = rejection.status
