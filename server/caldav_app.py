@@ -301,7 +301,8 @@ class PlanerixApplication(radicale_app.Application):
         self._strip_read_only_privileges(xml_content)
         state = request_state.current()
         if state is not None:
-            principal.complete(xml_content, state.base_prefix, self._storage.connection, state.propname)
+            principal.complete(xml_content, state.base_prefix, self._storage.connection, state.propname,
+                               state.user)
             tags.complete(xml_content, state.base_prefix, self._storage.connection)
             sharing.name_owners(xml_content, state.base_prefix)
         calendar_transp.show_as_element(xml_content)
@@ -333,7 +334,7 @@ class PlanerixApplication(radicale_app.Application):
         return response
 
     def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
-        request_state.current().base_prefix = base_prefix
+        request_state.current().base_prefix, request_state.current().user = base_prefix, user
         group = delegation.propfind(self, environ, base_prefix, path, user, request_info)
         if group is not None:
             return group
@@ -355,7 +356,7 @@ class PlanerixApplication(radicale_app.Application):
         return self._unless_rejected(response, request_info)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
-        request_state.current().base_prefix = base_prefix
+        request_state.current().base_prefix, request_state.current().user = base_prefix, user
         # Filtering may expand recurrences (a series queried beyond the indexed horizon):
         # the query's budget ends it with 503 instead of letting it run after the client left.
         with budget.limited(self._storage.query_seconds, "answering this query") as spent:
@@ -496,8 +497,13 @@ class PlanerixApplication(radicale_app.Application):
         group = delegation.proppatch(self, environ, base_prefix, path, user, request_info)
         if group is not None:
             return group
-        return self._unless_rejected(
+        response = self._unless_rejected(
             super().do_PROPPATCH(environ, base_prefix, path, user, user_groups, request_info), request_info)
+        if response[0] == client.FORBIDDEN:  # the reason: a read share, a proxy, or read-write at the owner's path
+            rejection = (self._write_refusal(user, path) or sharing.properties_refusal(self._storage, user, path))
+            if rejection is not None:
+                return self._rejection_response(rejection, request_info)
+        return response
 
     def do_MKCALENDAR(self, environ, base_prefix, path, user, user_groups, request_info):
         if delegation.refusal(path) is not None:
@@ -524,11 +530,14 @@ class PlanerixApplication(radicale_app.Application):
             return response
         destination = unquote(urlsplit(environ.get("HTTP_DESTINATION", "")).path)
         for refused in (path, destination[len(base_prefix):] if destination else None):
-            rejection = (sharing.refusal(refused) or delegation.write_refusal(self._storage, user, refused)
-                         if refused else None)
+            rejection = self._write_refusal(user, refused) if refused else None
             if rejection is not None:
                 return self._rejection_response(rejection, request_info)
         return response
+
+    def _write_refusal(self, user: str, path: str):
+        """Why a write to ``path`` was refused: a read share, or ``user`` is the owner's proxy; or None."""
+        return sharing.refusal(path) or delegation.write_refusal(self._storage, user, path)
 
     def _rejection_response(self, rejection: request_state.Rejection, request_info):
         request_info["status"] = rejection.status

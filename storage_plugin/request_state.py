@@ -35,6 +35,8 @@ class RequestState:
     read_only_paths: set[str] = field(default_factory=set)
     # The URL prefix the server is mounted under (Radicale's base_prefix), for hrefs in answers.
     base_prefix: str = ""
+    # Who asks (set with base_prefix): whose delegations an answer may show (server.scheduling.principal).
+    user: str = ""
     # Implicit scheduling is on for this request (server.caldav_app): writes queue iTIP jobs.
     scheduling: bool = False
     # Jobs queued by this request's write, delivered after its commit (storage_plugin.scheduling).

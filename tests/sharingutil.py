@@ -69,3 +69,39 @@ def assert_writes_reach_the_owner(owner: Person, writer: Person, path: str) -> N
     assert {r.href: r.status for r in changes} == {
         f"/{owner.name}/team/review.ics": None, f"/{owner.name}/team/standup.ics": 404}
     assert "Review" in owner.dav.request("GET", "team/review.ics").text
+
+
+# PROPPATCHes that would unmake a calendar: a plain collection, its busy time transparent, no events.
+UNMAKE_CALENDAR = [
+    '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>'
+    f"{prop}</D:prop></D:set></D:propertyupdate>" for prop in (
+        "<D:resourcetype><D:collection/></D:resourcetype>",
+        "<C:schedule-calendar-transp><C:transparent/></C:schedule-calendar-transp>",
+        '<C:supported-calendar-component-set><C:comp name="VTODO"/></C:supported-calendar-component-set>',
+        "<D:displayname>Taken</D:displayname>")]
+
+
+def _calendar_properties(owner: Person) -> dict:
+    answer = owner.dav.request("PROPFIND", "team/", (
+        '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>'
+        "<D:resourcetype/><D:displayname/><C:schedule-calendar-transp/><C:supported-calendar-component-set/>"
+        "</D:prop></D:propfind>"), Depth="0")
+    assert answer.status_code == 207, answer.text
+    [team], _ = multistatus(answer.content)
+    return {tag: (value.text, sorted((e.tag, e.get("name")) for e in value)) for tag, value in team.props.items()}
+
+
+def assert_properties_refused(owner: Person, writer: Person, path: str, words: str) -> None:
+    """``writer``'s PROPPATCH of ``owner``'s calendar "team" at ``path`` (relative to the writer's
+    home) is refused with a reason holding ``words``, and the calendar stays as it was."""
+    before = _calendar_properties(owner)
+    assert before[clark("C:schedule-calendar-transp")][1] == [(clark("C:opaque"), None)]
+    for body in UNMAKE_CALENDAR:
+        refused = writer.dav.request("PROPPATCH", path, body, **{"Content-Type": "application/xml"})
+        assert _calendar_properties(owner) == before, body
+        assert refused.status_code == 403 and "need-privileges" in refused.text and words in refused.text, refused.text
+    # Nor do the privileges offer it.
+    [seen], _ = multistatus(writer.dav.request("PROPFIND", path, (
+        '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:current-user-privilege-set/></D:prop>'
+        "</D:propfind>"), Depth="0").content)
+    assert clark("D:write-content") in privileges(seen) and clark("D:write-properties") not in privileges(seen)

@@ -8,8 +8,8 @@ import pytest
 from okr_extension import account_removal
 
 from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body, vevent
-from sharingutil import (DAVX5_HOME, WRITE_PRIVILEGES, assert_writes_reach_the_owner, people,  # noqa: F401
-                         privileges)  # people: a fixture
+from sharingutil import (DAVX5_HOME, WRITE_PRIVILEGES, assert_properties_refused,  # noqa: F401
+                         assert_writes_reach_the_owner, people, privileges)  # people: a fixture
 from test_sharing_api import assert_problem
 
 # Apple Calendar's startup expand-property of its own principal, verbatim (CalendarServer's recorded
@@ -160,6 +160,51 @@ def test_davx5_follows_proxy_for_into_the_delegators_home(alice, people):
                            Depth="1").status_code == 403
 
 
+def test_someone_elses_delegations_show_only_whom_the_directory_shows(alice, people):
+    bob, carol, erin = people("bob"), people("carol"), people("erin")
+    delegate(alice, bob, "read")
+    delegate(alice, erin, "read")
+    delegate(carol, alice, "write")  # carol and erin: outside bob's directory
+    expand = ('<?xml version="1.0" encoding="UTF-8"?><A:expand-property xmlns:A="DAV:" '
+              'xmlns:CS="http://calendarserver.org/ns/"><A:property name="calendar-proxy-read-for" '
+              'namespace="http://calendarserver.org/ns/"><A:property name="calendar-proxy-write-for" '
+              'namespace="http://calendarserver.org/ns/"/><A:property name="group-membership">'
+              '<A:property name="group-member-set"/></A:property></A:property></A:expand-property>')
+
+    def alices_delegations() -> tuple[list, list]:
+        [me], _ = multistatus(bob.dav.report("", expand, depth="0").content)
+        [delegator] = me.props[clark("CS:calendar-proxy-read-for")]
+        assert delegator.findtext(clark("D:href")) == f"/{alice.name}/"
+        prop = delegator.find(f"{clark('D:propstat')}/{clark('D:prop')}")
+        return list(prop.find(clark("CS:calendar-proxy-write-for"))), list(prop.find(clark("D:group-membership")))
+
+    assert alices_delegations() == ([], [])
+    [principal], _ = multistatus(bob.dav.request("PROPFIND", other(bob, f"/{alice.name}/"), DAVX5_PRINCIPAL,
+                                                 Depth="0").content)
+    assert len(principal.props[clark("CS:calendar-proxy-write-for")]) == 0
+    assert len(principal.props[clark("D:group-membership")]) == 0
+    group = other(bob, f"/{alice.name}/calendar-proxy-read/")
+    [members], _ = multistatus(bob.dav.request("PROPFIND", group, propfind_body("D:group-member-set"),
+                                               Depth="0").content)
+    assert [h.text for h in members.props[clark("D:group-member-set")]] == [f"/{bob.name}/"]
+    # The delegator sees all of her own, and whose proxy she is.
+    [members], _ = multistatus(alice.dav.request("PROPFIND", "calendar-proxy-read/", propfind_body(
+        "D:group-member-set"), Depth="0").content)
+    assert {h.text for h in members.props[clark("D:group-member-set")]} == {f"/{bob.name}/", f"/{erin.name}/"}
+    [mine], _ = multistatus(alice.dav.request("PROPFIND", "", DAVX5_PRINCIPAL, Depth="0").content)
+    assert [h.text for h in mine.props[clark("CS:calendar-proxy-write-for")]] == [f"/{carol.name}/"]
+    # Once bob knows of carol, he sees that alice is her proxy, but not carol's proxies: her business.
+    org = bob.api.ok("POST", "/api/organisations", {"name": "Acme"})
+    bob.api.ok("POST", f"/api/organisations/{org['id']}/members", {"user": carol.name, "role": "member"})
+    write_for, groups = alices_delegations()
+    assert [h.text for h in write_for] == [f"/{carol.name}/"]
+    [carols_group] = groups
+    assert carols_group.findtext(clark("D:href")) == f"/{carol.name}/calendar-proxy-write/"
+    assert carols_group.findtext(clark("D:status")) == "HTTP/1.1 404 Not Found"
+    assert bob.dav.request("PROPFIND", other(bob, f"/{carol.name}/calendar-proxy-write/"),
+                           propfind_body("D:group-member-set"), Depth="0").status_code == 403
+
+
 def test_a_read_proxy_reads_and_is_refused_writes_with_a_reason(alice, people):
     bob = people("bob")
     delegate(alice, bob, "read")
@@ -201,6 +246,8 @@ def test_a_write_proxys_writes_land_in_the_delegators_calendar_and_sync(alice, p
     assert bob.dav.put(team, event("whole", "Replaced")).status_code == 403
     assert bob.dav.request("MKCALENDAR", other(bob, f"/{alice.name}/new/")).status_code == 403
     assert "Review" in alice.dav.request("GET", "team/review.ics").text
+    # Nor changing their properties (making one a plain collection, its busy time transparent).
+    assert_properties_refused(alice, bob, team, "write proxy")
     # The API's reads and writes follow the same rights.
     week = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-08T00:00:00Z"}
     assert "review" in str(bob.api.ok("GET", "/api/agenda", **week))
@@ -260,6 +307,8 @@ def test_bad_group_changes_are_refused_with_reasons(alice, people):
         (members_body("/nobody-at-all/"), "no user"),
         (members_body(f"/{alice.name}/"), "own proxy"),
         (members_body(f"/{alice.name}/team/"), "principal URL"),
+        (members_body("http://[x/"), "principal URL"),  # no URL at all
+        (members_body("/%00/"), "principal URL"),  # a NUL the database would refuse
     ]
     for body, words in cases:
         answer = alice.dav.request("PROPPATCH", "calendar-proxy-write/", body)
@@ -275,9 +324,18 @@ def test_bad_group_changes_are_refused_with_reasons(alice, people):
     assert alice.dav.request("PROPPATCH", "calendar-proxy-read/", "<not-xml").status_code == 400
     bad_expand = '<?xml version="1.0"?><A:expand-property xmlns:A="DAV:"><A:property/></A:expand-property>'
     assert alice.dav.report("", bad_expand, depth="0").status_code == 400
-    # An address is as good as the principal URL.
+    # An address is as good as the principal URL, for an account the directory shows: of anyone
+    # else it is answered as an address nobody has (nor does the group then show who has it).
     bob.api.ok("PATCH", "/api/account", {"email": f"{bob.name}@example.com"})
-    answer = alice.dav.request("PROPPATCH", "calendar-proxy-read/", members_body(f"mailto:{bob.name}@example.com"))
+    by_address = members_body(f"mailto:{bob.name}@example.com")
+    answer = alice.dav.request("PROPPATCH", "calendar-proxy-read/", by_address)
+    assert "409 Conflict" in answer.text and f"no user has the address mailto:{bob.name}@example.com" in answer.text
+    unknown = alice.dav.request("PROPPATCH", "calendar-proxy-read/", members_body("mailto:nobody@example.com"))
+    assert answer.text.replace(f"{bob.name}@", "nobody@") == unknown.text
+    assert alice.api.ok("GET", "/api/delegations")["delegations"] == []
+    org = alice.api.ok("POST", "/api/organisations", {"name": "Acme"})
+    alice.api.ok("POST", f"/api/organisations/{org['id']}/members", {"user": bob.name, "role": "member"})
+    answer = alice.dav.request("PROPPATCH", "calendar-proxy-read/", by_address)
     assert "200 OK" in answer.text and alice.api.ok("GET", f"/api/delegations/{bob.name}")["access"] == "read"
 
 

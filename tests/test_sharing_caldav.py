@@ -5,8 +5,8 @@ import caldav
 import pytest
 
 from davutil import calendar, clark, event, multiget_body, multistatus, propfind_body, sync_body, vevent
-from sharingutil import (THUNDERBIRD_HOME, WRITE_PRIVILEGES, assert_writes_reach_the_owner,  # noqa: F401
-                         home_listing, mount, people, privileges)  # people: a fixture
+from sharingutil import (THUNDERBIRD_HOME, WRITE_PRIVILEGES, assert_properties_refused,  # noqa: F401
+                         assert_writes_reach_the_owner, home_listing, mount, people, privileges)  # people: a fixture
 
 QUERY_WEEK = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
               '<D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
@@ -76,6 +76,24 @@ def test_read_write_changes_land_in_the_owners_calendar_and_sync(alice, people):
     for path in (shared, f"../{alice.name}/team/"):
         assert bob.dav.request("DELETE", path).status_code == 403
     assert "Review" in alice.dav.request("GET", "team/review.ics").text
+
+
+def test_read_write_leaves_the_owners_calendar_properties_alone(alice, people):
+    bob = people("bob")
+    alice.share("team", "read-write", user=bob.name)
+    # At the owner's path: refused, with the way to one's own view.
+    assert_properties_refused(alice, bob, f"../{alice.name}/team/", f"your own view of it at /{bob.name}/")
+    # At the mount: the sharee's own view, still theirs to rename and recolour.
+    shared = mount(alice, "team")
+    response = bob.dav.request("PROPPATCH", shared, (
+        '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop>'
+        "<D:displayname>Alice's team</D:displayname><A:calendar-color>#00FF00FF</A:calendar-color>"
+        "</D:prop></D:set></D:propertyupdate>"))
+    assert response.status_code == 207 and "200 OK" in response.text, response.text
+    bobs = home_listing(bob)[f"/{bob.name}/{shared}"]
+    assert bobs.text("D:displayname") == "Alice's team" and bobs.text("A:calendar-color") == "#00FF00FF"
+    assert {clark("D:write-content"), clark("D:write-properties")} <= privileges(bobs)
+    assert home_listing(alice)[f"/{alice.name}/team/"].text("D:displayname") == "Team"
 
 
 def test_the_sharee_renames_and_recolours_their_own_view(alice, people):

@@ -121,19 +121,29 @@ def _may_read(conn, user: str, owner: str) -> bool:
 _ACCOUNT = sa.text("SELECT 1 FROM account WHERE name = :name")
 
 
-def _resolve(conn, path: str, cache: dict) -> Optional[Target]:
-    """The principal or proxy group at ``path`` (stripped, "alice" or "alice/calendar-proxy-read")."""
+def _resolve(conn, path: str, cache: dict, user: str) -> Optional[Target]:
+    """The principal or proxy group at ``path`` (stripped, "alice" or "alice/calendar-proxy-read")
+    as ``user`` sees it: of someone else's delegations, only the people the directory shows them."""
     if path not in cache:
         group = delegation.group_of(path)
         if group is not None:
             owner, access = group
-            cache[path] = (_Group(owner, access, delegation.delegates_of(conn, owner, access))
+            members = _shown(conn, user, owner, delegation.delegates_of(conn, owner, access))
+            cache[path] = (_Group(owner, access, members)
                            if conn.execute(_ACCOUNT, {"name": owner}).first() else None)
         elif path and "/" not in path:
-            cache[path] = props.load(conn, path)
+            cache[path] = props.load(conn, path, viewer=user)
         else:
             cache[path] = None
     return cache[path]
+
+
+def _shown(conn, user: str, owner: str, names: list[str]) -> list[str]:
+    """Those of ``owner``'s proxies ``names`` that ``user`` may learn about (all of them for ``owner``)."""
+    if user == owner or not names:
+        return names
+    visible = directory.visible_among(conn, user, names)
+    return [name for name in names if name in visible]
 
 
 def _path_of_href(href: str, base_prefix: str) -> Optional[str]:
@@ -168,7 +178,7 @@ def propfind(app, environ, base_prefix: str, path: str, user: str, request_info:
     with app._storage.connection() as conn:
         if not _may_read(conn, user, group[0]):
             return httputils.NOT_ALLOWED
-        target = _resolve(conn, _stripped(path), {})
+        target = _resolve(conn, _stripped(path), {}, user)
     if target is None:
         return httputils.NOT_FOUND
     wanted = _wanted(xml_request)
@@ -226,25 +236,30 @@ def proppatch(app, environ, base_prefix: str, path: str, user: str, request_info
         return _multistatus(app, [props.make_response(href, [], [])], request_info)
     with app._storage.connection() as conn:
         try:  # every name is checked before anything is written
-            names = [_member_name(conn, href_text, base_prefix) for href_text in members]
+            names = [_member_name(conn, owner, href_text, base_prefix) for href_text in members]
             delegation.set_group(conn, owner, access, names)
         except delegation.BadDelegate as e:
             return _propstats(app, request_info, href, [(client.CONFLICT, [GROUP_MEMBER_SET], str(e))])
     return _propstats(app, request_info, href, [(client.OK, [GROUP_MEMBER_SET], None)])
 
 
-def _member_name(conn, href: str, base_prefix: str) -> str:
-    """The account a member href names: its principal URL (``/bob/``) or a ``mailto:`` address."""
+def _member_name(conn, owner: str, href: str, base_prefix: str) -> str:
+    """The account a member href names: its principal URL (``/bob/``) or a ``mailto:`` address of
+    an account ``owner`` may know of (an address reveals no account the directory would not)."""
     text = (href or "").strip()
     if text.lower().startswith("mailto:"):
         name = directory.account_for_address(conn, text)
-        if name is None:
+        if name is None or not directory.visible(conn, owner, name):
             raise delegation.BadDelegate(f"no user has the address {text}")
         return name
-    path = _path_of_href(text, base_prefix)
-    if not path or "/" in path:
+    try:
+        path = _path_of_href(text, base_prefix)
+    except ValueError:  # not a URL at all (urlsplit: "http://[x/")
+        path = None
+    name = unquote(path or "")
+    if not name or "/" in name or "\x00" in name:
         raise delegation.BadDelegate(f"{text!r} is not a user's principal URL (/<user>/)")
-    return unquote(path)
+    return name
 
 
 def _propstats(app, request_info: dict, href: str, results):
@@ -316,7 +331,7 @@ def expand_property(app, xml_request: ET.Element, base_prefix: str, path: str, u
             return httputils.NOT_ALLOWED
         cache: dict = {}
         budget = [MAX_EXPANDED]
-        if _resolve(conn, stripped, cache) is None:
+        if _resolve(conn, stripped, cache, user) is None:
             return httputils.NOT_FOUND
         try:
             response = _expand(conn, stripped, specs, user, base_prefix, cache, budget)
@@ -337,9 +352,11 @@ def _specs(element: ET.Element) -> list[tuple[str, list]]:
 
 
 def _expand(conn, path: str, specs: list, user: str, base_prefix: str, cache: dict, budget: list) -> ET.Element:
-    target = _resolve(conn, path, cache)
+    target = _resolve(conn, path, cache, user)
     if isinstance(target, props.Principal) and target.name != user and not directory.visible(conn, user, target.name):
         target = None  # naming someone a proxy shows nothing of them the directory would not
+    elif isinstance(target, _Group) and not _may_read(conn, user, target.owner):
+        target = None  # someone else's proxies are theirs and their proxies' business
     href = _href(base_prefix, path)
     if target is None:
         response = ET.Element(clark("D:response"))

@@ -63,14 +63,19 @@ class Principal:
     proxy_for: tuple[tuple[str, str], ...] = ()  # (delegator, "read" or "write")
 
 
-def load(conn: sa.Connection, name: str, proxies: bool = True) -> Optional[Principal]:
-    """The principal ``name`` (whose proxy they are only with ``proxies``: one query less)."""
+def load(conn: sa.Connection, name: str, proxies: bool = True, *, viewer: str) -> Optional[Principal]:
+    """The principal ``name`` as ``viewer`` sees it (whose proxy they are only with ``proxies``: one
+    query less; to anyone else than ``name``, only the delegators the directory shows ``viewer``)."""
     row = directory.identity(conn, name)
     if row is None:
         return None
+    proxy_for = tuple(delegation.delegators_of(conn, name)) if proxies else ()
+    if proxy_for and viewer != name:
+        shown = directory.visible_among(conn, viewer, [delegator for delegator, _ in proxy_for])
+        proxy_for = tuple(entry for entry in proxy_for if entry[0] in shown)
     return Principal(name, row.display_name, row.cutype or "INDIVIDUAL",
                      tuple(directory.addresses_of(conn, name)), directory.default_calendar_path(conn, name),
-                     tuple(delegation.delegators_of(conn, name)) if proxies else ())
+                     proxy_for)
 
 
 def asks_for_proxies(tags) -> bool:
@@ -232,11 +237,12 @@ def response_path(href: str, base_prefix: str) -> Optional[str]:
     return posixpath.normpath(path).strip("/") if path.strip("/") else ""
 
 
-def complete(multistatus: ET.Element, base_prefix: str, conn_factory, propname: bool = False) -> None:
+def complete(multistatus: ET.Element, base_prefix: str, conn_factory, propname: bool = False,
+             viewer: str = "") -> None:
     """Fill in the scheduling properties of the principals, inboxes and outboxes in
-    ``multistatus`` (with ``propname``, the answer to DAV:propname, add their names to the
-    principals'). ``conn_factory()`` gives a database connection (a context manager), opened only
-    when the answer shows one of them."""
+    ``multistatus`` as ``viewer`` sees them (with ``propname``, the answer to DAV:propname, add
+    their names to the principals'). ``conn_factory()`` gives a database connection (a context
+    manager), opened only when the answer shows one of them."""
     if multistatus.tag != clark("D:multistatus"):
         return
     if propname:
@@ -259,7 +265,7 @@ def complete(multistatus: ET.Element, base_prefix: str, conn_factory, propname: 
             key = (path.split("/", 1)[0], "/" not in path and asks_for_proxies(
                 element.tag for propstat in response.findall(_PROPSTAT) for element in propstat.iter()))
             if key not in principals:
-                principals[key] = load(conn, *key)
+                principals[key] = load(conn, *key, viewer=viewer)
             principal = principals[key]
             if principal is None:
                 continue

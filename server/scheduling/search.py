@@ -114,7 +114,7 @@ def answer(report: ET.Element, user: str, base_prefix: str, connection) -> tuple
     with connection() as conn:
         names = directory.search(conn, user, conditions, match_all=match_all, cutypes=cutypes, limit=limit)
         for name in names:
-            found = props.load(conn, name, props.asks_for_proxies(wanted))
+            found = props.load(conn, name, props.asks_for_proxies(wanted), viewer=user)
             if found is not None:
                 multistatus.append(principal_response(found, wanted, base_prefix))
     return client.MULTI_STATUS, multistatus

@@ -17,7 +17,7 @@ from radicale import pathutils, xmlutils
 from server import fast_listing
 from server import fast_report as fast_report_module
 from storage_plugin import request_state
-from storage_plugin.sharing.access import mount_of
+from storage_plugin.sharing.access import access_of, mount_name, mount_of
 
 _RESPONSE = xmlutils.make_clark("D:response")
 _HREF = xmlutils.make_clark("D:href")
@@ -64,6 +64,22 @@ def refusal(path: str) -> Optional[request_state.Rejection]:
         client.FORBIDDEN, "D:need-privileges",
         f"{mount} is {owner}'s calendar, shared with you for {access} only: ask {owner} for "
         "read-write access to change it")
+
+
+def properties_refusal(storage, user: str, path: str) -> Optional[request_state.Rejection]:
+    """Why a PROPPATCH of another user's calendar ``path`` (its own path, not a mount) shared with
+    ``user`` for read-write was refused (403), or None: its properties are the owner's."""
+    stripped = pathutils.strip_path(pathutils.sanitize_path(path))
+    parts = stripped.split("/")
+    if not user or len(parts) != 2 or parts[0] == user:
+        return None
+    with storage.connection() as conn:
+        if access_of(conn, user, stripped) != "read-write":
+            return None
+    return request_state.Rejection(
+        client.FORBIDDEN, "D:need-privileges",
+        f"/{stripped}/ is {parts[0]}'s calendar: with read-write access you change its items only, not its "
+        f"properties; rename or recolour your own view of it at /{user}/{mount_name(stripped)}/")
 
 
 # -- reads of a shared calendar on the fast paths ----------------------------------

@@ -8,8 +8,13 @@ from storage_plugin.sharing import queries
 # Weakest to strongest; "owner" is implied by the path (a user owns what lies under /<user>/).
 ACCESSES = ("free-busy", "read", "read-write")
 # Radicale's permission letters for a calendar or address book reached through a share or a
-# delegation: "read-write" changes items, never deletes (d) or replaces (o) the owner's collection.
-_PERMISSIONS = {"owner": "rw", "read-write": "rwdo", "read": "r", "free-busy": "f"}
+# delegation: "read-write" changes items, never deletes (d) or replaces (o) the owner's collection
+# nor changes its properties (l: PROPPATCH refused, no DAV:write-properties), which would let a
+# sharee or proxy turn it into a plain collection or make its busy time transparent.
+_PERMISSIONS = {"owner": "rw", "read-write": "rwdol", "read": "r", "free-busy": "f"}
+# What a share's mount (/bob/alice~team/) lets its sharee do: Radicale stores a PROPPATCH there as
+# the sharee's own view (its properties overlay), never on the owner's collection, so it stays allowed.
+_OWN_VIEW_LOCKED = "l"
 # Separates the owner from the calendar name in a mount (/bob/alice~team/).
 MOUNT_SEPARATOR = "~"
 
@@ -39,6 +44,12 @@ def accesses_in_home(conn, user: str, owner: str) -> dict[str, Optional[str]]:
 def permissions_of(access: Optional[str]) -> str:
     """Radicale's permission letters for an access (owner_only's for the owner)."""
     return _PERMISSIONS.get(access or "", "")
+
+
+def mount_permissions_of(access: Optional[str]) -> str:
+    """Radicale's permission letters of a share's mount: ``permissions_of`` but the sharee may
+    rename and recolour their own view of it."""
+    return permissions_of(access).replace(_OWN_VIEW_LOCKED, "")
 
 
 def mount_name(collection_path: str) -> str:

@@ -20,7 +20,7 @@ from radicale import sharing as radicale_sharing
 
 from storage_plugin import request_state
 from storage_plugin.sharing import queries
-from storage_plugin.sharing.access import mount_name, mount_of, mounted_paths, permissions_of
+from storage_plugin.sharing.access import mount_name, mount_of, mounted_paths, mount_permissions_of
 
 MANAGED_ELSEWHERE = ("shares are managed with the Planerix API (POST /api/shares), "
                      "not with Radicale's /.sharing/ interface")
@@ -31,7 +31,7 @@ def _share(user: str, row, rest: str = "") -> dict:
     mount = f"/{user}/{mount_name(row.path)}/"
     request_state.note_share(mount, row.owner, row.access)
     return {"ShareType": "map", "PathOrToken": mount, "PathMapped": f"/{row.path}/{rest}",
-            "Owner": row.owner, "User": user, "Permissions": permissions_of(row.access),
+            "Owner": row.owner, "User": user, "Permissions": mount_permissions_of(row.access),
             "EnabledByOwner": True, "EnabledByUser": True, "HiddenByOwner": False, "HiddenByUser": False,
             "Properties": dict(row.view or {}), "Conversion": "none", "Actions": None}
 
