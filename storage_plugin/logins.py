@@ -26,7 +26,7 @@ from typing import Callable, Generator
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage_plugin import queries
+from storage_plugin import pooler, queries
 from storage_plugin.accounts import VerifiedCredentials
 from storage_plugin.clock import now as server_now
 
@@ -105,7 +105,9 @@ CLEAR_ACCOUNT = _typed("DELETE FROM login_failure WHERE kind = 'account' AND key
 @dataclass(frozen=True)
 class _Statements:
     """Statements run in one transaction; the step's value is the first row of the first one.
-    A single read runs on its own (autocommit): one round trip instead of three."""
+    A single read runs on its own (autocommit): one round trip instead of three. Not behind a
+    transaction pooler: there the time bounds live in a transaction, and asyncpg's prepare and
+    execute of a statement outside one may reach two different server connections."""
     statements: tuple[tuple[sa.TextClause, dict], ...]
     single_read: bool = False
 
@@ -161,7 +163,7 @@ def check(engine: sa.Engine, credentials: VerifiedCredentials, login: str, passw
             return done.value
         if isinstance(step, _PasswordCheck):
             value = step.run()
-        elif step.single_read:
+        elif step.single_read and not pooler.transaction_pooling():
             with engine.connect() as conn:
                 value = conn.execution_options(isolation_level="AUTOCOMMIT").execute(*step.statements[0]).first()
         else:
@@ -182,7 +184,7 @@ async def check_async(engine: AsyncEngine, credentials: VerifiedCredentials, log
             return done.value
         if isinstance(step, _PasswordCheck):
             value = await asyncio.to_thread(step.run)
-        elif step.single_read:
+        elif step.single_read and not pooler.transaction_pooling():
             async with engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 value = (await conn.execute(*step.statements[0])).first()

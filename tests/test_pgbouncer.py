@@ -68,3 +68,21 @@ def test_a_one_statement_read_keeps_its_time_bounds_under_transaction_pooling(da
         assert bound not in ("0", None), "the read ran without a statement timeout"
     finally:
         database.dispose(pooled_url)
+
+
+def test_concurrent_sign_ins_through_the_pooler(engine, two_servers):
+    """Each API request signs in with one read; outside a transaction, asyncpg's prepare and
+    execute of it could reach two server connections of PgBouncer's ("prepared statement ...
+    does not exist"), which only shows when the pool is busy."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    users = [new_user(engine, two_servers[0].caldav_url) for _ in range(4)]
+
+    def sign_in_and_list(n: int) -> int:
+        user, server = users[n % len(users)], two_servers[n % 2]
+        return requests.get(f"{server.api_url}/api/organisations", auth=(user.name, user.password),
+                            timeout=60).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(sign_in_and_list, range(160)))
+    assert statuses == [200] * len(statuses), sorted(set(statuses))
