@@ -139,14 +139,58 @@ ROLLUP_KEY_RESULT_COLUMNS = (key_result.c.id, key_result.c.objective_id, key_res
                              key_result.c.weight, key_result.c.progress_mode)
 
 
-async def assess_organisation(conn: AsyncConnection, organisation_id: uuid.UUID) -> list[dict]:
+@dataclass(frozen=True)
+class Assessment:
+    """An organisation's objectives assessed (``items``, in the order of ``rows``) and what they
+    were rolled up from, so that a change to key results alone re-rolls only what it touches."""
+    items: list[dict]
+    rows: list                              # the objectives (``OVERVIEW_COLUMNS``)
+    key_results: dict[uuid.UUID, tuple]     # (``ROLLUP_KEY_RESULT_COLUMNS``) by id
+    tree: Tree
+
+
+async def assess_organisation(conn: AsyncConnection, organisation_id: uuid.UUID) -> Assessment:
     """Every objective of the organisation with its progress and tracking (those of
     ``present_objectives``), carrying only ``OVERVIEW_COLUMNS``: two narrow queries and one pass."""
     rows = _plain(await conn.execute(sa.select(*OVERVIEW_COLUMNS)
                                      .where(objective.c.organisation_id == organisation_id)))
-    key_results = _plain(await conn.execute(sa.select(*ROLLUP_KEY_RESULT_COLUMNS)
-                                            .where(key_result.c.organisation_id == organisation_id)))
-    return _assessed(await _tree(conn, rows, key_results), rows)
+    key_results = await _key_results_of(conn, organisation_id)
+    tree = await _tree(conn, rows, key_results)
+    return Assessment(_assessed(tree, rows), rows, {kr.id: kr for kr in key_results}, tree)
+
+
+async def reassess_key_results(conn: AsyncConnection, before: Assessment, organisation_id: uuid.UUID) -> Assessment:
+    """``assess_organisation`` when nothing it reads has changed since ``before`` (made the same
+    minute: tracking moves with the clock) but the organisation's key results. An objective's
+    progress depends only on its own key results and on its children's progress, so only the
+    objectives of the key results that differ, and those above them, are rolled up again; the
+    objectives, thresholds and task totals are ``before``'s."""
+    key_results = await _key_results_of(conn, organisation_id)
+    now_by_id = {kr.id: kr for kr in key_results}
+    changed = [kr for kr in key_results if before.key_results.get(kr.id) != kr]
+    versions = changed + [kr for kr_id, kr in before.key_results.items()
+                          if kr_id not in now_by_id or now_by_id[kr_id] != kr]
+    if any(kr.progress_mode == "tasks" for kr in versions):
+        return await assess_organisation(conn, organisation_id)  # task totals were read for the others only
+    touched = {kr.objective_id for kr in versions}
+    stale: set[uuid.UUID] = set()
+    for objective_id in touched:
+        while objective_id in before.tree.objectives and objective_id not in stale:
+            stale.add(objective_id)
+            objective_id = before.tree.objectives[objective_id].parent_id
+    grouped = {objective_id: krs for objective_id, krs in before.tree.key_results.items() if objective_id not in touched}
+    for kr in key_results:
+        if kr.objective_id in touched:
+            grouped.setdefault(kr.objective_id, []).append(kr)
+    tree = Tree(before.tree.objectives, grouped, before.tree.children, before.tree.thresholds,
+                before.tree.task_progress, {oid: value for oid, value in before.tree.rolled_up.items() if oid not in stale})
+    again = {item["id"]: item for item in _assessed(tree, [row for row in before.rows if row.id in stale])}
+    return Assessment([again.get(item["id"], item) for item in before.items], before.rows, now_by_id, tree)
+
+
+async def _key_results_of(conn: AsyncConnection, organisation_id: uuid.UUID) -> list:
+    return _plain(await conn.execute(sa.select(*ROLLUP_KEY_RESULT_COLUMNS)
+                                     .where(key_result.c.organisation_id == organisation_id)))
 
 
 @functools.lru_cache(maxsize=16)
