@@ -495,6 +495,9 @@ def test_a_change_to_key_results_alone_re_rolls_what_it_touches_as_a_fresh_roll_
         assert made.items.keys() == fresh.keys()
         for item_id, item in fresh.items():
             assert made.items[item_id] == {**item, "progress": pytest.approx(item["progress"])}, item["title"]
+        resorted = overview._sorted(list(fresh.values()))
+        assert (made.ordered, made.roots, made.children, made.descendants) == (
+            resorted.ordered, resorted.roots, resorted.children, resorted.descendants)
         return brought_up_to_date, {made.items[uuid.UUID(o["id"])]["tracking"] for o in (top, leaf, aside)}
 
     assert same_as_fresh()[0] is False  # the first roll-up of the minute
@@ -502,6 +505,8 @@ def test_a_change_to_key_results_alone_re_rolls_what_it_touches_as_a_fresh_roll_
     alice.ok("POST", "/api/check-ins", {"key_result_id": aside_kr["id"], "value": 9})
     brought_up_to_date, trackings = same_as_fresh()
     assert brought_up_to_date and len(trackings) > 1
+    alice.ok("POST", "/api/check-ins", {"key_result_id": aside_kr["id"], "value": 9.5})  # same status: same order
+    assert same_as_fresh()[0]
     alice.ok("POST", "/api/check-ins", {"key_result_id": middle_kr["id"], "value": 1})
     key_result(leaf, 20)
     assert same_as_fresh()[0]

@@ -11,6 +11,7 @@ squads, the confidences of the rows shown); progress and tracking are the API's 
 """
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -147,14 +148,26 @@ async def snapshot(conn: AsyncConnection, organisation_id: uuid.UUID) -> Snapsho
         return kept[2]
     if kept and _only_key_results_differ(kept[0], key):
         assessment = await rollup.reassess_key_results(conn, kept[1], organisation_id)
+        made = _resorted(kept[2], kept[1].items, assessment.items)
     else:
         assessment = await rollup.assess_organisation(conn, organisation_id)
-    made = _sorted(assessment.items)
+        made = _sorted(assessment.items)
     _SNAPSHOTS[organisation_id] = (key, assessment, made)
     _SNAPSHOTS.move_to_end(organisation_id)
     while len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
         _SNAPSHOTS.popitem(last=False)
     return made
+
+
+def _resorted(kept: Snapshot, kept_items: list[dict], items: list[dict]) -> Snapshot:
+    """``_sorted(items)`` when ``items`` are ``kept_items`` with some rolled up again (the others the
+    same objects): the order depends only on each one's ``risk_key`` and parent, so while no
+    re-rolled one's key moved, the kept order stands."""
+    again = [item for item, before in zip(items, kept_items) if item is not before]
+    if any(risk_key(item) != risk_key(kept.items[item["id"]]) or item["parent_id"] != kept.items[item["id"]]["parent_id"]
+           for item in again):
+        return _sorted(items)
+    return dataclasses.replace(kept, items={**kept.items, **{item["id"]: item for item in again}})
 
 
 def _sorted(items: list[dict]) -> Snapshot:
