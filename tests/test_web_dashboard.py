@@ -462,9 +462,9 @@ def test_the_overview_follows_every_change_to_what_it_rolls_up(api_server, base_
 
 def test_a_change_to_key_results_alone_re_rolls_what_it_touches_as_a_fresh_roll_up_would(
         database_url, alice, org, frozen_clock):
-    """Within a minute, a change to key results only (check-ins deep in the tree, a key result added,
-    one deleted) brings the kept roll-up up to date rather than making it again, and it equals a
-    roll-up made afresh; a key result switched to tasks (whose totals were not read) makes it again."""
+    """Within a minute, a change to key results only (check-ins deep in the tree, a key result added)
+    brings the kept roll-up up to date rather than making it again, and it equals a roll-up made
+    afresh; a key result deleted, or switched to tasks (whose totals were not read), makes it again."""
     from okr_extension.goals import rollup
     start, due = (FROZEN_NOW.date() - timedelta(days=50)).isoformat(), (FROZEN_NOW.date() + timedelta(days=50)).isoformat()
     org_id = uuid.UUID(org["id"])
@@ -511,6 +511,9 @@ def test_a_change_to_key_results_alone_re_rolls_what_it_touches_as_a_fresh_roll_
     key_result(leaf, 20)
     assert same_as_fresh()[0]
     alice.ok("DELETE", f"/api/key-results/{leaf_kr['id']}")
+    key_result(leaf, 30)  # a deletion, even beside an addition, makes it again
+    assert same_as_fresh()[0] is False
+    alice.ok("POST", "/api/check-ins", {"key_result_id": middle_kr["id"], "value": 3})
     assert same_as_fresh()[0]
     alice.ok("PATCH", f"/api/key-results/{aside_kr['id']}", {"progress_mode": "tasks"})
     assert same_as_fresh()[0] is False

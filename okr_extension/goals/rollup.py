@@ -163,15 +163,20 @@ async def reassess_key_results(conn: AsyncConnection, before: Assessment, organi
     """``assess_organisation`` when nothing it reads has changed since ``before`` (made the same
     minute: tracking moves with the clock) but the organisation's key results. An objective's
     progress depends only on its own key results and on its children's progress, so only the
-    objectives of the key results that differ, and those above them, are rolled up again; the
-    objectives, thresholds and task totals are ``before``'s."""
-    key_results = await _key_results_of(conn, organisation_id)
-    now_by_id = {kr.id: kr for kr in key_results}
-    changed = [kr for kr in key_results if before.key_results.get(kr.id) != kr]
-    versions = changed + [kr for kr_id, kr in before.key_results.items()
-                          if kr_id not in now_by_id or now_by_id[kr_id] != kr]
-    if any(kr.progress_mode == "tasks" for kr in versions):
-        return await assess_organisation(conn, organisation_id)  # task totals were read for the others only
+    objectives of the key results changed or added, and those above them, are rolled up again;
+    the objectives, thresholds and task totals are ``before``'s. Only the changed key results are
+    read (by version); a deletion, or a key result measured by tasks among them, makes it again."""
+    rows = (await conn.execute(_CHANGED_KEY_RESULTS, {
+        "org": organisation_id, "known": [kr.version for kr in before.key_results.values()]})).all()
+    make = _record(_KEY_RESULT_FIELDS)._make
+    changed = [make(row[1:]) for row in rows if row.id is not None]
+    added = sum(1 for kr in changed if kr.id not in before.key_results)
+    versions = changed + [before.key_results[kr.id] for kr in changed if kr.id in before.key_results]
+    if (len(before.key_results) + added != rows[0].total  # some were deleted
+            or any(kr.progress_mode == "tasks" for kr in versions)):  # task totals were read for the others only
+        return await assess_organisation(conn, organisation_id)
+    now_by_id = {**before.key_results, **{kr.id: kr for kr in changed}}
+    key_results = now_by_id.values()
     touched = {kr.objective_id for kr in versions}
     stale: set[uuid.UUID] = set()
     for objective_id in touched:
@@ -188,8 +193,23 @@ async def reassess_key_results(conn: AsyncConnection, before: Assessment, organi
     return Assessment([again.get(item["id"], item) for item in before.items], before.rows, now_by_id, tree)
 
 
+# A key result's version: every update gives its row a new xmin (as the overview's fingerprint has it).
+_VERSION = "hashtextextended(CAST(key_result.id AS text) || ':' || CAST(key_result.xmin AS text), 0)"
+_KEY_RESULT_FIELDS = (*(column.name for column in ROLLUP_KEY_RESULT_COLUMNS), "version")
+# The organisation's key results whose version is not among ``known`` (changed or added), and how
+# many it has (so deletions show), read in one statement: one snapshot of the table.
+_CHANGED_KEY_RESULTS = sa.text(f"""
+    WITH current AS (SELECT {", ".join(_KEY_RESULT_FIELDS[:-1])}, {_VERSION} AS version
+                     FROM key_result WHERE organisation_id = :org)
+    SELECT counted.total, changed.* FROM (SELECT count(*) AS total FROM current) AS counted
+    LEFT JOIN (SELECT * FROM current WHERE version NOT IN (SELECT unnest(:known))) AS changed ON true
+""").bindparams(sa.bindparam("known", type_=ARRAY(sa.BigInteger)), sa.bindparam("org", type_=UUID(as_uuid=True))).columns(
+    sa.column("total", sa.BigInteger), *(sa.column(column.name, column.type) for column in ROLLUP_KEY_RESULT_COLUMNS),
+    sa.column("version", sa.BigInteger))
+
+
 async def _key_results_of(conn: AsyncConnection, organisation_id: uuid.UUID) -> list:
-    return _plain(await conn.execute(sa.select(*ROLLUP_KEY_RESULT_COLUMNS)
+    return _plain(await conn.execute(sa.select(*ROLLUP_KEY_RESULT_COLUMNS, sa.literal_column(_VERSION).label("version"))
                                      .where(key_result.c.organisation_id == organisation_id)))
 
 
