@@ -4,7 +4,8 @@ Objective progress needs the whole subtree (children's key results), so it loads
 objectives and key results of the subtrees concerned in two queries and rolls up in memory,
 each subtree once: organisations hold hundreds to a few thousand goals, not millions. The
 dashboard's overview assesses a whole organisation from only the columns the roll-up, its sort
-and its filters need (``assess_organisation``), so its cost per objective stays a few microseconds.
+and its filters need (``assess_organisation``), so its cost per objective stays a few microseconds,
+and after a check-in brings that up to date from the changed key results alone (``reassess_key_results``).
 """
 from __future__ import annotations
 
