@@ -460,6 +460,67 @@ def test_the_overview_follows_every_change_to_what_it_rolls_up(api_server, base_
     assert ">Renamed</a>" in text and ">Counted</a>" not in text
 
 
+def test_a_change_to_key_results_alone_re_rolls_what_it_touches_as_a_fresh_roll_up_would(
+        database_url, alice, org, frozen_clock):
+    """Within a minute, a change to key results only (check-ins deep in the tree, a key result added)
+    brings the kept roll-up up to date rather than making it again, and it equals a roll-up made
+    afresh; a key result deleted, or switched to tasks (whose totals were not read), makes it again."""
+    from okr_extension.goals import rollup
+    start, due = (FROZEN_NOW.date() - timedelta(days=50)).isoformat(), (FROZEN_NOW.date() + timedelta(days=50)).isoformat()
+    org_id = uuid.UUID(org["id"])
+
+    def objective(title: str, parent: dict | None = None) -> dict:
+        return alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": title, "start_date": start,
+                                                    "due_date": due, "parent_id": parent and parent["id"]})
+
+    def key_result(on: dict, target: float = 10) -> dict:
+        return alice.ok("POST", "/api/key-results", {"objective_id": on["id"], "title": "KR", "target_value": target})
+    top = objective("Top")
+    middle = objective("Middle", top)
+    leaf = objective("Leaf", middle)
+    aside = objective("Aside")
+    leaf_kr, middle_kr, aside_kr = key_result(leaf), key_result(middle, 4), key_result(aside)
+
+    def snapshot_and_fresh() -> tuple:
+        async def load(conn):
+            kept = overview._SNAPSHOTS.get(org_id)
+            made = await overview.snapshot(conn, org_id)
+            fresh = {item["id"]: item for item in (await rollup.assess_organisation(conn, org_id)).items}
+            brought_up_to_date = kept is not None and overview._SNAPSHOTS[org_id][1].rows is kept[1].rows
+            return made, fresh, brought_up_to_date
+        return _in_process(database_url, load)[0]
+
+    def same_as_fresh() -> bool:
+        made, fresh, brought_up_to_date = snapshot_and_fresh()
+        assert made.items.keys() == fresh.keys()
+        for item_id, item in fresh.items():
+            assert made.items[item_id] == {**item, "progress": pytest.approx(item["progress"])}, item["title"]
+        resorted = overview._sorted(list(fresh.values()))
+        assert (made.ordered, made.roots, made.children, made.descendants) == (
+            resorted.ordered, resorted.roots, resorted.children, resorted.descendants)
+        return brought_up_to_date, {made.items[uuid.UUID(o["id"])]["tracking"] for o in (top, leaf, aside)}
+
+    assert same_as_fresh()[0] is False  # the first roll-up of the minute
+    alice.ok("POST", "/api/check-ins", {"key_result_id": leaf_kr["id"], "value": 5})
+    alice.ok("POST", "/api/check-ins", {"key_result_id": aside_kr["id"], "value": 9})
+    brought_up_to_date, trackings = same_as_fresh()
+    assert brought_up_to_date and len(trackings) > 1
+    alice.ok("POST", "/api/check-ins", {"key_result_id": aside_kr["id"], "value": 9.5})  # same status: same order
+    assert same_as_fresh()[0]
+    alice.ok("POST", "/api/check-ins", {"key_result_id": middle_kr["id"], "value": 1})
+    key_result(leaf, 20)
+    assert same_as_fresh()[0]
+    alice.ok("DELETE", f"/api/key-results/{leaf_kr['id']}")
+    key_result(leaf, 30)  # a deletion, even beside an addition, makes it again
+    assert same_as_fresh()[0] is False
+    alice.ok("POST", "/api/check-ins", {"key_result_id": middle_kr["id"], "value": 3})
+    assert same_as_fresh()[0]
+    alice.ok("PATCH", f"/api/key-results/{aside_kr['id']}", {"progress_mode": "tasks"})
+    assert same_as_fresh()[0] is False
+    alice.ok("PATCH", f"/api/objectives/{aside['id']}", {"title": "Renamed"})  # not key results alone
+    assert same_as_fresh()[0] is False
+
+
 def test_heatmap_pages_its_rows_most_time_first_then_by_title(database_url, alice, org):
     for title in ("Beta", "alpha", "Gamma"):
         alice.ok("POST", "/api/objectives", {"organisation_id": org["id"], "title": title})

@@ -81,9 +81,16 @@ def status(progress: float | None, start: datetime, due: datetime, now: datetime
     """On track / at risk / off track / achieved, from progress against the time elapsed."""
     if progress is None:
         return None
+    return status_at(progress, expected_fraction(start, due, now), thresholds)
+
+
+def status_at(progress: float | None, expected: float, thresholds: StatusThresholds = StatusThresholds()) -> Status | None:
+    """``status`` once the fraction of the period elapsed is known (a roll-up computes it once per
+    period, not once per goal)."""
+    if progress is None:
+        return None
     if progress >= 1:
         return Status.ACHIEVED
-    expected = expected_fraction(start, due, now)
     if expected == 0:
         return Status.ON_TRACK  # nothing was expected yet
     pace = progress / expected

@@ -11,6 +11,7 @@ squads, the confidences of the rows shown); progress and tracking are the API's 
 """
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ def _rows(key: str, rows: str) -> str:
 # thousands of objectives): the organisation's objectives and key results (check-ins and KPI
 # sources write the key result), its thresholds, the linked tasks' totals of its key results, and
 # who counts as its members for those tasks.
-_FINGERPRINT = sa.text("SELECT concat_ws('/', " + ", ".join((
+_FINGERPRINT = sa.text("SELECT ARRAY[" + ", ".join((
     _rows("CAST(id AS text)", "objective WHERE organisation_id = :org"),
     _rows("CAST(id AS text)", "key_result WHERE organisation_id = :org"),
     _rows("CAST(id AS text)", "organisation WHERE id = :org"),
@@ -121,27 +122,52 @@ _FINGERPRINT = sa.text("SELECT concat_ws('/', " + ", ".join((
           "link_total WHERE target_kind = 'key_result' AND target_id IN"
           " (SELECT CAST(id AS text) FROM key_result WHERE organisation_id = :org)"),
     _rows("account", "membership WHERE organisation_id = :org"),
-    _rows("account", "team_account WHERE organisation_id = :org"))) + ")")
+    _rows("account", "team_account WHERE organisation_id = :org"))) + "]")
+KEY_RESULTS_PART = 1  # the fingerprint of the key results: a check-in changes it alone
 # Per process, the snapshots of the organisations looked at last. A request reuses one only while
 # the database's fingerprint and the minute (tracking moves with time) are the same, so every
-# process shows what a fresh roll-up would, at most a minute behind the clock's own effect.
-_SNAPSHOTS: OrderedDict[uuid.UUID, tuple[tuple, Snapshot]] = OrderedDict()
+# process shows what a fresh roll-up would, at most a minute behind the clock's own effect. When
+# only the key results changed that minute (a check-in), the roll-up is brought up to date from
+# the kept one (``rollup.reassess_key_results``) instead of being made again.
+_SNAPSHOTS: OrderedDict[uuid.UUID, tuple[tuple, rollup.Assessment, Snapshot]] = OrderedDict()
 SNAPSHOTS_KEPT = 64
 
 
+def _only_key_results_differ(kept: tuple, key: tuple) -> bool:
+    (kept_parts, kept_minute), (parts, minute) = kept, key
+    return kept_minute == minute and all(
+        old == new for part, (old, new) in enumerate(zip(kept_parts, parts)) if part != KEY_RESULTS_PART)
+
+
 async def snapshot(conn: AsyncConnection, organisation_id: uuid.UUID) -> Snapshot:
-    key = ((await conn.execute(_FINGERPRINT, {"org": organisation_id})).scalar(),
+    key = (tuple((await conn.execute(_FINGERPRINT, {"org": organisation_id})).scalar()),
            clock.now().replace(second=0, microsecond=0))
     kept = _SNAPSHOTS.get(organisation_id)
     if kept and kept[0] == key:
         _SNAPSHOTS.move_to_end(organisation_id)
-        return kept[1]
-    made = _sorted(await rollup.assess_organisation(conn, organisation_id))
-    _SNAPSHOTS[organisation_id] = (key, made)
+        return kept[2]
+    if kept and _only_key_results_differ(kept[0], key):
+        assessment = await rollup.reassess_key_results(conn, kept[1], organisation_id)
+        made = _resorted(kept[2], kept[1].items, assessment.items)
+    else:
+        assessment = await rollup.assess_organisation(conn, organisation_id)
+        made = _sorted(assessment.items)
+    _SNAPSHOTS[organisation_id] = (key, assessment, made)
     _SNAPSHOTS.move_to_end(organisation_id)
     while len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
         _SNAPSHOTS.popitem(last=False)
     return made
+
+
+def _resorted(kept: Snapshot, kept_items: list[dict], items: list[dict]) -> Snapshot:
+    """``_sorted(items)`` when ``items`` are ``kept_items`` with some rolled up again (the others the
+    same objects): the order depends only on each one's ``risk_key`` and parent, so while no
+    re-rolled one's key moved, the kept order stands."""
+    again = [item for item, before in zip(items, kept_items) if item is not before]
+    if any(risk_key(item) != risk_key(kept.items[item["id"]]) or item["parent_id"] != kept.items[item["id"]]["parent_id"]
+           for item in again):
+        return _sorted(items)
+    return dataclasses.replace(kept, items={**kept.items, **{item["id"]: item for item in again}})
 
 
 def _sorted(items: list[dict]) -> Snapshot:
