@@ -30,7 +30,11 @@ def test_a_short_budget_armed_during_a_long_wait_is_enforced():
     other.start()
     try:
         assert long_armed.wait(10)
-        time.sleep(0.2)  # the watchdog now waits for the long budget's end
+        # Until the watchdog waits for the long budget's end (not for a shorter one, not busy).
+        deadline = time.monotonic() + 10
+        while budget._watchdog._waiting_until < time.monotonic() + 60:
+            assert time.monotonic() < deadline, "the watchdog never waited for the long budget"
+            time.sleep(0.01)
         started = time.monotonic()
         with pytest.raises(budget.BudgetExceeded):
             with budget.limited(0.3, "a short request"):
