@@ -12,6 +12,8 @@ scheduling inbox and outbox (``collection.kind``). Which occurrences: those whos
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import Callable, Iterable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
@@ -99,9 +101,24 @@ def select_busy(accounts: Iterable[str], start: int, end: int, mask_uid: Optiona
     return _SELECT_BUSY_MASKED.bindparams(**values, mask_uid=mask_uid)
 
 
-def select_availability(accounts: Iterable[str]):
-    return sa.select(account_availability.c.account, account_availability.c.ical).where(
-        account_availability.c.account.in_(list(accounts)))
+# Per account: its working hours, and a fingerprint of everything its busy time is read from:
+# the count and an order-free hash of each home collection's id and xmin (every item written,
+# moved or deleted bumps its collection's revision, and every PROPPATCH its props, so any change
+# of an occurrence, of a calendar's transparency, or of the set of calendars changes it) and the
+# working hours row's xmin.
+_STATES = sa.text(
+    "SELECT a.name AS account, av.ical,"
+    " (SELECT count(*) || ':' || coalesce(sum(hashtextextended(c.id || ':' || CAST(c.xmin AS text), 0)), 0)"
+    "  FROM collection c WHERE c.parent_path = a.name) || ':' || coalesce(CAST(av.xmin AS text), '-') AS state"
+    " FROM unnest(CAST(:accounts AS text[])) AS a(name)"
+    " LEFT JOIN account_availability av ON av.account = a.name").bindparams(
+    sa.bindparam("accounts", type_=ARRAY(sa.Text)))
+
+
+def select_states(accounts: Iterable[str]):
+    """Rows (account, ical, state) of ``accounts``: working hours (or None) and the fingerprint
+    of their busy time."""
+    return _STATES.bindparams(accounts=list(accounts))
 
 
 def upsert_availability(account: str, ical: str):
@@ -159,17 +176,73 @@ def busy_periods(conn: sa.Connection, accounts: Iterable[str], start: int, end: 
                  mask_uid: Optional[str] = None) -> dict[str, list[logic.Period]]:
     """Free-busy of ``accounts`` over ``[start, end)`` (POSIX seconds), merged and clipped,
     from the occurrence index and the stored working hours (time outside them is
-    BUSY-UNAVAILABLE)."""
+    BUSY-UNAVAILABLE). Accounts whose busy time did not change since this process last answered
+    for the same window are answered from ``ANSWERS`` (without a mask)."""
     found: dict[str, list[logic.Period]] = {name: [] for name in accounts}
     if not found:
         return found
-    availability = {row.account: row.ical for row in conn.execute(select_availability(found))}
-    extra = unavailable_time(availability, start, end)
-    for name, s, e, fbtype in conn.execute(select_busy(found, start, end, mask_uid, extra)):
+    availability, keys = {}, {}
+    for row in conn.execute(select_states(found)):
+        if row.ical is not None:
+            availability[row.account] = row.ical
+        keys[row.account] = (row.account, row.state, start, end)
+    missing = []
+    for name in found:
+        kept = ANSWERS.get(keys[name]) if mask_uid is None else None
+        if kept is None:
+            missing.append(name)
+        else:
+            found[name] = list(kept)
+    if not missing:
+        return found
+    extra = unavailable_time({name: availability[name] for name in missing if name in availability}, start, end)
+    for name, s, e, fbtype in conn.execute(select_busy(missing, start, end, mask_uid, extra)).all():
         found[name].append((s, e, fbtype))
-    for periods in found.values():
-        periods.sort()
+    for name in missing:
+        found[name].sort()
+        if mask_uid is None:
+            ANSWERS.put(keys[name], list(found[name]))
     return found
+
+
+class _Answers:
+    """The merged periods of the accounts and windows answered last, by the fingerprint of their
+    busy time: an unchanged account asked about again (a scheduling assistant re-asking as its
+    user adds attendees, an agenda refreshing) costs one fingerprint instead of its index scan
+    and merge. Per process and keyed by database state, so every process and worker answers
+    what a fresh read would. Bounded by the periods kept."""
+
+    def __init__(self, max_periods: int) -> None:
+        self.max_periods = max_periods
+        self._kept: OrderedDict[tuple, list[logic.Period]] = OrderedDict()
+        self._periods = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Optional[list[logic.Period]]:
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+            return kept
+
+    def put(self, key: tuple, periods: list[logic.Period]) -> None:
+        if len(periods) > self.max_periods // 4:
+            return  # a huge answer would push out everything else
+        with self._lock:
+            old = self._kept.pop(key, None)
+            self._periods += len(periods) - (len(old) if old is not None else 0)
+            self._kept[key] = periods
+            while self._periods > self.max_periods:
+                _, dropped = self._kept.popitem(last=False)
+                self._periods -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._periods = 0
+
+
+ANSWERS = _Answers(max_periods=200_000)  # a few tens of MB at most
 
 
 # -- at write time -------------------------------------------------------------------------------

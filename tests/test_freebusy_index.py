@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from conftest import new_user, private_database
 from davutil import calendar, event, vevent
+from scheduling import freebusy as logic
 from storage_plugin import directory, freebusy, writer
 
 
@@ -191,3 +192,38 @@ def test_the_migration_backfills_what_the_item_columns_tell(engine, bob):
         conn.execute(text(backfill + " AND o.collection_id IN (SELECT id FROM collection WHERE path = :p)"), ids)
     assert [fbtypes(engine, bob, h) for h in ("cancelled.ics", "tentative.ics", "plain.ics")] == [
         ["F"], ["T"], ["B"]]
+
+
+def test_kept_answers_follow_every_change_made_anywhere(engine, base_url, bob):
+    """``busy_periods`` keeps each account's merged periods per window by a fingerprint of the
+    database; writes through the server (another process's work, as far as this one knows), a
+    calendar's transparency, a deleted calendar and new working hours each give the fresh answer."""
+    def fresh():
+        freebusy.ANSWERS.clear()
+        return busy(engine, [bob.name])
+
+    def asked_again_is_fresh():
+        kept = busy(engine, [bob.name])
+        assert kept == fresh()
+        return kept[bob.name]
+
+    bob.put("work/a.ics", event("a", start="20260102T090000Z", end="20260102T100000Z"))
+    first = busy(engine, [bob.name])[bob.name]
+    assert first == [(ts("20260102T090000Z"), ts("20260102T100000Z"), "B")]
+    assert busy(engine, [bob.name])[bob.name] == first  # kept
+    bob.put("work/b.ics", event("b", start="20260102T120000Z", end="20260102T130000Z"))
+    assert len(asked_again_is_fresh()) == 2
+    assert bob.request("DELETE", "work/a.ics").status_code in (200, 204)
+    assert asked_again_is_fresh() == [(ts("20260102T120000Z"), ts("20260102T130000Z"), "B")]
+    bob.mkcalendar("travel")
+    bob.put("travel/t.ics", event("t", start="20260102T150000Z", end="20260102T160000Z"))
+    assert len(asked_again_is_fresh()) == 2
+    assert bob.request("DELETE", "travel/").status_code in (200, 204)
+    assert len(asked_again_is_fresh()) == 1
+    with engine.begin() as conn:  # working hours 09-17 UTC: the rest of the day is unavailable
+        freebusy.set_availability(conn, bob.name, logic.weekly_availability(
+            "UTC", [(["MO", "TU", "WE", "TH", "FR", "SA", "SU"], "09:00", "17:00")]))
+    assert [p[2] for p in asked_again_is_fresh()] == ["U", "B", "U"]
+    # Another window of the same state is its own answer.
+    later = busy(engine, [bob.name], DAY_START + 86400, DAY_END + 86400)[bob.name]
+    assert all(p[0] >= DAY_START + 86400 for p in later)
