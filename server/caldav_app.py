@@ -21,8 +21,8 @@ from radicale import httputils
 from radicale import item as radicale_item
 from radicale import xmlutils
 
-from server import (compression, delegation, fast_listing, fast_report, put_refusal, read_only, request_body, settings,
-                    sharing, todo_expand, xml_guard)
+from server import (answer_cache, compression, delegation, fast_listing, fast_report, put_refusal, read_only,
+                    request_body, settings, sharing, todo_expand, xml_guard)
 from server.scheduling import calendar_transp, delivery, freebusy_post, principal, search, tags
 from storage_plugin import availability, database, readiness, request_state
 from storage_plugin.bounds import budget, ical_scan
@@ -173,13 +173,16 @@ class PlanerixApplication(radicale_app.Application):
                 environ["wsgi.input"] = request_body.CheckedInput(
                     environ["wsgi.input"], self._charset_of(environ), length, on_refusal=self._refuse_body)
             respond = self._throttling_aware(state, start_response, self.dav_features())
-            if not compression.take_gzip(environ):
+            state.gzip = compression.take_gzip(environ)
+            if not state.gzip:
                 return fast_listing.chunks_of(super().__call__(environ, respond))
             started = []
             chunks = fast_listing.chunks_of(super().__call__(environ, lambda *response: started.append(response)))
             status, headers, *exc_info = started[0]
             if any(chunks):
                 headers, chunks = compression.compress(headers, chunks)
+                if state.answer_to_keep is not None and status.startswith("207"):
+                    answer_cache.ANSWERS.put(state.answer_to_keep[0], chunks, state.answer_to_keep[1])
             respond(status, headers, *exc_info)
             return chunks
         finally:

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlparse
 from radicale import pathutils, xmlutils
 from radicale.app.report import test_filter, xml_item_response
 
-from server import fast_listing
+from server import answer_cache, fast_listing
 from server.fast_listing import _ETAG, _HREF, _TEXT, _Body, _Template, _TemplateItem, NeedsText
 from storage_plugin import rendered, request_state
 from storage_plugin.bounds import budget
@@ -91,6 +91,10 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
             collection = fast_listing._leaf_collection(app, path, access)
             if collection is None or collection.tag != "VCALENDAR":
                 raise _Fallback()
+            key = _answer_key(app, environ, user, path, collection, state)
+            kept = answer_cache.ANSWERS.get(key) if key is not None else None
+            if kept is not None:
+                return _kept_answer(app, kept, state, xml_request, request_info)
             body = None
             if in_database and xml_request.tag == _CALENDAR_QUERY:
                 body = _rendered_query_body(app, base_prefix, collection, props, xml_request)
@@ -109,7 +113,30 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
         if state is not None:
             state.needs_item_text = True
         return None
+    if key is not None:
+        if state.gzip:  # kept once compressed (server.caldav_app)
+            state.answer_to_keep = (key, body.vevents)
+        else:
+            answer_cache.ANSWERS.put(key, body.chunks, body.vevents)
     return fast_listing._answer(app, body, xml_request, request_info, dav_header=False)
+
+
+def _answer_key(app, environ, user: str, path: str, collection: Collection, state) -> Optional[tuple]:
+    """Where the answer is kept (``server.answer_cache``), or None when it is not."""
+    parsed = environ.get(fast_listing._PARSED)
+    if state is None or parsed is None:
+        return None
+    return answer_cache.key_of(user, path, collection.etag, parsed[0], app._encoding, state.gzip)
+
+
+def _kept_answer(app, kept: tuple[list[bytes], int], state, xml_request, request_info):
+    chunks, _ = kept  # kept only after its VEVENT count passed the limit
+    body = _Body(app._encoding)
+    body.chunks = list(chunks)
+    status, headers, body, logged = fast_listing._answer(app, body, xml_request, request_info, dav_header=False)
+    if state.gzip:
+        headers["Content-Encoding"] = "gzip"
+    return status, headers, body, logged
 
 
 def _plain(xml_request: ET.Element, props: list) -> bool:

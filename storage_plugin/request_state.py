@@ -47,6 +47,10 @@ class RequestState:
     schedule_tag: str | None = None
     # If-Schedule-Tag-Match of the request, checked by storage under the owner's lock.
     if_schedule_tag_match: str | None = None
+    # The client accepts gzip (server.caldav_app compresses the answer, not Radicale).
+    gzip: bool = False
+    # (key, VEVENT count) of a REPORT answer to keep once compressed (server.answer_cache).
+    answer_to_keep: tuple | None = None
     # Seconds until a throttled login may be tried again (storage_plugin.logins): the 401 becomes 429.
     login_retry_after: int | None = None
     # Collection rows by path read ahead with the login (the account's home, None when it has
