@@ -11,8 +11,11 @@ each N it times (median of repeated requests, one keep-alive client):
 * UID lookup: python-caldav's ``event_by_uid`` query (prop-filter UID, i;octet) on the big
   calendar and on the one-item calendar, round by round: the ratio is the size independence;
 * dense week: calendar-query of the week with getetag and calendar-data (~1,000 items), as the
-  client's default asks (gzip) and with ``Accept-Encoding: identity``, and the same bytes served
-  as a static file by ``python -m http.server`` (HTTP/1.1, never compressed) on the same box;
+  client's default asks (gzip) and with ``Accept-Encoding: identity``, asked again of an unchanged
+  calendar (Planerix keeps answers by the calendar's revision: server.answer_cache), and right
+  after a change (an untimed PROPPATCH of its display name: a new revision, a fresh answer); and
+  the same bytes served as a static file by ``python -m http.server`` (HTTP/1.1, never
+  compressed) on the same box;
 * full multiget: calendar-multiget of every item with getetag and calendar-data (a first sync).
 
 Ratios are computed within one run, so the load other processes put on the machine affects
@@ -87,6 +90,23 @@ class StaticFile:
         self.folder.cleanup()
 
 
+def _after_a_change(dav: Dav, cal: str, timed: Callable[[], float]) -> Callable[[], float]:
+    """``timed`` right after an untimed PROPPATCH of the calendar's display name: the calendar
+    has a new revision, so no answer kept by an earlier one may be reused (server.answer_cache)."""
+    count = [0]
+
+    def run() -> float:
+        count[0] += 1
+        reply = dav.request("PROPPATCH", cal, (
+            "<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop>"
+            f"<D:displayname>Dense {count[0]}</D:displayname></D:prop></D:set></D:propertyupdate>"),
+            {"Content-Type": XML})
+        if reply.status != 207:
+            raise RuntimeError(f"PROPPATCH of {cal}: HTTP {reply.status}")
+        return timed()
+    return run
+
+
 def _report_run(dav: Dav, cal: str, body: str, accept_encoding: str | None) -> Callable[[], float]:
     """One timed REPORT of ``body`` (``Accept-Encoding`` replaced if given)."""
     headers = {"Content-Type": XML, "Depth": "1"}
@@ -141,6 +161,8 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     _, body = week_query_with_data(dav, big, Budget(reps=1))
     out.update(_rounds({"dense_week": (_report_run(dav, big, week_body, None), server.cpu_seconds),
                         "dense_week_identity": (_report_run(dav, big, week_body, "identity"), server.cpu_seconds),
+                        "dense_week_changed": (_after_a_change(dav, big, _report_run(dav, big, week_body, None)),
+                                               server.cpu_seconds),
                         "dense_week_static_file": (static.serving(body), static.cpu_seconds)}, budget,
                        bytes=len(body), items=sum(1 for e in parse_multistatus(body).entries if e.data)))
     log(f"{server.name} N={n}: full multiget")
@@ -210,6 +232,8 @@ def report(results: dict) -> str:
     rows = [("UID lookup (event_by_uid)", "uid_lookup"), ("UID lookup, one-item calendar", "uid_lookup_one_item"),
             ("Dense week with calendar-data", "dense_week"),
             ("Dense week, Accept-Encoding: identity", "dense_week_identity"),
+            ("Dense week, asked right after a change of the calendar (CPU includes the change)",
+             "dense_week_changed"),
             ("Same bytes as a static file", "dense_week_static_file"),
             ("Full multiget (every item, calendar-data)", "full_multiget")]
     for n in results["meta"]["sizes"]:
@@ -225,6 +249,8 @@ def report(results: dict) -> str:
             _fmt(_ratio(per[s].get("uid_lookup"), per[s].get("uid_lookup_one_item"))) for s in servers) + " |")
         lines.append("| **Dense week ÷ static file** (target ≤ 2) | " + " | ".join(
             _fmt(_ratio(per[s].get("dense_week"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
+        lines.append("| Dense week right after a change ÷ static file | " + " | ".join(
+            _fmt(_ratio(per[s].get("dense_week_changed"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
         lines.append("| Dense week, identity ÷ static file (the same bytes sent alike) | " + " | ".join(
             _fmt(_ratio(per[s].get("dense_week_identity"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
         lines.append("| CPU per request: UID lookup ÷ one-item calendar; dense week, gzip and identity, ÷ static file | "
