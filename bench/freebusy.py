@@ -171,17 +171,27 @@ def run_planerix(workdir: Path, users: int, events: int, years: int, budget: Bud
         outbox = f"/{names[0]}/schedule-outbox/"
         principals = [f"/{name}/" for name in names]
         _post(dav, outbox, freebusy_request(principals[0], principals), users)  # warm
-        out["one_user"] = _result(_repeat(lambda: _post(
-            dav, outbox, freebusy_request(principals[0], principals[:1]), 1), budget))
-        out["all_users"] = _result(_repeat(lambda: _post(
-            dav, outbox, freebusy_request(principals[0], principals), users), budget), users=users)
-        # The same after every asked-about calendar changed (a PROPPATCH of its name, untimed):
-        # the answers a process keeps by the database's fingerprint cannot be reused.
         touch = _Toucher(server, names)
-        out["one_user_changed"] = _result(_repeat(lambda: touch(1) or _post(
-            dav, outbox, freebusy_request(principals[0], principals[:1]), 1), budget))
-        out["all_users_changed"] = _result(_repeat(lambda: touch(users) or _post(
-            dav, outbox, freebusy_request(principals[0], principals), users), budget), users=users)
+
+        def measure(asked: int, changed: bool) -> dict:
+            """Median time of the POST asking about the first ``asked`` users, and the server's
+            CPU per POST (what the load from elsewhere changes least); with ``changed``, each
+            right after an untimed change of every asked-about calendar (a PROPPATCH of its
+            name): the answers a process keeps by the database's fingerprint cannot be reused."""
+            cpu = []
+
+            def run() -> float:
+                if changed:
+                    touch(asked)
+                before = server.cpu_seconds()
+                seconds = _post(dav, outbox, freebusy_request(principals[0], principals[:asked]), asked)
+                cpu.append(server.cpu_seconds() - before)
+                return seconds
+            taken = _repeat(run, budget)
+            return _result(taken, cpu_s=sum(cpu) / len(cpu), users=asked)
+
+        out["one_user"], out["all_users"] = measure(1, False), measure(users, False)
+        out["one_user_changed"], out["all_users_changed"] = measure(1, True), measure(users, True)
         touch.close()
         dav.close()
     except Exception as exc:
@@ -237,7 +247,19 @@ def run_xandikos(workdir: Path, events: int, years: int, budget: Budget) -> dict
 
 
 def _ms(result) -> str:
-    return "n/a" if not result else f"{result['median_s'] * 1000:,.1f} ms ({result['runs']}×)"
+    if not result:
+        return "n/a"
+    cpu = f"; CPU {result['cpu_s'] * 1000:,.1f} ms" if "cpu_s" in result else ""
+    return f"{result['median_s'] * 1000:,.1f} ms ({result['runs']}×{cpu})"
+
+
+def _ratios(one, every) -> str:
+    """Time ratio (and CPU ratio) of the all-users answer to the one-user answer."""
+    if not one or not every:
+        return "n/a"
+    cpu = (f" (CPU {every['cpu_s'] / one['cpu_s']:.2f}×)"
+           if one.get("cpu_s") and "cpu_s" in every else "")
+    return f"{every['median_s'] / one['median_s']:.2f}×{cpu}"
 
 
 def report(results: dict) -> str:
@@ -256,12 +278,10 @@ def report(results: dict) -> str:
             lines.append(f"| {name} | {entry['status']}: {entry.get('reason')} | | | | | | |")
             continue
         one, every = entry.get("one_user"), entry.get("all_users")
-        ratio = f"{every['median_s'] / one['median_s']:.2f}×" if one and every else "n/a"
         changed_one, changed_every = entry.get("one_user_changed"), entry.get("all_users_changed")
-        changed = (f"{changed_every['median_s'] / changed_one['median_s']:.2f}×"
-                   if changed_one and changed_every else "n/a")
-        lines.append(f"| {name} | {_ms(one)} | {_ms(every)} | {ratio} | {_ms(changed_one)} | {_ms(changed_every)} "
-                     f"| {changed} | {', '.join(str(s) for s in entry.get('fill', []))} |")
+        lines.append(f"| {name} | {_ms(one)} | {_ms(every)} | {_ratios(one, every)} | {_ms(changed_one)} "
+                     f"| {_ms(changed_every)} | {_ratios(changed_one, changed_every)} "
+                     f"| {', '.join(str(s) for s in entry.get('fill', []))} |")
     lines += ["", "Xandikos 0.4.10 answers only for the outbox owner's own addresses, so it has no "
                   "figure for several users."]
     return "\n".join(lines) + "\n"
