@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from typing import Optional
 
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a bigger answer would push out everything else
 
 
