@@ -1,13 +1,14 @@
 """calendar-query and calendar-multiget answers kept per process, by the calendar's revision.
 
-A REPORT's answer is a function of who asks, the path, the request body, the negotiated
-encoding and the calendar's state, and every change of that state (an item written, moved or
-deleted, a PROPPATCH) gives the calendar a new revision (its ETag, ``"<id>-<revision>"``) in
-the same transaction. So an answer kept under the revision read at the start of a request is
-the answer a fresh read would give as long as the revision is unchanged: several people or
-devices reading the same week, a dashboard refreshing, a script polling, get the bytes (already
-gzipped) without the database writing them again. Rights are checked before the lookup, on
-every request. A read that raced with a write may keep newer bytes under the older revision;
+A REPORT's answer is a function of who asks, the URL path (with the prefix the server is
+mounted under), the Depth header, the request body, the negotiated encoding and the calendar's
+state, and every change of that state (an item written, moved or deleted, a PROPPATCH) gives
+the calendar a new revision (its ETag, ``"<id>-<revision>"``) in the same transaction. So an
+answer kept under the revision read at the start of a request is the answer a fresh read would
+give as long as the revision is unchanged: several people or devices reading the same week, a
+dashboard refreshing, a script polling, get the bytes (already gzipped) without the database
+writing them again. Rights are checked before the lookup, on every request. A read that raced
+with a write may keep newer bytes under the older revision;
 no later request reads that revision again, so they are never served.
 
 Per process, bounded by bytes (least recently used answers go first); every worker and node
@@ -25,8 +26,9 @@ MAX_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a bigger answer would push out everything else
 
 
-def key_of(user: str, path: str, calendar_etag: str, body: bytes, encoding: str, gzip: bool) -> tuple:
-    return (user, path, calendar_etag, hashlib.blake2b(body, digest_size=16).digest(), encoding, gzip)
+def key_of(user: str, url_path: str, depth: str, calendar_etag: str, body: bytes, encoding: str,
+           gzip: bool) -> tuple:
+    return (user, url_path, depth, calendar_etag, hashlib.blake2b(body, digest_size=16).digest(), encoding, gzip)
 
 
 class Answers:

@@ -91,7 +91,7 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
             collection = fast_listing._leaf_collection(app, path, access)
             if collection is None or collection.tag != "VCALENDAR":
                 raise _Fallback()
-            key = _answer_key(app, environ, user, path, collection, state)
+            key = _answer_key(app, environ, user, base_prefix, path, collection, state)
             kept = answer_cache.ANSWERS.get(key) if key is not None else None
             if kept is not None:
                 return _kept_answer(app, kept, state, xml_request, request_info)
@@ -121,12 +121,15 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
     return fast_listing._answer(app, body, xml_request, request_info, dav_header=False)
 
 
-def _answer_key(app, environ, user: str, path: str, collection: Collection, state) -> Optional[tuple]:
-    """Where the answer is kept (``server.answer_cache``), or None when it is not."""
+def _answer_key(app, environ, user: str, base_prefix: str, path: str, collection: Collection,
+                state) -> Optional[tuple]:
+    """Where the answer is kept (``server.answer_cache``), or None when it is not. The hrefs
+    in it depend on the prefix the server is mounted under."""
     parsed = environ.get(fast_listing._PARSED)
     if state is None or parsed is None:
         return None
-    return answer_cache.key_of(user, path, collection.etag, parsed[0], app._encoding, state.gzip)
+    return answer_cache.key_of(user, base_prefix + path, environ.get("HTTP_DEPTH", ""), collection.etag,
+                               parsed[0], app._encoding, state.gzip)
 
 
 def _kept_answer(app, kept: tuple[list[bytes], int], state, xml_request, request_info):
