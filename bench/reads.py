@@ -161,10 +161,12 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     _, body = week_query_with_data(dav, big, Budget(reps=1))
     out.update(_rounds({"dense_week": (_report_run(dav, big, week_body, None), server.cpu_seconds),
                         "dense_week_identity": (_report_run(dav, big, week_body, "identity"), server.cpu_seconds),
-                        "dense_week_changed": (_after_a_change(dav, big, _report_run(dav, big, week_body, None)),
-                                               server.cpu_seconds),
                         "dense_week_static_file": (static.serving(body), static.cpu_seconds)}, budget,
                        bytes=len(body), items=sum(1 for e in parse_multistatus(body).entries if e.data)))
+    # Rounds of their own: a change between the rounds above would make every answer a fresh one.
+    out.update(_rounds({"dense_week_changed": (_after_a_change(dav, big, _report_run(dav, big, week_body, None)),
+                                               server.cpu_seconds),
+                        "dense_week_changed_static_file": (static.serving(body), static.cpu_seconds)}, budget))
     log(f"{server.name} N={n}: full multiget")
     names = [item.name for item in dataset.dense_calendar_items(0, n)]
     out["full_multiget"] = multiget(dav, big, names, budget)
@@ -250,7 +252,8 @@ def report(results: dict) -> str:
         lines.append("| **Dense week ÷ static file** (target ≤ 2) | " + " | ".join(
             _fmt(_ratio(per[s].get("dense_week"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
         lines.append("| Dense week right after a change ÷ static file | " + " | ".join(
-            _fmt(_ratio(per[s].get("dense_week_changed"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
+            _fmt(_ratio(per[s].get("dense_week_changed"), per[s].get("dense_week_changed_static_file")))
+            for s in servers) + " |")
         lines.append("| Dense week, identity ÷ static file (the same bytes sent alike) | " + " | ".join(
             _fmt(_ratio(per[s].get("dense_week_identity"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
         lines.append("| CPU per request: UID lookup ÷ one-item calendar; dense week, gzip and identity, ÷ static file | "
