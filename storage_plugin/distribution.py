@@ -51,6 +51,8 @@ LAYOUT: dict[str, Distributed | Reference] = {
     # (a token's last use is noted at most once an hour: okr_extension/tokens.py)
     "api_token": Reference(),
     "web_session": Reference(),
+    # whose feed a secret feed URL opens (the feeds themselves, tied to a calendar, are by owner)
+    "published_feed_token": Reference(),
     # rooms and resources, found by their account across organisations when an invitation reaches
     # them (storage_plugin/resources.py, directory.py): one row per room, written by its managers
     "calendar_resource": Reference(),
@@ -90,8 +92,6 @@ LAYOUT: dict[str, Distributed | Reference] = {
 
 _NO_OWNER = "no owner column yet (the owner is the first segment of the collection's path): add it, filled from the path"
 _BY_ID = "keyed by a global id alone: make the primary key (key, id)"
-_LOOKUP = ("looked up by a secret's hash without knowing the owner: move the lookup to a reference "
-           "table (hash → owner), keep (owner, hash) unique here")
 
 # (table, constraint or unique index, or "column" when the key column itself is missing) → why.
 EXCEPTIONS: dict[tuple[str, str], str] = {
@@ -106,7 +106,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("tombstone", "tombstone_pkey"): "becomes (owner, collection_id, href) with the owner column",
     ("feed_subscription", "feed_subscription_pkey"): _BY_ID,
     ("feed_subscription", "feed_subscription_collection_id_key"): "becomes (owner, collection_id)",
-    ("published_feed", "published_feed_token_hash_key"): _LOOKUP,
     ("schedule_job", "schedule_job_pkey"): _BY_ID + "; recipient_account is empty for external "
                                            "recipients: those jobs need the sender as key",
     ("email_job", "email_job_pkey"): _BY_ID,
