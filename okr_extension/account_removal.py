@@ -180,7 +180,7 @@ def _remove(conn: sa.Connection, name: str, transfer_to: str | None, keep_data: 
         # subscriptions stop fetching (restore resumes them).
         conn.execute(sa.text("DELETE FROM api_token WHERE account = :name"), params)
         conn.execute(sa.text("DELETE FROM web_session WHERE account = :name"), params)
-        conn.execute(sa.text("DELETE FROM published_feed WHERE owner = :name"), params)
+        conn.execute(sa.text("DELETE FROM published_feed_token WHERE owner = :name"), params)  # and the feeds
         conn.execute(sa.text("UPDATE feed_subscription SET next_run = 'infinity' WHERE owner = :name"), params)
         conn.execute(sa.text("UPDATE account SET password_hash = :mark || password_hash WHERE name = :name"),
                      {**params, "mark": DISABLED_MARK})

@@ -60,7 +60,7 @@ kpi = sa.Table(
     sa.Column("next_review", sa.Date), *_stamps())
 
 kpi_measurement = sa.Table(
-    "kpi_measurement", metadata, _uuid("kpi_id"),
+    "kpi_measurement", metadata, _uuid("kpi_id"), _uuid("organisation_id"),
     sa.Column("measured_at", sa.DateTime(timezone=True)), sa.Column("value", sa.Float),
     sa.Column("note", sa.Text), sa.Column("source", sa.Text), sa.Column("author", sa.Text),
     sa.Column("recorded", sa.DateTime(timezone=True), server_default=sa.func.now()))

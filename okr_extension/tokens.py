@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,11 +45,18 @@ async def revoke(conn: AsyncConnection, user: str, token_id: uuid.UUID) -> None:
         raise Problem(404, f"no token {token_id} of yours")
 
 
+# A token's use is noted at most once per this interval (it is shown by the day): every request
+# reads the token, few write it, as a reference table (storage_plugin/distribution.py) wants.
+LAST_USED_EVERY = timedelta(hours=1)
+_GRANT = sa.text(
+    "WITH live AS (SELECT id, account, scopes, organisation_id, last_used FROM api_token"
+    "   WHERE secret_sha256 = :digest AND (expires IS NULL OR expires > now())),"
+    " noted AS (UPDATE api_token t SET last_used = now() FROM live WHERE t.id = live.id"
+    "   AND (live.last_used IS NULL OR live.last_used < now() - CAST(:every AS interval)))"
+    " SELECT account, scopes, organisation_id FROM live")
+
+
 async def grant_of(conn: AsyncConnection, secret: str) -> TokenGrant | None:
     """Who a live token acts for and what it may do (and note its use), or None."""
-    row = (await conn.execute(
-        sa.update(api_token).where(api_token.c.secret_sha256 == digest(secret),
-                                   sa.or_(api_token.c.expires.is_(None), api_token.c.expires > sa.func.now()))
-        .values(last_used=sa.func.now())
-        .returning(api_token.c.account, api_token.c.scopes, api_token.c.organisation_id))).first()
+    row = (await conn.execute(_GRANT, {"digest": digest(secret), "every": LAST_USED_EVERY})).first()
     return TokenGrant(row.account, tuple(row.scopes), row.organisation_id) if row else None

@@ -17,7 +17,7 @@ from storage_plugin import accounts
 
 # Tables that hold a user's rows by name, by collection, by item or by organisation: the test
 # data below must reach each of them (checked first), so the checks after removal mean something.
-NAMED = {"account", "collection", "item_link", "link_total", "published_feed", "feed_subscription",
+NAMED = {"account", "collection", "item_link", "link_total", "published_feed", "published_feed_token", "feed_subscription",
          "membership", "objective", "key_result", "check_in", "kpi", "kpi_measurement", "api_token",
          "login_failure"}
 BY_COLLECTION = {"item", "item_occurrence", "tombstone", "published_feed", "feed_subscription"}

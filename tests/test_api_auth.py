@@ -1,5 +1,6 @@
 """Authentication of the sidecar: Basic with the CalDAV account, personal tokens, problem details."""
 import requests
+import sqlalchemy as sa
 
 
 def test_every_route_refuses_anonymous_and_wrong_credentials(api_server, api_user_factory):
@@ -43,6 +44,28 @@ def test_personal_tokens_create_use_list_revoke(api_server, api_user_factory):
     user.ok("DELETE", f"/api/tokens/{created['id']}")
     refused = requests.get(api_server.url + "/api/organisations", headers=bearer)
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+
+
+def test_a_token_s_use_is_noted_at_most_once_an_hour(engine, api_server, api_user_factory):
+    """Tokens are a reference table (storage_plugin/distribution.py), copied to every node: a
+    request reads its token, and writes it only when the last noted use is an hour old."""
+    user = api_user_factory()
+    created = user.ok("POST", "/api/tokens", {"name": "poller"})
+    bearer = {"Authorization": f"Bearer {created['token']}"}
+
+    def use_and_read():
+        assert requests.get(api_server.url + "/api/organisations", headers=bearer).status_code == 200
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT last_used, xmin::text FROM api_token WHERE id = :id"),
+                                {"id": created["id"]}).one()
+
+    first = use_and_read()
+    assert first.last_used is not None
+    assert use_and_read() == first  # the same row version: not written again
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE api_token SET last_used = last_used - interval '61 minutes' WHERE id = :id"),
+                     {"id": created["id"]})
+    assert use_and_read().last_used >= first.last_used  # an hour old: noted again
 
 
 def test_expired_token_is_refused(api_server, api_user_factory):

@@ -46,14 +46,16 @@ USER_AGENT = "Planerix-Webhook/1"
 
 _CLAIM = text(
     "WITH due AS ("
-    "  SELECT d.id FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id"
+    "  SELECT d.id FROM webhook_delivery d"
+    "    JOIN webhook w ON w.id = d.webhook_id AND w.organisation_id = d.organisation_id"
     "  WHERE d.state = 'pending' AND d.next_attempt <= :now AND w.enabled"
     "    AND (d.lease_until IS NULL OR d.lease_until < :now)"
     "  ORDER BY d.next_attempt LIMIT :batch FOR UPDATE OF d SKIP LOCKED)"
     " UPDATE webhook_delivery d SET lease_owner = :lease_owner,"
     "   lease_until = CAST(:now AS timestamptz) + make_interval(secs => :lease_seconds)"
     " FROM due, webhook w, automation_event e"
-    " WHERE d.id = due.id AND w.id = d.webhook_id AND e.seq = d.event_seq"
+    " WHERE d.id = due.id AND w.id = d.webhook_id AND w.organisation_id = d.organisation_id"
+    "   AND e.seq = d.event_seq AND e.organisation_id = d.organisation_id"
     " RETURNING d.id, d.attempts, d.webhook_id, w.url, w.secret, e.id AS event_id, e.kind, e.body")
 _FINISH = text(
     "UPDATE webhook_delivery SET state = :state, attempts = attempts + 1, last_attempt = :now,"

@@ -14,13 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage_plugin import clock, events
 
+# The state row carries its goal's organisation (the distribution key), read from the goal: a goal
+# that no longer exists has no state to lock.
 _LOCK_STATE = text(
-    "INSERT INTO automation_subject_state AS s (subject_type, subject_id) VALUES (:type, :id)"
-    " ON CONFLICT (subject_type, subject_id) DO UPDATE SET subject_type = s.subject_type"
+    "INSERT INTO automation_subject_state AS s (organisation_id, subject_type, subject_id)"
+    " SELECT organisation_id, :type, :id FROM ("
+    "   SELECT organisation_id FROM kpi WHERE :type = 'kpi' AND id = :id"
+    "   UNION ALL SELECT organisation_id FROM key_result WHERE :type = 'key_result' AND id = :id"
+    "   UNION ALL SELECT organisation_id FROM objective WHERE :type = 'objective' AND id = :id) goal"
+    " ON CONFLICT (subject_type, subject_id, organisation_id) DO UPDATE SET subject_type = s.subject_type"
     " RETURNING state, transitions")
 _SET_STATE = text(
     "UPDATE automation_subject_state SET state = :state, transitions = transitions + 1, updated = :now"
-    " WHERE subject_type = :type AND subject_id = :id RETURNING transitions")
+    " WHERE subject_type = :type AND subject_id = :id AND organisation_id = :organisation_id RETURNING transitions")
 _FORGET_STATE = text("DELETE FROM automation_subject_state WHERE subject_type = :type AND subject_id = :id")
 # The statement, the subject and the body are shared with the storage's item events.
 CHANNEL, Subject, body_of = events.CHANNEL, events.Subject, events.body_of
@@ -30,8 +36,8 @@ async def lock_state(conn: AsyncConnection, subject_type: str, subject_id: uuid.
     """The subject's last recorded state, its row locked until the transaction ends: call it
     before computing the new state, so concurrent writers compare in turn, never both against
     the same old state."""
-    row = (await conn.execute(_LOCK_STATE, {"type": subject_type, "id": subject_id})).one()
-    return row.state
+    row = (await conn.execute(_LOCK_STATE, {"type": subject_type, "id": subject_id})).first()
+    return row.state if row else None
 
 
 async def forget(conn: AsyncConnection, subject_type: str, subject_id: uuid.UUID) -> None:
@@ -46,7 +52,8 @@ async def transition(conn: AsyncConnection, subject: Subject, before: str | None
         return []
     now = clock.now()
     number = (await conn.execute(_SET_STATE, {"state": after, "now": now, "type": subject.type,
-                                              "id": subject.id})).scalar_one()
+                                              "id": subject.id, "organisation_id": subject.organisation_id})
+              ).scalar_one()
     recorded = []
     for kind in kinds:
         event_id = await record(conn, kind, subject, f"{kind}:{subject.id}:{number}",

@@ -294,10 +294,13 @@ async def _execute(conn: AsyncConnection, storage: StorageFactory, rule, run_key
                                        {"rule": rule.name, "trigger": rule.trigger, "event": event_body}, now,
                                        {"run": run_key})
         await conn.execute(text(
-            "INSERT INTO webhook_delivery (webhook_id, event_seq, next_attempt, created)"
-            " SELECT :webhook_id, e.seq, :now, :now FROM automation_event e WHERE e.id = :event_id"
-            " AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_seq = e.seq AND d.webhook_id = :webhook_id)"),
-            {"webhook_id": planned["webhook_id"], "now": now, "event_id": event_id})
+            "INSERT INTO webhook_delivery (webhook_id, event_seq, organisation_id, next_attempt, created)"
+            " SELECT :webhook_id, e.seq, e.organisation_id, :now, :now FROM automation_event e"
+            " WHERE e.id = :event_id AND e.organisation_id = :organisation_id"
+            " AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_seq = e.seq"
+            "   AND d.organisation_id = e.organisation_id AND d.webhook_id = :webhook_id)"),
+            {"webhook_id": planned["webhook_id"], "now": now, "event_id": event_id,
+             "organisation_id": rule.organisation_id})
         return {"event_id": str(event_id) if event_id else None}
     if planned["type"] == "create_task" and planned.get("key_result_id"):
         planned = {**planned, **await _assignment(conn, rule.created_by, planned["key_result_id"])}
@@ -311,9 +314,9 @@ async def _execute(conn: AsyncConnection, storage: StorageFactory, rule, run_key
 
 
 _RUN = text(
-    "INSERT INTO automation_rule_run (rule_id, run_key, occurrence, event_id, outcome, detail, ran)"
-    " VALUES (:rule_id, :run_key, :occurrence, :event_id, :outcome, CAST(:detail AS jsonb), :ran)"
-    " ON CONFLICT (rule_id, run_key) DO NOTHING")
+    "INSERT INTO automation_rule_run (rule_id, organisation_id, run_key, occurrence, event_id, outcome, detail, ran)"
+    " VALUES (:rule_id, :organisation_id, :run_key, :occurrence, :event_id, :outcome, CAST(:detail AS jsonb), :ran)"
+    " ON CONFLICT (rule_id, run_key, organisation_id) DO NOTHING")
 
 
 async def run_rules(engine: AsyncEngine, storage: StorageFactory, organisation_id: uuid.UUID, now: datetime) -> int:
@@ -352,7 +355,7 @@ async def _run_rule(engine: AsyncEngine, storage: StorageFactory, rule_id: uuid.
                     budget -= 1
                 except writer.WriteError as e:
                     outcome, detail = "failed", {"error": e.reason}
-            await conn.execute(_RUN, {"rule_id": rule_id, "run_key": run_key, "occurrence": moment if source is None else None,
+            await conn.execute(_RUN, {"rule_id": rule_id, "organisation_id": rule.organisation_id, "run_key": run_key, "occurrence": moment if source is None else None,
                                       "event_id": event_id, "outcome": outcome, "detail": json.dumps(detail), "ran": now})
         if items:
             last = items[-1]

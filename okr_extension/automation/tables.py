@@ -31,6 +31,7 @@ webhook_delivery = sa.Table(
     "webhook_delivery", metadata, sa.Column("id", UUID(as_uuid=True), primary_key=True,
                                             server_default=sa.text("gen_random_uuid()")),
     sa.Column("webhook_id", UUID(as_uuid=True)), sa.Column("event_seq", sa.BigInteger),
+    sa.Column("organisation_id", UUID(as_uuid=True)),
     sa.Column("state", sa.Text), sa.Column("attempts", sa.Integer), _ts("next_attempt"),
     sa.Column("lease_owner", sa.Text), _ts("lease_until"), _ts("last_attempt"),
     sa.Column("last_status", sa.Integer), sa.Column("last_error", sa.Text), _ts("delivered"),
@@ -47,5 +48,6 @@ automation_rule = sa.Table(
 automation_rule_run = sa.Table(
     "automation_rule_run", metadata, sa.Column("id", UUID(as_uuid=True), primary_key=True,
                                                server_default=sa.text("gen_random_uuid()")),
-    sa.Column("rule_id", UUID(as_uuid=True)), sa.Column("run_key", sa.Text), _ts("occurrence"),
+    sa.Column("rule_id", UUID(as_uuid=True)), sa.Column("organisation_id", UUID(as_uuid=True)),
+    sa.Column("run_key", sa.Text), _ts("occurrence"),
     sa.Column("event_id", UUID(as_uuid=True)), sa.Column("outcome", sa.Text), sa.Column("detail", JSONB), _ts("ran"))

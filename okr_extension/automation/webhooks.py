@@ -127,7 +127,9 @@ _DELIVERY_COLUMNS = [*webhook_delivery.c, automation_event.c.id.label("event_id"
 
 def _deliveries() -> sa.Select:
     return sa.select(*_DELIVERY_COLUMNS).select_from(
-        webhook_delivery.join(automation_event, automation_event.c.seq == webhook_delivery.c.event_seq))
+        webhook_delivery.join(automation_event, sa.and_(
+            automation_event.c.seq == webhook_delivery.c.event_seq,
+            automation_event.c.organisation_id == webhook_delivery.c.organisation_id)))
 
 
 async def deliveries(conn: AsyncConnection, user: str, webhook_id: uuid.UUID,
@@ -152,12 +154,12 @@ def _delivery_json(row) -> dict:
 
 
 _REPLAY = sa.text(
-    "INSERT INTO webhook_delivery (webhook_id, event_seq, next_attempt, created, replay_of)"
-    " SELECT :webhook_id, d.event_seq, :now, :now, d.id FROM webhook_delivery d"
+    "INSERT INTO webhook_delivery (webhook_id, event_seq, organisation_id, next_attempt, created, replay_of)"
+    " SELECT :webhook_id, d.event_seq, d.organisation_id, :now, :now, d.id FROM webhook_delivery d"
     " WHERE d.id = :delivery_id AND d.webhook_id = :webhook_id RETURNING id")
 _REPLAY_RANGE = sa.text(
-    "INSERT INTO webhook_delivery (webhook_id, event_seq, next_attempt, created)"
-    " SELECT w.id, e.seq, :now, :now FROM webhook w JOIN automation_event e"
+    "INSERT INTO webhook_delivery (webhook_id, event_seq, organisation_id, next_attempt, created)"
+    " SELECT w.id, e.seq, w.organisation_id, :now, :now FROM webhook w JOIN automation_event e"
     "   ON e.organisation_id = w.organisation_id AND e.kind = ANY(w.kinds)"
     "   AND (w.goal_id IS NULL OR w.goal_id = ANY(e.goal_ids))"
     " WHERE w.id = :webhook_id AND e.occurred >= :start AND e.occurred < :end"

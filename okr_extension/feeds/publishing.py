@@ -86,6 +86,8 @@ async def create_feed(engine: AsyncEngine, user: str, data: Any) -> tuple[Any, s
             calendar = await own_calendar(conn, user, data.get("calendar"))
             values = {"kind": "calendar", "collection_id": calendar.id, "organisation_id": None}
         token = new_token()
+        await conn.execute(queries.FORGET_DEAD_FEED_TOKENS, {"owner": user})
+        await conn.execute(queries.INSERT_FEED_TOKEN, {"owner": user, "token_hash": token_hash(token)})
         row = (await conn.execute(queries.INSERT_FEED, {
             "owner": user, **values, "token_hash": token_hash(token),
             "options": json.dumps(options.to_json())})).one()
@@ -142,20 +144,29 @@ async def update_feed(engine: AsyncEngine, user: str, feed_id: int, data: Any):
             "id": feed_id, "owner": user, "options": json.dumps(options.to_json())})).one()
 
 
+async def _own_token(conn, user: str, feed_id: int) -> bytes:
+    """The feed's token hash, the feed locked until the transaction ends."""
+    old = (await conn.execute(queries.FEED_TOKEN_FOR_UPDATE, {"id": feed_id, "owner": user})).scalar()
+    if old is None:
+        raise NotFound(f"you have no feed {feed_id}")
+    return old
+
+
 async def rotate_feed(engine: AsyncEngine, user: str, feed_id: int) -> tuple[Any, str]:
     token = new_token()
     async with engine.begin() as conn:
+        old = await _own_token(conn, user, feed_id)
+        await conn.execute(queries.INSERT_FEED_TOKEN, {"owner": user, "token_hash": token_hash(token)})
         row = (await conn.execute(queries.ROTATE_FEED, {
-            "id": feed_id, "owner": user, "token_hash": token_hash(token)})).first()
-    if row is None:
-        raise NotFound(f"you have no feed {feed_id}")
+            "id": feed_id, "owner": user, "token_hash": token_hash(token)})).one()
+        await conn.execute(queries.DELETE_FEED_TOKEN, {"owner": user, "token_hash": old})
     return row, token
 
 
 async def revoke_feed(engine: AsyncEngine, user: str, feed_id: int) -> None:
-    async with engine.begin() as conn:
-        if (await conn.execute(queries.DELETE_FEED, {"id": feed_id, "owner": user})).first() is None:
-            raise NotFound(f"you have no feed {feed_id}")
+    async with engine.begin() as conn:  # the feed goes with its token (ON DELETE CASCADE)
+        old = await _own_token(conn, user, feed_id)
+        await conn.execute(queries.DELETE_FEED_TOKEN, {"owner": user, "token_hash": old})
 
 
 # -- serving (anyone holding the secret URL) -----------------------------------

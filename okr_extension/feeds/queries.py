@@ -15,6 +15,14 @@ _FEED_COLUMNS = ("f.id, f.owner, f.kind, f.collection_id, c.path AS calendar_pat
                  " f.options, f.created, f.updated, f.rotated")
 # A calendar feed joins its calendar; a goals feed has none (organisation_id instead).
 _FEED_JOIN = "LEFT JOIN collection c ON c.id = f.collection_id"
+# Whose feed a token opens is in the reference table published_feed_token (the feeds themselves
+# are placed by owner): a feed's token gets its row first, and revoking the token revokes the feed.
+INSERT_FEED_TOKEN = text("INSERT INTO published_feed_token (token_hash, owner) VALUES (:token_hash, :owner)")
+# A feed deleted with its calendar or organisation leaves its token's row (it opens nothing):
+# removed when its owner next publishes.
+FORGET_DEAD_FEED_TOKENS = text(
+    "DELETE FROM published_feed_token t WHERE t.owner = :owner AND NOT EXISTS ("
+    " SELECT 1 FROM published_feed f WHERE f.token_hash = t.token_hash AND f.owner = t.owner)")
 INSERT_FEED = text(
     "WITH f AS (INSERT INTO published_feed (owner, kind, collection_id, organisation_id, token_hash, options)"
     "  VALUES (:owner, :kind, :collection_id, :organisation_id, :token_hash, CAST(:options AS jsonb))"
@@ -30,11 +38,13 @@ UPDATE_FEED_OPTIONS = text(
     "WITH f AS (UPDATE published_feed SET options = CAST(:options AS jsonb), updated = now()"
     "  WHERE id = :id AND owner = :owner RETURNING *)"
     f" SELECT {_FEED_COLUMNS} FROM f {_FEED_JOIN}")
+FEED_TOKEN_FOR_UPDATE = text(
+    "SELECT token_hash FROM published_feed WHERE id = :id AND owner = :owner FOR UPDATE")
 ROTATE_FEED = text(
     "WITH f AS (UPDATE published_feed SET token_hash = :token_hash, rotated = now()"
     "  WHERE id = :id AND owner = :owner RETURNING *)"
     f" SELECT {_FEED_COLUMNS} FROM f {_FEED_JOIN}")
-DELETE_FEED = text("DELETE FROM published_feed WHERE id = :id AND owner = :owner RETURNING id")
+DELETE_FEED_TOKEN = text("DELETE FROM published_feed_token WHERE token_hash = :token_hash AND owner = :owner")
 
 # What a request for a secret URL needs to decide between 404, 304, the cache and a build.
 # A calendar's revision tells when it changed (with, for a feed filtered by an objective, the
@@ -64,7 +74,8 @@ _FEED_STATE = (
     " ) k ON f.kind = 'calendar' AND f.options -> 'goal' ->> 'kind' = 'objective'"
     " WHERE (f.kind = 'calendar' OR EXISTS (SELECT 1 FROM membership m"
     "        WHERE m.organisation_id = f.organisation_id AND m.account = f.owner))")
-FEED_STATE_BY_TOKEN = text(_FEED_STATE + " AND f.token_hash = :token_hash")
+FEED_STATE_BY_TOKEN = text(_FEED_STATE + " AND f.token_hash = :token_hash AND f.owner ="
+                           " (SELECT owner FROM published_feed_token WHERE token_hash = :token_hash)")
 # The same, re-read inside the snapshot the feed is built from.
 FEED_STATE_BY_ID = text(_FEED_STATE + " AND f.id = :id")
 

@@ -117,7 +117,7 @@ async def ingest(conn: AsyncConnection, user: str, kpi_id: uuid.UUID,
 
     The points travel as four arrays unnested in SQL, so a batch of any size is four bound
     parameters (a row per point would pass asyncpg's limit of 32,767 above 5,461 points)."""
-    await _indicator(conn, user, kpi_id, write=True)
+    indicator = await _indicator(conn, user, kpi_id, write=True)
     latest: dict[datetime, models.MeasurementIn] = {}
     for point in batch.measurements:  # the last of duplicates in one batch wins, as a re-send would
         latest[point.measured_at] = point
@@ -127,12 +127,13 @@ async def ingest(conn: AsyncConnection, user: str, kpi_id: uuid.UUID,
         sa.literal([p.note for p in latest.values()], ARRAY(sa.Text)),
         sa.literal([p.source for p in latest.values()], ARRAY(sa.Text)),
     ).table_valued("measured_at", "value", "note", "source").render_derived()
-    rows = sa.select(sa.literal(kpi_id, kpi_measurement.c.kpi_id.type), sa.literal(user),
+    rows = sa.select(sa.literal(kpi_id, kpi_measurement.c.kpi_id.type),
+                     sa.literal(indicator.organisation_id, kpi_measurement.c.organisation_id.type), sa.literal(user),
                      points.c.measured_at, points.c.value, points.c.note, points.c.source)
     statement = insert(kpi_measurement).from_select(
-        ["kpi_id", "author", "measured_at", "value", "note", "source"], rows)
+        ["kpi_id", "organisation_id", "author", "measured_at", "value", "note", "source"], rows)
     statement = statement.on_conflict_do_update(
-        index_elements=["kpi_id", "measured_at"],
+        index_elements=["kpi_id", "measured_at", "organisation_id"],
         set_={name: statement.excluded[name] for name in ("value", "note", "source", "author")}
         | {"recorded": sa.func.now()},
     ).returning(sa.literal_column("xmax = 0").label("inserted"))

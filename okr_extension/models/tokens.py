@@ -29,7 +29,7 @@ class TokenOut(Out):
     name: str
     prefix: str = Field(description="the first characters of the secret, to recognise it")
     created: datetime
-    last_used: datetime | None
+    last_used: datetime | None = Field(description="when the token was last used, noted at most once an hour")
     expires: datetime | None
     scopes: list[str] = Field(description=SCOPES_TEXT)
     organisation_id: uuid.UUID | None
