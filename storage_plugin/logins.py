@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage_plugin import pooler, queries, request_state
+from storage_plugin import database, pooler, queries, request_state
 from storage_plugin.accounts import VerifiedCredentials
 from storage_plugin.clock import now as server_now
 
@@ -178,8 +178,7 @@ def check(engine: sa.Engine, credentials: VerifiedCredentials, login: str, passw
         if isinstance(step, _PasswordCheck):
             value = step.run()
         elif step.single_read and not pooler.transaction_pooling():
-            with engine.connect() as conn:
-                value = conn.execution_options(isolation_level="AUTOCOMMIT").execute(*step.statements[0]).first()
+            value = database.read_once(engine, *step.statements[0])
         else:
             with engine.begin() as conn:
                 value = [conn.execute(statement, params) for statement, params in step.statements][0]
