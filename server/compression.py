@@ -17,6 +17,10 @@ except ImportError:  # a platform without its wheels: zlib's fastest level
     _deflate = zlib
 
 LEVEL = 1
+# Smaller answers go as they are (identity): a few hundred bytes fit one packet either way, and
+# compressing and inflating them costs both ends more than the bytes saved (an event's GET, a
+# Depth-0 PROPFIND).
+MIN_SIZE = 1024
 
 
 def take_gzip(environ) -> bool:
@@ -29,9 +33,11 @@ def take_gzip(environ) -> bool:
 
 
 def compress(headers: list[tuple[str, str]], chunks) -> tuple[list[tuple[str, str]], list[bytes]]:
-    """The headers and body of an answer, gzipped (the body is read whole first)."""
-    if any(name.lower() == "content-encoding" for name, _ in headers):
-        return headers, list(chunks)
+    """The headers and body of an answer, gzipped unless smaller than ``MIN_SIZE`` (the body is
+    read whole first)."""
+    chunks = list(chunks)
+    if any(name.lower() == "content-encoding" for name, _ in headers) or sum(map(len, chunks)) < MIN_SIZE:
+        return headers, chunks
     compressor = _deflate.compressobj(LEVEL, wbits=16 + zlib.MAX_WBITS)
     body = [compressor.compress(chunk) for chunk in chunks]
     body.append(compressor.flush())

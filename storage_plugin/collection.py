@@ -42,8 +42,14 @@ def texts_wanted() -> bool:
 
 
 def row_from_json(data: dict) -> SimpleNamespace:
-    """A collection row from its JSON form (``queries.home_as_json``)."""
-    return SimpleNamespace(**{**data, "modified": datetime.fromisoformat(data["modified"])})
+    """A row from its JSON form (``queries.home_as_json``, ``queries.as_json_rows``): its
+    timestamps, ``modified`` and a member's ``m_modified``, as the driver would give them."""
+    return SimpleNamespace(**{**data, **{name: datetime.fromisoformat(data[name])
+                                          for name in ("modified", "m_modified") if data.get(name)}})
+
+
+def rows_from_json(rows: list[dict] | None) -> list[SimpleNamespace]:
+    return [row_from_json(row) for row in rows or ()]
 
 
 def check_name_length(what: str, name: str) -> None:
@@ -302,8 +308,15 @@ class Collection(storage.BaseCollection):
         Honours the request's DAV:limit; without one the rows are read when iterated."""
         state = request_state.current()
         limit = state.sync_limit if state else None
-        with self.storage.connection() as conn:
-            current = conn.execute(queries.COLLECTION_REVISION, {"id": self.id}).one()
+        if old_token or limit is not None or self.storage.in_transaction():
+            with self.storage.connection() as conn:
+                current = conn.execute(queries.COLLECTION_REVISION, {"id": self.id}).one()
+        else:
+            # The token alone, after the request's reads (Radicale renders a PROPFIND's
+            # DAV:sync-token once its read lock is gone): that of the snapshot this collection was
+            # read in, as its getctag. Changes listed later, from a newer one, may repeat in the
+            # next sync; none is missed.
+            current = SimpleNamespace(revision=self._revision, history_floor=self._history_floor)
         since = (sync_token.parse(old_token, self.id, current.revision, current.history_floor)
                  if old_token else None)
         if limit is None:

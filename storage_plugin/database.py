@@ -6,11 +6,15 @@ registered here.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
 from importlib import resources
+from types import SimpleNamespace
+from typing import Iterator
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -133,6 +137,52 @@ def engine_for(url: str, max_connections: int | None = None,
         _engines[url] = engine
         _sizes[url] = wanted
         return engine
+
+
+_driver_statements: dict[tuple[int, int], tuple[sa.TextClause, str]] = {}
+
+
+def read_once(engine: Engine, statement: sa.TextClause, params: dict):
+    """The first row (its columns as attributes) of one read run on its own, in autocommit: no
+    BEGIN and COMMIT round trips. Through the driver: for a statement run on every request (the
+    login), SQLAlchemy's connection and result objects cost more CPU than the round trip.
+    Not behind a transaction pooler, where the time bounds exist only inside a transaction."""
+    key = (id(statement), id(engine.dialect))
+    compiled = _driver_statements.get(key)
+    if compiled is None or compiled[0] is not statement:
+        compiled = _driver_statements[key] = (statement, str(statement.compile(dialect=engine.dialect)))
+    pooled = engine.raw_connection()  # the pool's checkout, time bounds and session settings
+    driver = pooled.driver_connection
+    try:
+        driver.autocommit = True
+        try:
+            cursor = driver.execute(compiled[1], params)
+            row = cursor.fetchone()
+            names = [column.name for column in cursor.description]
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
+    except psycopg.Error:
+        if driver.closed or driver.broken:  # as SQLAlchemy does with a lost connection
+            pooled.invalidate()
+        raise
+    finally:
+        pooled.close()
+    return None if row is None else SimpleNamespace(**dict(zip(names, row)))
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection for reads outside any transaction of the request's: each statement on its own
+    (autocommit: no BEGIN and COMMIT round trips), or behind a transaction pooler one transaction,
+    committed (the time bounds exist only in one there). Never ended by ROLLBACK, which makes
+    psycopg drop every statement it prepared on the connection (DEALLOCATE ALL)."""
+    if pooler.transaction_pooling():
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def dispose(url: str) -> None:

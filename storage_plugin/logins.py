@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import Callable, Generator
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage_plugin import pooler, queries
+from storage_plugin import database, pooler, queries, request_state
 from storage_plugin.accounts import VerifiedCredentials
 from storage_plugin.clock import now as server_now
 
@@ -58,6 +59,8 @@ class LoginOutcome:
     # With ``read_home``: the account's home collection as JSON (None: there is none), read
     # with the login so that the request need not look it up again (storage_plugin.auth).
     home: dict | None = None
+    # With a ``lookup``: its rows as JSON (None: none found), read in the same statement.
+    looked_up: list | None = None
 
 
 # Longer keys (a name or address of any length can be sent) are stored as a digest.
@@ -68,7 +71,8 @@ def account_key(name: str) -> str:
     return name if len(name) <= _MAX_KEY else "sha256:" + hashlib.sha256(name.encode()).hexdigest()
 
 
-_TYPES = {"now": sa.DateTime(timezone=True), "since": sa.DateTime(timezone=True)}
+_TYPES = {"now": sa.DateTime(timezone=True), "since": sa.DateTime(timezone=True),
+          "paths": postgresql.ARRAY(sa.Text()), "max_size": sa.BigInteger()}
 
 
 def _typed(statement: str) -> sa.TextClause:
@@ -91,6 +95,10 @@ _STATE_COLUMNS = """
                 AND window_start > :since) AS address_since"""
 _STATE = _typed(_STATE_COLUMNS)
 _STATE_WITH_HOME = _typed(f"{_STATE_COLUMNS}, {queries.home_as_json(':login')} AS home")
+# ... and the lookup of the request's path (``request_state.Lookup``), by whether it has a member.
+_STATE_WITH_LOOKUP = {with_member: _typed(f"{_STATE_COLUMNS}, {queries.home_as_json(':login')} AS home, "
+                                          f"{queries.lookup_as_json(with_member)} AS looked_up")
+                      for with_member in (False, True)}
 
 # A failure opens a new window when the old one has passed.
 _COUNT_FAILURE = _typed("""
@@ -128,12 +136,17 @@ Steps = Generator[object, object, LoginOutcome]
 
 
 def attempt(credentials: VerifiedCredentials, login: str, password: str, address: str | None,
-            policy: LoginPolicy, now: dt.datetime, read_home: bool = False) -> Steps:
+            policy: LoginPolicy, now: dt.datetime, read_home: bool = False,
+            lookup: request_state.Lookup | None = None) -> Steps:
+    """With ``read_home``, the outcome has the account's home; with a ``lookup`` too, its rows."""
     address = address if policy.limits_address(address) else ""
     keys = {"account": account_key(login), "address": account_key(address),
             "now": now, "since": now - policy.window}
-    state = yield _Statements((((_STATE_WITH_HOME if read_home else _STATE), {**keys, "login": login}),),
-                              single_read=True)
+    if lookup is not None and read_home:
+        read = (_STATE_WITH_LOOKUP[lookup.with_member], {**keys, "login": login, **lookup.params})
+    else:
+        read = ((_STATE_WITH_HOME if read_home else _STATE), {**keys, "login": login})
+    state = yield _Statements((read,), single_read=True)
     blocked_since = [since for failures, since, limit in (
         (state.account_failures, state.account_since, policy.account_failures),
         (state.address_failures, state.address_since, policy.address_failures)) if (failures or 0) >= limit]
@@ -143,7 +156,8 @@ def attempt(credentials: VerifiedCredentials, login: str, password: str, address
     if (yield _PasswordCheck(credentials, login, password, state.password_hash)):
         if state.account_failures:
             yield _Statements(((CLEAR_ACCOUNT, keys),))
-        return LoginOutcome(login, home=state.home if read_home else None)
+        return LoginOutcome(login, home=state.home if read_home else None,
+                            looked_up=state.looked_up if lookup is not None and read_home else None)
     counted = [(_COUNT_FAILURE, {**keys, "kind": "account", "key": keys["account"]})]
     if address:
         counted.append((_COUNT_FAILURE, {**keys, "kind": "address", "key": keys["address"]}))
@@ -153,8 +167,8 @@ def attempt(credentials: VerifiedCredentials, login: str, password: str, address
 
 def check(engine: sa.Engine, credentials: VerifiedCredentials, login: str, password: str,
           address: str | None, policy: LoginPolicy = LoginPolicy(), clock: Clock = server_now,
-          read_home: bool = False) -> LoginOutcome:
-    steps = attempt(credentials, login, password, address, policy, clock(), read_home)
+          read_home: bool = False, lookup: request_state.Lookup | None = None) -> LoginOutcome:
+    steps = attempt(credentials, login, password, address, policy, clock(), read_home, lookup)
     value = None
     while True:
         try:
@@ -164,8 +178,7 @@ def check(engine: sa.Engine, credentials: VerifiedCredentials, login: str, passw
         if isinstance(step, _PasswordCheck):
             value = step.run()
         elif step.single_read and not pooler.transaction_pooling():
-            with engine.connect() as conn:
-                value = conn.execution_options(isolation_level="AUTOCOMMIT").execute(*step.statements[0]).first()
+            value = database.read_once(engine, *step.statements[0])
         else:
             with engine.begin() as conn:
                 value = [conn.execute(statement, params) for statement, params in step.statements][0]

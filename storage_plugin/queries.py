@@ -65,6 +65,13 @@ def home_as_json(name_parameter: str) -> str:
     return (f"(SELECT to_jsonb(c) FROM (SELECT {COLLECTION_COLUMNS} FROM collection"
             f" WHERE path = {name_parameter}) AS c)")
 
+def lookup_as_json(with_member: bool) -> str:
+    """An expression: the rows of ``Storage._find``'s lookup of ``:paths`` (with the member
+    ``:href`` and its text, or without a member) as a JSON array, or NULL when none; read along
+    with a login (storage_plugin.logins)."""
+    query = COLLECTIONS_AND_MEMBER_WITH_TEXT if with_member else COLLECTIONS_BY_PATHS
+    return f"(SELECT json_agg(r) FROM ({query.text}) AS r)"
+
 # -- items -----------------------------------------------------------------
 ITEMS_OF_COLLECTION = text(
     f"SELECT {ITEM_META_COLUMNS} FROM item i WHERE i.collection_id = :cid AND {served()} ORDER BY i.href")

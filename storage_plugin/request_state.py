@@ -56,6 +56,11 @@ class RequestState:
     # Collection rows by path read ahead with the login (the account's home, None when it has
     # none): the first ``Storage.discover`` of that path takes it instead of asking the database.
     read_ahead: dict[str, object] = field(default_factory=dict)
+    # What the login statement also looks up for a read (``Lookup``): the request's path, so that
+    # a GET of an item or a Depth-0 PROPFIND costs the one round trip of the login.
+    lookup: "Lookup | None" = None
+    # Its answer, by (path, with its member): rows as JSON objects (``Storage._find`` takes it once).
+    looked_up: dict = field(default_factory=dict)
     # Radicale permissions of (user, path) the rights plugin answered during this request.
     rights_memo: dict = field(default_factory=dict)
     # Collection rows read ahead (the calendars shared with the user, listed in their home), by
@@ -113,6 +118,35 @@ def take_read_ahead(path: str):
     if state is None or path not in state.read_ahead:
         return False, None
     return True, state.read_ahead.pop(path)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """``Storage._find``'s query of one path, to be answered along with the login."""
+    sane_path: str
+    with_member: bool
+    params: dict
+
+
+def note_looked_up(lookup: Lookup, rows: list[dict]) -> None:
+    state = current()
+    if state is not None:
+        state.looked_up[lookup.sane_path, lookup.with_member] = rows
+
+
+def take_looked_up(sane_path: str, with_member: bool):
+    """The rows looked up ahead for ``sane_path`` once, else None."""
+    state = current()
+    if state is None or not state.looked_up:
+        return None
+    return state.looked_up.pop((sane_path, with_member), None)
+
+
+def forget_looked_up() -> None:
+    """A write is coming: what was looked up before it may no longer be so."""
+    state = current()
+    if state is not None:
+        state.looked_up.clear()
 
 
 def begin() -> contextvars.Token:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from storage_plugin import (database, directory, freebusy, item_events, links, occurrences, pooler,
                             queries, request_state, scheduling, time_bounds)
 from storage_plugin.bounds import budget, ical_scan
-from storage_plugin.collection import Collection, check_name_length, texts_wanted
+from storage_plugin.collection import Collection, check_name_length, rows_from_json, texts_wanted
 from storage_plugin.items import StoredItem, from_row, rows_to_items
 
 logger = logging.getLogger("planerix.storage")
@@ -128,6 +128,40 @@ def owner_of(path: str) -> str:
     return pathutils.strip_path(path).split("/", 1)[0]
 
 
+class _Read:
+    """A read lock's transaction, begun by the first statement that needs it.
+
+    A read-only repeatable-read snapshot; with ``one_statement``, no transaction (autocommit:
+    a single statement is its own snapshot, without the BEGIN and COMMIT round trips), except
+    behind a transaction pooler, where the time bounds are set per transaction
+    (``pooler.bound_each_transaction``) and the statement would run unbounded without one."""
+
+    def __init__(self, engine, one_statement: bool) -> None:
+        self._engine = engine
+        self._one_statement = one_statement and not pooler.transaction_pooling()
+        self._opened: Optional[contextlib.ExitStack] = None
+        self._conn: Optional[Connection] = None
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            with contextlib.ExitStack() as opened:
+                conn = opened.enter_context(self._engine.connect())
+                if self._one_statement:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                else:
+                    conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+                opened.enter_context(conn.begin())
+                self._opened, self._conn = opened.pop_all(), conn
+        return self._conn
+
+    def __enter__(self) -> "_Read":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._opened is not None:  # commits, or rolls back on an exception, and returns the connection
+            self._opened.__exit__(*exc_info)
+
+
 class Storage(storage.BaseStorage):
     # A database stores any text: no reason to restrict names.
     _supports_unicode = True
@@ -162,7 +196,7 @@ class Storage(storage.BaseStorage):
                 if applied:
                     logger.info("database schema migrated: %s", ", ".join(applied))
                 _migrated.add(url)
-        self._bound: contextvars.ContextVar[Optional[Connection]] = contextvars.ContextVar(
+        self._bound: contextvars.ContextVar[Connection | _Read | None] = contextvars.ContextVar(
             f"planerix_connection_{id(self)}", default=None)
 
     # -- transactions ---------------------------------------------------------
@@ -171,36 +205,43 @@ class Storage(storage.BaseStorage):
         if self._bound.get() is not None:  # nested (Radicale's sharing code does this)
             yield
             return
-        with self.engine.connect() as conn:
-            if mode == "r" and kwargs.get("one_statement") and not pooler.transaction_pooling():
-                # A read of one statement is its own snapshot: no BEGIN and COMMIT round trips.
-                # Not behind a transaction pooler: there the time bounds are set per transaction
-                # (pooler.bound_each_transaction), and without one the statement would run unbounded.
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-            elif mode == "r":
-                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            with conn.begin():
-                if mode == "w":
-                    # Read committed: each statement after the lock sees the previous writer's commit.
-                    for key in sorted(self._lock_keys(user, kwargs)):
-                        conn.execute(queries.LOCK_OWNER, {"key": "planerix:" + key})
-                token = self._bound.set(conn)
-                try:
+        if mode == "r":
+            # Its transaction begins with its first statement (where PostgreSQL takes the snapshot
+            # anyway): a read answered from what the login read ahead checks out no connection.
+            read = _Read(self.engine, one_statement=bool(kwargs.get("one_statement")))
+            token = self._bound.set(read)
+            try:
+                with read:
                     yield
-                finally:
-                    self._bound.reset(token)
+            finally:
+                self._bound.reset(token)
+            return
+        request_state.forget_looked_up()
+        with self.engine.connect() as conn, conn.begin():
+            # Read committed: each statement after the lock sees the previous writer's commit.
+            for key in sorted(self._lock_keys(user, kwargs)):
+                conn.execute(queries.LOCK_OWNER, {"key": "planerix:" + key})
+            token = self._bound.set(conn)
+            try:
+                yield
+            finally:
+                self._bound.reset(token)
 
     @staticmethod
     def _lock_keys(user: Optional[str], kwargs: Mapping) -> set[str]:
         paths = [kwargs[name] for name in ("path", "to_path") if kwargs.get(name)]
         return {owner_of(p) for p in paths} or {user or ""}
 
+    def in_transaction(self) -> bool:
+        """Whether this thread holds a lock (its statements share the lock's transaction)."""
+        return self._bound.get() is not None
+
     @contextlib.contextmanager
     def connection(self) -> Iterator[Connection]:
         """The request's connection inside ``acquire_lock``, else a short transaction."""
-        conn = self._bound.get()
-        if conn is not None:
-            yield conn
+        bound = self._bound.get()
+        if bound is not None:
+            yield bound.connection() if isinstance(bound, _Read) else bound
             return
         with self.engine.begin() as conn:
             yield conn
@@ -245,17 +286,38 @@ class Storage(storage.BaseStorage):
             with context(child.path, None):
                 yield child
 
+    def lookup(self, path: str) -> Optional[request_state.Lookup]:
+        """``_find``'s query of ``path`` as ``discover`` will be given it, for the login statement
+        to answer ahead (``storage_plugin.auth``); a member is looked up with its text."""
+        sane_path = pathutils.strip_path(path)
+        if not sane_path:
+            return None
+        parent_path, _, href = sane_path.rpartition("/")
+        return request_state.Lookup(sane_path, not path.endswith("/"),
+                                    self._find_parameters(sane_path, parent_path, href))
+
+    def _find_parameters(self, sane_path: str, parent_path: str, href: str) -> dict:
+        # PostgreSQL text cannot hold NUL: such a name names nothing stored.
+        return {"paths": [sane_path, parent_path], "parent": parent_path, "href": href.replace("\x00", "/"),
+                "max_size": self.max_item_bytes}
+
     def _find(self, sane_path: str, parent_path: str, href: str, with_member: bool = True):
         """The collection or item at ``sane_path``, or None."""
         with_text = texts_wanted()
-        with self.connection() as conn:
-            # One query answers "is it a collection?", "is its parent one?" and, if so, "which
-            # member is it?" (PostgreSQL text cannot hold NUL: such a name names nothing stored).
-            query = (queries.COLLECTIONS_BY_PATHS if not with_member else
-                     queries.COLLECTIONS_AND_MEMBER_WITH_TEXT if with_text else queries.COLLECTIONS_AND_MEMBER)
-            rows = {r.path: r for r in conn.execute(query, {
-                "paths": [sane_path, parent_path], "parent": parent_path, "href": href.replace("\x00", "/"),
-                "max_size": self.max_item_bytes})} if sane_path else {}
+        looked_up = request_state.take_looked_up(sane_path, with_member) if sane_path else None
+        if looked_up is not None:  # by the login, in its statement (its own snapshot)
+            rows = {r.path: r for r in rows_from_json(looked_up)}
+            with_text = with_member
+        elif sane_path:
+            with self.connection() as conn:
+                # One query answers "is it a collection?", "is its parent one?" and, if so, "which
+                # member is it?".
+                query = (queries.COLLECTIONS_BY_PATHS if not with_member else
+                         queries.COLLECTIONS_AND_MEMBER_WITH_TEXT if with_text else queries.COLLECTIONS_AND_MEMBER)
+                rows = {r.path: r for r in conn.execute(
+                    query, self._find_parameters(sane_path, parent_path, href))}
+        else:
+            rows = {}
         row = rows.get(sane_path) if sane_path else _ROOT_ROW
         if row is not None:
             return Collection(self, row)
@@ -264,7 +326,8 @@ class Storage(storage.BaseStorage):
             return next(Collection(self, parent).get_multi([href]))[1]
         if parent is None or parent.m_id is None:
             return None
-        member = SimpleNamespace(**{name[2:]: value for name, value in parent._mapping.items() if name.startswith("m_")})
+        columns = parent._mapping if hasattr(parent, "_mapping") else vars(parent)
+        member = SimpleNamespace(**{name[2:]: value for name, value in columns.items() if name.startswith("m_")})
         # Read in this snapshot: GET's Schedule-Tag needs no second look (server.scheduling.tags).
         request_state.note_schedule_tag(sane_path, member.schedule_tag)
         return rows_to_items(Collection(self, parent), [member], {member.id: member.text} if with_text else None)[0]

@@ -35,7 +35,7 @@ class Rights(radicale_rights.BaseRights):
         memo = state.rights_memo if state is not None else {}
         key = (user, sane)
         if key not in memo:
-            with self._engine.connect() as conn:
+            with database.reading(self._engine) as conn:
                 access = access_of(conn, user, sane)
                 if len(parts) == 1 and access:
                     # Another user's home, read by their proxy (the principal, and a listing of what
