@@ -34,19 +34,19 @@ def key_of(user: str, url_path: str, depth: str, calendar_etag: str, body: bytes
 class Answers:
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._kept: OrderedDict[tuple, tuple[list[bytes], int]] = OrderedDict()
+        self._kept: OrderedDict[tuple, tuple[list[bytes], int, bool]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> Optional[tuple[list[bytes], int]]:
-        """(the answer's chunks, VEVENT lines its texts hold) or None."""
+    def get(self, key: tuple) -> Optional[tuple[list[bytes], int, bool]]:
+        """(the answer's chunks, VEVENT lines its texts hold, whether the chunks are gzipped) or None."""
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:
                 self._kept.move_to_end(key)
             return kept
 
-    def put(self, key: tuple, chunks: list[bytes], vevents: int) -> None:
+    def put(self, key: tuple, chunks: list[bytes], vevents: int, gzipped: bool = False) -> None:
         size = sum(len(chunk) for chunk in chunks)
         if size > min(MAX_ANSWER_BYTES, self.max_bytes):
             return
@@ -54,10 +54,10 @@ class Answers:
             old = self._kept.pop(key, None)
             if old is not None:
                 self._bytes -= sum(len(chunk) for chunk in old[0])
-            self._kept[key] = (list(chunks), vevents)
+            self._kept[key] = (list(chunks), vevents, gzipped)
             self._bytes += size
             while self._bytes > self.max_bytes:
-                _, (dropped, _) = self._kept.popitem(last=False)
+                _, (dropped, _, _) = self._kept.popitem(last=False)
                 self._bytes -= sum(len(chunk) for chunk in dropped)
 
     def clear(self) -> None:

@@ -183,7 +183,8 @@ class PlanerixApplication(radicale_app.Application):
             if any(chunks):
                 headers, chunks = compression.compress(headers, chunks)
                 if state.answer_to_keep is not None and status.startswith("207"):
-                    answer_cache.ANSWERS.put(state.answer_to_keep[0], chunks, state.answer_to_keep[1])
+                    gzipped = any(name.lower() == "content-encoding" for name, _ in headers)
+                    answer_cache.ANSWERS.put(state.answer_to_keep[0], chunks, state.answer_to_keep[1], gzipped)
             respond(status, headers, *exc_info)
             return chunks
         finally:

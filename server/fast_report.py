@@ -132,12 +132,12 @@ def _answer_key(app, environ, user: str, base_prefix: str, path: str, collection
                                parsed[0], app._encoding, state.gzip)
 
 
-def _kept_answer(app, kept: tuple[list[bytes], int], state, xml_request, request_info):
-    chunks, _ = kept  # kept only after its VEVENT count passed the limit
+def _kept_answer(app, kept: tuple[list[bytes], int, bool], state, xml_request, request_info):
+    chunks, _, gzipped = kept  # kept only after its VEVENT count passed the limit
     body = _Body(app._encoding)
     body.chunks = list(chunks)
     status, headers, body, logged = fast_listing._answer(app, body, xml_request, request_info, dav_header=False)
-    if state.gzip:
+    if gzipped:  # small answers are kept as they went: uncompressed (server.compression)
         headers["Content-Encoding"] = "gzip"
     return status, headers, body, logged
 

@@ -83,23 +83,31 @@ def test_asked_again_the_answer_is_kept_until_the_calendar_changes(user, written
 
 
 def test_gzip_and_identity_are_kept_apart_and_agree(user, written):
-    cal = user.mkcalendar("enc")
-    uid = f"e-{uuid.uuid4().hex[:6]}"
-    assert user.put(f"{cal}{uid}.ics", event(uid, start="20260106T100000Z", end="20260106T110000Z")).status_code == 201
-    answers = {}
-    for round_ in range(2):
-        for encoding in ("gzip", "identity"):
-            headers, body = raw_week(user, cal, encoding)
-            if encoding == "gzip":
-                assert headers.get("content-encoding") == "gzip"
-                body = gzip.decompress(body)
-            else:
-                assert "content-encoding" not in headers
-            assert int(headers["content-length"]) > 0
-            answers.setdefault(encoding, []).append(body)
-    assert len(written) == 2  # once per encoding
-    assert answers["gzip"][0] == answers["gzip"][1] == answers["identity"][0] == answers["identity"][1]
-    assert uid.encode() in answers["gzip"][0]
+    """Answers of 1 KiB and more go gzipped to clients accepting it, smaller ones as they are
+    (server.compression); kept, each goes again as it went the first time."""
+    big, small = user.mkcalendar("enc"), user.mkcalendar("small")
+    uids = [f"e-{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
+    for uid in uids:
+        assert user.put(f"{big}{uid}.ics", event(uid, start="20260106T100000Z", end="20260106T110000Z")).status_code == 201
+    assert user.put(f"{small}{uids[0]}.ics", event(uids[0], start="20260106T100000Z",
+                                                   end="20260106T110000Z")).status_code == 201
+    for cal, compressed in ((big, True), (small, False)):
+        written.clear()
+        answers = {}
+        for round_ in range(2):
+            for encoding in ("gzip", "identity"):
+                headers, body = raw_week(user, cal, encoding)
+                if encoding == "gzip" and compressed:
+                    assert headers.get("content-encoding") == "gzip"
+                    body = gzip.decompress(body)
+                else:
+                    assert "content-encoding" not in headers
+                assert int(headers["content-length"]) > 0
+                answers.setdefault(encoding, []).append(body)
+        assert len(written) == 2  # once per encoding
+        assert answers["gzip"][0] == answers["gzip"][1] == answers["identity"][0] == answers["identity"][1]
+        assert uids[0].encode() in answers["gzip"][0]
+        assert (len(answers["gzip"][0]) >= 1024) == compressed
 
 
 def test_rights_are_checked_before_a_kept_answer_is_served(engine, base_url, user, written):
