@@ -75,6 +75,11 @@ class Collection(storage.BaseCollection):
         return self._path
 
     @property
+    def owner(self) -> str:
+        """The account owning this collection (the first segment of its path): the key of its rows."""
+        return self._path.split("/", 1)[0]
+
+    @property
     def tag(self) -> str:
         return self._props.get("tag", "")
 
@@ -249,14 +254,15 @@ class Collection(storage.BaseCollection):
         """Delete one item (the one delete path: CalDAV and writes from outside it); False if
         there was none."""
         item_events.before_delete(conn, self.path, self.id, href)
-        if conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href}).first() is None:
+        if conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href, "owner": self.owner}).first() is None:
             return False
         self.record_removal(conn, href, self._bump(conn, 1))
         self.storage.prune_history(conn, self.id)
         return True
 
     def record_removal(self, conn, href: str, revision: int) -> None:
-        conn.execute(queries.INSERT_TOMBSTONE, {"cid": self.id, "href": href, "revision": revision})
+        conn.execute(queries.INSERT_TOMBSTONE, {"cid": self.id, "href": href, "revision": revision,
+                                                "owner": self.owner})
 
     def advance(self, revision: int, modified) -> None:
         """Take note of a revision the database assigned to a change of this collection."""

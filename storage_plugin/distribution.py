@@ -80,7 +80,6 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "mailbox_poll": Distributed("mailbox", "mailbox_poll"),
 }
 
-_NO_OWNER = "no owner column yet (the owner is the first segment of the collection's path): add it, filled from the path"
 _BY_ID = "keyed by a global id alone: make the primary key (key, id)"
 _LOOKUP = ("looked up by a secret's hash without knowing the owner: move the lookup to a reference "
            "table (hash → owner), keep (owner, hash) unique here")
@@ -88,25 +87,15 @@ _NO_ORG = "no organisation_id column yet: add it, copied from the parent row"
 
 # (table, constraint or unique index, or "column" when the key column itself is missing) → why.
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("collection", "column"): _NO_OWNER,
-    ("collection", "collection_pkey"): _BY_ID,
-    ("collection", "collection_path_key"): "unique path: becomes (owner, path) with the owner column",
-    ("item", "column"): _NO_OWNER,
-    ("item", "item_pkey"): _BY_ID,
-    ("item", "item_collection_id_href_key"): "becomes (owner, collection_id, href) with the owner column",
-    ("item_occurrence", "column"): _NO_OWNER,
-    ("tombstone", "column"): _NO_OWNER,
-    ("tombstone", "tombstone_pkey"): "becomes (owner, collection_id, href) with the owner column",
-    ("feed_subscription", "feed_subscription_pkey"): _BY_ID,
-    ("feed_subscription", "feed_subscription_collection_id_key"): "becomes (owner, collection_id)",
+    ("collection", "collection_id_key"): (
+        "calendar_share (a reference table), share_view (keyed by the sharee) and published_feed refer to "
+        "a collection by id alone, and Citus keeps no foreign key from a reference table or across keys: "
+        "delete their rows with the collection instead of by a foreign key, or refer by (id, owner)"),
     ("published_feed", "published_feed_pkey"): _BY_ID,
     ("published_feed", "published_feed_token_hash_key"): _LOOKUP,
     ("api_token", "api_token_pkey"): _BY_ID,
     ("api_token", "api_token_secret_sha256_key"): _LOOKUP,
     ("web_session", "web_session_pkey"): _LOOKUP,
-    ("schedule_job", "schedule_job_pkey"): _BY_ID + "; recipient_account is empty for external "
-                                           "recipients: those jobs need the sender as key",
-    ("email_job", "email_job_pkey"): _BY_ID,
     ("calendar_resource", "calendar_resource_pkey"): _BY_ID,
     ("calendar_resource", "calendar_resource_account_key"): "a resource's account is unique across "
                                                             "organisations: look it up in a reference table",

@@ -28,7 +28,7 @@ _LINKED_ITEM = text("""
            array_agg(l.weight ORDER BY l.target_kind, l.target_id) AS weights
     FROM item i JOIN item_link l ON l.item_id = i.id
     WHERE i.collection_id = :cid AND i.href = :href
-    GROUP BY i.id""")
+    GROUP BY i.id, i.owner""")
 
 
 def _goal_ids(found: Iterable[links.Link]) -> list[str]:

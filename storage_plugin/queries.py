@@ -44,9 +44,9 @@ COLLECTIONS_AND_MEMBER_WITH_TEXT = _collections_and_member(f"{ITEM_META_COLUMNS}
 CHILD_COLLECTIONS = text(
     f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE parent_path = :path AND path <> '' ORDER BY path")
 INSERT_COLLECTION = text(
-    f"INSERT INTO collection (path, parent_path, tag, props) "
-    f"VALUES (:path, :parent_path, :tag, CAST(:props AS jsonb)) "
-    f"ON CONFLICT (path) DO NOTHING RETURNING {COLLECTION_COLUMNS}")
+    f"INSERT INTO collection (path, parent_path, tag, props, owner) "
+    f"VALUES (:path, :parent_path, :tag, CAST(:props AS jsonb), split_part(:path, '/', 1)) "
+    f"ON CONFLICT (path, owner) DO NOTHING RETURNING {COLLECTION_COLUMNS}")
 SET_COLLECTION_PROPS = text(
     "UPDATE collection SET props = CAST(:props AS jsonb), tag = :tag, "
     "revision = revision + 1, modified = now() WHERE id = :id RETURNING revision, modified")
@@ -101,20 +101,22 @@ WRITE_ITEMS = text(
     "  AS t(href, uid, component, etag, text_etag, text, series_start, series_end, expanded_until,"
     "       summary, status, percent_complete, due, schedule_tag, n)),"
     " revision AS ("
-    "  UPDATE collection SET revision = revision + :count, modified = now() WHERE id = :cid"
+    "  UPDATE collection SET revision = revision + :count, modified = now()"
+    "  WHERE id = :cid AND owner = :owner"
     "  RETURNING revision - :count AS before, modified),"
     " old AS ("
     "  SELECT id, href, uid, component, etag, series_start, series_end, modified, text FROM item"
-    "  WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[]))),"
+    "  WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[])) AND owner = :owner),"
     " written AS ("
     "  INSERT INTO item (collection_id, href, uid, component, etag, text_etag, text, series_start,"
     "                    series_end, expanded_until, revision, summary, status, percent_complete, due,"
-    "                    schedule_tag)"
+    "                    schedule_tag, owner)"
     "  SELECT :cid, input.href, input.uid, input.component, input.etag, input.text_etag, input.text,"
     "         input.series_start, input.series_end, input.expanded_until, revision.before + input.n,"
-    "         input.summary, input.status, input.percent_complete, input.due, input.schedule_tag"
+    "         input.summary, input.status, input.percent_complete, input.due, input.schedule_tag,"
+    "         CAST(:owner AS text)"
     "  FROM input CROSS JOIN revision"
-    "  ON CONFLICT (collection_id, href) DO UPDATE SET uid = EXCLUDED.uid,"
+    "  ON CONFLICT (collection_id, href, owner) DO UPDATE SET uid = EXCLUDED.uid,"
     "    component = EXCLUDED.component, etag = EXCLUDED.etag, text_etag = EXCLUDED.text_etag,"
     "    text = EXCLUDED.text, series_start = EXCLUDED.series_start, series_end = EXCLUDED.series_end,"
     "    expanded_until = EXCLUDED.expanded_until, revision = EXCLUDED.revision, modified = now(),"
@@ -125,32 +127,46 @@ WRITE_ITEMS = text(
     " numbered AS (SELECT written.*, input.n FROM written JOIN input ON input.href = written.href),"
     " cleared AS (DELETE FROM item_occurrence WHERE item_id IN (SELECT id FROM old)),"
     " indexed AS ("
-    "  INSERT INTO item_occurrence (item_id, collection_id, span, surrounds, fbtype)"
-    "  SELECT numbered.id, :cid, int8range(t.s, t.e), t.surrounds, t.fbtype"
+    "  INSERT INTO item_occurrence (item_id, collection_id, span, surrounds, fbtype, owner)"
+    "  SELECT numbered.id, :cid, int8range(t.s, t.e), t.surrounds, t.fbtype, CAST(:owner AS text)"
     "  FROM unnest(CAST(:occurrence_of AS bigint[]), CAST(:starts AS bigint[]), CAST(:ends AS bigint[]),"
     "              CAST(:surrounds AS boolean[]), CAST(:fbtypes AS \"char\"[])) AS t(n, s, e, surrounds, fbtype)"
     "  JOIN numbered ON numbered.n = t.n),"
     " unlinked AS (DELETE FROM item_link WHERE item_id IN (SELECT id FROM old)),"
     " linked AS ("
     "  INSERT INTO item_link (item_id, target_kind, target_id, weight, completion, owner)"
-    "  SELECT numbered.id, l.kind, l.target, l.weight, l.completion, CAST(:link_owner AS text)"
+    "  SELECT numbered.id, l.kind, l.target, l.weight, l.completion, CAST(:owner AS text)"
     "  FROM unnest(CAST(:link_of AS bigint[]), CAST(:link_kinds AS text[]), CAST(:link_targets AS text[]),"
     "              CAST(:link_weights AS float8[]), CAST(:link_completion AS float8[]))"
     "    AS l(n, kind, target, weight, completion)"
     "  JOIN numbered ON numbered.n = l.n),"
-    " untombed AS (DELETE FROM tombstone WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[])))"
+    " untombed AS (DELETE FROM tombstone"
+    "  WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[])) AND owner = :owner)"
     " SELECT numbered.id AS new_id, numbered.modified AS new_modified, numbered.etag AS new_etag,"
     "        numbered.revision AS new_revision, revision.modified AS collection_modified, old.*"
     " FROM numbered CROSS JOIN revision LEFT JOIN old ON old.href = numbered.href"
     " ORDER BY numbered.n")
-DELETE_ITEM = text("DELETE FROM item WHERE collection_id = :cid AND href = :href RETURNING id")
-DELETE_ALL_ITEMS = text("DELETE FROM item WHERE collection_id = :cid RETURNING href")
+DELETE_ITEM = text("DELETE FROM item WHERE collection_id = :cid AND href = :href AND owner = :owner RETURNING id")
+DELETE_ALL_ITEMS = text("DELETE FROM item WHERE collection_id = :cid AND owner = :owner RETURNING href")
+# The owner's change (a move into a calendar shared by another) cascades to the item's
+# occurrences and links (their foreign keys, migration 0023).
 MOVE_ITEM = text(
-    "UPDATE item SET collection_id = :to_cid, href = :to_href, revision = :revision, modified = now() "
-    "WHERE id = :id RETURNING modified")
+    "UPDATE item SET collection_id = :to_cid, href = :to_href, owner = :to_owner, revision = :revision,"
+    " modified = now() WHERE id = :id AND owner = :owner RETURNING modified")
+# An item's goal links, taken off before it moves to another owner and put back after, so that
+# the totals (kept per owner by the item_link_count trigger) move with them.
+TAKE_LINKS = text(
+    "DELETE FROM item_link WHERE item_id = :id AND owner = :owner"
+    " RETURNING target_kind, target_id, weight, completion")
+PUT_LINKS = text(
+    "INSERT INTO item_link (item_id, target_kind, target_id, weight, completion, owner)"
+    " SELECT CAST(:id AS bigint), l.kind, l.target, l.weight, l.completion, CAST(:owner AS text)"
+    " FROM unnest(CAST(:kinds AS text[]), CAST(:targets AS text[]), CAST(:weights AS float8[]),"
+    "             CAST(:completions AS float8[])) AS l(kind, target, weight, completion)")
 
 # -- occurrences (the time-range index) ------------------------------------
-MOVE_OCCURRENCES = text("UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id")
+MOVE_OCCURRENCES = text(
+    "UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id AND owner = :owner")
 
 def _items_in_window(hit: str, where: str = "", columns: str = ITEM_META_COLUMNS):
     """Items with an occurrence matching the window (``hit``, on ``o``) are exact
@@ -217,10 +233,10 @@ def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool, ren
 
 
 # -- sync history ----------------------------------------------------------
-DELETE_TOMBSTONE = text("DELETE FROM tombstone WHERE collection_id = :cid AND href = :href")
+DELETE_TOMBSTONE = text("DELETE FROM tombstone WHERE collection_id = :cid AND href = :href AND owner = :owner")
 INSERT_TOMBSTONE = text(
-    "INSERT INTO tombstone (collection_id, href, revision) VALUES (:cid, :href, :revision) "
-    "ON CONFLICT (collection_id, href) DO UPDATE SET revision = EXCLUDED.revision, deleted_at = now()")
+    "INSERT INTO tombstone (collection_id, href, revision, owner) VALUES (:cid, :href, :revision, :owner) "
+    "ON CONFLICT (collection_id, href, owner) DO UPDATE SET revision = EXCLUDED.revision, deleted_at = now()")
 PRUNE_TOMBSTONES = text(
     "WITH pruned AS ("
     "  DELETE FROM tombstone WHERE collection_id = :cid"

@@ -45,14 +45,16 @@ _INSERT_JOB = sa.text("""
     VALUES (:sender, :recipient, :account, :method, :uid, :itip,
             now() + make_interval(secs => :grace)) RETURNING id""")
 _PENDING = sa.text("SELECT recipient_account FROM schedule_job WHERE id = :id AND done IS NULL")
-_TAKE = sa.text("SELECT * FROM schedule_job WHERE id = :id AND done IS NULL FOR UPDATE SKIP LOCKED")
+_TAKE = sa.text("SELECT * FROM schedule_job WHERE id = :id AND recipient_account = :account AND done IS NULL"
+                 " FOR UPDATE SKIP LOCKED")
 _FINISH = sa.text("UPDATE schedule_job SET done = now(), last_status = :status, lease_owner = NULL, "
-                  "lease_until = NULL, attempts = attempts + 1 WHERE id = :id")
+                  "lease_until = NULL, attempts = attempts + 1 WHERE id = :id AND recipient_account = :account")
 _FAILED = sa.text("""
     UPDATE schedule_job SET attempts = attempts + 1, last_status = :status, lease_owner = NULL,
            lease_until = NULL, next_run = now() + make_interval(secs => :delay),
            done = CASE WHEN attempts + 1 >= :max_attempts THEN now() END
-    WHERE id = :id AND done IS NULL""")
+    WHERE id = :id AND recipient_account = :account AND done IS NULL""")
+_ATTEMPTS = sa.text("SELECT attempts FROM schedule_job WHERE id = :id AND recipient_account = :account")
 _CLAIM_DUE = sa.text("""
     WITH due AS (
         SELECT id FROM schedule_job
@@ -238,18 +240,17 @@ def deliver(storage: "Storage", job_id: int) -> list[int]:
     try:
         with storage.acquire_lock("w", account, path=f"/{account}/"):
             with storage.connection() as conn:
-                job = conn.execute(_TAKE, {"id": job_id}).first()
+                job = conn.execute(_TAKE, {"id": job_id, "account": account}).first()
                 if job is None:  # done meanwhile, or being delivered by another process
                     return []
                 queued, status = _apply(storage, conn, job)
-                conn.execute(_FINISH, {"id": job_id, "status": status})
+                conn.execute(_FINISH, {"id": job_id, "account": account, "status": status})
                 return queued
     except Exception as e:
         logger.warning("delivering scheduling job %s failed: %s", job_id, e, exc_info=True)
         with storage.engine.begin() as conn:
-            attempts = conn.execute(sa.text("SELECT attempts FROM schedule_job WHERE id = :id"),
-                                    {"id": job_id}).scalar() or 0
-            conn.execute(_FAILED, {"id": job_id, "status": f"5.1;{type(e).__name__}: {e}"[:500],
+            attempts = conn.execute(_ATTEMPTS, {"id": job_id, "account": account}).scalar() or 0
+            conn.execute(_FAILED, {"id": job_id, "account": account, "status": f"5.1;{type(e).__name__}: {e}"[:500],
                                    "delay": min(GRACE_SECONDS * 2 ** attempts, 3600),
                                    "max_attempts": MAX_ATTEMPTS})
         return []

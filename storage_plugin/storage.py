@@ -303,7 +303,7 @@ class Storage(storage.BaseStorage):
                                         {"cid": collection.id, "max_size": None}).all()
                 old_items = {i.href: i for i in rows_to_items(collection, old_rows,
                                                               {r.id: r.text for r in old_rows})}
-                conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id})
+                conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id, "owner": collection.owner})
             new_hrefs = self._store_new_items(conn, collection, list(items or ()), props.get("tag"))
             removed = [h for h in old_items if h not in set(new_hrefs)]
             if removed:
@@ -433,7 +433,7 @@ class Storage(storage.BaseStorage):
             columns["link_weights"].extend(link.weight for link in indexed.links)
             columns["link_completion"].extend([shown.completion] * len(indexed.links))
         rows = conn.execute(queries.WRITE_ITEMS, {
-            "cid": collection.id, "count": len(writes), "link_owner": account,  # whose tasks count (0005)
+            "cid": collection.id, "count": len(writes), "owner": account,  # the rows' key, whose tasks count
             **columns}).all()
         collection.advance(rows[-1].new_revision, rows[-1].collection_modified)
         done = []
@@ -460,12 +460,22 @@ class Storage(storage.BaseStorage):
         to_collection.check_writable()
         to_collection.check_client_may_store()
         to_collection._check_component_allowed(item)
+        owner, to_owner = source.owner, to_collection.owner
         with self.atomic() as conn:
-            conn.execute(queries.DELETE_ITEM, {"cid": to_collection.id, "href": to_href})
-            conn.execute(queries.MOVE_ITEM, {"id": item.item_id, "to_cid": to_collection.id,
-                                             "to_href": to_href, "revision": to_collection._bump(conn, 1)})
-            conn.execute(queries.MOVE_OCCURRENCES, {"item_id": item.item_id, "to_cid": to_collection.id})
-            conn.execute(queries.DELETE_TOMBSTONE, {"cid": to_collection.id, "href": to_href})
+            conn.execute(queries.DELETE_ITEM, {"cid": to_collection.id, "href": to_href, "owner": to_owner})
+            links = conn.execute(queries.TAKE_LINKS, {"id": item.item_id, "owner": owner}).all() \
+                if to_owner != owner else []
+            conn.execute(queries.MOVE_ITEM, {"id": item.item_id, "owner": owner, "to_owner": to_owner,
+                                             "to_cid": to_collection.id, "to_href": to_href,
+                                             "revision": to_collection._bump(conn, 1)})
+            conn.execute(queries.MOVE_OCCURRENCES, {"item_id": item.item_id, "owner": to_owner,
+                                                    "to_cid": to_collection.id})
+            if links:
+                kinds, targets, weights, completions = (list(column) for column in zip(*links))
+                conn.execute(queries.PUT_LINKS, {"id": item.item_id, "owner": to_owner, "kinds": kinds,
+                                                 "targets": targets, "weights": weights,
+                                                 "completions": completions})
+            conn.execute(queries.DELETE_TOMBSTONE, {"cid": to_collection.id, "href": to_href, "owner": to_owner})
             if not (source.id == to_collection.id and item.href == to_href):
                 source.record_removal(conn, item.href, source._bump(conn, 1))
 
