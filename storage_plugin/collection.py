@@ -46,6 +46,11 @@ def row_from_json(data: dict) -> SimpleNamespace:
     return SimpleNamespace(**{**data, "modified": datetime.fromisoformat(data["modified"])})
 
 
+def path_owner(sane_path: str) -> str:
+    """The account owning a collection at ``sane_path`` (no leading slash): its first segment."""
+    return sane_path.split("/", 1)[0]
+
+
 def check_name_length(what: str, name: str) -> None:
     size = len(name.encode("utf-8"))
     if size > MAX_NAME_BYTES:
@@ -77,7 +82,7 @@ class Collection(storage.BaseCollection):
     @property
     def owner(self) -> str:
         """The account owning this collection (the first segment of its path): the key of its rows."""
-        return self._path.split("/", 1)[0]
+        return path_owner(self._path)
 
     @property
     def tag(self) -> str:
@@ -113,7 +118,7 @@ class Collection(storage.BaseCollection):
             if self.kind == "schedule-inbox":
                 inbox_availability.write(conn, self._path, props)
             row = conn.execute(queries.SET_COLLECTION_PROPS, {
-                "id": self.id, "props": json.dumps(props), "tag": props.get("tag") or None}).one()
+                "id": self.id, "owner": self.owner, "props": json.dumps(props), "tag": props.get("tag") or None}).one()
         self._props = props
         self.advance(row.revision, row.modified)
 
@@ -124,7 +129,8 @@ class Collection(storage.BaseCollection):
         with_text = texts_wanted()
         query = queries.ITEMS_WITH_TEXT_OF_COLLECTION if with_text else queries.ITEMS_OF_COLLECTION
         with self.storage.connection() as conn:
-            rows = conn.execute(query, {"cid": self.id, "max_size": self.storage.max_item_bytes}).all()
+            rows = conn.execute(query, {"cid": self.id, "owner": self.owner,
+                                        "max_size": self.storage.max_item_bytes}).all()
         return rows_to_items(self, rows, {row.id: row.text for row in rows} if with_text else None)
 
     def iter_member_rows(self) -> Iterator:
@@ -132,7 +138,8 @@ class Collection(storage.BaseCollection):
         in ``get_all``'s order, read in batches; for listings that need no item objects
         (``server.fast_listing``)."""
         with self.storage.connection() as conn:
-            yield from conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": self.id, "max_size": self.storage.max_item_bytes},
+            yield from conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": self.id, "owner": self.owner,
+                                                                  "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[Tuple[str, Optional[StoredItem]]]:
@@ -151,7 +158,7 @@ class Collection(storage.BaseCollection):
         # PostgreSQL text cannot hold NUL: a name with one (a multiget href) names nothing stored.
         storable = [href for href in hrefs if "\x00" not in href]
         with self.storage.connection() as conn:
-            return conn.execute(query, {"cid": self.id, "hrefs": storable,
+            return conn.execute(query, {"cid": self.id, "owner": self.owner, "hrefs": storable,
                                         "max_size": self.storage.max_item_bytes}).all()
 
     def get_filtered(self, filters) -> Iterator[Tuple[StoredItem, bool]]:
@@ -179,7 +186,8 @@ class Collection(storage.BaseCollection):
                 texts = {row.id: row.text for row in rows}
             else:
                 wanted = [row.id for row in rows if not (simple and row.exact)]
-                texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
+                texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted, "owner": self.owner}).all()) \
+                    if wanted else {}
         return [(row, simple and row.exact, texts.get(row.id)) for row in rows]
 
     def render_filtered(self, filters, parts: list[str], slots: list[str]) -> Optional[rendered.Rendered]:
@@ -211,7 +219,7 @@ class Collection(storage.BaseCollection):
             window = "all"
         else:
             window = "range" if start < end else "inverted"
-        params = {"cid": self.id, "component": tag, "start": start, "end": end,
+        params = {"cid": self.id, "owner": self.owner, "component": tag, "start": start, "end": end,
                   "max_size": self.storage.max_item_bytes, "non_ascii": indexed_filters.NON_ASCII_PATTERN,
                   **{f"uid{n}": test.text for n, test in enumerate(uid_tests)},
                   **{f"uid{n}_pattern": indexed_filters.contains_pattern(test.text)
@@ -220,7 +228,7 @@ class Collection(storage.BaseCollection):
 
     def has_uid(self, uid: str) -> bool:
         with self.storage.connection() as conn:
-            return bool(conn.execute(queries.HAS_UID, {"cid": self.id, "uid": uid,
+            return bool(conn.execute(queries.HAS_UID, {"cid": self.id, "owner": self.owner, "uid": uid,
                                                       "max_size": self.storage.max_item_bytes}).scalar())
 
     # -- writes ---------------------------------------------------------------
@@ -244,7 +252,7 @@ class Collection(storage.BaseCollection):
                 403, "D:need-privileges", f"the {self.kind} belongs to the account and cannot be deleted")
         with self.storage.atomic() as conn:
             if href is None:
-                conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path})
+                conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path, "owner": self.owner})
                 return
             scheduling.before_delete(self.storage, conn, self, href)
             if not self.remove_item(conn, href):
@@ -257,7 +265,7 @@ class Collection(storage.BaseCollection):
         if conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href, "owner": self.owner}).first() is None:
             return False
         self.record_removal(conn, href, self._bump(conn, 1))
-        self.storage.prune_history(conn, self.id)
+        self.storage.prune_history(conn, self)
         return True
 
     def record_removal(self, conn, href: str, revision: int) -> None:
@@ -271,7 +279,7 @@ class Collection(storage.BaseCollection):
     def _bump(self, conn, count: int) -> int:
         """Reserve ``count`` revisions; returns the first. Each change gets its own,
         so a sync truncated by DAV:limit can continue exactly where it stopped."""
-        row = conn.execute(queries.BUMP_REVISION, {"id": self.id, "count": count}).one()
+        row = conn.execute(queries.BUMP_REVISION, {"id": self.id, "owner": self.owner, "count": count}).one()
         self.advance(row.revision, row.modified)
         return row.revision - count + 1
 
@@ -309,7 +317,7 @@ class Collection(storage.BaseCollection):
         state = request_state.current()
         limit = state.sync_limit if state else None
         with self.storage.connection() as conn:
-            current = conn.execute(queries.COLLECTION_REVISION, {"id": self.id}).one()
+            current = conn.execute(queries.COLLECTION_REVISION, {"id": self.id, "owner": self.owner}).one()
         since = (sync_token.parse(old_token, self.id, current.revision, current.history_floor)
                  if old_token else None)
         if limit is None:
@@ -328,11 +336,12 @@ class Collection(storage.BaseCollection):
         """Changes after revision ``since`` (all members when None), oldest change first."""
         with self.storage.connection() as conn:
             if since is None:
-                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "limit": limit,
+                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "owner": self.owner, "limit": limit,
                                                              "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
             else:
-                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "since": since, "limit": limit,
+                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "owner": self.owner, "since": since,
+                                                           "limit": limit,
                                                            "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
             yield from rows

@@ -65,11 +65,13 @@ _CLAIM_DUE = sa.text("""
 _PRUNE = sa.text("DELETE FROM schedule_job WHERE done < now() - make_interval(days => :days)")
 # The object with a UID anywhere in an account's home (its calendars, not the inbox or outbox).
 _BY_UID_IN_HOME = sa.text(f"""
-    SELECT c.path, i.href, i.text FROM item i JOIN collection c ON c.id = i.collection_id
-    WHERE c.parent_path = :home AND c.kind = 'normal' AND c.tag = 'VCALENDAR' AND i.uid = :uid
+    SELECT c.path, i.href, i.text FROM item i JOIN collection c ON c.id = i.collection_id AND c.owner = i.owner
+    WHERE c.parent_path = :home AND c.owner = :home AND i.owner = :home AND c.kind = 'normal'
+      AND c.tag = 'VCALENDAR' AND i.uid = :uid
     ORDER BY c.path <> :default, c.path, i.href LIMIT 1""")
-_OLD_TEXT = sa.text("SELECT text FROM item WHERE collection_id = :cid AND href = :href")
-_SCHEDULE_TAG = sa.text("SELECT schedule_tag FROM item WHERE collection_id = :cid AND href = :href")
+_OLD_TEXT = sa.text("SELECT text FROM item WHERE collection_id = :cid AND href = :href AND owner = :owner")
+_SCHEDULE_TAG = sa.text("SELECT schedule_tag FROM item WHERE collection_id = :cid AND href = :href"
+                        " AND owner = :owner")
 
 
 def _active() -> Optional[request_state.RequestState]:
@@ -133,7 +135,7 @@ def check_schedule_tag(conn, collection: "Collection", href: str) -> None:
     state = request_state.current()
     if state is None or state.if_schedule_tag_match is None:
         return
-    stored = conn.execute(_SCHEDULE_TAG, {"cid": collection.id, "href": href}).scalar()
+    stored = conn.execute(_SCHEDULE_TAG, {"cid": collection.id, "owner": collection.owner, "href": href}).scalar()
     if stored is None or f'"{stored}"' != state.if_schedule_tag_match.strip():
         raise request_state.StorageRejection(
             412, None, f"the Schedule-Tag is {f'{chr(34)}{stored}{chr(34)}' if stored else 'absent'}, not "
@@ -148,7 +150,7 @@ def before_write(storage: "Storage", conn, collection: "Collection", href: str,
     text = item.serialize()
     if state is None or not _may_schedule(collection) or "ORGANIZER" not in text:
         return item
-    old_text = conn.execute(_OLD_TEXT, {"cid": collection.id, "href": href}).scalar()
+    old_text = conn.execute(_OLD_TEXT, {"cid": collection.id, "owner": collection.owner, "href": href}).scalar()
     owner = collection.path.split("/", 1)[0]
     own = own_addresses(conn, owner)
     new, old = itip.parse(text), itip.parse(old_text) if old_text else None
@@ -180,7 +182,7 @@ def before_delete(storage: "Storage", conn, collection: "Collection", href: str)
     state = _active()
     if state is None or not _may_schedule(collection):
         return
-    old_text = conn.execute(_OLD_TEXT, {"cid": collection.id, "href": href}).scalar()
+    old_text = conn.execute(_OLD_TEXT, {"cid": collection.id, "owner": collection.owner, "href": href}).scalar()
     if not old_text or "ORGANIZER" not in old_text:
         return
     old = itip.parse(old_text)
@@ -324,7 +326,8 @@ def queue_reply(storage: "Storage", conn, account: str, reply: Optional[itip.Mes
 def _collection(storage: "Storage", conn, path: str) -> "Collection":
     from storage_plugin.collection import Collection
 
-    return Collection(storage, conn.execute(queries.COLLECTION_BY_PATH, {"path": path}).one())
+    return Collection(storage, conn.execute(queries.COLLECTION_BY_PATH,
+                                            {"path": path, "owner": path.split("/", 1)[0]}).one())
 
 
 def _store(storage: "Storage", conn, path: str, href: Optional[str], uid: str, text: str) -> None:
@@ -332,7 +335,8 @@ def _store(storage: "Storage", conn, path: str, href: Optional[str], uid: str, t
     item = _prepared(storage, text, path)
     if href is None:  # named as clients name objects (<UID>.ics) when that name is free
         href = f"{uid}.ics"
-        taken = conn.execute(queries.ITEMS_BY_HREF, {"cid": collection.id, "hrefs": [href], "max_size": None}).first()
+        taken = conn.execute(queries.ITEMS_BY_HREF, {"cid": collection.id, "owner": collection.owner,
+                                                     "hrefs": [href], "max_size": None}).first()
         if taken is not None or not pathutils.is_safe_path_component(href) or len(href.encode()) > 255:
             href = f"{uuid.uuid4().hex}.ics"
     storage.write_item(conn, collection, href, item)
@@ -340,7 +344,7 @@ def _store(storage: "Storage", conn, path: str, href: Optional[str], uid: str, t
 
 def _store_in_inbox(storage: "Storage", conn, account: str, text: str) -> None:
     path = f"{account}/{directory.INBOX}"
-    if conn.execute(queries.COLLECTION_BY_PATH, {"path": path}).first() is None:
+    if conn.execute(queries.COLLECTION_BY_PATH, {"path": path, "owner": account}).first() is None:
         return
     collection = _collection(storage, conn, path)
     storage.write_item(conn, collection, f"{uuid.uuid4().hex}.ics", _prepared(storage, text, path))

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from storage_plugin import (database, directory, freebusy, item_events, links, occurrences, pooler,
                             queries, request_state, scheduling, time_bounds)
 from storage_plugin.bounds import budget, ical_scan
-from storage_plugin.collection import Collection, check_name_length, texts_wanted
+from storage_plugin.collection import Collection, check_name_length, path_owner, texts_wanted
 from storage_plugin.items import StoredItem, from_row, rows_to_items
 
 logger = logging.getLogger("planerix.storage")
@@ -254,7 +254,7 @@ class Storage(storage.BaseStorage):
             query = (queries.COLLECTIONS_BY_PATHS if not with_member else
                      queries.COLLECTIONS_AND_MEMBER_WITH_TEXT if with_text else queries.COLLECTIONS_AND_MEMBER)
             rows = {r.path: r for r in conn.execute(query, {
-                "paths": [sane_path, parent_path], "parent": parent_path, "href": href.replace("\x00", "/"),
+                "paths": [sane_path, parent_path], "owner": path_owner(sane_path), "parent": parent_path, "href": href.replace("\x00", "/"),
                 "max_size": self.max_item_bytes})} if sane_path else {}
         row = rows.get(sane_path) if sane_path else _ROOT_ROW
         if row is not None:
@@ -272,8 +272,9 @@ class Storage(storage.BaseStorage):
     def child_collections(self, collection: Collection) -> list[Collection]:
         """The collections directly below ``collection``, in ``discover``'s order."""
         with self.connection() as conn:
-            return [Collection(self, r) for r in
-                    conn.execute(queries.CHILD_COLLECTIONS, {"path": collection.path})]
+            rows = conn.execute(queries.CHILD_COLLECTIONS, {"path": collection.path, "owner": collection.owner}) \
+                if collection.path else conn.execute(queries.HOMES)
+            return [Collection(self, r) for r in rows]
 
     # -- writes -------------------------------------------------------------------
     def create_collection(self, href: str, items=None, props=None):
@@ -285,7 +286,7 @@ class Storage(storage.BaseStorage):
         for item in items or ():
             check_name_length("UID", item.uid)
         with self.atomic() as conn:
-            row = conn.execute(queries.COLLECTION_BY_PATH, {"path": sane_path}).first()
+            row = conn.execute(queries.COLLECTION_BY_PATH, {"path": sane_path, "owner": path_owner(sane_path)}).first()
             if row is not None and props is None and items is None:
                 return Collection(self, row), {}, []
             self._create_ancestors(conn, sane_path)
@@ -300,7 +301,7 @@ class Storage(storage.BaseStorage):
                 collection = Collection(self, row)
                 collection.set_meta(props)
                 old_rows = conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION,
-                                        {"cid": collection.id, "max_size": None}).all()
+                                        {"cid": collection.id, "owner": collection.owner, "max_size": None}).all()
                 old_items = {i.href: i for i in rows_to_items(collection, old_rows,
                                                               {r.id: r.text for r in old_rows})}
                 conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id, "owner": collection.owner})
@@ -316,7 +317,8 @@ class Storage(storage.BaseStorage):
     def _create_ancestors(self, conn: Connection, sane_path: str) -> None:
         parent = posixpath.dirname(sane_path)
         missing = []
-        while parent and conn.execute(queries.COLLECTION_BY_PATH, {"path": parent}).first() is None:
+        while parent and conn.execute(queries.COLLECTION_BY_PATH,
+                                      {"path": parent, "owner": path_owner(parent)}).first() is None:
             missing.append(parent)
             parent = posixpath.dirname(parent)
         for path in reversed(missing):
@@ -479,8 +481,9 @@ class Storage(storage.BaseStorage):
             if not (source.id == to_collection.id and item.href == to_href):
                 source.record_removal(conn, item.href, source._bump(conn, 1))
 
-    def prune_history(self, conn: Connection, collection_id: int) -> None:
-        conn.execute(queries.PRUNE_TOMBSTONES, {"cid": collection_id, "days": self.history_days})
+    def prune_history(self, conn: Connection, collection: Collection) -> None:
+        conn.execute(queries.PRUNE_TOMBSTONES, {"cid": collection.id, "owner": collection.owner,
+                                                "days": self.history_days})
 
     # -- maintenance --------------------------------------------------------------
     def verify(self) -> bool:
