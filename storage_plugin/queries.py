@@ -50,7 +50,7 @@ CHILD_COLLECTIONS = text(
 HOMES = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE parent_path = '' AND path <> '' ORDER BY path")
 INSERT_COLLECTION = text(
     f"INSERT INTO collection (path, parent_path, tag, props, owner) "
-    f"VALUES (:path, :parent_path, :tag, CAST(:props AS jsonb), split_part(:path, '/', 1)) "
+    f"VALUES (:path, :parent_path, :tag, CAST(:props AS jsonb), :owner) "
     f"ON CONFLICT (path, owner) DO NOTHING RETURNING {COLLECTION_COLUMNS}")
 SET_COLLECTION_PROPS = text(
     "UPDATE collection SET props = CAST(:props AS jsonb), tag = :tag, "

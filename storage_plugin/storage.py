@@ -293,7 +293,7 @@ class Storage(storage.BaseStorage):
             props = dict(radicale_item.check_and_sanitize_props(dict(props or {})))
             if row is None:
                 row = conn.execute(queries.INSERT_COLLECTION, {
-                    "path": sane_path, "parent_path": posixpath.dirname(sane_path),
+                    "path": sane_path, "owner": path_owner(sane_path), "parent_path": posixpath.dirname(sane_path),
                     "tag": props.get("tag") or None, "props": json.dumps(props)}).one()
                 collection = Collection(self, row)
                 old_items: dict[str, StoredItem] = {}
@@ -323,7 +323,8 @@ class Storage(storage.BaseStorage):
             parent = posixpath.dirname(parent)
         for path in reversed(missing):
             conn.execute(queries.INSERT_COLLECTION, {
-                "path": path, "parent_path": posixpath.dirname(path), "tag": None, "props": "{}"})
+                "path": path, "owner": path_owner(path), "parent_path": posixpath.dirname(path), "tag": None,
+                "props": "{}"})
 
     def _store_new_items(self, conn, collection: Collection, items: list, tag: Optional[str]) -> list[str]:
         if not items or tag not in ("VCALENDAR", "VADDRESSBOOK"):
@@ -408,7 +409,6 @@ class Storage(storage.BaseStorage):
         return done
 
     def _write_batch(self, conn: Connection, collection: Collection, writes: Sequence[ItemWrite]):
-        account = collection.path.split("/", 1)[0]
         columns: dict[str, list] = {name: [] for name in _WRITE_COLUMNS}
         for n, write in enumerate(writes, 1):
             indexed = write.item
@@ -435,7 +435,7 @@ class Storage(storage.BaseStorage):
             columns["link_weights"].extend(link.weight for link in indexed.links)
             columns["link_completion"].extend([shown.completion] * len(indexed.links))
         rows = conn.execute(queries.WRITE_ITEMS, {
-            "cid": collection.id, "count": len(writes), "owner": account,  # the rows' key, whose tasks count
+            "cid": collection.id, "count": len(writes), "owner": collection.owner,  # the rows' key, whose tasks count
             **columns}).all()
         collection.advance(rows[-1].new_revision, rows[-1].collection_modified)
         done = []
