@@ -40,11 +40,12 @@ LEASE_SECONDS = 60
 MAX_ATTEMPTS = 8
 KEEP_DONE_DAYS = 7
 
+# A job is named by its key, (id, recipient_account): its delivery touches the recipient's data only.
+JobKey = tuple[int, str]
 _INSERT_JOB = sa.text("""
     INSERT INTO schedule_job (sender, recipient, recipient_account, method, uid, itip, next_run)
     VALUES (:sender, :recipient, :account, :method, :uid, :itip,
-            now() + make_interval(secs => :grace)) RETURNING id""")
-_PENDING = sa.text("SELECT recipient_account FROM schedule_job WHERE id = :id AND done IS NULL")
+            now() + make_interval(secs => :grace)) RETURNING id, recipient_account""")
 _TAKE = sa.text("SELECT * FROM schedule_job WHERE id = :id AND recipient_account = :account AND done IS NULL"
                  " FOR UPDATE SKIP LOCKED")
 _FINISH = sa.text("UPDATE schedule_job SET done = now(), last_status = :status, lease_owner = NULL, "
@@ -61,7 +62,7 @@ _CLAIM_DUE = sa.text("""
         WHERE done IS NULL AND next_run <= now() AND (lease_until IS NULL OR lease_until < now())
         ORDER BY next_run LIMIT :batch FOR UPDATE SKIP LOCKED)
     UPDATE schedule_job j SET lease_owner = :owner, lease_until = now() + make_interval(secs => :lease)
-    FROM due WHERE j.id = due.id RETURNING j.id""")
+    FROM due WHERE j.id = due.id RETURNING j.id, j.recipient_account""")
 _PRUNE = sa.text("DELETE FROM schedule_job WHERE done < now() - make_interval(days => :days)")
 # The object with a UID anywhere in an account's home (its calendars, not the inbox or outbox).
 _BY_UID_IN_HOME = sa.text(f"""
@@ -114,16 +115,16 @@ def retry_after(storage: "Storage") -> float:
 
 
 def queue(conn, sender: str, messages: list[itip.Message], accounts: _Directory,
-          grace: float = GRACE_SECONDS) -> list[int]:
-    ids = []
+          grace: float = GRACE_SECONDS) -> list[JobKey]:
+    keys = []
     for message in messages:
         account = accounts.account(message.recipient)
         if account is None:
             continue
-        ids.append(conn.execute(_INSERT_JOB, {
+        keys.append(tuple(conn.execute(_INSERT_JOB, {
             "sender": sender, "recipient": message.recipient, "account": account, "method": message.method,
-            "uid": message.uid, "itip": message.text, "grace": grace}).scalar())
-    return ids
+            "uid": message.uid, "itip": message.text, "grace": grace}).one()))
+    return keys
 
 
 def _may_schedule(collection: "Collection") -> bool:
@@ -232,13 +233,10 @@ def _prepared(storage: "Storage", text: str, path: str) -> radicale_item.Item:
 
 
 # -- delivery ------------------------------------------------------------------------
-def deliver(storage: "Storage", job_id: int) -> list[int]:
+def deliver(storage: "Storage", key: JobKey) -> list[JobKey]:
     """Apply one job, if nobody has yet, under its recipient's lock; returns the jobs it queued
     (a REPLY refreshes the other attendees). A failure is recorded for a later retry."""
-    with storage.engine.connect() as conn:
-        account = conn.execute(_PENDING, {"id": job_id}).scalar()
-    if account is None:
-        return []
+    job_id, account = key
     try:
         with storage.acquire_lock("w", account, path=f"/{account}/"):
             with storage.connection() as conn:
@@ -258,15 +256,15 @@ def deliver(storage: "Storage", job_id: int) -> list[int]:
         return []
 
 
-def deliver_all(storage: "Storage", job_ids: list[int], limit: int = 1000) -> None:
+def deliver_all(storage: "Storage", keys: list[JobKey], limit: int = 1000) -> None:
     """Deliver jobs and the jobs they queue in turn (bounded: a worker takes any rest)."""
-    pending = list(job_ids)
+    pending = list(keys)
     while pending and limit > 0:
         limit -= 1
         pending += deliver(storage, pending.pop(0))
 
 
-def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
+def _apply(storage: "Storage", conn, job) -> tuple[list[JobKey], str]:
     """(jobs queued, request-status) of applying one job in the recipient's transaction."""
     account = job.recipient_account
     message = itip.parse(job.itip)
@@ -274,7 +272,7 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
     default = directory.default_calendar_path(conn, account)
     found = copy_in_home(conn, account, job.uid, default)
     existing = itip.parse(found.text) if found is not None else None
-    queued: list[int] = []
+    queued: list[JobKey] = []
     self_answered = False
     if job.method == "REQUEST":
         updated = itip.apply_request(existing, message, own)
@@ -316,7 +314,7 @@ def store_copy(storage: "Storage", conn, path: str, href: Optional[str], uid: st
     _store(storage, conn, path, href, uid, calendar.to_ical().decode("utf-8"))
 
 
-def queue_reply(storage: "Storage", conn, account: str, reply: Optional[itip.Message]) -> list[int]:
+def queue_reply(storage: "Storage", conn, account: str, reply: Optional[itip.Message]) -> list[JobKey]:
     """Queue an account's REPLY to the organizer (none: nothing to answer)."""
     if reply is None:
         return []
@@ -365,8 +363,8 @@ class Worker:
     def run_due(self) -> int:
         """Claim and deliver the due jobs once; returns how many were claimed."""
         with self.storage.engine.begin() as conn:
-            claimed = list(conn.execute(_CLAIM_DUE, {"batch": self.batch, "owner": self.owner,
-                                                     "lease": LEASE_SECONDS}).scalars())
+            claimed = [tuple(row) for row in conn.execute(_CLAIM_DUE, {"batch": self.batch, "owner": self.owner,
+                                                                        "lease": LEASE_SECONDS})]
             conn.execute(_PRUNE, {"days": KEEP_DONE_DAYS})
         deliver_all(self.storage, claimed)
         return len(claimed)
