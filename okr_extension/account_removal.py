@@ -79,7 +79,7 @@ _HAND_OVER = [sa.text(statement.format(successor=_SUCCESSOR.format(org=org))) fo
 # The collections of a user: the home /<name>/ and everything under it.
 _OWNED_COLLECTIONS = "split_part(path, '/', 1) = :name"
 _RENAME_COLLECTIONS = sa.text(f"""
-    UPDATE collection SET path = :new || substr(path, length(:name) + 1),
+    UPDATE collection SET owner = :new, path = :new || substr(path, length(:name) + 1),
                           parent_path = CASE WHEN split_part(parent_path, '/', 1) = :name
                                              THEN :new || substr(parent_path, length(:name) + 1)
                                              ELSE parent_path END
@@ -227,9 +227,9 @@ def _leave_shared_organisations(conn: sa.Connection, params: dict, report: Remov
 def _rename(conn: sa.Connection, old: str, new: str) -> int:
     """Move an account, its calendars and its link index to another name."""
     params = {"name": old, "new": new}
-    # Foreign keys to account(name) follow (ON UPDATE CASCADE).
+    # Foreign keys to account(name) follow (ON UPDATE CASCADE), and so do those to the collections'
+    # owner: items, their occurrences and links, tombstones, subscriptions (storage migration 0023).
     conn.execute(sa.text("UPDATE account SET name = :new WHERE name = :name"), params)
     moved = conn.execute(_RENAME_COLLECTIONS, params).rowcount
-    conn.execute(sa.text("UPDATE item_link SET owner = :new WHERE owner = :name"), params)
     conn.execute(sa.text("UPDATE link_total SET owner = :new WHERE owner = :name"), params)
     return moved

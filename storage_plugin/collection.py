@@ -52,6 +52,11 @@ def rows_from_json(rows: list[dict] | None) -> list[SimpleNamespace]:
     return [row_from_json(row) for row in rows or ()]
 
 
+def path_owner(sane_path: str) -> str:
+    """The account owning a collection at ``sane_path`` (no leading slash): its first segment."""
+    return sane_path.split("/", 1)[0]
+
+
 def check_name_length(what: str, name: str) -> None:
     size = len(name.encode("utf-8"))
     if size > MAX_NAME_BYTES:
@@ -79,6 +84,11 @@ class Collection(storage.BaseCollection):
     @property
     def path(self) -> str:
         return self._path
+
+    @property
+    def owner(self) -> str:
+        """The account owning this collection (the first segment of its path): the key of its rows."""
+        return path_owner(self._path)
 
     @property
     def tag(self) -> str:
@@ -114,7 +124,7 @@ class Collection(storage.BaseCollection):
             if self.kind == "schedule-inbox":
                 inbox_availability.write(conn, self._path, props)
             row = conn.execute(queries.SET_COLLECTION_PROPS, {
-                "id": self.id, "props": json.dumps(props), "tag": props.get("tag") or None}).one()
+                "id": self.id, "owner": self.owner, "props": json.dumps(props), "tag": props.get("tag") or None}).one()
         self._props = props
         self.advance(row.revision, row.modified)
 
@@ -125,7 +135,8 @@ class Collection(storage.BaseCollection):
         with_text = texts_wanted()
         query = queries.ITEMS_WITH_TEXT_OF_COLLECTION if with_text else queries.ITEMS_OF_COLLECTION
         with self.storage.connection() as conn:
-            rows = conn.execute(query, {"cid": self.id, "max_size": self.storage.max_item_bytes}).all()
+            rows = conn.execute(query, {"cid": self.id, "owner": self.owner,
+                                        "max_size": self.storage.max_item_bytes}).all()
         return rows_to_items(self, rows, {row.id: row.text for row in rows} if with_text else None)
 
     def iter_member_rows(self) -> Iterator:
@@ -133,7 +144,8 @@ class Collection(storage.BaseCollection):
         in ``get_all``'s order, read in batches; for listings that need no item objects
         (``server.fast_listing``)."""
         with self.storage.connection() as conn:
-            yield from conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": self.id, "max_size": self.storage.max_item_bytes},
+            yield from conn.execute(queries.ITEMS_OF_COLLECTION, {"cid": self.id, "owner": self.owner,
+                                                                  "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[Tuple[str, Optional[StoredItem]]]:
@@ -152,7 +164,7 @@ class Collection(storage.BaseCollection):
         # PostgreSQL text cannot hold NUL: a name with one (a multiget href) names nothing stored.
         storable = [href for href in hrefs if "\x00" not in href]
         with self.storage.connection() as conn:
-            return conn.execute(query, {"cid": self.id, "hrefs": storable,
+            return conn.execute(query, {"cid": self.id, "owner": self.owner, "hrefs": storable,
                                         "max_size": self.storage.max_item_bytes}).all()
 
     def get_filtered(self, filters) -> Iterator[Tuple[StoredItem, bool]]:
@@ -180,7 +192,8 @@ class Collection(storage.BaseCollection):
                 texts = {row.id: row.text for row in rows}
             else:
                 wanted = [row.id for row in rows if not (simple and row.exact)]
-                texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted}).all()) if wanted else {}
+                texts = dict(conn.execute(queries.ITEM_TEXTS, {"ids": wanted, "owner": self.owner}).all()) \
+                    if wanted else {}
         return [(row, simple and row.exact, texts.get(row.id)) for row in rows]
 
     def render_filtered(self, filters, parts: list[str], slots: list[str]) -> Optional[rendered.Rendered]:
@@ -212,7 +225,7 @@ class Collection(storage.BaseCollection):
             window = "all"
         else:
             window = "range" if start < end else "inverted"
-        params = {"cid": self.id, "component": tag, "start": start, "end": end,
+        params = {"cid": self.id, "owner": self.owner, "component": tag, "start": start, "end": end,
                   "max_size": self.storage.max_item_bytes, "non_ascii": indexed_filters.NON_ASCII_PATTERN,
                   **{f"uid{n}": test.text for n, test in enumerate(uid_tests)},
                   **{f"uid{n}_pattern": indexed_filters.contains_pattern(test.text)
@@ -221,7 +234,7 @@ class Collection(storage.BaseCollection):
 
     def has_uid(self, uid: str) -> bool:
         with self.storage.connection() as conn:
-            return bool(conn.execute(queries.HAS_UID, {"cid": self.id, "uid": uid,
+            return bool(conn.execute(queries.HAS_UID, {"cid": self.id, "owner": self.owner, "uid": uid,
                                                       "max_size": self.storage.max_item_bytes}).scalar())
 
     # -- writes ---------------------------------------------------------------
@@ -245,7 +258,7 @@ class Collection(storage.BaseCollection):
                 403, "D:need-privileges", f"the {self.kind} belongs to the account and cannot be deleted")
         with self.storage.atomic() as conn:
             if href is None:
-                conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path})
+                conn.execute(queries.DELETE_COLLECTION_TREE, {"path": self._path, "owner": self.owner})
                 return
             scheduling.before_delete(self.storage, conn, self, href)
             if not self.remove_item(conn, href):
@@ -255,14 +268,15 @@ class Collection(storage.BaseCollection):
         """Delete one item (the one delete path: CalDAV and writes from outside it); False if
         there was none."""
         item_events.before_delete(conn, self.path, self.id, href)
-        if conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href}).first() is None:
+        if conn.execute(queries.DELETE_ITEM, {"cid": self.id, "href": href, "owner": self.owner}).first() is None:
             return False
         self.record_removal(conn, href, self._bump(conn, 1))
-        self.storage.prune_history(conn, self.id)
+        self.storage.prune_history(conn, self)
         return True
 
     def record_removal(self, conn, href: str, revision: int) -> None:
-        conn.execute(queries.INSERT_TOMBSTONE, {"cid": self.id, "href": href, "revision": revision})
+        conn.execute(queries.INSERT_TOMBSTONE, {"cid": self.id, "href": href, "revision": revision,
+                                                "owner": self.owner})
 
     def advance(self, revision: int, modified) -> None:
         """Take note of a revision the database assigned to a change of this collection."""
@@ -271,7 +285,7 @@ class Collection(storage.BaseCollection):
     def _bump(self, conn, count: int) -> int:
         """Reserve ``count`` revisions; returns the first. Each change gets its own,
         so a sync truncated by DAV:limit can continue exactly where it stopped."""
-        row = conn.execute(queries.BUMP_REVISION, {"id": self.id, "count": count}).one()
+        row = conn.execute(queries.BUMP_REVISION, {"id": self.id, "owner": self.owner, "count": count}).one()
         self.advance(row.revision, row.modified)
         return row.revision - count + 1
 
@@ -310,7 +324,7 @@ class Collection(storage.BaseCollection):
         limit = state.sync_limit if state else None
         if old_token or limit is not None or self.storage.in_transaction():
             with self.storage.connection() as conn:
-                current = conn.execute(queries.COLLECTION_REVISION, {"id": self.id}).one()
+                current = conn.execute(queries.COLLECTION_REVISION, {"id": self.id, "owner": self.owner}).one()
         else:
             # The token alone, after the request's reads (Radicale renders a PROPFIND's
             # DAV:sync-token once its read lock is gone): that of the snapshot this collection was
@@ -335,11 +349,12 @@ class Collection(storage.BaseCollection):
         """Changes after revision ``since`` (all members when None), oldest change first."""
         with self.storage.connection() as conn:
             if since is None:
-                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "limit": limit,
+                rows = conn.execute(queries.CURRENT_MEMBERS, {"cid": self.id, "owner": self.owner, "limit": limit,
                                                              "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
             else:
-                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "since": since, "limit": limit,
+                rows = conn.execute(queries.CHANGES_SINCE, {"cid": self.id, "owner": self.owner, "since": since,
+                                                           "limit": limit,
                                                            "max_size": self.storage.max_item_bytes},
                                     execution_options=_STREAMED)
             yield from rows

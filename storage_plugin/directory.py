@@ -96,7 +96,7 @@ INBOX, OUTBOX = "schedule-inbox", "schedule-outbox"
 # own writable calendar for events, "<name>/personal" first, else the first by path.
 _DEFAULT_CALENDAR = sa.text("""
     SELECT path FROM collection
-    WHERE parent_path = :name AND tag = 'VCALENDAR' AND kind = 'normal' AND NOT read_only
+    WHERE parent_path = :name AND owner = :name AND tag = 'VCALENDAR' AND kind = 'normal' AND NOT read_only
       AND (props->>'C:supported-calendar-component-set' IS NULL
            OR 'VEVENT' = ANY(string_to_array(props->>'C:supported-calendar-component-set', ',')))
     ORDER BY path <> :name || '/personal', path LIMIT 1""")

@@ -90,25 +90,12 @@ LAYOUT: dict[str, Distributed | Reference] = {
     "mailbox_poll": Distributed("mailbox", "mailbox_poll"),
 }
 
-_NO_OWNER = "no owner column yet (the owner is the first segment of the collection's path): add it, filled from the path"
-_BY_ID = "keyed by a global id alone: make the primary key (key, id)"
-
 # (table, constraint or unique index, or "column" when the key column itself is missing) → why.
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("collection", "column"): _NO_OWNER,
-    ("collection", "collection_pkey"): _BY_ID,
-    ("collection", "collection_path_key"): "unique path: becomes (owner, path) with the owner column",
-    ("item", "column"): _NO_OWNER,
-    ("item", "item_pkey"): _BY_ID,
-    ("item", "item_collection_id_href_key"): "becomes (owner, collection_id, href) with the owner column",
-    ("item_occurrence", "column"): _NO_OWNER,
-    ("tombstone", "column"): _NO_OWNER,
-    ("tombstone", "tombstone_pkey"): "becomes (owner, collection_id, href) with the owner column",
-    ("feed_subscription", "feed_subscription_pkey"): _BY_ID,
-    ("feed_subscription", "feed_subscription_collection_id_key"): "becomes (owner, collection_id)",
-    ("schedule_job", "schedule_job_pkey"): _BY_ID + "; recipient_account is empty for external "
-                                           "recipients: those jobs need the sender as key",
-    ("email_job", "email_job_pkey"): _BY_ID,
+    ("collection", "collection_id_key"): (
+        "calendar_share (a reference table), share_view (keyed by the sharee) and published_feed refer to "
+        "a collection by id alone, and Citus keeps no foreign key from a reference table or across keys: "
+        "delete their rows with the collection instead of by a foreign key, or refer by (id, owner)"),
 }
 
 

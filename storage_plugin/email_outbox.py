@@ -153,20 +153,20 @@ def server_secret(conn, purpose: str) -> str:
 # -- claiming, finishing ---------------------------------------------------------------------
 _CLAIM_DUE = sa.text("""
     WITH due AS (
-        SELECT id FROM email_job
+        SELECT id, organizer_account FROM email_job
         WHERE done IS NULL AND next_run <= :now AND (lease_until IS NULL OR lease_until < :now)
         ORDER BY next_run, id LIMIT :batch FOR UPDATE SKIP LOCKED)
     UPDATE email_job j SET lease_owner = :owner, lease_until = :now + make_interval(secs => :lease)
-    FROM due WHERE j.id = due.id RETURNING j.*""")
+    FROM due WHERE j.id = due.id AND j.organizer_account = due.organizer_account RETURNING j.*""")
 _SENT = sa.text("""
     UPDATE email_job SET sent = :now, done = :now, attempts = attempts + 1, last_status = :status,
            last_error = NULL, lease_owner = NULL, lease_until = NULL
-    WHERE id = :id AND lease_owner = :owner AND done IS NULL""")
+    WHERE id = :id AND organizer_account = :account AND lease_owner = :owner AND done IS NULL""")
 _FAILED = sa.text("""
     UPDATE email_job SET attempts = attempts + 1, last_status = :status, last_error = :error,
            lease_owner = NULL, lease_until = NULL, next_run = :next_run,
            done = CASE WHEN :final THEN :now END
-    WHERE id = :id AND lease_owner = :owner AND done IS NULL""")
+    WHERE id = :id AND organizer_account = :account AND lease_owner = :owner AND done IS NULL""")
 
 
 def claim_due(engine, owner: str, now: datetime, batch: int = 20) -> list:
@@ -176,14 +176,14 @@ def claim_due(engine, owner: str, now: datetime, batch: int = 20) -> list:
 
 _RENEW = sa.text("""
     UPDATE email_job SET lease_until = :now + make_interval(secs => :lease)
-    WHERE id = :id AND lease_owner = :owner AND done IS NULL RETURNING id""")
+    WHERE id = :id AND organizer_account = :account AND lease_owner = :owner AND done IS NULL RETURNING id""")
 
 
 def renew(engine, job, owner: str, now: datetime) -> bool:
     """Whether the lease on ``job`` is still ours (then extended): checked right before sending,
     so a batch that outlived its lease never sends what another process has claimed since."""
     with engine.begin() as conn:
-        renewed = conn.execute(_RENEW, {"id": job.id, "owner": owner, "now": now, "lease": LEASE_SECONDS}).first()
+        renewed = conn.execute(_RENEW, {"id": job.id, "account": job.organizer_account, "owner": owner, "now": now, "lease": LEASE_SECONDS}).first()
     return renewed is not None
 
 
@@ -197,14 +197,14 @@ def finish(engine, job, owner: str, now: datetime, status: str, error: Optional[
     """Record an attempt (``error`` None: sent); returns the SCHEDULE-STATUS it leaves."""
     with engine.begin() as conn:
         if error is None:
-            conn.execute(_SENT, {"id": job.id, "owner": owner, "now": now, "status": status})
+            conn.execute(_SENT, {"id": job.id, "account": job.organizer_account, "owner": owner, "now": now, "status": status})
             return status
         attempts = job.attempts + 1
         final = permanent or attempts >= MAX_ATTEMPTS
         if not permanent:
             status += (f" (gave up after {attempts} attempts)" if final
                        else f" (attempt {attempts} of {MAX_ATTEMPTS}; retrying)")
-        conn.execute(_FAILED, {"id": job.id, "owner": owner, "now": now, "status": status[:500],
+        conn.execute(_FAILED, {"id": job.id, "account": job.organizer_account, "owner": owner, "now": now, "status": status[:500],
                                "error": error[:1000], "final": final,
                                "next_run": now if final else now + retry_delay(attempts)})
         return status

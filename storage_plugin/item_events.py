@@ -26,9 +26,9 @@ _LINKED_ITEM = text("""
            array_agg(l.target_kind ORDER BY l.target_kind, l.target_id) AS kinds,
            array_agg(l.target_id ORDER BY l.target_kind, l.target_id) AS targets,
            array_agg(l.weight ORDER BY l.target_kind, l.target_id) AS weights
-    FROM item i JOIN item_link l ON l.item_id = i.id
-    WHERE i.collection_id = :cid AND i.href = :href
-    GROUP BY i.id""")
+    FROM item i JOIN item_link l ON l.item_id = i.id AND l.owner = i.owner
+    WHERE i.collection_id = :cid AND i.href = :href AND i.owner = :owner
+    GROUP BY i.id, i.owner""")
 
 
 def _goal_ids(found: Iterable[links.Link]) -> list[str]:
@@ -96,7 +96,7 @@ def after_write(conn, path: str, href: str, item, found: list[links.Link], shown
 
 def before_delete(conn, path: str, collection_id: int, href: str) -> None:
     """Before the item at ``path/href`` is deleted: its goals' organisations hear of it."""
-    row = conn.execute(_LINKED_ITEM, {"cid": collection_id, "href": href}).first()
+    row = conn.execute(_LINKED_ITEM, {"cid": collection_id, "owner": path.split("/", 1)[0], "href": href}).first()
     if row is None:
         return
     before = [links.Link(kind, target, weight) for kind, target, weight in zip(row.kinds, row.targets, row.weights)]

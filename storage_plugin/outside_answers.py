@@ -38,9 +38,9 @@ def invitation(conn, organizer_account: str, uid: str, attendee: str) -> tuple[C
     return calendar, itip.partstat(mine[0])
 
 
-def queue_reply(conn, organizer_account: str, attendee: str, reply: itip.Message) -> int:
-    """Queue ``attendee``'s REPLY to the organizer, due at once; returns the job's id (whoever
+def queue_reply(conn, organizer_account: str, attendee: str, reply: itip.Message) -> "scheduling.JobKey":
+    """Queue ``attendee``'s REPLY to the organizer, due at once; returns the job's key (whoever
     delivers it first applies it: the caller, or any server's scheduling worker)."""
-    return conn.execute(scheduling._INSERT_JOB, {
+    return tuple(conn.execute(scheduling._INSERT_JOB, {
         "sender": attendee, "recipient": reply.recipient, "account": organizer_account, "method": "REPLY",
-        "uid": reply.uid, "itip": reply.text, "grace": 0}).scalar_one()
+        "uid": reply.uid, "itip": reply.text, "grace": 0}).one())

@@ -22,8 +22,10 @@ def served(alias: str = "i") -> str:
 LOCK_OWNER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 # -- collections -----------------------------------------------------------
-COLLECTION_BY_PATH = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = :path")
-COLLECTIONS_BY_PATHS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = ANY(:paths)")
+COLLECTION_BY_PATH = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = :path AND owner = :owner")
+# ``:paths`` of one owner (the others are not found).
+COLLECTIONS_BY_PATHS = text(
+    f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE path = ANY(:paths) AND owner = :owner")
 
 
 def _collections_and_member(item_columns: str):
@@ -35,27 +37,31 @@ def _collections_and_member(item_columns: str):
         f"SELECT {', '.join('c.' + column for column in COLLECTION_COLUMNS.split(', '))}, m.*"
         " FROM collection c LEFT JOIN LATERAL ("
         f"  SELECT {member}, i.schedule_tag AS m_schedule_tag FROM item i"
-        f"  WHERE c.path = :parent AND i.collection_id = c.id AND i.href = :href AND {served()}) AS m ON true"
-        " WHERE c.path = ANY(:paths)")
+        f"  WHERE c.path = :parent AND i.collection_id = c.id AND i.href = :href AND i.owner = c.owner"
+        f"  AND {served()}) AS m ON true"
+        " WHERE c.path = ANY(:paths) AND c.owner = :owner")
 
 
 COLLECTIONS_AND_MEMBER = _collections_and_member(ITEM_META_COLUMNS)
 COLLECTIONS_AND_MEMBER_WITH_TEXT = _collections_and_member(f"{ITEM_META_COLUMNS}, i.text")
 CHILD_COLLECTIONS = text(
-    f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE parent_path = :path AND path <> '' ORDER BY path")
+    f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE parent_path = :path AND owner = :owner ORDER BY path")
+# The root's members: every account's home.
+HOMES = text(f"SELECT {COLLECTION_COLUMNS} FROM collection WHERE parent_path = '' AND path <> '' ORDER BY path")
 INSERT_COLLECTION = text(
-    f"INSERT INTO collection (path, parent_path, tag, props) "
-    f"VALUES (:path, :parent_path, :tag, CAST(:props AS jsonb)) "
-    f"ON CONFLICT (path) DO NOTHING RETURNING {COLLECTION_COLUMNS}")
+    f"INSERT INTO collection (path, parent_path, tag, props, owner) "
+    f"VALUES (:path, :parent_path, :tag, CAST(:props AS jsonb), :owner) "
+    f"ON CONFLICT (path, owner) DO NOTHING RETURNING {COLLECTION_COLUMNS}")
 SET_COLLECTION_PROPS = text(
     "UPDATE collection SET props = CAST(:props AS jsonb), tag = :tag, "
-    "revision = revision + 1, modified = now() WHERE id = :id RETURNING revision, modified")
+    "revision = revision + 1, modified = now() WHERE id = :id AND owner = :owner RETURNING revision, modified")
 BUMP_REVISION = text(
     "UPDATE collection SET revision = revision + :count, modified = now() "
-    "WHERE id = :id RETURNING revision, modified")
-COLLECTION_REVISION = text("SELECT revision, history_floor, modified FROM collection WHERE id = :id")
+    "WHERE id = :id AND owner = :owner RETURNING revision, modified")
+COLLECTION_REVISION = text(
+    "SELECT revision, history_floor, modified FROM collection WHERE id = :id AND owner = :owner")
 DELETE_COLLECTION_TREE = text(
-    "DELETE FROM collection WHERE path = :path OR starts_with(path, :path || '/')")
+    "DELETE FROM collection WHERE owner = :owner AND (path = :path OR starts_with(path, :path || '/'))")
 ALL_COLLECTIONS = text(f"SELECT {COLLECTION_COLUMNS} FROM collection ORDER BY path")
 
 
@@ -63,7 +69,7 @@ def home_as_json(name_parameter: str) -> str:
     """An expression: the collection at path ``name_parameter`` (an account's home) as one JSON
     object of ``COLLECTION_COLUMNS``, or NULL; read along with a login (storage_plugin.logins)."""
     return (f"(SELECT to_jsonb(c) FROM (SELECT {COLLECTION_COLUMNS} FROM collection"
-            f" WHERE path = {name_parameter}) AS c)")
+            f" WHERE path = {name_parameter} AND owner = {name_parameter}) AS c)")
 
 def lookup_as_json(with_member: bool) -> str:
     """An expression: the rows of ``Storage._find``'s lookup of ``:paths`` (with the member
@@ -74,25 +80,27 @@ def lookup_as_json(with_member: bool) -> str:
 
 # -- items -----------------------------------------------------------------
 ITEMS_OF_COLLECTION = text(
-    f"SELECT {ITEM_META_COLUMNS} FROM item i WHERE i.collection_id = :cid AND {served()} ORDER BY i.href")
-ITEMS_WITH_TEXT_OF_COLLECTION = text(
-    f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i WHERE i.collection_id = :cid AND {served()}"
+    f"SELECT {ITEM_META_COLUMNS} FROM item i WHERE i.collection_id = :cid AND i.owner = :owner AND {served()}"
     f" ORDER BY i.href")
+ITEMS_WITH_TEXT_OF_COLLECTION = text(
+    f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i WHERE i.collection_id = :cid AND i.owner = :owner"
+    f" AND {served()} ORDER BY i.href")
 ITEMS_BY_HREF = text(
     f"SELECT {ITEM_META_COLUMNS} FROM item i "
-    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs) AND {served()}")
+    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs) AND i.owner = :owner AND {served()}")
 ITEMS_WITH_TEXT_BY_HREF = text(
     f"SELECT {ITEM_META_COLUMNS}, i.text FROM item i "
-    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs) AND {served()}")
-ITEM_TEXTS = text("SELECT id, text FROM item WHERE id = ANY(:ids)")
+    f"WHERE i.collection_id = :cid AND i.href = ANY(:hrefs) AND i.owner = :owner AND {served()}")
+ITEM_TEXTS = text("SELECT id, text FROM item WHERE id = ANY(:ids) AND owner = :owner")
 # What identifies each stored version in the collection at :path: its served ETag and the
 # digest of its text (``text_etag`` when the served one was kept from another server).
 STORED_VERSIONS = text(
     "SELECT i.href, i.uid, i.etag, coalesce(i.text_etag, i.etag) AS text_digest"
-    " FROM item i JOIN collection c ON c.id = i.collection_id WHERE c.path = :path")
+    " FROM item i JOIN collection c ON c.id = i.collection_id AND c.owner = i.owner"
+    " WHERE c.path = :path AND c.owner = :owner")
 ITEM_TEXTS_WITH_ETAG = text("SELECT id, etag, text FROM item WHERE id = ANY(:ids)")
 HAS_UID = text(f"SELECT EXISTS (SELECT 1 FROM item i WHERE i.collection_id = :cid AND i.uid = :uid"
-               f" AND {served()})")
+               f" AND i.owner = :owner AND {served()})")
 # The whole write of many items (or one) in one round trip: revisions of the collection (one
 # per item, in order), the items, their occurrence and goal-link index, and the end of their
 # tombstones. All parts see the snapshot from before the statement: ``old`` holds the replaced
@@ -108,20 +116,22 @@ WRITE_ITEMS = text(
     "  AS t(href, uid, component, etag, text_etag, text, series_start, series_end, expanded_until,"
     "       summary, status, percent_complete, due, schedule_tag, n)),"
     " revision AS ("
-    "  UPDATE collection SET revision = revision + :count, modified = now() WHERE id = :cid"
+    "  UPDATE collection SET revision = revision + :count, modified = now()"
+    "  WHERE id = :cid AND owner = :owner"
     "  RETURNING revision - :count AS before, modified),"
     " old AS ("
     "  SELECT id, href, uid, component, etag, series_start, series_end, modified, text FROM item"
-    "  WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[]))),"
+    "  WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[])) AND owner = :owner),"
     " written AS ("
     "  INSERT INTO item (collection_id, href, uid, component, etag, text_etag, text, series_start,"
     "                    series_end, expanded_until, revision, summary, status, percent_complete, due,"
-    "                    schedule_tag)"
+    "                    schedule_tag, owner)"
     "  SELECT :cid, input.href, input.uid, input.component, input.etag, input.text_etag, input.text,"
     "         input.series_start, input.series_end, input.expanded_until, revision.before + input.n,"
-    "         input.summary, input.status, input.percent_complete, input.due, input.schedule_tag"
+    "         input.summary, input.status, input.percent_complete, input.due, input.schedule_tag,"
+    "         CAST(:owner AS text)"
     "  FROM input CROSS JOIN revision"
-    "  ON CONFLICT (collection_id, href) DO UPDATE SET uid = EXCLUDED.uid,"
+    "  ON CONFLICT (collection_id, href, owner) DO UPDATE SET uid = EXCLUDED.uid,"
     "    component = EXCLUDED.component, etag = EXCLUDED.etag, text_etag = EXCLUDED.text_etag,"
     "    text = EXCLUDED.text, series_start = EXCLUDED.series_start, series_end = EXCLUDED.series_end,"
     "    expanded_until = EXCLUDED.expanded_until, revision = EXCLUDED.revision, modified = now(),"
@@ -132,32 +142,46 @@ WRITE_ITEMS = text(
     " numbered AS (SELECT written.*, input.n FROM written JOIN input ON input.href = written.href),"
     " cleared AS (DELETE FROM item_occurrence WHERE item_id IN (SELECT id FROM old)),"
     " indexed AS ("
-    "  INSERT INTO item_occurrence (item_id, collection_id, span, surrounds, fbtype)"
-    "  SELECT numbered.id, :cid, int8range(t.s, t.e), t.surrounds, t.fbtype"
+    "  INSERT INTO item_occurrence (item_id, collection_id, span, surrounds, fbtype, owner)"
+    "  SELECT numbered.id, :cid, int8range(t.s, t.e), t.surrounds, t.fbtype, CAST(:owner AS text)"
     "  FROM unnest(CAST(:occurrence_of AS bigint[]), CAST(:starts AS bigint[]), CAST(:ends AS bigint[]),"
     "              CAST(:surrounds AS boolean[]), CAST(:fbtypes AS \"char\"[])) AS t(n, s, e, surrounds, fbtype)"
     "  JOIN numbered ON numbered.n = t.n),"
     " unlinked AS (DELETE FROM item_link WHERE item_id IN (SELECT id FROM old)),"
     " linked AS ("
     "  INSERT INTO item_link (item_id, target_kind, target_id, weight, completion, owner)"
-    "  SELECT numbered.id, l.kind, l.target, l.weight, l.completion, CAST(:link_owner AS text)"
+    "  SELECT numbered.id, l.kind, l.target, l.weight, l.completion, CAST(:owner AS text)"
     "  FROM unnest(CAST(:link_of AS bigint[]), CAST(:link_kinds AS text[]), CAST(:link_targets AS text[]),"
     "              CAST(:link_weights AS float8[]), CAST(:link_completion AS float8[]))"
     "    AS l(n, kind, target, weight, completion)"
     "  JOIN numbered ON numbered.n = l.n),"
-    " untombed AS (DELETE FROM tombstone WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[])))"
+    " untombed AS (DELETE FROM tombstone"
+    "  WHERE collection_id = :cid AND href = ANY(CAST(:href AS text[])) AND owner = :owner)"
     " SELECT numbered.id AS new_id, numbered.modified AS new_modified, numbered.etag AS new_etag,"
     "        numbered.revision AS new_revision, revision.modified AS collection_modified, old.*"
     " FROM numbered CROSS JOIN revision LEFT JOIN old ON old.href = numbered.href"
     " ORDER BY numbered.n")
-DELETE_ITEM = text("DELETE FROM item WHERE collection_id = :cid AND href = :href RETURNING id")
-DELETE_ALL_ITEMS = text("DELETE FROM item WHERE collection_id = :cid RETURNING href")
+DELETE_ITEM = text("DELETE FROM item WHERE collection_id = :cid AND href = :href AND owner = :owner RETURNING id")
+DELETE_ALL_ITEMS = text("DELETE FROM item WHERE collection_id = :cid AND owner = :owner RETURNING href")
+# The owner's change (a move into a calendar shared by another) cascades to the item's
+# occurrences and links (their foreign keys, migration 0023).
 MOVE_ITEM = text(
-    "UPDATE item SET collection_id = :to_cid, href = :to_href, revision = :revision, modified = now() "
-    "WHERE id = :id RETURNING modified")
+    "UPDATE item SET collection_id = :to_cid, href = :to_href, owner = :to_owner, revision = :revision,"
+    " modified = now() WHERE id = :id AND owner = :owner RETURNING modified")
+# An item's goal links, taken off before it moves to another owner and put back after, so that
+# the totals (kept per owner by the item_link_count trigger) move with them.
+TAKE_LINKS = text(
+    "DELETE FROM item_link WHERE item_id = :id AND owner = :owner"
+    " RETURNING target_kind, target_id, weight, completion")
+PUT_LINKS = text(
+    "INSERT INTO item_link (item_id, target_kind, target_id, weight, completion, owner)"
+    " SELECT CAST(:id AS bigint), l.kind, l.target, l.weight, l.completion, CAST(:owner AS text)"
+    " FROM unnest(CAST(:kinds AS text[]), CAST(:targets AS text[]), CAST(:weights AS float8[]),"
+    "             CAST(:completions AS float8[])) AS l(kind, target, weight, completion)")
 
 # -- occurrences (the time-range index) ------------------------------------
-MOVE_OCCURRENCES = text("UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id")
+MOVE_OCCURRENCES = text(
+    "UPDATE item_occurrence SET collection_id = :to_cid WHERE item_id = :item_id AND owner = :owner")
 
 def _items_in_window(hit: str, where: str = "", columns: str = ITEM_META_COLUMNS):
     """Items with an occurrence matching the window (``hit``, on ``o``) are exact
@@ -167,12 +191,12 @@ def _items_in_window(hit: str, where: str = "", columns: str = ITEM_META_COLUMNS
     return text(
         f"WITH hits AS ("
         f"  SELECT DISTINCT o.item_id FROM item_occurrence o"
-        f"  WHERE o.collection_id = :cid AND {hit})"
+        f"  WHERE o.collection_id = :cid AND o.owner = :owner AND {hit})"
         f" SELECT {columns}, true AS exact FROM item i JOIN hits h ON h.item_id = i.id"
-        f" WHERE (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}{where}"
+        f" WHERE i.owner = :owner AND (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}{where}"
         f" UNION ALL"
         f" SELECT {columns}, false AS exact FROM item i"
-        f" WHERE i.collection_id = :cid AND i.expanded_until < :end AND i.series_end > :start"
+        f" WHERE i.collection_id = :cid AND i.owner = :owner AND i.expanded_until < :end AND i.series_end > :start"
         f"   AND (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}{where}"
         f"   AND i.id NOT IN (SELECT item_id FROM hits)"
         # One order whatever plan PostgreSQL picks (clients see the same answer every time).
@@ -182,7 +206,8 @@ def _items_in_window(hit: str, where: str = "", columns: str = ITEM_META_COLUMNS
 def _items_of_component(where: str = "", columns: str = ITEM_META_COLUMNS):
     return text(
         f"SELECT {columns}, true AS exact FROM item i "
-        f"WHERE i.collection_id = :cid AND (CAST(:component AS text) IS NULL OR i.component = :component)"
+        f"WHERE i.collection_id = :cid AND i.owner = :owner"
+        f" AND (CAST(:component AS text) IS NULL OR i.component = :component)"
         f" AND {served()}{where} ORDER BY i.href")
 
 
@@ -224,26 +249,29 @@ def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool, ren
 
 
 # -- sync history ----------------------------------------------------------
-DELETE_TOMBSTONE = text("DELETE FROM tombstone WHERE collection_id = :cid AND href = :href")
+DELETE_TOMBSTONE = text("DELETE FROM tombstone WHERE collection_id = :cid AND href = :href AND owner = :owner")
 INSERT_TOMBSTONE = text(
-    "INSERT INTO tombstone (collection_id, href, revision) VALUES (:cid, :href, :revision) "
-    "ON CONFLICT (collection_id, href) DO UPDATE SET revision = EXCLUDED.revision, deleted_at = now()")
+    "INSERT INTO tombstone (collection_id, href, revision, owner) VALUES (:cid, :href, :revision, :owner) "
+    "ON CONFLICT (collection_id, href, owner) DO UPDATE SET revision = EXCLUDED.revision, deleted_at = now()")
 PRUNE_TOMBSTONES = text(
     "WITH pruned AS ("
-    "  DELETE FROM tombstone WHERE collection_id = :cid"
+    "  DELETE FROM tombstone WHERE collection_id = :cid AND owner = :owner"
     "  AND deleted_at < now() - make_interval(days => :days) RETURNING revision)"
     " UPDATE collection SET history_floor = GREATEST(history_floor, (SELECT max(revision) FROM pruned))"
-    " WHERE id = :cid AND EXISTS (SELECT 1 FROM pruned)")
+    " WHERE id = :cid AND owner = :owner AND EXISTS (SELECT 1 FROM pruned)")
 # Changes oldest first; ``etag`` and ``component`` are NULL for a deletion.
 CHANGES_SINCE = text(
     "SELECT href, revision, etag, component FROM ("
-    "  SELECT href, revision, etag, component FROM item i WHERE collection_id = :cid AND revision > :since"
+    "  SELECT href, revision, etag, component FROM item i"
+    "  WHERE collection_id = :cid AND owner = :owner AND revision > :since"
     f"  AND {served()}"
     "  UNION ALL"
-    "  SELECT href, revision, NULL, NULL FROM tombstone WHERE collection_id = :cid AND revision > :since"
+    "  SELECT href, revision, NULL, NULL FROM tombstone"
+    "  WHERE collection_id = :cid AND owner = :owner AND revision > :since"
     ") AS changes ORDER BY revision LIMIT :limit")
 CURRENT_MEMBERS = text(
-    f"SELECT href, revision, etag, component FROM item i WHERE collection_id = :cid AND {served()}"
+    f"SELECT href, revision, etag, component FROM item i WHERE collection_id = :cid AND owner = :owner"
+    f" AND {served()}"
     " ORDER BY revision LIMIT :limit")
 
 # -- verification ----------------------------------------------------------
@@ -262,5 +290,5 @@ ITEMS_FOR_VERIFY = text(
     " ORDER BY c.path, i.href")
 
 # -- direct writes (storage_plugin.writer) -----------------------------------
-SET_READ_ONLY = text("UPDATE collection SET read_only = :read_only WHERE id = :id")
-HREFS_OF_UID = text("SELECT href FROM item WHERE collection_id = :cid AND uid = :uid")
+SET_READ_ONLY = text("UPDATE collection SET read_only = :read_only WHERE id = :id AND owner = :owner")
+HREFS_OF_UID = text("SELECT href FROM item WHERE collection_id = :cid AND uid = :uid AND owner = :owner")

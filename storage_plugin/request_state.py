@@ -39,8 +39,9 @@ class RequestState:
     user: str = ""
     # Implicit scheduling is on for this request (server.caldav_app): writes queue iTIP jobs.
     scheduling: bool = False
-    # Jobs queued by this request's write, delivered after its commit (storage_plugin.scheduling).
-    schedule_jobs: list[int] = field(default_factory=list)
+    # Jobs queued by this request's write, delivered after its commit: their keys (id, recipient
+    # account) of storage_plugin.scheduling.
+    schedule_jobs: list[tuple[int, str]] = field(default_factory=list)
     # The stored text differs from the client's (SCHEDULE-STATUS added...): no ETag in the answer.
     rewritten: bool = False
     # The Schedule-Tag of the item written (RFC 6638 §3.2.10), for the response header.

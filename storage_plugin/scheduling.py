@@ -40,34 +40,39 @@ LEASE_SECONDS = 60
 MAX_ATTEMPTS = 8
 KEEP_DONE_DAYS = 7
 
+# A job is named by its key, (id, recipient_account): its delivery touches the recipient's data only.
+JobKey = tuple[int, str]
 _INSERT_JOB = sa.text("""
     INSERT INTO schedule_job (sender, recipient, recipient_account, method, uid, itip, next_run)
     VALUES (:sender, :recipient, :account, :method, :uid, :itip,
-            now() + make_interval(secs => :grace)) RETURNING id""")
-_PENDING = sa.text("SELECT recipient_account FROM schedule_job WHERE id = :id AND done IS NULL")
-_TAKE = sa.text("SELECT * FROM schedule_job WHERE id = :id AND done IS NULL FOR UPDATE SKIP LOCKED")
+            now() + make_interval(secs => :grace)) RETURNING id, recipient_account""")
+_TAKE = sa.text("SELECT * FROM schedule_job WHERE id = :id AND recipient_account = :account AND done IS NULL"
+                 " FOR UPDATE SKIP LOCKED")
 _FINISH = sa.text("UPDATE schedule_job SET done = now(), last_status = :status, lease_owner = NULL, "
-                  "lease_until = NULL, attempts = attempts + 1 WHERE id = :id")
+                  "lease_until = NULL, attempts = attempts + 1 WHERE id = :id AND recipient_account = :account")
 _FAILED = sa.text("""
     UPDATE schedule_job SET attempts = attempts + 1, last_status = :status, lease_owner = NULL,
            lease_until = NULL, next_run = now() + make_interval(secs => :delay),
            done = CASE WHEN attempts + 1 >= :max_attempts THEN now() END
-    WHERE id = :id AND done IS NULL""")
+    WHERE id = :id AND recipient_account = :account AND done IS NULL""")
+_ATTEMPTS = sa.text("SELECT attempts FROM schedule_job WHERE id = :id AND recipient_account = :account")
 _CLAIM_DUE = sa.text("""
     WITH due AS (
         SELECT id FROM schedule_job
         WHERE done IS NULL AND next_run <= now() AND (lease_until IS NULL OR lease_until < now())
         ORDER BY next_run LIMIT :batch FOR UPDATE SKIP LOCKED)
     UPDATE schedule_job j SET lease_owner = :owner, lease_until = now() + make_interval(secs => :lease)
-    FROM due WHERE j.id = due.id RETURNING j.id""")
+    FROM due WHERE j.id = due.id RETURNING j.id, j.recipient_account""")
 _PRUNE = sa.text("DELETE FROM schedule_job WHERE done < now() - make_interval(days => :days)")
 # The object with a UID anywhere in an account's home (its calendars, not the inbox or outbox).
 _BY_UID_IN_HOME = sa.text(f"""
-    SELECT c.path, i.href, i.text FROM item i JOIN collection c ON c.id = i.collection_id
-    WHERE c.parent_path = :home AND c.kind = 'normal' AND c.tag = 'VCALENDAR' AND i.uid = :uid
+    SELECT c.path, i.href, i.text FROM item i JOIN collection c ON c.id = i.collection_id AND c.owner = i.owner
+    WHERE c.parent_path = :home AND c.owner = :home AND i.owner = :home AND c.kind = 'normal'
+      AND c.tag = 'VCALENDAR' AND i.uid = :uid
     ORDER BY c.path <> :default, c.path, i.href LIMIT 1""")
-_OLD_TEXT = sa.text("SELECT text FROM item WHERE collection_id = :cid AND href = :href")
-_SCHEDULE_TAG = sa.text("SELECT schedule_tag FROM item WHERE collection_id = :cid AND href = :href")
+_OLD_TEXT = sa.text("SELECT text FROM item WHERE collection_id = :cid AND href = :href AND owner = :owner")
+_SCHEDULE_TAG = sa.text("SELECT schedule_tag FROM item WHERE collection_id = :cid AND href = :href"
+                        " AND owner = :owner")
 
 
 def _active() -> Optional[request_state.RequestState]:
@@ -110,16 +115,16 @@ def retry_after(storage: "Storage") -> float:
 
 
 def queue(conn, sender: str, messages: list[itip.Message], accounts: _Directory,
-          grace: float = GRACE_SECONDS) -> list[int]:
-    ids = []
+          grace: float = GRACE_SECONDS) -> list[JobKey]:
+    keys = []
     for message in messages:
         account = accounts.account(message.recipient)
         if account is None:
             continue
-        ids.append(conn.execute(_INSERT_JOB, {
+        keys.append(tuple(conn.execute(_INSERT_JOB, {
             "sender": sender, "recipient": message.recipient, "account": account, "method": message.method,
-            "uid": message.uid, "itip": message.text, "grace": grace}).scalar())
-    return ids
+            "uid": message.uid, "itip": message.text, "grace": grace}).one()))
+    return keys
 
 
 def _may_schedule(collection: "Collection") -> bool:
@@ -131,7 +136,7 @@ def check_schedule_tag(conn, collection: "Collection", href: str) -> None:
     state = request_state.current()
     if state is None or state.if_schedule_tag_match is None:
         return
-    stored = conn.execute(_SCHEDULE_TAG, {"cid": collection.id, "href": href}).scalar()
+    stored = conn.execute(_SCHEDULE_TAG, {"cid": collection.id, "owner": collection.owner, "href": href}).scalar()
     if stored is None or f'"{stored}"' != state.if_schedule_tag_match.strip():
         raise request_state.StorageRejection(
             412, None, f"the Schedule-Tag is {f'{chr(34)}{stored}{chr(34)}' if stored else 'absent'}, not "
@@ -146,7 +151,7 @@ def before_write(storage: "Storage", conn, collection: "Collection", href: str,
     text = item.serialize()
     if state is None or not _may_schedule(collection) or "ORGANIZER" not in text:
         return item
-    old_text = conn.execute(_OLD_TEXT, {"cid": collection.id, "href": href}).scalar()
+    old_text = conn.execute(_OLD_TEXT, {"cid": collection.id, "owner": collection.owner, "href": href}).scalar()
     owner = collection.path.split("/", 1)[0]
     own = own_addresses(conn, owner)
     new, old = itip.parse(text), itip.parse(old_text) if old_text else None
@@ -178,7 +183,7 @@ def before_delete(storage: "Storage", conn, collection: "Collection", href: str)
     state = _active()
     if state is None or not _may_schedule(collection):
         return
-    old_text = conn.execute(_OLD_TEXT, {"cid": collection.id, "href": href}).scalar()
+    old_text = conn.execute(_OLD_TEXT, {"cid": collection.id, "owner": collection.owner, "href": href}).scalar()
     if not old_text or "ORGANIZER" not in old_text:
         return
     old = itip.parse(old_text)
@@ -228,42 +233,38 @@ def _prepared(storage: "Storage", text: str, path: str) -> radicale_item.Item:
 
 
 # -- delivery ------------------------------------------------------------------------
-def deliver(storage: "Storage", job_id: int) -> list[int]:
+def deliver(storage: "Storage", key: JobKey) -> list[JobKey]:
     """Apply one job, if nobody has yet, under its recipient's lock; returns the jobs it queued
     (a REPLY refreshes the other attendees). A failure is recorded for a later retry."""
-    with storage.engine.connect() as conn:
-        account = conn.execute(_PENDING, {"id": job_id}).scalar()
-    if account is None:
-        return []
+    job_id, account = key
     try:
         with storage.acquire_lock("w", account, path=f"/{account}/"):
             with storage.connection() as conn:
-                job = conn.execute(_TAKE, {"id": job_id}).first()
+                job = conn.execute(_TAKE, {"id": job_id, "account": account}).first()
                 if job is None:  # done meanwhile, or being delivered by another process
                     return []
                 queued, status = _apply(storage, conn, job)
-                conn.execute(_FINISH, {"id": job_id, "status": status})
+                conn.execute(_FINISH, {"id": job_id, "account": account, "status": status})
                 return queued
     except Exception as e:
         logger.warning("delivering scheduling job %s failed: %s", job_id, e, exc_info=True)
         with storage.engine.begin() as conn:
-            attempts = conn.execute(sa.text("SELECT attempts FROM schedule_job WHERE id = :id"),
-                                    {"id": job_id}).scalar() or 0
-            conn.execute(_FAILED, {"id": job_id, "status": f"5.1;{type(e).__name__}: {e}"[:500],
+            attempts = conn.execute(_ATTEMPTS, {"id": job_id, "account": account}).scalar() or 0
+            conn.execute(_FAILED, {"id": job_id, "account": account, "status": f"5.1;{type(e).__name__}: {e}"[:500],
                                    "delay": min(GRACE_SECONDS * 2 ** attempts, 3600),
                                    "max_attempts": MAX_ATTEMPTS})
         return []
 
 
-def deliver_all(storage: "Storage", job_ids: list[int], limit: int = 1000) -> None:
+def deliver_all(storage: "Storage", keys: list[JobKey], limit: int = 1000) -> None:
     """Deliver jobs and the jobs they queue in turn (bounded: a worker takes any rest)."""
-    pending = list(job_ids)
+    pending = list(keys)
     while pending and limit > 0:
         limit -= 1
         pending += deliver(storage, pending.pop(0))
 
 
-def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
+def _apply(storage: "Storage", conn, job) -> tuple[list[JobKey], str]:
     """(jobs queued, request-status) of applying one job in the recipient's transaction."""
     account = job.recipient_account
     message = itip.parse(job.itip)
@@ -271,7 +272,7 @@ def _apply(storage: "Storage", conn, job) -> tuple[list[int], str]:
     default = directory.default_calendar_path(conn, account)
     found = copy_in_home(conn, account, job.uid, default)
     existing = itip.parse(found.text) if found is not None else None
-    queued: list[int] = []
+    queued: list[JobKey] = []
     self_answered = False
     if job.method == "REQUEST":
         updated = itip.apply_request(existing, message, own)
@@ -313,7 +314,7 @@ def store_copy(storage: "Storage", conn, path: str, href: Optional[str], uid: st
     _store(storage, conn, path, href, uid, calendar.to_ical().decode("utf-8"))
 
 
-def queue_reply(storage: "Storage", conn, account: str, reply: Optional[itip.Message]) -> list[int]:
+def queue_reply(storage: "Storage", conn, account: str, reply: Optional[itip.Message]) -> list[JobKey]:
     """Queue an account's REPLY to the organizer (none: nothing to answer)."""
     if reply is None:
         return []
@@ -323,7 +324,8 @@ def queue_reply(storage: "Storage", conn, account: str, reply: Optional[itip.Mes
 def _collection(storage: "Storage", conn, path: str) -> "Collection":
     from storage_plugin.collection import Collection
 
-    return Collection(storage, conn.execute(queries.COLLECTION_BY_PATH, {"path": path}).one())
+    return Collection(storage, conn.execute(queries.COLLECTION_BY_PATH,
+                                            {"path": path, "owner": path.split("/", 1)[0]}).one())
 
 
 def _store(storage: "Storage", conn, path: str, href: Optional[str], uid: str, text: str) -> None:
@@ -331,7 +333,8 @@ def _store(storage: "Storage", conn, path: str, href: Optional[str], uid: str, t
     item = _prepared(storage, text, path)
     if href is None:  # named as clients name objects (<UID>.ics) when that name is free
         href = f"{uid}.ics"
-        taken = conn.execute(queries.ITEMS_BY_HREF, {"cid": collection.id, "hrefs": [href], "max_size": None}).first()
+        taken = conn.execute(queries.ITEMS_BY_HREF, {"cid": collection.id, "owner": collection.owner,
+                                                     "hrefs": [href], "max_size": None}).first()
         if taken is not None or not pathutils.is_safe_path_component(href) or len(href.encode()) > 255:
             href = f"{uuid.uuid4().hex}.ics"
     storage.write_item(conn, collection, href, item)
@@ -339,7 +342,7 @@ def _store(storage: "Storage", conn, path: str, href: Optional[str], uid: str, t
 
 def _store_in_inbox(storage: "Storage", conn, account: str, text: str) -> None:
     path = f"{account}/{directory.INBOX}"
-    if conn.execute(queries.COLLECTION_BY_PATH, {"path": path}).first() is None:
+    if conn.execute(queries.COLLECTION_BY_PATH, {"path": path, "owner": account}).first() is None:
         return
     collection = _collection(storage, conn, path)
     storage.write_item(conn, collection, f"{uuid.uuid4().hex}.ics", _prepared(storage, text, path))
@@ -360,8 +363,8 @@ class Worker:
     def run_due(self) -> int:
         """Claim and deliver the due jobs once; returns how many were claimed."""
         with self.storage.engine.begin() as conn:
-            claimed = list(conn.execute(_CLAIM_DUE, {"batch": self.batch, "owner": self.owner,
-                                                     "lease": LEASE_SECONDS}).scalars())
+            claimed = [tuple(row) for row in conn.execute(_CLAIM_DUE, {"batch": self.batch, "owner": self.owner,
+                                                                        "lease": LEASE_SECONDS})]
             conn.execute(_PRUNE, {"days": KEEP_DONE_DAYS})
         deliver_all(self.storage, claimed)
         return len(claimed)

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from storage_plugin import (database, directory, freebusy, item_events, links, occurrences, pooler,
                             queries, request_state, scheduling, time_bounds)
 from storage_plugin.bounds import budget, ical_scan
-from storage_plugin.collection import Collection, check_name_length, rows_from_json, texts_wanted
+from storage_plugin.collection import Collection, check_name_length, path_owner, rows_from_json, texts_wanted
 from storage_plugin.items import StoredItem, from_row, rows_to_items
 
 logger = logging.getLogger("planerix.storage")
@@ -298,8 +298,8 @@ class Storage(storage.BaseStorage):
 
     def _find_parameters(self, sane_path: str, parent_path: str, href: str) -> dict:
         # PostgreSQL text cannot hold NUL: such a name names nothing stored.
-        return {"paths": [sane_path, parent_path], "parent": parent_path, "href": href.replace("\x00", "/"),
-                "max_size": self.max_item_bytes}
+        return {"paths": [sane_path, parent_path], "owner": path_owner(sane_path), "parent": parent_path,
+                "href": href.replace("\x00", "/"), "max_size": self.max_item_bytes}
 
     def _find(self, sane_path: str, parent_path: str, href: str, with_member: bool = True):
         """The collection or item at ``sane_path``, or None."""
@@ -335,8 +335,9 @@ class Storage(storage.BaseStorage):
     def child_collections(self, collection: Collection) -> list[Collection]:
         """The collections directly below ``collection``, in ``discover``'s order."""
         with self.connection() as conn:
-            return [Collection(self, r) for r in
-                    conn.execute(queries.CHILD_COLLECTIONS, {"path": collection.path})]
+            rows = conn.execute(queries.CHILD_COLLECTIONS, {"path": collection.path, "owner": collection.owner}) \
+                if collection.path else conn.execute(queries.HOMES)
+            return [Collection(self, r) for r in rows]
 
     # -- writes -------------------------------------------------------------------
     def create_collection(self, href: str, items=None, props=None):
@@ -348,14 +349,14 @@ class Storage(storage.BaseStorage):
         for item in items or ():
             check_name_length("UID", item.uid)
         with self.atomic() as conn:
-            row = conn.execute(queries.COLLECTION_BY_PATH, {"path": sane_path}).first()
+            row = conn.execute(queries.COLLECTION_BY_PATH, {"path": sane_path, "owner": path_owner(sane_path)}).first()
             if row is not None and props is None and items is None:
                 return Collection(self, row), {}, []
             self._create_ancestors(conn, sane_path)
             props = dict(radicale_item.check_and_sanitize_props(dict(props or {})))
             if row is None:
                 row = conn.execute(queries.INSERT_COLLECTION, {
-                    "path": sane_path, "parent_path": posixpath.dirname(sane_path),
+                    "path": sane_path, "owner": path_owner(sane_path), "parent_path": posixpath.dirname(sane_path),
                     "tag": props.get("tag") or None, "props": json.dumps(props)}).one()
                 collection = Collection(self, row)
                 old_items: dict[str, StoredItem] = {}
@@ -363,10 +364,10 @@ class Storage(storage.BaseStorage):
                 collection = Collection(self, row)
                 collection.set_meta(props)
                 old_rows = conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION,
-                                        {"cid": collection.id, "max_size": None}).all()
+                                        {"cid": collection.id, "owner": collection.owner, "max_size": None}).all()
                 old_items = {i.href: i for i in rows_to_items(collection, old_rows,
                                                               {r.id: r.text for r in old_rows})}
-                conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id})
+                conn.execute(queries.DELETE_ALL_ITEMS, {"cid": collection.id, "owner": collection.owner})
             new_hrefs = self._store_new_items(conn, collection, list(items or ()), props.get("tag"))
             removed = [h for h in old_items if h not in set(new_hrefs)]
             if removed:
@@ -379,12 +380,14 @@ class Storage(storage.BaseStorage):
     def _create_ancestors(self, conn: Connection, sane_path: str) -> None:
         parent = posixpath.dirname(sane_path)
         missing = []
-        while parent and conn.execute(queries.COLLECTION_BY_PATH, {"path": parent}).first() is None:
+        while parent and conn.execute(queries.COLLECTION_BY_PATH,
+                                      {"path": parent, "owner": path_owner(parent)}).first() is None:
             missing.append(parent)
             parent = posixpath.dirname(parent)
         for path in reversed(missing):
             conn.execute(queries.INSERT_COLLECTION, {
-                "path": path, "parent_path": posixpath.dirname(path), "tag": None, "props": "{}"})
+                "path": path, "owner": path_owner(path), "parent_path": posixpath.dirname(path), "tag": None,
+                "props": "{}"})
 
     def _store_new_items(self, conn, collection: Collection, items: list, tag: Optional[str]) -> list[str]:
         if not items or tag not in ("VCALENDAR", "VADDRESSBOOK"):
@@ -469,7 +472,6 @@ class Storage(storage.BaseStorage):
         return done
 
     def _write_batch(self, conn: Connection, collection: Collection, writes: Sequence[ItemWrite]):
-        account = collection.path.split("/", 1)[0]
         columns: dict[str, list] = {name: [] for name in _WRITE_COLUMNS}
         for n, write in enumerate(writes, 1):
             indexed = write.item
@@ -496,7 +498,7 @@ class Storage(storage.BaseStorage):
             columns["link_weights"].extend(link.weight for link in indexed.links)
             columns["link_completion"].extend([shown.completion] * len(indexed.links))
         rows = conn.execute(queries.WRITE_ITEMS, {
-            "cid": collection.id, "count": len(writes), "link_owner": account,  # whose tasks count (0005)
+            "cid": collection.id, "count": len(writes), "owner": collection.owner,  # the rows' key, whose tasks count
             **columns}).all()
         collection.advance(rows[-1].new_revision, rows[-1].collection_modified)
         done = []
@@ -523,17 +525,28 @@ class Storage(storage.BaseStorage):
         to_collection.check_writable()
         to_collection.check_client_may_store()
         to_collection._check_component_allowed(item)
+        owner, to_owner = source.owner, to_collection.owner
         with self.atomic() as conn:
-            conn.execute(queries.DELETE_ITEM, {"cid": to_collection.id, "href": to_href})
-            conn.execute(queries.MOVE_ITEM, {"id": item.item_id, "to_cid": to_collection.id,
-                                             "to_href": to_href, "revision": to_collection._bump(conn, 1)})
-            conn.execute(queries.MOVE_OCCURRENCES, {"item_id": item.item_id, "to_cid": to_collection.id})
-            conn.execute(queries.DELETE_TOMBSTONE, {"cid": to_collection.id, "href": to_href})
+            conn.execute(queries.DELETE_ITEM, {"cid": to_collection.id, "href": to_href, "owner": to_owner})
+            links = conn.execute(queries.TAKE_LINKS, {"id": item.item_id, "owner": owner}).all() \
+                if to_owner != owner else []
+            conn.execute(queries.MOVE_ITEM, {"id": item.item_id, "owner": owner, "to_owner": to_owner,
+                                             "to_cid": to_collection.id, "to_href": to_href,
+                                             "revision": to_collection._bump(conn, 1)})
+            conn.execute(queries.MOVE_OCCURRENCES, {"item_id": item.item_id, "owner": to_owner,
+                                                    "to_cid": to_collection.id})
+            if links:
+                kinds, targets, weights, completions = (list(column) for column in zip(*links))
+                conn.execute(queries.PUT_LINKS, {"id": item.item_id, "owner": to_owner, "kinds": kinds,
+                                                 "targets": targets, "weights": weights,
+                                                 "completions": completions})
+            conn.execute(queries.DELETE_TOMBSTONE, {"cid": to_collection.id, "href": to_href, "owner": to_owner})
             if not (source.id == to_collection.id and item.href == to_href):
                 source.record_removal(conn, item.href, source._bump(conn, 1))
 
-    def prune_history(self, conn: Connection, collection_id: int) -> None:
-        conn.execute(queries.PRUNE_TOMBSTONES, {"cid": collection_id, "days": self.history_days})
+    def prune_history(self, conn: Connection, collection: Collection) -> None:
+        conn.execute(queries.PRUNE_TOMBSTONES, {"cid": collection.id, "owner": collection.owner,
+                                                "days": self.history_days})
 
     # -- maintenance --------------------------------------------------------------
     def verify(self) -> bool:

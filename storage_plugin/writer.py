@@ -223,12 +223,14 @@ class CalendarEditor:
 
     def items(self) -> list[Stored]:
         rows = self._conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION, {"cid": self._collection.id,
+                                                                        "owner": self._collection.owner,
                                                                         "max_size": None})
         return [Stored(r.href, r.uid, r.component, r.etag, r.text) for r in rows]
 
     def get(self, href: str) -> Optional[Stored]:
         row = self._conn.execute(queries.ITEMS_WITH_TEXT_BY_HREF,
-                                 {"cid": self._collection.id, "hrefs": [href], "max_size": None}).first()
+                                 {"cid": self._collection.id, "owner": self._collection.owner, "hrefs": [href],
+                                  "max_size": None}).first()
         return None if row is None else Stored(row.href, row.uid, row.component, row.etag, row.text)
 
     def apply(self, change: Change) -> Written:
@@ -248,7 +250,7 @@ class CalendarEditor:
         """``put`` of an item that ``prepare_item`` returned (parsed outside the lock). ``etag``:
         served instead of the text's until the item is next written (``storage.ItemWrite``)."""
         same_uid = [r.href for r in self._conn.execute(
-            queries.HREFS_OF_UID, {"cid": self._collection.id, "uid": item.uid})]
+            queries.HREFS_OF_UID, {"cid": self._collection.id, "owner": self._collection.owner, "uid": item.uid})]
         if href is None:
             href = same_uid[0] if same_uid else self._free_href(item.uid)
         self._check_put(href, item, self.get(href), same_uid, if_match, if_none_match)
@@ -260,7 +262,8 @@ class CalendarEditor:
         of the calendar's members, then the accepted items written together. A refused item
         has its ``WriteError`` in its place; nothing of it was written."""
         members = self._conn.execute(queries.ITEMS_OF_COLLECTION,
-                                     {"cid": self._collection.id, "max_size": None}).all()
+                                     {"cid": self._collection.id, "owner": self._collection.owner,
+                                      "max_size": None}).all()
         current = {r.href: r for r in members}
         hrefs_of_uid: dict[str, list[str]] = {}
         for row in members:
@@ -319,7 +322,8 @@ class CalendarEditor:
         usable = [h for h in candidates
                   if pathutils.is_safe_path_component(h) and len(h.encode("utf-8")) <= 255]
         taken = {r.href for r in self._conn.execute(
-            queries.ITEMS_BY_HREF, {"cid": self._collection.id, "hrefs": usable, "max_size": None})}
+            queries.ITEMS_BY_HREF, {"cid": self._collection.id, "owner": self._collection.owner, "hrefs": usable,
+                                    "max_size": None})}
         for href in usable:
             if href not in taken:
                 return href
@@ -346,7 +350,7 @@ def _locked(storage: Storage, user: str, path: str, request: str) -> Iterator[Co
 
 
 def _calendar(storage: Storage, conn: Connection, path: str, allow_read_only: bool) -> Collection:
-    row = conn.execute(queries.COLLECTION_BY_PATH, {"path": path}).first()
+    row = conn.execute(queries.COLLECTION_BY_PATH, {"path": path, "owner": owner_of(path)}).first()
     if row is None:
         raise NotFound(f"there is no calendar /{path}/")
     collection = Collection(storage, row)
@@ -384,7 +388,7 @@ def importing(storage: Storage, path: str, props: Mapping[str, str]) -> Iterator
         raise ItemRejected(f"invalid properties: {e}") from None
     with _locked(storage, owner_of(path), path, "PUT") as conn:
         rows = {r.path: r for r in conn.execute(
-            queries.COLLECTIONS_BY_PATHS, {"paths": [path, posixpath.dirname(path)]})}
+            queries.COLLECTIONS_BY_PATHS, {"paths": [path, posixpath.dirname(path)], "owner": owner_of(path)})}
         parent = rows.get(posixpath.dirname(path))
         if parent is not None and parent.tag:
             raise Conflict(f"/{parent.path}/ is a calendar or address book; nothing can be inside it")
@@ -421,7 +425,7 @@ def create_calendar(storage: Storage, user: str, path: str, props: Mapping[str, 
         raise Conflict(f"/{path}/ is a user's home, not a calendar path; use /{path}/NAME/")
     with _locked(storage, user, path, "MKCALENDAR") as conn:
         rows = {r.path: r for r in conn.execute(
-            queries.COLLECTIONS_BY_PATHS, {"paths": [path, posixpath.dirname(path)]})}
+            queries.COLLECTIONS_BY_PATHS, {"paths": [path, posixpath.dirname(path)], "owner": owner_of(path)})}
         if path in rows:
             raise Conflict(f"/{path}/ already exists")
         parent = rows.get(posixpath.dirname(path))
@@ -433,7 +437,7 @@ def create_calendar(storage: Storage, user: str, path: str, props: Mapping[str, 
         except ValueError as e:
             raise ItemRejected(f"invalid calendar properties: {e}") from None
         if read_only:
-            conn.execute(queries.SET_READ_ONLY, {"id": collection.id, "read_only": True})
+            conn.execute(queries.SET_READ_ONLY, {"id": collection.id, "owner": collection.owner, "read_only": True})
         return then(conn, collection.id) if then is not None else None
 
 
@@ -455,7 +459,7 @@ def update_properties(storage: Storage, user: str, path: str, changes: Mapping[s
         except ValueError as e:
             raise ItemRejected(f"invalid calendar properties: {e}") from None
         conn.execute(queries.SET_COLLECTION_PROPS, {
-            "id": collection.id, "props": json.dumps(props), "tag": props.get("tag") or None})
+            "id": collection.id, "owner": collection.owner, "props": json.dumps(props), "tag": props.get("tag") or None})
 
 
 def delete_calendar(storage: Storage, user: str, path: str, *, allow_read_only: bool = False) -> None:
@@ -464,7 +468,7 @@ def delete_calendar(storage: Storage, user: str, path: str, *, allow_read_only: 
     _check_owner(user, path)
     with _locked(storage, user, path, "DELETE") as conn:
         _calendar(storage, conn, path, allow_read_only)
-        conn.execute(queries.DELETE_COLLECTION_TREE, {"path": path})
+        conn.execute(queries.DELETE_COLLECTION_TREE, {"path": path, "owner": owner_of(path)})
 
 
 @dataclass

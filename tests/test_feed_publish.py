@@ -310,13 +310,14 @@ def test_a_10000_item_calendar_is_built_without_parsing_items_and_then_cached(
             "   || 'SUMMARY:Bulk event number ' || g || chr(13) || chr(10)"
             "   || 'END:VEVENT' || chr(13) || chr(10) || 'END:VCALENDAR' || chr(13) || chr(10) AS body FROM n),"
             " i AS (INSERT INTO item (collection_id, href, uid, component, etag, text, series_start,"
-            "   series_end, revision, summary, due)"
+            "   series_end, revision, summary, due, owner)"
             "   SELECT :cid, 'bulk-' || g || '.ics', 'bulk-' || g, 'VEVENT',"
             "          '\"' || encode(sha256(convert_to(body, 'UTF8')), 'hex') || '\"', body, s, s + 1800, g,"
-            "          'Bulk event number ' || g, to_timestamp(s)"
+            "          'Bulk event number ' || g, to_timestamp(s), :owner"
             "   FROM t RETURNING id, series_start, series_end)"
-            " INSERT INTO item_occurrence (item_id, collection_id, span)"
-            " SELECT id, :cid, int8range(series_start, series_end) FROM i"), {"count": count, "cid": cid})
+            " INSERT INTO item_occurrence (item_id, collection_id, span, owner)"
+            " SELECT id, :cid, int8range(series_start, series_end), :owner FROM i"),
+            {"count": count, "cid": cid, "owner": user.name})
         conn.execute(text("UPDATE collection SET revision = :count, modified = now() WHERE id = :cid"),
                      {"count": count, "cid": cid})
     parses = []

@@ -78,7 +78,7 @@ _OPEN_TASKS = text("""
     JOIN goals g ON g.kind = l.target_kind AND g.id::text = l.target_id
     WHERE i.component = 'VTODO' AND i.due IS NOT NULL AND i.due <= :now
       AND coalesce(i.status, '') NOT IN ('COMPLETED', 'CANCELLED')
-    GROUP BY i.id, c.path
+    GROUP BY i.id, i.owner, c.path
     ORDER BY i.id""")
 
 

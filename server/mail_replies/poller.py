@@ -130,9 +130,9 @@ class MailboxPoller(scheduling.Worker):
                                              f"{'; '.join(outdated)}")
         return (outcome if outcome == REFUSED or not jobs else TAKEN), jobs
 
-    def _apply(self, reply: imip.InboundReply, message_id: str) -> tuple[Optional[int], list[str]]:
+    def _apply(self, reply: imip.InboundReply, message_id: str) -> tuple[Optional[scheduling.JobKey], list[str]]:
         """Queue one answer to its organizer's account with the record that it was taken (one
-        transaction): the job's id (None when this REPLY was taken before) and why instances it
+        transaction): the job's key (None when this REPLY was taken before) and why instances it
         answers were left out (answered at an older SEQUENCE). RefusedReply when nothing of it
         may be taken."""
         with self.storage.engine.begin() as conn:
@@ -154,5 +154,5 @@ class MailboxPoller(scheduling.Worker):
             if message is None:
                 raise outside_answers.Unanswerable("it answers no instance the attendee is invited to")
             job = outside_answers.queue_reply(conn, account, reply.attendee, message)
-            ledger.record_job(conn, account, reply, job)
+            ledger.record_job(conn, account, reply, job[0])
             return job, outdated

@@ -50,7 +50,8 @@ async def _download(url: str, settings: FeedSettings) -> tuple[bytes, Optional[s
 
 def _calendar_exists(storage: Storage, path: str) -> bool:
     with storage.connection() as conn:
-        return conn.execute(queries.COLLECTION_BY_PATH, {"path": path}).first() is not None
+        return conn.execute(queries.COLLECTION_BY_PATH, {"path": path, "owner": writer.owner_of(path)}).first() \
+            is not None
 
 
 def import_ics(storage: Storage, source: str, calendar: str,

@@ -45,7 +45,8 @@ def export_radicale(storage: Storage, directory: str | os.PathLike,
         for row in conn.execute(_COLLECTIONS).all():
             if only_users and row.path.split("/", 1)[0] not in only_users:
                 continue
-            items = conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION, {"cid": row.id, "max_size": None},
+            items = conn.execute(queries.ITEMS_WITH_TEXT_OF_COLLECTION,
+                                 {"cid": row.id, "owner": row.path.split("/", 1)[0], "max_size": None},
                                  execution_options={"stream_results": True, "yield_per": 1000})
             report.collections[row.path] = radicale_store.write_collection(
                 root, row.path, dict(row.props), ((r.href, r.text) for r in items))

@@ -110,7 +110,8 @@ def prepare_all(storage: Storage, path: str, tag: str, texts: Iterable[SourceTex
     ``result`` without being parsed: a second run, or one resumed, costs a hash per item."""
     prepared, first_of_uid = [], {}
     with storage.connection() as conn:
-        stored = {r.href: r for r in conn.execute(queries.STORED_VERSIONS, {"path": path})}
+        stored = {r.href: r for r in conn.execute(queries.STORED_VERSIONS,
+                                                  {"path": path, "owner": writer.owner_of(path)})}
     fbtype_of = storage.fbtype_classifier(writer.owner_of(path))  # one address lookup per calendar
     for source in texts:
         where = f"/{path}/{source.href}"
@@ -153,7 +154,8 @@ def store_collection(storage: Storage, path: str, props: dict, prepared: list[wr
     try:
         with writer.importing(storage, path, props) as target:
             stored = {r.href: r.etag for r in target.connection.execute(
-                queries.ITEMS_OF_COLLECTION, {"cid": target.collection_id, "max_size": None})}
+                queries.ITEMS_OF_COLLECTION, {"cid": target.collection_id, "owner": writer.owner_of(path),
+                                              "max_size": None})}
             changes = []
             for put in prepared:
                 if stored.get(put.href) == (put.etag or put.item.etag):
