@@ -10,6 +10,14 @@ Each client loops over a sync cycle for a fixed time:
    "hot" items with ``If-Match`` set to the etag the client last saw, so
    concurrent updates race and the losers must get 412.
 
+``mix="ops"`` runs instead the mix of issue #17's side-by-side measurement with
+SabreDAV and DAViCal: each step picks one operation at random, 30 % the one-week
+``calendar-query`` (getetag), 30 % a ``calendar-multiget`` of 50 random items of the
+calendar, 30 % a ``sync-collection`` delta since the client's last token, 10 % a ``GET``
+of a hot item then a ``PUT`` with ``If-Match`` on the etag it returned (racing: the
+losers get 412). Fixed-size operations, so each kind's latency compares across servers
+whatever their throughput (in the DAVx5 cycle a faster server's multigets carry more changes).
+
 No request starts after the deadline; requests in flight are allowed to
 finish (throughput divides by the real elapsed time).  Afterwards the final
 state is audited: every acknowledged creation must exist with its marker,
@@ -31,7 +39,8 @@ import aiohttp
 
 from . import dataset
 from .dataset import Item
-from .dav import ICS, PROPFIND_CTAG_SYNCTOKEN, XML, Dav, calendar_multiget, parse_multistatus, sync_collection
+from .dav import (ICS, PROPFIND_CTAG_SYNCTOKEN, XML, Dav, calendar_multiget, calendar_query, parse_multistatus,
+                  sync_collection)
 
 _MARK = re.compile(r"X-BENCH-WRITE:([^\r\n]+)")
 _SYNC_TOKEN = "{DAV:}sync-token"
@@ -65,6 +74,7 @@ class Shared:
     token: str | None
     hot_etags: dict[str, str]
     write_fraction: float = 0.10
+    names: list[str] = field(default_factory=list)  # the calendar's item names (mix "ops": multiget)
     latencies: list[tuple[str, float]] = field(default_factory=list)
     statuses: list[tuple[str, int]] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
@@ -148,6 +158,56 @@ async def _client(cid: int, sh: Shared, auth: aiohttp.BasicAuth | None, timeout:
                 n_req += 1
 
 
+OPS_MIX = (("week-query", 0.30), ("multiget", 0.30), ("sync-collection", 0.30), ("get+put", 0.10))
+
+
+async def _ops_client(cid: int, sh: Shared, auth: aiohttp.BasicAuth | None, timeout: float) -> None:
+    """One client of ``mix="ops"`` (see the module's docstring)."""
+    rng = random.Random(f"{dataset.SEED}:ops-client:{cid}")
+    token = sh.token
+    hot_hrefs = {sh.cal + it.name: it for it in sh.hot}
+    week = calendar_query(*dataset.week_range())
+    kinds, weights = zip(*OPS_MIX)
+    n_writes = 0
+    conn = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=conn, auth=auth,
+                                     timeout=aiohttp.ClientTimeout(total=timeout)) as sess:
+        while time.monotonic() < sh.deadline:
+            op = rng.choices(kinds, weights)[0]
+            try:
+                if op == "week-query":
+                    await _req(sess, sh, op, "REPORT", sh.cal, week, {"Depth": "1", "Content-Type": XML})
+                elif op == "multiget":
+                    hrefs = [sh.cal + name for name in rng.sample(sh.names, min(50, len(sh.names)))]
+                    await _req(sess, sh, op, "REPORT", sh.cal, calendar_multiget(hrefs),
+                               {"Depth": "1", "Content-Type": XML})
+                elif op == "sync-collection":
+                    st, body, _ = await _req(sess, sh, op, "REPORT", sh.cal, sync_collection(token),
+                                             {"Depth": "0", "Content-Type": XML})
+                    if st == 207:
+                        token = parse_multistatus(body).sync_token or token
+                else:
+                    href = rng.choice(sorted(hot_hrefs))
+                    st, _, hdrs = await _req(sess, sh, "get", "GET", href, "", {})
+                    etag = hdrs.get("ETag")
+                    if st != 200 or not etag or time.monotonic() >= sh.deadline:
+                        continue
+                    n_writes += 1
+                    marker = f"hot-{sh.tag}-{cid:02d}-{n_writes:05d}"
+                    w = Write("update", href, marker, if_match=etag)
+                    sh.writes.append(w)
+                    w.status, _, hdrs = await _req(sess, sh, "put", "PUT", href, dataset.rewrite(hot_hrefs[href], marker),
+                                                   {"Content-Type": ICS, "If-Match": etag})
+                    w.t_end = time.monotonic()
+                    w.new_etag = hdrs.get("ETag")
+                sh.cycles += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                sh.exceptions.append(f"{type(exc).__name__}: {exc}")
+
+
+MIXES = {"davx5": _client, "ops": _ops_client}
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -212,16 +272,20 @@ def audit(dav: Dav, sh: Shared, initial_etags: dict[str, str]) -> dict:
 
 def run_concurrent(base_url: str, auth: tuple[str, str] | None, cal: str, token: str | None,
                    hot: list[Item], tag: str, clients: int = 16, seconds: float = 30.0,
-                   grace: float = 600.0) -> dict:
-    """Run the phase and the audit; returns throughput, latencies, errors, audit."""
+                   grace: float = 600.0, mix: str = "davx5", names: list[str] | None = None) -> dict:
+    """Run the phase and the audit; returns throughput, latencies, errors, audit.
+
+    ``mix``: "davx5" (the sync cycle) or "ops" (issue #17's operation mix, which multigets
+    random ones of ``names``, the calendar's item names)."""
     dav = Dav(base_url, auth)
     initial_etags = _hot_initial_etags(dav, cal, hot)
     t0 = time.monotonic()
-    sh = Shared(base_url, cal, t0 + seconds, tag, hot, token, initial_etags)
+    sh = Shared(base_url, cal, t0 + seconds, tag, hot, token, initial_etags, names=list(names or []))
+    client = MIXES[mix]
     basic = aiohttp.BasicAuth(*auth) if auth else None
 
     async def main() -> bool:
-        tasks = [asyncio.create_task(_client(i, sh, basic, grace)) for i in range(clients)]
+        tasks = [asyncio.create_task(client(i, sh, basic, grace)) for i in range(clients)]
         done, pending = await asyncio.wait(tasks, timeout=seconds + grace)
         for t in pending:
             t.cancel()
@@ -241,7 +305,7 @@ def run_concurrent(base_url: str, auth: tuple[str, str] | None, cal: str, token:
         ks = [s for k, s in sh.latencies if k == kind]
         by_kind[kind] = {"count": len(ks), "p50_s": _percentile(ks, 0.5), "p95_s": _percentile(ks, 0.95)}
     result = {
-        "clients": clients, "duration_s": seconds, "elapsed_s": elapsed, "all_finished": finished,
+        "mix": mix, "clients": clients, "duration_s": seconds, "elapsed_s": elapsed, "all_finished": finished,
         "requests": n, "cycles": sh.cycles, "throughput_rps": n / elapsed if elapsed else 0.0,
         "p50_s": _percentile(lat, 0.5), "p95_s": _percentile(lat, 0.95), "p99_s": _percentile(lat, 0.99),
         "mean_s": statistics.fmean(lat) if lat else None,

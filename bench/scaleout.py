@@ -53,15 +53,16 @@ def planerix(*args: str, timeout: float = 300) -> None:
 
 
 class Node:
-    """``planerix serve --database-url URL --workers N`` on free loopback ports."""
+    """``planerix serve --database-url URL --workers N`` on free loopback ports, run from
+    ``root`` (this checkout, or another one to compare with)."""
 
-    def __init__(self, database_url: str, workers: int, log_file: Path) -> None:
+    def __init__(self, database_url: str, workers: int, log_file: Path, root: Path = REPO_ROOT) -> None:
         self.caldav_port, self.api_port = free_port(), free_port()
         self._log = log_file.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server", "--log-level", "warning", "serve", "--database-url", database_url,
              "--host", "127.0.0.1", "--caldav-port", str(self.caldav_port), "--api-port", str(self.api_port),
-             "--workers", str(workers)], cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+             "--workers", str(workers)], cwd=root, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while "Planerix API:" not in log_file.read_text():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -146,9 +147,11 @@ class CpuUse:
 
 
 def run_configuration(name: str, workers: int, nodes: int, database_url: str, folder: Path,
-                      clients: int, seconds: float, hot) -> dict:
+                      clients: int, seconds: float, hot, root: Path = REPO_ROOT, **workload) -> dict:
+    """``workload``: passed on to run_concurrent (``mix``, ``names``)."""
     log(f"{name}: starting")
-    started = [Node(database_url, workers, folder / f"{name.replace(' ', '-')}-{n}.log") for n in range(nodes)]
+    started = [Node(database_url, workers, folder / f"{name.replace(' ', '-').replace('/', '-')}-{n}.log", root)
+               for n in range(nodes)]
     proxy = None
     try:
         if nodes > 1:
@@ -166,7 +169,7 @@ def run_configuration(name: str, workers: int, nodes: int, database_url: str, fo
         time.sleep(0.5)
         first, before = dict(sampler.seconds), CpuUse(started)
         result = run_concurrent(base, (USER, PASSWORD), CALENDAR, token, hot, tag=uuid.uuid4().hex[:6],
-                                clients=clients, seconds=seconds)
+                                clients=clients, seconds=seconds, **workload)
         # The audit after the load (a GET per acknowledged creation and per hot item) is measured too.
         served = result["requests"] + result["audit"]["creates_acknowledged"] + len(hot)
         result["cpu"] = CpuUse(started).since(before, first, sampler.stop(), served)

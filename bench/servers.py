@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -323,4 +324,93 @@ class PlanerixServer(Server):
                 "--caldav-port", str(self.port), "--api-port", str(self.api_port), *workers], self._cwd
 
 
-SERVER_CLASSES = {"planerix": PlanerixServer, "radicale": RadicaleServer, "xandikos": XandikosServer}
+class SabreDAVServer(Server):
+    """SabreDAV 4.7 (PHP) on a fresh PostgreSQL database: optional, only when
+    ``PLANERIX_BENCH_SABREDAV`` names a folder set up as bench/README.md describes (a
+    ``server.php`` after sabre's examples/calendarserver.php reading ``SABRE_DSN`` and
+    ``SABRE_USERS``, and sabre's ``examples/sql/pgsql.*.sql`` in ``sql/``). None of SabreDAV's
+    code is in this repository. Served by PHP's built-in server with
+    ``PHP_CLI_SERVER_WORKERS`` forked workers (``PLANERIX_BENCH_SABREDAV_WORKERS``, default 16:
+    one per client, as PHP-FPM would be sized for them)."""
+
+    name = "sabredav"
+    storage = None
+    auth_note = "Basic, checked by a BasicCallBack against the bench users (no hashing)"
+    SCHEMA = ("principals", "calendars", "propertystorage", "locks")
+
+    def __init__(self, workdir, users, database_server: str = "postgresql://postgres@127.0.0.1:5432/postgres"):
+        super().__init__(workdir, users)
+        self.folder = Path(os.environ.get("PLANERIX_BENCH_SABREDAV", ""))
+        self.workers = int(os.environ.get("PLANERIX_BENCH_SABREDAV_WORKERS", "16"))
+        self.database_server = database_server
+        self.database = f"planerix_bench_sabre_{os.getpid()}_{self.port}"
+
+    def unavailable_reason(self):
+        if not os.environ.get("PLANERIX_BENCH_SABREDAV"):
+            return "PLANERIX_BENCH_SABREDAV is not set (the folder of a SabreDAV server.php, see bench/README.md)"
+        missing = [str(f) for f in [self.folder / "server.php", *(self.folder / "sql" / f"pgsql.{n}.sql"
+                                                                   for n in self.SCHEMA)] if not f.exists()]
+        if missing:
+            return f"missing in PLANERIX_BENCH_SABREDAV: {', '.join(missing)}"
+        if shutil.which("php") is None:
+            return "php is not installed (apt-get install php-cli php-xml php-mbstring php-pgsql)"
+        return None
+
+    def _url(self, database: str) -> str:
+        from sqlalchemy.engine import make_url
+        return make_url(self.database_server).set(drivername="postgresql", database=database).render_as_string(
+            hide_password=False)
+
+    def setup(self) -> None:
+        import psycopg
+        from psycopg import sql
+        with psycopg.connect(self.database_server, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+        with psycopg.connect(self._url(self.database), autocommit=True) as conn:
+            for name in self.SCHEMA:
+                conn.execute((self.folder / "sql" / f"pgsql.{name}.sql").read_text())
+            for user in self.users:
+                for uri in (f"principals/{user}", f"principals/{user}/calendar-proxy-read",
+                            f"principals/{user}/calendar-proxy-write"):
+                    conn.execute("INSERT INTO principals (uri, email, displayname) VALUES (%s, %s, %s)",
+                                 (uri, f"{user}@example.org" if uri.count("/") == 1 else None, None))
+        self.notes = [f"SabreDAV 4.7 (PHP {self._php_version()}, `php -S` with {self.workers} workers), "
+                      "CalDAV PDO backend on PostgreSQL, the plugins of sabre's examples/calendarserver.php "
+                      "without the HTML browser; filled only through HTTP PUT."]
+
+    @staticmethod
+    def _php_version() -> str:
+        out = subprocess.run(["php", "-r", "echo PHP_VERSION;"], capture_output=True, text=True, timeout=30)
+        return out.stdout.strip()
+
+    def _environment(self) -> dict[str, str]:
+        from sqlalchemy.engine import make_url
+        url = make_url(self.database_server)
+        env = real_clock_environment()
+        env.update(PHP_CLI_SERVER_WORKERS=str(self.workers),
+                   SABRE_DSN=f"pgsql:host={url.host or '127.0.0.1'};port={url.port or 5432};dbname={self.database}",
+                   SABRE_DB_USER=url.username or "postgres", SABRE_DB_PASSWORD=url.password or "",
+                   SABRE_USERS=",".join(f"{u}:{p}" for u, p in self.users.items()))
+        return env
+
+    def command(self):
+        # -d display_errors=0: a PHP warning must not end up inside a response body.
+        return ["php", "-d", "display_errors=0", "-d", "log_errors=1", "-S", f"127.0.0.1:{self.port}",
+                str(self.folder / "server.php")], self.folder
+
+    def calendar_path(self, user: str, cal: str) -> str:
+        return f"/calendars/{user}/{cal}/"
+
+    def home_path(self, user: str) -> str:
+        return f"/calendars/{user}/"
+
+    def stop(self) -> None:
+        super().stop()
+        import psycopg
+        from psycopg import sql
+        with psycopg.connect(self.database_server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
+
+
+SERVER_CLASSES = {"planerix": PlanerixServer, "radicale": RadicaleServer, "xandikos": XandikosServer,
+                  "sabredav": SabreDAVServer}

@@ -6,9 +6,11 @@ loop, so we reuse its server and handler classes with ``serve_forever``.
 The server either binds its own socket or serves a listening socket it was handed (a worker
 of ``planerix serve --workers``, sharing the socket with its siblings). It counts the requests
 in flight, so that a stop can close the socket first and let them finish (graceful drain).
+Connections stay open for a client's next request (server.keep_alive).
 """
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -17,6 +19,7 @@ import time
 from radicale import server as radicale_server
 
 from server.caldav_app import PlanerixApplication
+from server.keep_alive import KeepAliveRequestHandler
 from server import settings
 from server.mail_replies.poller import MailboxPoller
 from server.mail_replies.settings import MailboxSettings
@@ -29,6 +32,7 @@ class _HTTPServer(radicale_server.ParallelHTTPServer):
     def __init__(self, configuration, family: int, address, handler,
                  listening: socket.socket | None = None) -> None:
         self._listening = listening
+        self.stopping = False  # no connection is kept open once set
         self._in_flight = 0
         self._idle = threading.Condition()
         super().__init__(configuration, family, address, handler)
@@ -74,6 +78,17 @@ class _HTTPServer(radicale_server.ParallelHTTPServer):
             self._in_flight -= 1
             self._idle.notify_all()
 
+    @contextlib.contextmanager
+    def waiting_for_request(self):
+        """A kept-open connection between two requests: not in flight (a draining stop need
+        not wait for an idle client), counted again once its next request has arrived."""
+        self._finished()
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight += 1
+
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
@@ -100,8 +115,7 @@ class CalDAVServer:
         family = listening.family if listening is not None else \
             socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][0]
         self.application = PlanerixApplication(configuration)
-        self._httpd = _HTTPServer(configuration, family, (host, port), radicale_server.RequestHandler,
-                                  listening)
+        self._httpd = _HTTPServer(configuration, family, (host, port), KeepAliveRequestHandler, listening)
         self._httpd.set_app(self.application)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.2}, name="caldav", daemon=True)
@@ -131,6 +145,7 @@ class CalDAVServer:
         """Close the listening socket: no new connection; requests in flight go on."""
         if self._stopped_accepting is None:
             self._stopped_accepting = time.monotonic()
+            self._httpd.stopping = True
             self._httpd.shutdown()
             self._httpd.server_close()
             self._thread.join(timeout=5)
