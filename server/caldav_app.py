@@ -231,8 +231,8 @@ class PlanerixApplication(radicale_app.Application):
 
     @staticmethod
     def _refuse_framing(start_response, status: int, reason: str):
-        """Before authentication and without reading the body, which cannot be delimited
-        (Radicale's server closes the connection after each answer)."""
+        """Before authentication and without reading the body, which cannot be delimited (the
+        connection is closed after this answer: server.keep_alive)."""
         body = f"{client.responses[status]}: {reason}".encode()
         start_response(f"{status} {client.responses[status]}",
                        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])

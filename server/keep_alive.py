@@ -122,8 +122,8 @@ class KeepAliveRequestHandler(radicale_server.RequestHandler):
         except ValueError:
             length = 0  # the application refuses it (server.request_body); the stream is lost
             self.close_connection = True
-        if framing is not None:
-            self.close_connection = True  # not framed by Content-Length: it cannot be skipped
+        if framing is not None or length < 0:
+            self.close_connection = True  # not framed by a usable Content-Length: it cannot be skipped
         self.body = _FramedInput(self.rfile, max(length, 0))
         handler = _ServerHandler(self.body, self.wfile, self.get_stderr(), self.get_environ())
         handler.request_handler = self

@@ -30,6 +30,9 @@ def declared_charset(environ) -> str | None:
 def framing_problem(environ) -> tuple[int, str] | None:
     """(status, reason) when the headers framing the body are unusable; None when they are fine.
     Also writes an unquoted charset back into Content-Type, the form Radicale understands."""
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        # Neither this server nor Radicale's decodes a chunked body: it would be read as empty.
+        return 411, "send the body with a Content-Length (Transfer-Encoding is not supported)"
     length = environ.get("CONTENT_LENGTH")
     if length and not _DIGITS.fullmatch(length.strip()):
         return 400, f"Content-Length must be a whole number of bytes (0 or more), not {length!r}"

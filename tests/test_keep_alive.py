@@ -95,3 +95,17 @@ def test_the_client_may_ask_for_the_connection_to_be_closed(user):
 def test_an_http_1_0_client_gets_one_answer_per_connection(user):
     answer = _exchange(user.base_url, b"OPTIONS / HTTP/1.0\r\n\r\nOPTIONS / HTTP/1.0\r\n\r\n")
     assert answer.count(b"HTTP/1.1 200") == 1  # closed after the first; the second never answered
+
+
+def test_a_negative_or_chunked_length_closes_the_connection(user):
+    """A body that Content-Length cannot delimit is refused (a chunked one with 411: it would be
+    read as empty) and the connection closed, so what the client sent after the head is never
+    read as a request of its own."""
+    smuggled = b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n"
+    for framing, status in ((b"Content-Length: -5\r\n", "400"), (b"Transfer-Encoding: chunked\r\n", "411")):
+        authorization = f"Authorization: {_auth(user)['Authorization']}\r\n".encode()
+        answer = _exchange(user.base_url, f"PUT /{user.name}/y.ics HTTP/1.1\r\nHost: x\r\n".encode()
+                           + authorization + framing + b"\r\n" + smuggled)
+        head = answer.split(b"\r\n\r\n", 1)[0].decode()
+        assert head.startswith(f"HTTP/1.1 {status}") and "Connection: close" in head, head
+        assert answer.count(b"HTTP/1.1 ") == 1, answer  # the smuggled OPTIONS got no answer
