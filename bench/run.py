@@ -66,7 +66,7 @@ def log(msg: str) -> None:
 def save_results(out: Path, name: str, results: dict, text: str) -> dict:
     """``name``.json and ``name``.md (the report ``text``) under ``out``, the report printed too."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{name}.json").write_text(json.dumps(results, indent=1, default=str))
     (out / f"{name}.md").write_text(text)
     log(f"results: {out / (name + '.md')}")
     print(text)

@@ -30,7 +30,7 @@ from . import dataset
 from .concurrent import MIXES, run_concurrent
 from .dav import Dav
 from .fill import http_fill
-from .run import HOT_ITEMS
+from .run import HOT_ITEMS, save_results
 from .scaleout import BackendSampler, Node, log, planerix, run_configuration
 from .servers import SabreDAVServer
 from .workloads import Budget, initial_sync
@@ -204,12 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["load_average_at_end"] = list(psutil.getloadavg())
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1, default=str))
-    table = markdown(results)
-    args.out.with_suffix(".md").write_text(table)
-    print(table, end="")
-    return results
+    return save_results(args.out.parent, args.out.stem, results, markdown(results))
 
 
 if __name__ == "__main__":

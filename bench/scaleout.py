@@ -33,7 +33,7 @@ from .concurrent import run_concurrent
 from .dav import Dav
 from .fill import http_fill
 from .haproxy import HAProxy, free_port
-from .run import HOT_ITEMS
+from .run import HOT_ITEMS, save_results
 from .servers import cpu_seconds
 from .workloads import Budget, initial_sync
 
@@ -253,11 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         shutil.rmtree(folder, ignore_errors=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str))
-    table = markdown(results)
-    args.out.with_suffix(".md").write_text(table)
-    print(table, end="")
-    return results
+    return save_results(args.out.parent, args.out.stem, results, markdown(results))
 
 
 if __name__ == "__main__":
