@@ -46,8 +46,12 @@ _INSERT_JOB = sa.text("""
     INSERT INTO schedule_job (sender, recipient, recipient_account, method, uid, itip, next_run)
     VALUES (:sender, :recipient, :account, :method, :uid, :itip,
             now() + make_interval(secs => :grace)) RETURNING id, recipient_account""")
+# Under the recipient's lock, so no other delivery of the job is under way; a worker's claim may
+# hold the row for a moment (its short transaction takes no recipient lock): wait for it rather
+# than skip, so that whoever asked for the delivery (the writer, the mailbox poller, the RSVP page)
+# returns with the job applied, not while a worker is about to apply it.
 _TAKE = sa.text("SELECT * FROM schedule_job WHERE id = :id AND recipient_account = :account AND done IS NULL"
-                 " FOR UPDATE SKIP LOCKED")
+                " FOR UPDATE")
 _FINISH = sa.text("UPDATE schedule_job SET done = now(), last_status = :status, lease_owner = NULL, "
                   "lease_until = NULL, attempts = attempts + 1 WHERE id = :id AND recipient_account = :account")
 _FAILED = sa.text("""
