@@ -31,7 +31,7 @@ from .concurrent import MIXES, run_concurrent
 from .dav import Dav
 from .fill import http_fill
 from .run import HOT_ITEMS, save_results
-from .scaleout import BackendSampler, Node, log, planerix, run_configuration
+from .scaleout import BackendSampler, fill_planerix, log, run_configuration
 from .servers import SabreDAVServer
 from .workloads import Budget, initial_sync
 
@@ -56,20 +56,6 @@ def _analyze(url: str) -> None:
     """What autovacuum would do after a bulk fill, so neither server meets stale statistics."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-
-
-def fill_planerix(database_url: str, folder: Path, items: list) -> dict:
-    planerix("db", "upgrade", "--database-url", database_url)
-    planerix("user", "add", USER, "--password", PASSWORD, "--database-url", database_url)
-    filler = Node(database_url, 1, folder / "planerix-fill.log")
-    try:
-        base = f"http://127.0.0.1:{filler.caldav_port}"
-        dav = Dav(base, (USER, PASSWORD))
-        assert dav.mkcalendar(f"/{USER}/{CALENDAR}/").status == 201
-        dav.close()
-        return http_fill(base, (USER, PASSWORD), f"/{USER}/{CALENDAR}/", items)
-    finally:
-        filler.stop()
 
 
 def run_sabredav(server: SabreDAVServer, clients: int, seconds: float, hot, mix: str, names: list[str]) -> dict:

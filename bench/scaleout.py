@@ -210,6 +210,22 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fill_planerix(database_url: str, folder: Path, items: list) -> dict:
+    """Migrate the database, add the bench user and PUT ``items`` into its calendar ``CALENDAR``
+    through one Planerix node (started and stopped here); the fill's figures."""
+    planerix("db", "upgrade", "--database-url", database_url)
+    planerix("user", "add", USER, "--password", PASSWORD, "--database-url", database_url)
+    filler = Node(database_url, 1, folder / "fill.log")
+    try:
+        base = f"http://127.0.0.1:{filler.caldav_port}"
+        dav = Dav(base, (USER, PASSWORD))
+        assert dav.mkcalendar(CALENDAR).status == 201
+        dav.close()
+        return http_fill(base, (USER, PASSWORD), CALENDAR, items)
+    finally:
+        filler.stop()
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench.scaleout", description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-server", default="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -230,18 +246,8 @@ def main(argv: list[str] | None = None) -> dict:
                      "cores": psutil.cpu_count(), "load_average_at_start": list(psutil.getloadavg()),
                      "configurations": {}}
     try:
-        planerix("db", "upgrade", "--database-url", database_url)
-        planerix("user", "add", USER, "--password", PASSWORD, "--database-url", database_url)
-        filler = Node(database_url, 1, folder / "fill.log")
-        try:
-            base = f"http://127.0.0.1:{filler.caldav_port}"
-            dav = Dav(base, (USER, PASSWORD))
-            assert dav.mkcalendar(CALENDAR).status == 201
-            dav.close()
-            log(f"filling {args.items} items")
-            results["fill"] = http_fill(base, (USER, PASSWORD), CALENDAR, dataset.calendar_items(0, args.items))
-        finally:
-            filler.stop()
+        log(f"filling {args.items} items")
+        results["fill"] = fill_planerix(database_url, folder, dataset.calendar_items(0, args.items))
         hot = [dataset.background_item(i) for i in range(HOT_ITEMS)]
         for label, workers, nodes in CONFIGURATIONS:
             result = run_configuration(label, workers, nodes, database_url, folder, args.clients, args.seconds, hot)
