@@ -18,9 +18,9 @@ process's write made stale.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from typing import Optional
+
+from storage_plugin.kept import Kept
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a bigger answer would push out everything else
@@ -32,38 +32,20 @@ def key_of(user: str, url_path: str, depth: str, calendar_etag: str, body: bytes
 
 
 class Answers:
+    """Kept answers: (chunks, VEVENT lines their texts hold, whether the chunks are gzipped)."""
+
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._kept: OrderedDict[tuple, tuple[list[bytes], int, bool]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._kept: Kept[tuple[list[bytes], int, bool]] = Kept(
+            max_bytes, lambda kept: sum(len(chunk) for chunk in kept[0]), MAX_ANSWER_BYTES)
 
     def get(self, key: tuple) -> Optional[tuple[list[bytes], int, bool]]:
-        """(the answer's chunks, VEVENT lines its texts hold, whether the chunks are gzipped) or None."""
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None:
-                self._kept.move_to_end(key)
-            return kept
+        return self._kept.get(key)
 
     def put(self, key: tuple, chunks: list[bytes], vevents: int, gzipped: bool = False) -> None:
-        size = sum(len(chunk) for chunk in chunks)
-        if size > min(MAX_ANSWER_BYTES, self.max_bytes):
-            return
-        with self._lock:
-            old = self._kept.pop(key, None)
-            if old is not None:
-                self._bytes -= sum(len(chunk) for chunk in old[0])
-            self._kept[key] = (list(chunks), vevents, gzipped)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, (dropped, _, _) = self._kept.popitem(last=False)
-                self._bytes -= sum(len(chunk) for chunk in dropped)
+        self._kept.put(key, (list(chunks), vevents, gzipped))
 
     def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
-            self._bytes = 0
+        self._kept.clear()
 
     def __len__(self) -> int:
         return len(self._kept)

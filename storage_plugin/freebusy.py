@@ -12,8 +12,6 @@ scheduling inbox and outbox (``collection.kind``). Which occurrences: those whos
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from typing import Callable, Iterable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
@@ -24,6 +22,7 @@ from scheduling import freebusy as logic
 from storage_plugin import directory
 from storage_plugin.accounts import metadata
 from storage_plugin.bounds import ical_scan
+from storage_plugin.kept import Kept
 
 logger = logging.getLogger("planerix.freebusy")
 TRANSP_PROP = "C:schedule-calendar-transp"
@@ -205,44 +204,12 @@ def busy_periods(conn: sa.Connection, accounts: Iterable[str], start: int, end: 
     return found
 
 
-class _Answers:
-    """The merged periods of the accounts and windows answered last, by the fingerprint of their
-    busy time: an unchanged account asked about again (a scheduling assistant re-asking as its
-    user adds attendees, an agenda refreshing) costs one fingerprint instead of its index scan
-    and merge. Per process and keyed by database state, so every process and worker answers
-    what a fresh read would. Bounded by the periods kept."""
-
-    def __init__(self, max_periods: int) -> None:
-        self.max_periods = max_periods
-        self._kept: OrderedDict[tuple, list[logic.Period]] = OrderedDict()
-        self._periods = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> Optional[list[logic.Period]]:
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None:
-                self._kept.move_to_end(key)
-            return kept
-
-    def put(self, key: tuple, periods: list[logic.Period]) -> None:
-        if len(periods) > self.max_periods // 4:
-            return  # a huge answer would push out everything else
-        with self._lock:
-            old = self._kept.pop(key, None)
-            self._periods += len(periods) - (len(old) if old is not None else 0)
-            self._kept[key] = periods
-            while self._periods > self.max_periods:
-                _, dropped = self._kept.popitem(last=False)
-                self._periods -= len(dropped)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
-            self._periods = 0
-
-
-ANSWERS = _Answers(max_periods=200_000)  # a few tens of MB at most
+# The merged periods of the accounts and windows answered last, by the fingerprint of their busy
+# time: an unchanged account asked about again (a scheduling assistant re-asking as its user adds
+# attendees, an agenda refreshing) costs one fingerprint instead of its index scan and merge. Per
+# process and keyed by database state, so every process and worker answers what a fresh read
+# would. Bounded by the periods kept (a few tens of MB at most).
+ANSWERS: Kept[list[logic.Period]] = Kept(200_000, len)
 
 
 # -- at write time -------------------------------------------------------------------------------
