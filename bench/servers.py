@@ -307,7 +307,8 @@ class PlanerixServer(Server):
 
     def setup(self) -> None:
         for user, pw in self.users.items():
-            subprocess.run([*self._base_cmd, "user", "add", user, "--password", pw, *self._database_args()],
+            # "--password=" keeps a generated password that starts with "-" from reading as an option
+            subprocess.run([*self._base_cmd, "user", "add", user, f"--password={pw}", *self._database_args()],
                            cwd=self._cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                            timeout=300)
         self.notes = [
