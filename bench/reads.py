@@ -12,10 +12,14 @@ each N it times (median of repeated requests, one keep-alive client):
   calendar and on the one-item calendar, round by round: the ratio is the size independence;
 * dense week: calendar-query of the week with getetag and calendar-data (~1,000 items), as the
   client's default asks (gzip) and with ``Accept-Encoding: identity``, asked again of an unchanged
-  calendar (Planerix keeps answers by the calendar's revision: server.answer_cache), and right
-  after a change (an untimed PROPPATCH of its display name: a new revision, a fresh answer); and
-  the same bytes served as a static file by ``python -m http.server`` (HTTP/1.1, never
-  compressed) on the same box;
+  calendar (Planerix keeps answers by the calendar's revision: server.answer_cache), right after
+  a rename of the calendar (an untimed PROPPATCH of its display name: a new revision, no member
+  changed) and right after an edit of one of its events (an untimed PUT: one member changed;
+  Planerix keeps the members a query selects and their responses, storage_plugin.selections and
+  storage_plugin.rendered, and reads again only what changed); and the same bytes served as a
+  static file by ``python -m http.server``'s handler (bench.static_server, HTTP/1.1): the
+  identity answer as it is, the gzipped one as it is with ``Content-Encoding: gzip`` (nginx's
+  gzip_static), so the client inflates both alike;
 * full multiget: calendar-multiget of every item with getetag and calendar-data (a first sync).
 
 Ratios are computed within one run, so the load other processes put on the machine affects
@@ -29,10 +33,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Callable
 
 import psutil
+
+from server import compression
 
 from . import dataset
 from .dav import XML, Dav, calendar_query, calendar_query_uid, parse_multistatus
@@ -53,9 +60,8 @@ class StaticFile:
         self.folder = tempfile.TemporaryDirectory(prefix="bench-static-")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--protocol", "HTTP/1.1",
-             "--directory", self.folder.name, str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [sys.executable, "-m", "bench.static_server", "--directory", self.folder.name, "--port", str(self.port)],
+            cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.dav = Dav(f"http://127.0.0.1:{self.port}", None)
         Path(self.folder.name, "probe").write_bytes(b"ok")
         deadline = time.monotonic() + 30
@@ -68,12 +74,14 @@ class StaticFile:
                     raise
                 time.sleep(0.1)
 
-    def serving(self, body: bytes) -> Callable[[], float]:
-        """One timed GET of ``body`` as a file."""
-        Path(self.folder.name, "answer.xml").write_bytes(body)
+    def serving(self, body: bytes, gzipped: bool = False) -> Callable[[], float]:
+        """One timed GET of ``body`` as a file; with ``gzipped``, of ``body`` gzipped as Planerix
+        gzips its answers (server.compression), sent as it is with ``Content-Encoding: gzip``."""
+        name = "answer.xml.gz" if gzipped else "answer.xml"
+        Path(self.folder.name, name).write_bytes(_gzipped(body) if gzipped else body)
 
         def run() -> float:
-            reply = self.dav.get("/answer.xml")
+            reply = self.dav.get(f"/{name}")
             if reply.status != 200 or len(reply.body) != len(body):
                 raise RuntimeError(f"static file: HTTP {reply.status}, {len(reply.body)} bytes")
             return reply.seconds
@@ -88,6 +96,27 @@ class StaticFile:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.folder.cleanup()
+
+
+def _gzipped(body: bytes) -> bytes:
+    compressor = compression._deflate.compressobj(compression.LEVEL, wbits=16 + zlib.MAX_WBITS)
+    return compressor.compress(body) + compressor.flush()
+
+
+def _after_an_edit(dav: Dav, cal: str, timed: Callable[[], float]) -> Callable[[], float]:
+    """``timed`` right after an untimed PUT of one event of the week with a new summary: one
+    member changed (what a calendar app's next query after an edit reads)."""
+    count = [0]
+    edited = dataset.dense_item(0)
+
+    def run() -> float:
+        count[0] += 1
+        ics = edited.ics.replace("SUMMARY:", f"SUMMARY:Edited {count[0]} ", 1)
+        reply = dav.put(cal + edited.name, ics)
+        if reply.status not in (201, 204):
+            raise RuntimeError(f"PUT {edited.name}: HTTP {reply.status}")
+        return timed()
+    return run
 
 
 def _after_a_change(dav: Dav, cal: str, timed: Callable[[], float]) -> Callable[[], float]:
@@ -160,12 +189,15 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     week_body = calendar_query(*dataset.week_range(), with_data=True)
     _, body = week_query_with_data(dav, big, Budget(reps=1))
     out.update(_rounds({"dense_week": (_report_run(dav, big, week_body, None), server.cpu_seconds),
+                        "dense_week_static_gzip": (static.serving(body, gzipped=True), static.cpu_seconds),
                         "dense_week_identity": (_report_run(dav, big, week_body, "identity"), server.cpu_seconds),
                         "dense_week_static_file": (static.serving(body), static.cpu_seconds)}, budget,
                        bytes=len(body), items=sum(1 for e in parse_multistatus(body).entries if e.data)))
     # Rounds of their own: a change between the rounds above would make every answer a fresh one.
-    out.update(_rounds({"dense_week_changed": (_after_a_change(dav, big, _report_run(dav, big, week_body, None)),
-                                               server.cpu_seconds),
+    asked = _report_run(dav, big, week_body, None)
+    out.update(_rounds({"dense_week_changed": (_after_a_change(dav, big, asked), server.cpu_seconds),
+                        "dense_week_edited": (_after_an_edit(dav, big, asked), server.cpu_seconds),
+                        "dense_week_changed_static_gzip": (static.serving(body, gzipped=True), static.cpu_seconds),
                         "dense_week_changed_static_file": (static.serving(body), static.cpu_seconds)}, budget))
     log(f"{server.name} N={n}: full multiget")
     names = [item.name for item in dataset.dense_calendar_items(0, n)]
@@ -232,12 +264,17 @@ def report(results: dict) -> str:
         if entry["status"] != "ok":
             lines.append(f"- {name}: {entry['status']}: {entry.get('reason')}")
     rows = [("UID lookup (event_by_uid)", "uid_lookup"), ("UID lookup, one-item calendar", "uid_lookup_one_item"),
-            ("Dense week with calendar-data", "dense_week"),
+            ("Dense week with calendar-data (gzip, as clients ask)", "dense_week"),
+            ("The same gzipped bytes as a static file (Content-Encoding: gzip)", "dense_week_static_gzip"),
             ("Dense week, Accept-Encoding: identity", "dense_week_identity"),
-            ("Dense week, asked right after a change of the calendar (CPU includes the change)",
-             "dense_week_changed"),
-            ("Same bytes as a static file", "dense_week_static_file"),
+            ("The same bytes as a static file", "dense_week_static_file"),
+            ("Dense week right after the calendar was renamed (PROPPATCH; CPU includes it)", "dense_week_changed"),
+            ("Dense week right after one of its events was edited (PUT; CPU includes it)", "dense_week_edited"),
             ("Full multiget (every item, calendar-data)", "full_multiget")]
+
+    def ratios(per: dict, *pairs: tuple[str, str]) -> str:
+        return " | ".join(" / ".join(_fmt(_ratio(per[s].get(a), per[s].get(b))) for a, b in pairs) for s in per)
+
     for n in results["meta"]["sizes"]:
         per = {s: results["servers"][s]["sizes"].get(str(n), {}) for s in servers}
         lines += ["", f"## N = {n:,}", "", "| workload | " + " | ".join(servers) + " |",
@@ -249,13 +286,14 @@ def report(results: dict) -> str:
             for s in servers) + " |")
         lines.append("| **UID lookup ÷ one-item calendar** (target ≤ 1.3) | " + " | ".join(
             _fmt(_ratio(per[s].get("uid_lookup"), per[s].get("uid_lookup_one_item"))) for s in servers) + " |")
-        lines.append("| **Dense week ÷ static file** (target ≤ 2) | " + " | ".join(
-            _fmt(_ratio(per[s].get("dense_week"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
-        lines.append("| Dense week right after a change ÷ static file | " + " | ".join(
-            _fmt(_ratio(per[s].get("dense_week_changed"), per[s].get("dense_week_changed_static_file")))
-            for s in servers) + " |")
-        lines.append("| Dense week, identity ÷ static file (the same bytes sent alike) | " + " | ".join(
-            _fmt(_ratio(per[s].get("dense_week_identity"), per[s].get("dense_week_static_file"))) for s in servers) + " |")
+        lines.append("| **Dense week ÷ the same bytes from a static file: gzip / identity** (target ≤ 2) | "
+                     + ratios(per, ("dense_week", "dense_week_static_gzip"),
+                              ("dense_week_identity", "dense_week_static_file")) + " |")
+        lines.append("| Dense week right after a rename / after an edit ÷ the same gzipped bytes from a static file | "
+                     + ratios(per, ("dense_week_changed", "dense_week_changed_static_gzip"),
+                              ("dense_week_edited", "dense_week_changed_static_gzip")) + " |")
+        lines.append("| Dense week (gzip) ÷ the identity static file (the ratio earlier runs reported) | "
+                     + ratios(per, ("dense_week", "dense_week_static_file")) + " |")
         lines.append("| CPU per request: UID lookup ÷ one-item calendar; dense week, gzip and identity, ÷ static file | "
                      + " | ".join(" / ".join(_fmt(_cpu_ratio(per[s].get(a), per[s].get(b))) for a, b in (
                          ("uid_lookup", "uid_lookup_one_item"), ("dense_week", "dense_week_static_file"),

@@ -11,7 +11,7 @@ from radicale import pathutils, storage
 from radicale.item import filter as radicale_filter
 
 from storage_plugin import (inbox_availability, indexed_filters, item_events, queries, rendered, request_state,
-                            scheduling, sync_token)
+                            scheduling, selections, sync_token)
 from storage_plugin.items import StoredItem, http_date, rows_to_items
 
 if TYPE_CHECKING:
@@ -98,6 +98,16 @@ class Collection(storage.BaseCollection):
     def etag(self) -> str:
         # Every member change and every PROPPATCH bumps the revision.
         return f'"{self.id}-{self._revision}"'
+
+    @property
+    def revision(self) -> int:
+        """The revision this collection was read at (``etag``)."""
+        return self._revision
+
+    @property
+    def history_floor(self) -> int:
+        """Changes before this revision are no longer in the history (pruned tombstones)."""
+        return self._history_floor
 
     @property
     def last_modified(self) -> str:
@@ -207,9 +217,11 @@ class Collection(storage.BaseCollection):
         window, _, params, _, simple = self._selection(filters, uid_index=False)
         if not simple:
             return None
-        statement = rendered.selection_statement(queries.items_matching(window, (), False, True).text, tuple(slots))
         with self.storage.connection() as conn:
-            return rendered.render_selection(conn, statement, {**params, **rendered.literals(parts)}, slots)
+            members = selections.select(conn, self, queries.items_matching(window, (), False, True), window, params)
+            if not all(member.exact for member in members):
+                return None
+            return rendered.render_members(conn, members, parts, slots, self.id)
 
     def _selection(self, filters, uid_index: bool):
         """(window, UID tests, parameters, indexed filter or None, simple) of ``filters``:

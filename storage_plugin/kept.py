@@ -28,6 +28,19 @@ class Kept(Generic[V]):
             self._kept.move_to_end(key)
             return kept[0]
 
+    def get_many(self, keys: list) -> list[Optional[V]]:
+        """``get`` of each key, under one lock."""
+        found = []
+        with self._lock:
+            for key in keys:
+                kept = self._kept.get(key)
+                if kept is not None:
+                    self._kept.move_to_end(key)
+                    found.append(kept[0])
+                else:
+                    found.append(None)
+        return found
+
     def put(self, key: Hashable, value: V) -> None:
         size = self.size_of(value)
         if size > self.max_one:

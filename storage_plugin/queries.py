@@ -203,6 +203,21 @@ def _items_in_window(hit: str, where: str = "", columns: str = ITEM_META_COLUMNS
         f" ORDER BY href")
 
 
+def _named_items_in_window(hit: str, where: str, columns: str):
+    """``_items_in_window`` for a few items ``where`` names: each item's own occurrences are
+    tested (by its index entry), not every occurrence of the window."""
+    occurs = (f"EXISTS (SELECT 1 FROM item_occurrence o WHERE o.item_id = i.id AND o.owner = :owner"
+              f" AND o.collection_id = :cid AND {hit})")
+    common = (f"i.collection_id = :cid AND i.owner = :owner"
+              f" AND (CAST(:component AS text) IS NULL OR i.component = :component) AND {served()}{where}")
+    return text(
+        f"SELECT {columns}, true AS exact FROM item i WHERE {common} AND {occurs}"
+        f" UNION ALL"
+        f" SELECT {columns}, false AS exact FROM item i WHERE {common}"
+        f"   AND i.expanded_until < :end AND i.series_end > :start AND NOT {occurs}"
+        f" ORDER BY href")
+
+
 def _items_of_component(where: str = "", columns: str = ITEM_META_COLUMNS):
     return text(
         f"SELECT {columns}, true AS exact FROM item i "
@@ -234,15 +249,29 @@ _UID_CONDITIONS = {
 
 
 # What an answer written by the database reads of an item (storage_plugin.rendered).
-RENDERED_COLUMNS = f"{ITEM_META_COLUMNS}, i.text, i.text_xml, i.vevent_bound"
+# An item row's version: its xmin, the transaction that wrote it (every write of a row, by any
+# process or by hand in SQL, gives it a new one); rendered responses are kept by it.
+def row_version(alias: str = "i") -> str:
+    return f"CAST(CAST({alias}.xmin AS text) AS bigint)"
+
+
+RENDERED_COLUMNS = f"i.href, i.vevent_bound, i.id, {row_version()} AS version"
+# The probe of storage_plugin.selections: whether hrefs sort by code point here.
+SORTED_LIKE_HREF = text('SELECT p FROM unnest(CAST(:probes AS text[])) AS p ORDER BY p COLLATE "default"')
 
 
 @functools.lru_cache(maxsize=128)
-def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool, rendered: bool = False):
-    """The item query for a window ("all", "range" or "inverted") narrowed by UID tests,
-    with the texts or without, or with what a rendered answer needs."""
+def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool, rendered: bool = False,
+                   only_hrefs: bool = False):
+    """The item query for a window ("all", "range" or "inverted") narrowed by UID tests (and
+    with ``only_hrefs`` to the names in ``:hrefs``), with the texts or without, or with what a
+    rendered answer needs."""
     where = "".join(_UID_CONDITIONS[kind].format(n=n) for n, kind in enumerate(uid_kinds))
     columns = RENDERED_COLUMNS if rendered else f"{ITEM_META_COLUMNS}, i.text" if with_text else ITEM_META_COLUMNS
+    if only_hrefs:
+        where += " AND i.href = ANY(CAST(:hrefs AS text[]))"
+        if window != "all":  # the named items first, then their occurrences
+            return _named_items_in_window(_IN_WINDOW if window == "range" else _AROUND_INVERTED_WINDOW, where, columns)
     if window == "all":
         return _items_of_component(where, columns)
     return _items_in_window(_IN_WINDOW if window == "range" else _AROUND_INVERTED_WINDOW, where, columns)

@@ -9,15 +9,24 @@ escaped as ElementTree escapes character data), and each member's response comes
 row, in PostgreSQL's binary format: the UTF-8 bytes that go to the client, never decoded
 into Python strings. The item's escaped text and its VEVENT bound are kept by PostgreSQL
 at every write (generated columns of migration 0021), so a query scans no text.
+
+Each member's response is kept per process by the template and the item's row version
+(``RESPONSES``): a calendar-query asked again after a change (an event edited, the calendar
+renamed) reads which members it selects, with their versions, and copies only the responses
+of members new or changed since; the rest come from memory.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import NamedTuple, Optional, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
+
+from storage_plugin.kept import Kept
+from storage_plugin.queries import row_version
 
 # Members per statement of a multiget: its ids are one bound array.
 BATCH = 1000
@@ -64,33 +73,52 @@ def _driver_sql(statement: str) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _members_statement(slots: tuple[str, ...]) -> str:
-    # The member's own columns, by an index lookup (a join could scan every user's items instead).
+    """(id, version, vevent_bound, response) of the items ``:ids``, in that order (a deleted one
+    is left out). The member's own columns, by an index lookup (a join could scan every user's
+    items instead)."""
     return _driver_sql(
-        f"SELECT true AS exact, i.vevent_bound, {_response(slots, 'i')} AS response"
+        f"SELECT i.id, i.version, i.vevent_bound, {_response(slots, 'i')} AS response"
         " FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS w(id, n)"
-        " CROSS JOIN LATERAL (SELECT href, etag, text, text_xml, vevent_bound FROM item WHERE id = w.id) AS i"
+        " CROSS JOIN LATERAL (SELECT id, href, etag, text, text_xml, vevent_bound,"
+        f"   {row_version('item')} AS version FROM item WHERE id = w.id) AS i"
         " ORDER BY w.n")
 
 
-@functools.lru_cache(maxsize=32)
-def selection_statement(selection: str, slots: tuple[str, ...]) -> str:
-    """The driver's SQL for the rows ``selection`` selects (SQL with ``queries.RENDERED_COLUMNS``
-    and ``exact``), in href order: (exact, vevent_bound, response). One pass: each response
-    is filled from the item row the selection read."""
-    return _driver_sql(f"SELECT s.exact, s.vevent_bound, {_response(slots, 's')} AS response"
-                       f" FROM ({selection}) AS s ORDER BY s.href")
+# Members' responses by (template, collection, item id, row version); bounded by their bytes.
+RESPONSES: Kept[bytes] = Kept(64 * 1024 * 1024, len)
 
 
-def render_selection(conn: Connection, statement: str, values: dict, slots: Sequence[str]) -> Optional[Rendered]:
-    """The rows of ``statement`` (``values`` holding ``literals``) as one ``Rendered``, or None
-    when a row is not exact (it must be tested in Python)."""
+def template_key(parts: Sequence[str], slots: Sequence[str]) -> bytes:
+    return hashlib.blake2b("\x00".join([*parts, "|", *slots]).encode(), digest_size=16).digest()
+
+
+def render_members(conn: Connection, selected: Sequence, parts: Sequence[str], slots: Sequence[str],
+                   collection_id: int) -> Optional[Rendered]:
+    """The responses of the ``selected`` members (``storage_plugin.selections.Member``), in
+    that order, as one ``Rendered``, or None when one vanished since it was selected. Responses
+    kept for a member's version are reused; the others are written by the database and kept."""
+    template = template_key(parts, slots)
+    responses = RESPONSES.get_many([(template, collection_id, member.id, member.version) for member in selected])
+    bounds = [member.vevent_bound for member in selected]
+    if None in responses:
+        missing = [member.id for member, response in zip(selected, responses) if response is None]
+        written = {}
+        for start in range(0, len(missing), BATCH):
+            for id, version, bound, response in _render_ids(conn, parts, slots, missing[start:start + BATCH]):
+                written[id] = (response, bound)
+                RESPONSES.put((template, collection_id, id, version), response)
+        if len(written) < len(missing):
+            return None  # deleted since it was selected: Radicale's code answers from a fresh read
+        # A member written again since it was selected comes as it is now, as in one later read.
+        for n, member in enumerate(selected):
+            if responses[n] is None:
+                responses[n], bounds[n] = written[member.id]
+    return Rendered(b"".join(responses), list(slots).count("t") * sum(bounds))
+
+
+def _render_ids(conn: Connection, parts: Sequence[str], slots: Sequence[str], ids: Sequence[int]) -> list:
     with conn.connection.dbapi_connection.cursor(binary=True) as cursor:
-        rows = cursor.execute(statement, values).fetchall()
-    if not all(exact for exact, _, _ in rows):
-        return None
-    copies = list(slots).count("t")
-    return Rendered(b"".join([response for _, _, response in rows]),
-                    copies * sum(bound for _, bound, _ in rows))
+        return cursor.execute(_members_statement(tuple(slots)), {**literals(parts), "ids": list(ids)}).fetchall()
 
 
 def literals(parts: Sequence[str]) -> dict[str, str]:
@@ -98,9 +126,13 @@ def literals(parts: Sequence[str]) -> dict[str, str]:
 
 
 def render(conn: Connection, parts: Sequence[str], slots: Sequence[str], ids: Sequence[int]) -> list[Rendered]:
-    """The responses of the items ``ids``, in that order, a batch at a time.
-    ``parts`` are the template's literal text around its ``slots`` (one more part than slots)."""
+    """The responses of the items ``ids``, in that order, a batch at a time (a deleted one is left
+    out). ``parts`` are the template's literal text around its ``slots`` (one more part than slots)."""
     assert len(parts) == len(slots) + 1 and set(slots) <= set(SLOTS)
-    statement, values = _members_statement(tuple(slots)), literals(parts)
-    return [render_selection(conn, statement, {**values, "ids": list(ids[start:start + BATCH])}, slots)
-            for start in range(0, len(ids), BATCH)]
+    copies = list(slots).count("t")
+    batches = []
+    for start in range(0, len(ids), BATCH):
+        rows = _render_ids(conn, parts, slots, ids[start:start + BATCH])
+        batches.append(Rendered(b"".join(response for _, _, _, response in rows),
+                                copies * sum(bound for _, _, bound, _ in rows)))
+    return batches

@@ -55,13 +55,16 @@ def test_every_write_changes_the_rendered_answer(pair, fast_calls, engine):
 
     # A write that is no HTTP request (an import, a scheduling merge, a sharing write all end in
     # an UPDATE of the row): the escaped text follows the row's text. Like every write of the
-    # storage, it bumps its calendar's revision in its transaction (sync tokens and the answers
-    # kept by revision, server/answer_cache.py, depend on that).
+    # storage (queries.UPSERT_ITEMS), it bumps its calendar's revision in its transaction and
+    # gives the item that revision (sync tokens, the answers kept by revision,
+    # server/answer_cache.py, and the selections brought up to date from the history,
+    # storage_plugin/selections.py, depend on that).
     with engine.begin() as conn:
-        conn.execute(text("UPDATE item SET text = replace(text, 'Back to plain', 'Salt & <pepper>')"
-                          " WHERE uid = :uid"), {"uid": uid})
-        conn.execute(text("UPDATE collection SET revision = revision + 1"
-                          " WHERE id = (SELECT collection_id FROM item WHERE uid = :uid)"), {"uid": uid})
+        conn.execute(text(
+            "WITH bumped AS (UPDATE collection SET revision = revision + 1"
+            "  WHERE id = (SELECT collection_id FROM item WHERE uid = :uid) RETURNING revision)"
+            " UPDATE item SET text = replace(text, 'Back to plain', 'Salt & <pepper>'),"
+            "  revision = (SELECT revision FROM bumped) WHERE uid = :uid"), {"uid": uid})
     week = _answers(pair, fast_calls, cal, ["a.ics"])
     assert "SUMMARY:Salt &amp; &lt;pepper&gt;" in week and "Back to plain" not in week
 
