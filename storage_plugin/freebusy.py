@@ -12,6 +12,7 @@ scheduling inbox and outbox (``collection.kind``). Which occurrences: those whos
 from __future__ import annotations
 
 import logging
+from itertools import repeat
 from typing import Callable, Iterable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
@@ -64,8 +65,11 @@ _BUSY = (
     "  UNION ALL SELECT account, 'U', u - b FROM layers WHERE NOT isempty(u)"
     "  UNION ALL SELECT account, 'T', CASE WHEN isempty(u) THEN t - b ELSE t - b - u END"
     "  FROM layers WHERE NOT isempty(t))"
-    " SELECT account, lower(r) AS start, upper(r) AS end, fbtype"
-    " FROM shown, unnest(spans) AS r")
+    # A row per account and type, its periods' bounds as two arrays: a few rows to read, not
+    # one per period.
+    " SELECT account, fbtype, ARRAY(SELECT lower(r) FROM unnest(spans) AS r) AS starts,"
+    "  ARRAY(SELECT upper(r) FROM unnest(spans) AS r) AS ends"
+    " FROM shown")
 # Masking one UID (Apple's X-CALENDARSERVER-MASK-UID) reads the item of each occurrence; without
 # it the occurrences' index alone answers (an index-only scan).
 _MASK = ("AND NOT EXISTS (SELECT 1 FROM item i WHERE i.id = o.item_id AND i.uid = :mask_uid)")
@@ -89,8 +93,9 @@ account_availability = sa.Table(
 # -- statements ------------------------------------------------------------------------------
 def select_busy(accounts: Iterable[str], start: int, end: int, mask_uid: Optional[str] = None,
                 extra: Iterable[tuple[str, logic.Period]] = ()):
-    """Rows (account, start, end, fbtype) of the accounts' free-busy over the window: merged,
-    layered by type and clipped (not sorted); ``extra`` adds (account, period) pairs to the busy time."""
+    """Rows (account, fbtype, starts, ends) of the accounts' free-busy over the window: merged,
+    layered by type and clipped (each type's periods in order, the types not);
+    ``extra`` adds (account, period) pairs to the busy time."""
     extra = list(extra)
     values = dict(accounts=list(accounts), start=start, end=end,
                   extra_accounts=[name for name, _ in extra], extra_starts=[p[0] for _, p in extra],
@@ -195,8 +200,8 @@ def busy_periods(conn: sa.Connection, accounts: Iterable[str], start: int, end: 
     if not missing:
         return found
     extra = unavailable_time({name: availability[name] for name in missing if name in availability}, start, end)
-    for name, s, e, fbtype in conn.execute(select_busy(missing, start, end, mask_uid, extra)).all():
-        found[name].append((s, e, fbtype))
+    for name, fbtype, starts, ends in conn.execute(select_busy(missing, start, end, mask_uid, extra)):
+        found[name] += zip(starts, ends, repeat(fbtype))
     for name in missing:
         found[name].sort()
         if mask_uid is None:
