@@ -192,11 +192,14 @@ class PlanerixApplication(radicale_app.Application):
 
     def _lookup_ahead(self, environ):
         """What the login may read ahead of a read of one path (``storage_plugin.auth``): the item
-        a GET or HEAD names (a collection's GET reads more, in a transaction of its own), or the
-        collection or item of a Depth-0 PROPFIND; None for anything else."""
+        a GET or HEAD names (a collection's GET reads more, in a transaction of its own), the
+        collection or item of a Depth-0 PROPFIND, or the calendar a REPORT asks (a
+        calendar-query, multiget or sync-collection, which reads the rest after the kept answers
+        or selections are looked up); None for anything else."""
         method, path = environ["REQUEST_METHOD"].upper(), environ.get("PATH_INFO", "")
         if not (method in ("GET", "HEAD") and not path.endswith("/")
-                or method == "PROPFIND" and environ.get("HTTP_DEPTH", "0") == "0"):
+                or method == "PROPFIND" and environ.get("HTTP_DEPTH", "0") == "0"
+                or method == "REPORT" and path.endswith("/") and "/" in path.strip("/")):
             return None
         return self._storage.lookup(pathutils.sanitize_path(path))
 

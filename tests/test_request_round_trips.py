@@ -1,5 +1,6 @@
 """What a CalDAV request costs the database (#17): the login's statement also reads what a read
-of one path looks up, so OPTIONS, an item's GET or HEAD and a Depth-0 PROPFIND are one round trip.
+of one path looks up, so OPTIONS, an item's GET or HEAD, a Depth-0 PROPFIND and a REPORT
+answered from the kept answers are one round trip.
 
 Round trips are counted on the wire: libpq traces what each of the server's connections sends,
 and every round trip ends with a Sync (a statement) or is a Query (BEGIN, COMMIT); libpq
@@ -21,6 +22,10 @@ from davutil import SYNC_TOKEN_RE, event, propfind
 from storage_plugin import database
 
 CTAG = "CS:getctag"
+WEEK = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+        "<D:prop><D:getetag/><C:calendar-data/></D:prop><C:filter><C:comp-filter name=\"VCALENDAR\">"
+        "<C:comp-filter name=\"VEVENT\"><C:time-range start=\"20200101T000000Z\" end=\"20300101T000000Z\"/>"
+        "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>")
 
 
 class Wire:
@@ -83,6 +88,7 @@ def test_reads_of_one_path_cost_the_login_alone(server):
     other_cal = other_user.mkcalendar("cal")
     assert other_user.put(f"{other_cal}secret.ics", event("secret", "Secret meeting")).status_code == 201
     depth0 = {"Depth": "0", "Content-Type": "application/xml"}
+    depth1 = {"Depth": "1", "Content-Type": "application/xml"}
     body = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/">'
             "<D:prop><D:resourcetype/><D:getetag/><CS:getctag/><D:sync-token/></D:prop></D:propfind>")
     asked = {
@@ -93,6 +99,8 @@ def test_reads_of_one_path_cost_the_login_alone(server):
         "GET in a missing calendar": (("GET", "nothing/e.ics"), 404),
         "PROPFIND of the calendar": (("PROPFIND", cal, body, depth0), 207),
         "PROPFIND of an item": (("PROPFIND", f"{cal}e.ics", body, depth0), 207),
+        # Asked again of an unchanged calendar: the kept answer (server/answer_cache.py).
+        "calendar-query of a week": (("REPORT", cal, WEEK, depth1), 207),
     }
     for what, (request, status) in asked.items():
         for _ in range(12):  # psycopg prepares a statement on each pooled connection at its 5th run
