@@ -419,7 +419,14 @@ def render_reply(request: FreeBusyRequest, attendee: str, periods: list[Period],
              f"DTSTART:{_stamp(request.start)}", f"DTEND:{_stamp(request.end)}",
              f"ORGANIZER:{request.organizer}", f"ATTENDEE:{attendee}"]
     head = [_fold(line) for line in lines]
+    return "\r\n".join(head) + "\r\n" + _busy_lines(tuple(periods)) + "END:VFREEBUSY\r\nEND:VCALENDAR\r\n"
+
+
+# The same account's periods are asked about again and again (a scheduling assistant re-asking as
+# its user adds attendees, every attendee's view of a meeting): each list is written once. A few
+# hundred lists of a few KB each.
+@functools.lru_cache(maxsize=256)
+def _busy_lines(periods: tuple[Period, ...]) -> str:
     # A FREEBUSY line has at most 66 ASCII octets: never folded.
-    busy = [f"FREEBUSY;FBTYPE={FBTYPE_NAMES[code]}:{_posix_stamp(start)}/{_posix_stamp(end)}"
-            for start, end, code in periods]
-    return "\r\n".join([*head, *busy, "END:VFREEBUSY", "END:VCALENDAR"]) + "\r\n"
+    return "".join(f"FREEBUSY;FBTYPE={FBTYPE_NAMES[code]}:{_posix_stamp(start)}/{_posix_stamp(end)}\r\n"
+                   for start, end, code in periods)
