@@ -42,7 +42,9 @@ class _Selected(NamedTuple):
     members: list[Member]  # in href order
 
 
-KEPT: Kept[_Selected] = Kept(16 * 1024 * 1024, lambda selected: 64 + 96 * len(selected.members))
+# Bounded by an estimate of their memory: a member (its tuple, its list slot, href and integers) takes
+# about 240 bytes.
+KEPT: Kept[_Selected] = Kept(16 * 1024 * 1024, lambda selected: 64 + 240 * len(selected.members))
 
 # Strings whose order differs between code point and linguistic collations.
 _PROBES = ["a", "B", "b", "A", "ä", "z", "Z", "_x", "-x", "1", "10", "9", "é", "e", "f", "~", " ", "ß", "ss", "😀", "ｚ"]
