@@ -115,9 +115,13 @@ class FeedServer:
 def _client_pid(request: web.Request) -> Optional[int]:
     import psutil
 
+    # The client's end of this very connection: its port, and ours as its remote end (another
+    # process may use the same local port for a connection elsewhere).
     port = request.transport.get_extra_info("peername")[1]
+    server_port = request.transport.get_extra_info("sockname")[1]
     for connection in psutil.net_connections(kind="tcp"):
-        if connection.laddr and connection.laddr.port == port and connection.pid:
+        if (connection.laddr and connection.laddr.port == port and connection.raddr
+                and connection.raddr.port == server_port and connection.pid):
             return connection.pid
     return None
 
