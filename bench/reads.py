@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -99,8 +98,8 @@ class StaticFile:
 
 
 def _gzipped(body: bytes) -> bytes:
-    compressor = compression._deflate.compressobj(compression.LEVEL, wbits=16 + zlib.MAX_WBITS)
-    return compressor.compress(body) + compressor.flush()
+    _, chunks = compression.compress([], [body])
+    return b"".join(chunks)
 
 
 def _after_an_edit(dav: Dav, cal: str, timed: Callable[[], float]) -> Callable[[], float]:

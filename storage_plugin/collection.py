@@ -218,7 +218,7 @@ class Collection(storage.BaseCollection):
         if not simple:
             return None
         with self.storage.connection() as conn:
-            members = selections.select(conn, self, queries.items_matching(window, (), False, True), window, params)
+            members = selections.select(conn, self, window, params)
             if not all(member.exact for member in members):
                 return None
             return rendered.render_members(conn, members, parts, slots, self.id)

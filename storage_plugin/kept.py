@@ -22,24 +22,19 @@ class Kept(Generic[V]):
 
     def get(self, key: Hashable) -> Optional[V]:
         with self._lock:
-            kept = self._kept.get(key)
-            if kept is None:
-                return None
-            self._kept.move_to_end(key)
-            return kept[0]
+            return self._take(key)
 
     def get_many(self, keys: list) -> list[Optional[V]]:
         """``get`` of each key, under one lock."""
-        found = []
         with self._lock:
-            for key in keys:
-                kept = self._kept.get(key)
-                if kept is not None:
-                    self._kept.move_to_end(key)
-                    found.append(kept[0])
-                else:
-                    found.append(None)
-        return found
+            return [self._take(key) for key in keys]
+
+    def _take(self, key: Hashable) -> Optional[V]:
+        kept = self._kept.get(key)
+        if kept is None:
+            return None
+        self._kept.move_to_end(key)
+        return kept[0]
 
     def put(self, key: Hashable, value: V) -> None:
         size = self.size_of(value)

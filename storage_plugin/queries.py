@@ -248,13 +248,14 @@ _UID_CONDITIONS = {
 }
 
 
-# What an answer written by the database reads of an item (storage_plugin.rendered).
 # An item row's version: its xmin, the transaction that wrote it (every write of a row, by any
 # process or by hand in SQL, gives it a new one); rendered responses are kept by it.
 def row_version(alias: str = "i") -> str:
     return f"CAST(CAST({alias}.xmin AS text) AS bigint)"
 
 
+# What an answer written by the database selects of an item (storage_plugin.selections); the
+# responses are written from the item's row afterwards (storage_plugin.rendered).
 RENDERED_COLUMNS = f"i.href, i.vevent_bound, i.id, {row_version()} AS version"
 # The probe of storage_plugin.selections: whether hrefs sort by code point here.
 SORTED_LIKE_HREF = text('SELECT p FROM unnest(CAST(:probes AS text[])) AS p ORDER BY p COLLATE "default"')

@@ -65,10 +65,10 @@ def _sorts_by_code_point(conn) -> bool:
     return known
 
 
-def select(conn, collection, statement, window: str, params: dict) -> list[Member]:
-    """The members ``statement`` (``queries.items_matching`` with ``RENDERED_COLUMNS``, run
-    with ``params``) selects from ``collection``, in href order, kept or brought up to date.
-    Only selections with every member exact are kept."""
+def select(conn, collection, window: str, params: dict) -> list[Member]:
+    """The members ``queries.items_matching`` (with ``RENDERED_COLUMNS``, run with ``params``)
+    selects from ``collection`` in ``window``, in href order, kept or brought up to date. Only
+    selections with every member exact are kept."""
     key = (collection.id, window, tuple(sorted(params.items())))
     revision, floor = collection.revision, collection.history_floor
     kept = KEPT.get(key)
@@ -77,7 +77,7 @@ def select(conn, collection, statement, window: str, params: dict) -> list[Membe
         members = kept.members if kept.revision == revision else _brought_up_to_date(
             conn, collection, window, params, kept)
     if members is None:
-        members = [Member(*row) for row in conn.execute(statement, params)]
+        members = [Member(*row) for row in conn.execute(queries.items_matching(window, (), False, True), params)]
     if all(member.exact for member in members):
         KEPT.put(key, _Selected(revision, members))
     return members
