@@ -45,7 +45,7 @@ from .dav import XML, Dav, calendar_query, calendar_query_uid, parse_multistatus
 from .fill import http_fill
 from .run import Plan, _fill, _warm, log, save_results
 from .servers import SERVER_CLASSES, cpu_seconds, free_port
-from .workloads import Budget, _result, multiget, week_query_with_data
+from .workloads import Budget, multiget, rounds, week_query_with_data
 
 USER, PASSWORD = "bench", "bench-pass"  # bench.run's user: its _fill reads the password there
 BIG, ONE = "dense", "one"
@@ -150,24 +150,6 @@ def _report_run(dav: Dav, cal: str, body: str, accept_encoding: str | None) -> C
     return run
 
 
-def _rounds(runs: dict[str, tuple[Callable[[], float], Callable[[], float]]], budget: Budget,
-            **extra) -> dict[str, dict]:
-    """Each run once per round, up to ``budget.reps`` rounds (or its seconds per run). A run
-    comes with what reads the CPU time of the processes answering it: the CPU per request
-    (``cpu_s``) depends much less on the load from elsewhere than the wall-clock time."""
-    samples: dict[str, list[float]] = {name: [] for name in runs}
-    cpu = dict.fromkeys(runs, 0.0)
-    started = time.monotonic()
-    while len(samples[next(iter(runs))]) < budget.reps and (
-            len(samples[next(iter(runs))]) < budget.min_reps
-            or time.monotonic() - started < budget.seconds * len(runs)):
-        for name, (run, cpu_seconds) in runs.items():
-            before = cpu_seconds()
-            samples[name].append(run())
-            cpu[name] += cpu_seconds() - before
-    return {name: _result(taken, cpu_s=cpu[name] / len(taken), **extra) for name, taken in samples.items()}
-
-
 def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget: Budget) -> dict:
     dav = Dav(server.base_url, (USER, PASSWORD))
     big, one = server.calendar_path(USER, BIG), server.calendar_path(USER, ONE)
@@ -179,7 +161,7 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     log(f"{server.name} N={n}: UID lookup")
     # Pairs measured round by round (load from elsewhere weighs on both sides of a ratio alike).
     uid_body = calendar_query_uid(TARGET.uid)
-    out.update(_rounds({"uid_lookup": (_report_run(dav, big, uid_body, None), server.cpu_seconds),
+    out.update(rounds({"uid_lookup": (_report_run(dav, big, uid_body, None), server.cpu_seconds),
                         "uid_lookup_one_item": (_report_run(dav, one, uid_body, None), server.cpu_seconds)},
                        budget))
     log(f"{server.name} N={n}: dense week")
@@ -187,14 +169,14 @@ def _measure(server, plan: Plan, n: int, filled: int, static: StaticFile, budget
     # a static file (sent plain).
     week_body = calendar_query(*dataset.week_range(), with_data=True)
     _, body = week_query_with_data(dav, big, Budget(reps=1))
-    out.update(_rounds({"dense_week": (_report_run(dav, big, week_body, None), server.cpu_seconds),
+    out.update(rounds({"dense_week": (_report_run(dav, big, week_body, None), server.cpu_seconds),
                         "dense_week_static_gzip": (static.serving(body, gzipped=True), static.cpu_seconds),
                         "dense_week_identity": (_report_run(dav, big, week_body, "identity"), server.cpu_seconds),
                         "dense_week_static_file": (static.serving(body), static.cpu_seconds)}, budget,
                        bytes=len(body), items=sum(1 for e in parse_multistatus(body).entries if e.data)))
     # Rounds of their own: a change between the rounds above would make every answer a fresh one.
     asked = _report_run(dav, big, week_body, None)
-    out.update(_rounds({"dense_week_changed": (_after_a_change(dav, big, asked), server.cpu_seconds),
+    out.update(rounds({"dense_week_changed": (_after_a_change(dav, big, asked), server.cpu_seconds),
                         "dense_week_edited": (_after_an_edit(dav, big, asked), server.cpu_seconds),
                         "dense_week_changed_static_gzip": (static.serving(body, gzipped=True), static.cpu_seconds),
                         "dense_week_changed_static_file": (static.serving(body), static.cpu_seconds)}, budget))

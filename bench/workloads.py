@@ -45,6 +45,29 @@ def _result(samples: list[float], **extra) -> dict:
             "samples_s": [round(s, 6) for s in samples], **extra}
 
 
+def rounds(runs: dict[str, tuple], budget: Budget, **extra) -> dict[str, dict]:
+    """Each run once per round, up to ``budget.reps`` rounds (or its seconds per run): what
+    the machine's load does to one run it does to the others of its round, so ratios of runs
+    measured together hold better than ratios of runs measured one after the other. A run is
+    ``(run, cpu_seconds)`` or ``(run, cpu_seconds, prepare)``: ``run()`` gives the seconds it
+    timed, ``cpu_seconds()`` reads the CPU time of the processes answering it (the CPU per
+    request, ``cpu_s``, depends much less on the load from elsewhere than the wall-clock time),
+    and ``prepare()``, untimed and outside the CPU counted, runs before each."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    cpu = dict.fromkeys(runs, 0.0)
+    started = time.monotonic()
+    while len(samples[next(iter(runs))]) < budget.reps and (
+            len(samples[next(iter(runs))]) < budget.min_reps
+            or time.monotonic() - started < budget.seconds * len(runs)):
+        for name, (run, cpu_seconds, *prepare) in runs.items():
+            for step in prepare:
+                step()
+            before = cpu_seconds()
+            samples[name].append(run())
+            cpu[name] += cpu_seconds() - before
+    return {name: _result(taken, cpu_s=cpu[name] / len(taken), **extra) for name, taken in samples.items()}
+
+
 def _check(reply, what: str, ok=(207,)):
     if reply.status not in ok:
         raise WorkloadError(f"{what}: HTTP {reply.status}: {reply.body[:300]!r}")

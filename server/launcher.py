@@ -93,6 +93,7 @@ async def run_until_signalled(api: web.Application, host: str, port: int, ready,
     for sig, handler in (extra_signals or {}).items():
         loop.add_signal_handler(sig, handler)
     # After the handlers: whoever reads the URLs may send SIGTERM at once.
+    memory.tune_gc()  # everything the servers hold at start
     ready(runner.addresses[0][1] if runner.addresses else port)
     try:
         await stop.wait()

@@ -37,6 +37,37 @@ def test_merge_and_free_slots():
     assert logic.free_slots([(10, 20, "B")], 0, 60, 15, step=15) == [(30, 60)]
 
 
+def _merged_by_unit(periods, start, end):
+    """What ``merge`` must answer, one second at a time: the strongest type covering each
+    second, runs of one type made one period."""
+    strength = {"B": 3, "U": 2, "T": 1}
+    runs = []
+    for x in range(start, end):
+        covering = [t for s, e, t in periods if s <= x < e and t in strength]
+        strongest = max(covering, key=strength.get, default=None)
+        if strongest is None:
+            continue
+        if runs and runs[-1][1] == x and runs[-1][2] == strongest:
+            runs[-1] = (runs[-1][0], x + 1, strongest)
+        else:
+            runs.append((x, x + 1, strongest))
+    return runs
+
+
+def test_merge_matches_a_second_by_second_reading():
+    """Random overlapping, touching, empty and out-of-window periods of every type."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        periods = []
+        for _ in range(rng.randrange(0, 12)):
+            s = rng.randrange(-5, 60)
+            periods.append((s, s + rng.randrange(0, 15), rng.choice("BBUTTF")))
+        start, end = sorted(rng.sample(range(-2, 62), 2))
+        assert logic.merge(periods, start, end) == _merged_by_unit(periods, start, end), (periods, start, end)
+
+
 def test_outside_the_available_blocks_is_unavailable_and_exdate_removes_a_day():
     text = calendar(vavailability(available("20260223T090000Z", "20260223T170000Z",
                                             "RRULE:FREQ=DAILY\r\nEXDATE:20260303T090000Z\r\n")))
