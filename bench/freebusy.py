@@ -190,6 +190,10 @@ def run_planerix(workdir: Path, users: int, events: int, years: int, budget: Bud
                            "all_users": (post(users), server.cpu_seconds)}, budget))
         out.update(rounds({"one_user_changed": (post(1), server.cpu_seconds, lambda: move(1)),
                            "all_users_changed": (post(users), server.cpu_seconds, lambda: move(users))}, budget))
+        for key in ("one_user", "one_user_changed"):
+            out[key]["users"] = 1
+        for key in ("all_users", "all_users_changed"):
+            out[key]["users"] = users
         move.close()
         dav.close()
     except Exception as exc:

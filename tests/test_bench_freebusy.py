@@ -14,6 +14,7 @@ def test_smoke_run_against_planerix_and_xandikos(tmp_path):
     planerix, xandikos = results["servers"]["planerix"], results["servers"]["xandikos"]
     assert planerix["status"] == "ok", planerix.get("reason")
     assert planerix["one_user"]["runs"] >= 1 and planerix["all_users"]["users"] == 3
+    assert planerix["one_user_changed"]["runs"] >= 1 and planerix["all_users_changed"]["users"] == 3
     assert xandikos["status"] == "ok", xandikos.get("reason")
     assert xandikos["one_user"]["runs"] >= 1 and xandikos["all_users"] is None
     assert "PLANERIX_DIRECTORY_SCOPE" not in os.environ  # the run's setting does not leak
