@@ -35,12 +35,16 @@ class Calendar(NamedTuple):
     history_floor: int
 
 
+ByItem = dict[int, tuple[logic.Period, ...]]
+
+
 class _Busy(NamedTuple):
     revision: int
-    by_item: dict[int, tuple[logic.Period, ...]]
+    by_item: ByItem
+    periods: int  # how many: what it is kept at
 
 
-KEPT: Kept[_Busy] = Kept(200_000, lambda busy: 1 + sum(map(len, busy.by_item.values())))
+KEPT: Kept[_Busy] = Kept(200_000, lambda busy: 1 + busy.periods)
 
 _BUSY_OCCURRENCE = "o.span && int8range(:start, :end) AND o.fbtype <> 'F' AND NOT o.surrounds"
 # Each occurrence's bounds and type as three arrays (the types a letter each): a row per item or
@@ -78,11 +82,11 @@ _SELECT_WHOLE_MASKED = sa.text(_WHOLE.format(mask=_MASK)).bindparams(
 
 
 def busy_of(conn: sa.Connection, calendars: Sequence[Calendar], start: int, end: int,
-            mask_uid: Optional[str] = None) -> dict[int, list[logic.Period]]:
-    """The busy occurrences (unmerged, unclipped) of each of ``calendars`` over ``[start, end)``,
-    by calendar id: kept, brought up to date, or read. With ``mask_uid`` every calendar is read
-    whole without the items of that UID, and nothing is kept."""
-    found: dict[int, dict[int, tuple[logic.Period, ...]]] = {}
+            mask_uid: Optional[str] = None) -> dict[int, ByItem]:
+    """The busy occurrences (unmerged, unclipped) of each of ``calendars`` over ``[start, end)``
+    by item, by calendar id: kept, brought up to date, or read. With ``mask_uid`` every
+    calendar is read whole without the items of that UID, and nothing is kept."""
+    found: dict[int, ByItem] = {}
     whole: list[Calendar] = []
     behind: list[tuple[Calendar, _Busy]] = []
     for calendar in calendars:
@@ -96,27 +100,31 @@ def busy_of(conn: sa.Connection, calendars: Sequence[Calendar], start: int, end:
     for calendar, kept, changed in _changes(conn, behind, start, end):
         if not changed:  # a new revision, no item written (a PROPPATCH)
             found[calendar.id] = kept.by_item
-            KEPT.put((calendar.id, start, end), _Busy(calendar.revision, kept.by_item))
+            KEPT.put((calendar.id, start, end), kept._replace(revision=calendar.revision))
             continue
         if None in changed or len(changed) > MAX_CHANGES or not all(id in kept.by_item for id in changed):
             whole.append(calendar)
             continue
-        by_item = found[calendar.id] = {id: periods for id, periods in kept.by_item.items() if id not in changed}
-        for id, periods in changed.items():
-            if periods:
-                by_item[id] = periods
-        KEPT.put((calendar.id, start, end), _Busy(calendar.revision, by_item))
+        by_item = found[calendar.id] = kept.by_item.copy()  # kept ones are never changed: others read them
+        periods = kept.periods
+        for id, occurrences in changed.items():
+            periods += len(occurrences) - len(by_item.pop(id))
+            if occurrences:
+                by_item[id] = occurrences
+        KEPT.put((calendar.id, start, end), _Busy(calendar.revision, by_item, periods))
     if whole:
         statement = _SELECT_WHOLE if mask_uid is None else _SELECT_WHOLE_MASKED.bindparams(mask_uid=mask_uid)
+        counts = {}
         for cid, items, starts, ends, types in conn.execute(statement, dict(ids=[c.id for c in whole],
                                                                             start=start, end=end)):
             by_item = found[cid] = {}
             for id, s, e, t in zip(items or (), starts or (), ends or (), types or ""):
                 by_item[id] = by_item.get(id, ()) + ((s, e, t),)
+            counts[cid] = len(starts or ())
         if mask_uid is None:
             for calendar in whole:
-                KEPT.put((calendar.id, start, end), _Busy(calendar.revision, found[calendar.id]))
-    return {cid: [period for periods in by_item.values() for period in periods] for cid, by_item in found.items()}
+                KEPT.put((calendar.id, start, end), _Busy(calendar.revision, found[calendar.id], counts[calendar.id]))
+    return found
 
 
 def _changes(conn: sa.Connection, behind: list[tuple[Calendar, _Busy]], start: int, end: int):

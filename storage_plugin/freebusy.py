@@ -14,6 +14,7 @@ scheduling inbox and outbox (``collection.kind``). Which occurrences: those whos
 from __future__ import annotations
 
 import logging
+from itertools import chain
 from typing import Callable, Iterable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
@@ -143,8 +144,8 @@ def busy_periods(conn: sa.Connection, accounts: Iterable[str], start: int, end: 
                                          start, end):
         unavailable.setdefault(name, []).append(period)
     for name in missing:
-        periods = [period for calendar in calendars[name] for period in busy[calendar.id]]
-        found[name] = logic.merge(periods + unavailable.get(name, []), start, end)
+        periods = chain.from_iterable(chain.from_iterable(busy[c.id].values()) for c in calendars[name])
+        found[name] = logic.merge(chain(periods, unavailable.get(name, ())), start, end)
         if mask_uid is None:
             ANSWERS.put(keys[name], list(found[name]))
     return found
