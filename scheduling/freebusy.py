@@ -14,11 +14,13 @@ Times are POSIX seconds throughout; periods are half-open ``[start, end)``.
 from __future__ import annotations
 
 import functools
+from bisect import bisect_left, bisect_right, insort
+from itertools import chain
 import time as _time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 # Free-busy types, as stored in ``item_occurrence.fbtype``.
 BUSY, TENTATIVE, UNAVAILABLE, FREE = "B", "T", "U", "F"
@@ -95,6 +97,58 @@ def merge(periods: Iterable[Period], start: int, end: int) -> list[Period]:
 
 
 _STRONGEST_FIRST = sorted(_STRENGTH, key=_STRENGTH.get, reverse=True)
+
+
+def merge_changed(merged: list[Period], ordered: list[Period], removed: Sequence[Period],
+                  added: Sequence[Period], start: int, end: int) -> tuple[list[Period], list[Period]]:
+    """(``merge`` of the periods, the periods sorted) once ``removed`` are taken out of
+    ``ordered`` (sorted periods whose ``merge`` over ``[start, end)`` is ``merged``) and ``added``
+    put in: only where the change touched is merged again (an event edited in a calendar of a
+    hundred). That place is the time of the removed and added periods, widened to the chains
+    of touching merged periods it meets: any other period it holds lies wholly inside it, and
+    no merged period outside it touches it, so the rest of ``merged`` stands as it is."""
+    ordered = list(ordered)
+    for period in removed:
+        del ordered[bisect_left(ordered, period)]
+    for period in added:
+        insort(ordered, period)
+    touched = _united_by_type(sorted((s, e, BUSY) for s, e, t in chain(removed, added) if t in _STRENGTH),
+                              start, end)[BUSY]
+    places: list[list[int]] = []  # [first, end, merged index from, merged index to]
+    for first, last in touched:
+        lo = bisect_left(merged, first, key=_end_of)  # the first merged period ending at or after it
+        hi = bisect_right(merged, last, key=_start_of)  # past the last one starting at or before its end
+        while lo > 0 and lo < hi and merged[lo - 1][1] == merged[lo][0]:
+            lo -= 1
+        while 0 < hi < len(merged) and lo < hi and merged[hi - 1][1] == merged[hi][0]:
+            hi += 1
+        if lo < hi:
+            first, last = min(first, merged[lo][0]), max(last, merged[hi - 1][1])
+        else:
+            lo = hi = bisect_left(merged, first, key=_start_of)
+        if places and (first <= places[-1][1] or lo < places[-1][3]):
+            place = places[-1]
+            place[1], place[3] = max(place[1], last), max(place[3], hi)
+            place[2] = min(place[2], lo)
+        else:
+            places.append([first, last, lo, hi])
+    result: list[Period] = []
+    done = 0
+    for first, last, lo, hi in places:
+        result += merged[done:lo]
+        inside = bisect_left(ordered, (first,)) if first > start else 0
+        result += merge(ordered[inside:bisect_left(ordered, (last,))], start, end)
+        done = hi
+    result += merged[done:]
+    return result, ordered
+
+
+def _start_of(period: Period) -> int:
+    return period[0]
+
+
+def _end_of(period: Period) -> int:
+    return period[1]
 
 
 def _united_by_type(ordered: list[Period], start: int, end: int) -> dict[str, list[tuple[int, int]]]:

@@ -38,13 +38,16 @@ class Calendar(NamedTuple):
 ByItem = dict[int, tuple[logic.Period, ...]]
 
 
-class _Busy(NamedTuple):
+class Busy(NamedTuple):
+    """A calendar's busy time over a window: its occurrences by item and sorted, and their
+    ``logic.merge`` (kept up to date with ``logic.merge_changed``)."""
     revision: int
     by_item: ByItem
-    periods: int  # how many: what it is kept at
+    ordered: list[logic.Period]
+    merged: list[logic.Period]
 
 
-KEPT: Kept[_Busy] = Kept(200_000, lambda busy: 1 + busy.periods)
+KEPT: Kept[Busy] = Kept(600_000, lambda busy: 1 + 2 * len(busy.ordered) + len(busy.merged))
 
 _BUSY_OCCURRENCE = "o.span && int8range(:start, :end) AND o.fbtype <> 'F' AND NOT o.surrounds"
 # Each occurrence's bounds and type as three arrays (the types a letter each): a row per item or
@@ -82,52 +85,54 @@ _SELECT_WHOLE_MASKED = sa.text(_WHOLE.format(mask=_MASK)).bindparams(
 
 
 def busy_of(conn: sa.Connection, calendars: Sequence[Calendar], start: int, end: int,
-            mask_uid: Optional[str] = None) -> dict[int, ByItem]:
-    """The busy occurrences (unmerged, unclipped) of each of ``calendars`` over ``[start, end)``
-    by item, by calendar id: kept, brought up to date, or read. With ``mask_uid`` every
-    calendar is read whole without the items of that UID, and nothing is kept."""
-    found: dict[int, ByItem] = {}
+            mask_uid: Optional[str] = None) -> dict[int, Busy]:
+    """The busy time of each of ``calendars`` over ``[start, end)``, by calendar id: kept,
+    brought up to date, or read. With ``mask_uid`` every calendar is read whole without the
+    items of that UID, and nothing is kept."""
+    found: dict[int, Busy] = {}
     whole: list[Calendar] = []
-    behind: list[tuple[Calendar, _Busy]] = []
+    behind: list[tuple[Calendar, Busy]] = []
     for calendar in calendars:
         kept = KEPT.get((calendar.id, start, end)) if mask_uid is None else None
         if kept is None or not calendar.history_floor <= kept.revision <= calendar.revision:
             whole.append(calendar)
         elif kept.revision == calendar.revision:
-            found[calendar.id] = kept.by_item
+            found[calendar.id] = kept
         else:
             behind.append((calendar, kept))
     for calendar, kept, changed in _changes(conn, behind, start, end):
-        if not changed:  # a new revision, no item written (a PROPPATCH)
-            found[calendar.id] = kept.by_item
-            KEPT.put((calendar.id, start, end), kept._replace(revision=calendar.revision))
-            continue
         if None in changed or len(changed) > MAX_CHANGES or not all(id in kept.by_item for id in changed):
             whole.append(calendar)
             continue
-        by_item = found[calendar.id] = kept.by_item.copy()  # kept ones are never changed: others read them
-        periods = kept.periods
-        for id, occurrences in changed.items():
-            periods += len(occurrences) - len(by_item.pop(id))
-            if occurrences:
-                by_item[id] = occurrences
-        KEPT.put((calendar.id, start, end), _Busy(calendar.revision, by_item, periods))
+        if not changed:  # a new revision, no item written (a PROPPATCH)
+            busy = kept._replace(revision=calendar.revision)
+        else:
+            by_item = kept.by_item.copy()  # kept ones are never changed: others may be reading them
+            removed = [period for id in changed for period in by_item.pop(id)]
+            by_item.update((id, occurrences) for id, occurrences in changed.items() if occurrences)
+            merged, ordered = logic.merge_changed(kept.merged, kept.ordered, removed,
+                                                  [p for occurrences in changed.values() for p in occurrences],
+                                                  start, end)
+            busy = Busy(calendar.revision, by_item, ordered, merged)
+        found[calendar.id] = busy
+        KEPT.put((calendar.id, start, end), busy)
     if whole:
         statement = _SELECT_WHOLE if mask_uid is None else _SELECT_WHOLE_MASKED.bindparams(mask_uid=mask_uid)
-        counts = {}
-        for cid, items, starts, ends, types in conn.execute(statement, dict(ids=[c.id for c in whole],
-                                                                            start=start, end=end)):
-            by_item = found[cid] = {}
+        rows = conn.execute(statement, dict(ids=[c.id for c in whole], start=start, end=end))
+        for cid, items, starts, ends, types in rows:
+            by_item: ByItem = {}
             for id, s, e, t in zip(items or (), starts or (), ends or (), types or ""):
                 by_item[id] = by_item.get(id, ()) + ((s, e, t),)
-            counts[cid] = len(starts or ())
-        if mask_uid is None:
-            for calendar in whole:
-                KEPT.put((calendar.id, start, end), _Busy(calendar.revision, found[calendar.id], counts[calendar.id]))
+            ordered = sorted(zip(starts or (), ends or (), types or ""))
+            found[cid] = Busy(0, by_item, ordered, logic.merge(ordered, start, end))
+        for calendar in whole:
+            found[calendar.id] = found[calendar.id]._replace(revision=calendar.revision)
+            if mask_uid is None:
+                KEPT.put((calendar.id, start, end), found[calendar.id])
     return found
 
 
-def _changes(conn: sa.Connection, behind: list[tuple[Calendar, _Busy]], start: int, end: int):
+def _changes(conn: sa.Connection, behind: list[tuple[Calendar, Busy]], start: int, end: int):
     """(calendar, kept, {item id: its busy occurrences, None: () for something gone}) of each
     calendar kept at an earlier revision, in one statement."""
     if not behind:

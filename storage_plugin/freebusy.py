@@ -144,8 +144,12 @@ def busy_periods(conn: sa.Connection, accounts: Iterable[str], start: int, end: 
                                          start, end):
         unavailable.setdefault(name, []).append(period)
     for name in missing:
-        periods = chain.from_iterable(chain.from_iterable(busy[c.id].values()) for c in calendars[name])
-        found[name] = logic.merge(chain(periods, unavailable.get(name, ())), start, end)
+        busy_calendars = [busy[c.id] for c in calendars[name] if busy[c.id].ordered]
+        if len(busy_calendars) == 1 and name not in unavailable:  # merged already, as it is kept
+            found[name] = list(busy_calendars[0].merged)
+        else:
+            periods = chain.from_iterable(calendar.ordered for calendar in busy_calendars)
+            found[name] = logic.merge(chain(periods, unavailable.get(name, ())), start, end)
         if mask_uid is None:
             ANSWERS.put(keys[name], list(found[name]))
     return found

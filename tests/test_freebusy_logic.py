@@ -68,6 +68,30 @@ def test_merge_matches_a_second_by_second_reading():
         assert logic.merge(periods, start, end) == _merged_by_unit(periods, start, end), (periods, start, end)
 
 
+def test_merge_changed_is_merge_of_the_periods_after_the_change():
+    """Random calendars of overlapping, touching and out-of-window periods; random periods taken
+    out and put in: merged again only where the change touched, the answer is the whole merge's."""
+    import random
+
+    rng = random.Random(3)
+
+    def period():
+        s = rng.randrange(-10, 200)
+        return (s, s + rng.randrange(0, 25), rng.choice("BBBUTF"))
+
+    for _ in range(3000):
+        periods = sorted(period() for _ in range(rng.randrange(0, 30)))
+        start, end = sorted(rng.sample(range(-5, 205), 2))
+        removed = rng.sample(periods, rng.randrange(0, min(3, len(periods)) + 1))
+        added = [period() for _ in range(rng.randrange(0, 3))]
+        merged, ordered = logic.merge_changed(logic.merge(periods, start, end), periods, removed, added, start, end)
+        after = list(periods)
+        for p in removed:
+            after.remove(p)
+        assert ordered == sorted(after + added)
+        assert merged == logic.merge(ordered, start, end), (periods, removed, added, start, end)
+
+
 def test_outside_the_available_blocks_is_unavailable_and_exdate_removes_a_day():
     text = calendar(vavailability(available("20260223T090000Z", "20260223T170000Z",
                                             "RRULE:FREQ=DAILY\r\nEXDATE:20260303T090000Z\r\n")))
