@@ -14,6 +14,7 @@ Times are POSIX seconds throughout; periods are half-open ``[start, end)``.
 from __future__ import annotations
 
 import functools
+import re
 from bisect import bisect_left, bisect_right, insort
 from itertools import chain
 import time as _time
@@ -418,11 +419,33 @@ class FreeBusyRequest:
     mask_uid: Optional[str]
 
 
+# An ATTENDEE line, unfolded: its name and parameters (quoted values may hold ":"), then its value.
+_ATTENDEE_LINE = re.compile(r'ATTENDEE(?:;(?:[^":\r\n]|"[^"\r\n]*")*)?:(.*)', re.IGNORECASE)
+_FOLD = re.compile(r"\r?\n[ \t]")
+
+
+def _attendees_taken_out(text: str) -> tuple[str, list[str]]:
+    """``text`` without its ATTENDEE lines, and their values. A request names up to a hundred
+    recipients; read by a regular expression each, not as iCalendar properties (a tenth of the
+    time), and the rest of the request is parsed as iCalendar as before."""
+    if "attendee" not in text.lower():
+        return text, []
+    kept, attendees = [], []
+    for line in _FOLD.sub("", text).splitlines():
+        found = _ATTENDEE_LINE.fullmatch(line)
+        if found is None:
+            kept.append(line)
+        else:
+            attendees.append(found.group(1).strip())
+    return "\r\n".join(kept) + "\r\n", attendees
+
+
 def parse_request(text: str) -> FreeBusyRequest:
     """The VFREEBUSY of a ``METHOD:REQUEST`` as Apple, Thunderbird and Evolution POST it to the
     outbox; FreeBusyError with the reason otherwise."""
     import icalendar
 
+    text, attendees = _attendees_taken_out(text)
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except Exception as e:
@@ -437,9 +460,6 @@ def parse_request(text: str) -> FreeBusyRequest:
     organizer = str(vfreebusy.get("ORGANIZER", "")).strip()
     if not organizer:
         raise FreeBusyError("the VFREEBUSY has no ORGANIZER")
-    attendees = vfreebusy.get("ATTENDEE")
-    attendees = [str(a).strip() for a in (attendees if isinstance(attendees, list) else
-                                          [attendees] if attendees is not None else [])]
     if not attendees:
         raise FreeBusyError("the VFREEBUSY names no ATTENDEE to ask about")
     if len(attendees) > MAX_RECIPIENTS:

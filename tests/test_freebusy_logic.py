@@ -142,6 +142,23 @@ def test_the_reply_reveals_only_times():
     assert "METHOD:REPLY" in reply and "UID:r1" in reply
 
 
+def test_attendees_are_read_with_quoted_colons_folded_lines_and_any_case():
+    """Apple quotes display names (which may hold ":"), Evolution folds long lines."""
+    request = logic.parse_request(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VFREEBUSY\r\nUID:r2\r\n"
+        "DTSTART:20260302T000000Z\r\nDTEND:20260303T000000Z\r\nORGANIZER:mailto:a@example.org\r\n"
+        'ATTENDEE;CN="Doe: John";CUTYPE=INDIVIDUAL:mailto:john@example.org\r\n'
+        "attendee;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=Someone With A Long Na\r\n"
+        " me:mailto:someone@example.org\r\n"
+        "ATTENDEE:/carol/\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n")
+    assert request.attendees == ["mailto:john@example.org", "mailto:someone@example.org", "/carol/"]
+    assert request.organizer == "mailto:a@example.org" and request.uid == "r2"
+    with pytest.raises(logic.FreeBusyError, match="control characters"):
+        logic.parse_request("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VFREEBUSY\r\n"
+                            "DTSTART:20260302T000000Z\r\nDTEND:20260303T000000Z\r\nORGANIZER:mailto:a@x.org\r\n"
+                            "ATTENDEE:mailto:b@x.org\x07\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n")
+
+
 def test_availability_mixing_floating_and_zoned_times_is_refused_with_a_reason():
     text = calendar(vavailability(available("20260223T090000", "20260223T170000",
                                             "RRULE:FREQ=DAILY\r\nEXDATE:20260303T090000Z\r\n")))
