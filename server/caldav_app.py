@@ -176,7 +176,7 @@ class PlanerixApplication(radicale_app.Application):
             respond = self._throttling_aware(state, start_response, self.dav_features())
             state.gzip = compression.take_gzip(environ)
             if not state.gzip:
-                return fast_listing.chunks_of(super().__call__(environ, respond))
+                return compression.plain(fast_listing.chunks_of(super().__call__(environ, respond)))
             started = []
             chunks = fast_listing.chunks_of(super().__call__(environ, lambda *response: started.append(response)))
             status, headers, *exc_info = started[0]

@@ -283,7 +283,7 @@ def _body(app, base_prefix: str, collection: Collection, props: list, missing: l
         if in_database:
             with app._storage.connection() as conn:
                 for batch in rendered.render(conn, template.parts, template.slots, [member.id for member in members]):
-                    body.chunks.append(batch.body)
+                    body.chunks.extend(batch.chunks)
                     body.vevents += batch.vevents
         else:
             body.members(members, template.formatter())
@@ -302,9 +302,9 @@ def _rendered_query_body(app, base_prefix: str, collection: Collection, props: l
         return None
     body = _Body(app._encoding)
     body.vevents = answer.vevents
-    if answer.body:
+    if answer.chunks:
         body.text(head + middle)
-        body.chunks.append(answer.body)
+        body.chunks.extend(answer.chunks)
         body.text(tail)
     else:  # no member: the answer declares none of their properties' namespaces
         head, _, middle, _, tail = _document(app, base_prefix, collection, props, False, False)

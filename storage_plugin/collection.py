@@ -212,7 +212,7 @@ class Collection(storage.BaseCollection):
         decide them all: a prop-filter (UID filters are left to ``filtered_rows``), or an item
         Radicale must test by parsing."""
         if not self.tag:
-            return rendered.Rendered(b"", 0)
+            return rendered.Rendered([], 0)
         # Without the UID index: a prop-filter makes the filter not simple (nothing is exact).
         window, _, params, _, simple = self._selection(filters, uid_index=False)
         if not simple:

@@ -13,7 +13,10 @@ at every write (generated columns of migration 0021), so a query scans no text.
 Each member's response is kept per process by the template and the item's row version
 (``RESPONSES``): a calendar-query asked again after a change (an event edited, the calendar
 renamed) reads which members it selects, with their versions, and copies only the responses
-of members new or changed since; the rest come from memory.
+of members new or changed since; the rest come from memory. Consecutive members' responses are
+also kept joined, as groups of about 64 (``GROUPS``, ``Group``), by their ids and versions:
+after a rename every group is as it was, after an edit one is joined again, and
+``server.compression`` keeps each group's deflated form by the same key.
 """
 from __future__ import annotations
 
@@ -33,10 +36,18 @@ BATCH = 1000
 
 
 class Rendered(NamedTuple):
-    """Members' responses, and how many VEVENT lines their texts may hold (each counted once
-    per text slot of the template): what Radicale's ``max_expand_occurrence`` is checked on."""
-    body: bytes
+    """Members' responses (one or more chunks, in order), and how many VEVENT lines their texts
+    may hold (each counted once per text slot of the template): what Radicale's
+    ``max_expand_occurrence`` is checked on."""
+    chunks: list[bytes]
     vevents: int
+
+
+class Group(bytes):
+    """Consecutive members' responses joined, with the key that names these bytes (template,
+    calendar, the members' ids and row versions): ``server.compression`` keeps the group's
+    deflated form under it."""
+    key: tuple
 
 
 def _xml_escaped(column: str) -> str:
@@ -92,28 +103,68 @@ def template_key(parts: Sequence[str], slots: Sequence[str]) -> bytes:
     return hashlib.blake2b("\x00".join([*parts, "|", *slots]).encode(), digest_size=16).digest()
 
 
+# Kept groups, bounded by their bytes.
+GROUPS: Kept[Group] = Kept(64 * 1024 * 1024, len)
+# A member ends its group where its id hashes to 0 modulo GROUP_SPAN (about 64 members, some
+# 64 KB): where groups end depends on the members, not on their positions, so a member added or
+# removed changes its own group only. No group has more than MAX_GROUP members.
+GROUP_SPAN, MAX_GROUP = 64, 256
+
+
+def _group_spans(selected: Sequence) -> list[tuple[int, int]]:
+    spans, first = [], 0
+    for n, member in enumerate(selected):
+        if (member.id * 2654435761) & 0xFFFFFFFF < (1 << 32) // GROUP_SPAN or n + 1 - first >= MAX_GROUP:
+            spans.append((first, n + 1))
+            first = n + 1
+    if first < len(selected):
+        spans.append((first, len(selected)))
+    return spans
+
+
 def render_members(conn: Connection, selected: Sequence, parts: Sequence[str], slots: Sequence[str],
                    collection_id: int) -> Optional[Rendered]:
     """The responses of the ``selected`` members (``storage_plugin.selections.Member``), in
-    that order, as one ``Rendered``, or None when one vanished since it was selected. Responses
-    kept for a member's version are reused; the others are written by the database and kept."""
+    that order, as groups (``Group``), or None when one vanished since it was selected. Groups
+    and responses kept for the members' versions are reused; the other responses are written by
+    the database and kept."""
     template = template_key(parts, slots)
-    responses = RESPONSES.get_many([(template, collection_id, member.id, member.version) for member in selected])
+    spans = _group_spans(selected)
+    keys = [(template, collection_id, tuple(member.id for member in selected[a:b]),
+             tuple(member.version for member in selected[a:b])) for a, b in spans]
+    groups: list[Optional[Group]] = GROUPS.get_many(keys)
     bounds = [member.vevent_bound for member in selected]
-    if None in responses:
-        missing = [member.id for member, response in zip(selected, responses) if response is None]
-        written = {}
+    missing_groups = [n for n, group in enumerate(groups) if group is None]
+    if missing_groups:
+        wanted = [i for n in missing_groups for i in range(*spans[n])]
+        responses = RESPONSES.get_many([(template, collection_id, selected[i].id, selected[i].version)
+                                        for i in wanted])
+        missing = [selected[i].id for i, response in zip(wanted, responses) if response is None]
+        written: dict[int, tuple] = {}
         for start in range(0, len(missing), BATCH):
             for id, version, bound, response in _render_ids(conn, parts, slots, missing[start:start + BATCH]):
-                written[id] = (response, bound)
+                written[id] = (response, bound, version)
                 RESPONSES.put((template, collection_id, id, version), response)
         if len(written) < len(missing):
             return None  # deleted since it was selected: Radicale's code answers from a fresh read
-        # A member written again since it was selected comes as it is now, as in one later read.
-        for n, member in enumerate(selected):
-            if responses[n] is None:
-                responses[n], bounds[n] = written[member.id]
-    return Rendered(b"".join(responses), list(slots).count("t") * sum(bounds))
+        response_of = dict(zip(wanted, responses))
+        for n in missing_groups:
+            a, b = spans[n]
+            # A member written again since it was selected comes as it is now, as in one later
+            # read; its group's bytes are then not those its key names, so it is not kept.
+            as_selected = True
+            pieces = []
+            for i in range(a, b):
+                response = response_of[i]
+                if response is None:
+                    response, bounds[i], version = written[selected[i].id]
+                    as_selected = as_selected and version == selected[i].version
+                pieces.append(response)
+            group = groups[n] = Group(b"".join(pieces))
+            if as_selected:
+                group.key = keys[n]
+                GROUPS.put(keys[n], group)
+    return Rendered(groups, list(slots).count("t") * sum(bounds))
 
 
 def _render_ids(conn: Connection, parts: Sequence[str], slots: Sequence[str], ids: Sequence[int]) -> list:
@@ -133,6 +184,6 @@ def render(conn: Connection, parts: Sequence[str], slots: Sequence[str], ids: Se
     batches = []
     for start in range(0, len(ids), BATCH):
         rows = _render_ids(conn, parts, slots, ids[start:start + BATCH])
-        batches.append(Rendered(b"".join(response for _, _, _, response in rows),
+        batches.append(Rendered([b"".join(response for _, _, _, response in rows)],
                                 copies * sum(bound for _, _, bound, _ in rows)))
     return batches

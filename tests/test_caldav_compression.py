@@ -36,3 +36,22 @@ def test_small_answers_go_as_they_are_larger_ones_gzipped(user):
     # Without gzip accepted, the same answer as it is.
     identity = _get(user, f"{cal}large.ics", "identity")
     assert "Content-Encoding" not in identity.headers and identity.raw.read() == plain
+
+
+def test_each_chunk_deflated_alone_and_a_named_one_once():
+    """Chunks are deflated one by one into one gzip member (server.compression): the whole
+    inflates to the answer, and a chunk that names its bytes (a group of a query's members)
+    is deflated once per process and written from what was kept after that."""
+    import uuid
+
+    from storage_plugin.rendered import Group
+
+    group = Group(b"<C:calendar-data>BEGIN:VCALENDAR</C:calendar-data>" * 300)
+    group.key = ("test", uuid.uuid4().hex)
+    chunks = [b"<D:multistatus>", group, b"</D:multistatus>"]
+    headers, body = compression.compress([("Content-Type", "text/xml")], chunks)
+    assert ("Content-Encoding", "gzip") in headers and gzip.decompress(b"".join(body)) == b"".join(chunks)
+    kept = compression.DEFLATED.get(group.key)
+    assert kept is not None and kept in body
+    assert compression.compress([], chunks)[1] == body
+    assert [type(chunk) for chunk in compression.plain(chunks)] == [bytes, bytes, bytes]

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from davutil import XML_HEADER, event
-from server import answer_cache
+from server import answer_cache, compression
 from storage_plugin import rendered, selections
 
 C_NS = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
@@ -53,6 +53,8 @@ def week(user, cal: str) -> bytes:
 def forget_everything() -> None:
     selections.KEPT.clear()
     rendered.RESPONSES.clear()
+    rendered.GROUPS.clear()
+    compression.DEFLATED.clear()
     answer_cache.ANSWERS.clear()
 
 
@@ -139,6 +141,50 @@ def test_only_the_changed_member_is_written_again(user, counted):
                         **{"Content-Type": "application/xml"}).status_code == 207
     week(user, cal)
     assert counted["written"] == []
+
+
+def test_after_an_edit_one_group_is_joined_and_deflated_again(user, monkeypatch):
+    """Members' responses are kept joined in groups, and each group's deflated form too
+    (storage_plugin.rendered.GROUPS, server.compression.DEFLATED): a rename joins and deflates
+    nothing again, an edit its member's group only; every gzipped answer inflates to the
+    answer a process that kept nothing gives."""
+    monkeypatch.setattr(rendered, "GROUP_SPAN", 4)  # about ten groups of forty members
+    joined, deflated = [], []
+    for kept, into in ((rendered.GROUPS, joined), (compression.DEFLATED, deflated)):
+        monkeypatch.setattr(kept, "put", lambda key, value, put=kept.put, into=into: (into.append(key), put(key, value)))
+    cal = user.mkcalendar("groups")
+    uids = [f"g-{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(40)]
+    for i, uid in enumerate(uids):
+        assert user.put(f"{cal}{uid}.ics", in_week(uid, 5 + i % 7)).status_code == 201
+
+    def gzipped() -> bytes:
+        response = user.request("REPORT", cal, WEEK, Depth="1", **{"Content-Type": "application/xml",
+                                                                   "Accept-Encoding": "gzip"})
+        assert response.status_code == 207 and response.headers["Content-Encoding"] == "gzip"
+        return response.content  # inflated by requests
+
+    def fresh() -> bytes:
+        forget_everything()
+        return week(user, cal)
+
+    def rename(name: str) -> None:
+        assert user.request("PROPPATCH", cal, "<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop>"
+                            f"<D:displayname>{name}</D:displayname></D:prop></D:set></D:propertyupdate>",
+                            **{"Content-Type": "application/xml"}).status_code == 207
+
+    forget_everything()
+    first = gzipped()
+    assert len(joined) >= 5 and len(deflated) == len(joined)  # each group once
+    assert first == fresh()
+    gzipped()  # groups kept (by the identity answer), deflated again after the forgetting
+    joined.clear(), deflated.clear()
+    rename("Grouped")
+    renamed = gzipped()
+    assert joined == [] and deflated == [] and renamed == first
+    assert user.put(f"{cal}{uids[17]}.ics", in_week(uids[17], 9, "Edited")).status_code == 204
+    edited = gzipped()
+    assert len(joined) == 1 and len(deflated) == 1
+    assert b"Edited" in edited and edited == fresh()
 
 
 def test_a_history_pruned_past_the_kept_revision_reads_the_query_whole(engine, user, counted):
