@@ -278,6 +278,26 @@ def items_matching(window: str, uid_kinds: tuple[str, ...], with_text: bool, ren
     return _items_in_window(_IN_WINDOW if window == "range" else _AROUND_INVERTED_WINDOW, where, columns)
 
 
+@functools.lru_cache(maxsize=4)
+def members_changed_since(window: str):
+    """In one statement, the hrefs written or deleted since ``:since`` (at most ``:limit`` of
+    each) as rows (change true, href), and among them the members ``items_matching(window, (),
+    False, True, only_hrefs=True)`` selects as rows (change false, its columns, exact): what a
+    kept selection is brought up to date with (storage_plugin.selections). By collection and
+    revision only, every change whatever its size: the owner, which the collection determines,
+    can lead a generic plan to the href index and a scan of the whole calendar."""
+    named = items_matching(window, (), False, True, only_hrefs=True).text.replace(
+        "CAST(:hrefs AS text[])", "ARRAY(SELECT href FROM changes)")
+    return text(
+        "WITH changes AS ("
+        "  (SELECT href FROM item WHERE collection_id = :cid AND revision > :since LIMIT :limit)"
+        "  UNION ALL"
+        "  (SELECT href FROM tombstone WHERE collection_id = :cid AND revision > :since LIMIT :limit))"
+        " SELECT true AS change, href, NULL AS vevent_bound, NULL AS id, NULL AS version, NULL AS exact"
+        " FROM changes"
+        f" UNION ALL SELECT false, m.* FROM ({named}) AS m")
+
+
 # -- sync history ----------------------------------------------------------
 DELETE_TOMBSTONE = text("DELETE FROM tombstone WHERE collection_id = :cid AND href = :href AND owner = :owner")
 INSERT_TOMBSTONE = text(

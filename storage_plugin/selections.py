@@ -84,23 +84,22 @@ def select(conn, collection, window: str, params: dict) -> list[Member]:
 
 
 def _brought_up_to_date(conn, collection, window: str, params: dict, kept: _Selected) -> Optional[list[Member]]:
-    """``kept.members`` with the members changed since ``kept.revision`` selected again, or None
-    when too many changed."""
-    # Every change, whatever its size (the query itself leaves out items too big to serve).
-    changes = conn.execute(queries.CHANGES_SINCE, {"cid": collection.id, "owner": collection.owner,
-                                                   "since": kept.revision, "limit": MAX_CHANGES + 1,
-                                                   "max_size": None}).all()
-    if len(changes) > MAX_CHANGES:
+    """``kept.members`` with the members changed since ``kept.revision`` selected again (one
+    statement), or None when too many changed."""
+    changed, again = set(), []
+    for change, *member in conn.execute(queries.members_changed_since(window),
+                                        {**params, "since": kept.revision, "limit": MAX_CHANGES + 1}):
+        if change:
+            changed.add(member[0])
+        else:
+            again.append(Member(*member))
+    if len(changed) > MAX_CHANGES:
         return None
-    changed = {change.href for change in changes}
     if not changed:
         return kept.members
-    again = conn.execute(queries.items_matching(window, (), False, True, only_hrefs=True),
-                         {**params, "hrefs": sorted(changed)})
     members = [member for member in kept.members if member.href not in changed]
     hrefs = [member.href for member in members]
-    for row in again:
-        member = Member(*row)
+    for member in again:
         at = bisect.bisect_left(hrefs, member.href)
         hrefs.insert(at, member.href)
         members.insert(at, member)
