@@ -8,7 +8,9 @@ revision they were read at. Asked again at a later revision, only the items writ
 (``item.revision``, the history sync-collection answers from) are read again; a calendar read
 whole again when something left it (a tombstone since: a delete or a move away), when an item
 new to the kept ones was written (it may stand where a deleted one stood, under its href), when
-too much changed, or when its history was pruned past the kept revision.
+too much changed, or when its history was pruned past the kept revision. The occurrences'
+merge (``logic.merge``) is kept with them and merged again after an edit only where the edit
+touched it (``logic.merge_changed``).
 
 Every write of an item gives it a new revision and rewrites its occurrences in the same
 transaction (``queries.UPSERT_ITEMS``, ``MOVE_ITEM``), so items not in the history since are as
