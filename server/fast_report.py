@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import posixpath
 import xml.etree.ElementTree as ET
-from typing import Optional
+from dataclasses import dataclass
+from http import client
+from typing import Callable, Optional
 from urllib.parse import unquote, urlparse
 
 from radicale import pathutils, xmlutils
@@ -58,10 +60,21 @@ class _Member:
         self.href, self.etag, self.component, self.text, self.id = href, etag, component, text, id
 
 
+@dataclass(frozen=True)
+class View:
+    """Who asked, at which path, for a REPORT answered on another user's calendar (a shared
+    calendar's mount, ``server.sharing``), and how its chunks' hrefs move to that path. An answer
+    is kept as the asker got it, under the asker's path: gzipped, it can no longer be moved."""
+    user: str
+    path: str
+    moved: Callable[[list[bytes]], list[bytes]]
+
+
 def report(app, environ, base_prefix: str, path: str, user: str, user_groups: set,
-           request_info: dict):
+           request_info: dict, view: Optional[View] = None):
     """Radicale's answer to a sync-collection, calendar-query or calendar-multiget REPORT,
-    or None to let Radicale answer. The body is read once for all three."""
+    or None to let Radicale answer. The body is read once for all three. With a ``view``, the
+    answer's hrefs are moved to the path the asker named."""
     access = fast_listing.report_access(app, user, user_groups, path)
     if access is None:
         return None
@@ -71,7 +84,8 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
     if xml_request is None:
         return None
     if xml_request.tag == _SYNC_COLLECTION:
-        return fast_listing.answer_sync(app, base_prefix, path, user, access, xml_request, request_info)
+        answer = fast_listing.answer_sync(app, base_prefix, path, user, access, xml_request, request_info)
+        return _seen_from(view, answer)
     if xml_request.tag not in (_CALENDAR_QUERY, _CALENDAR_MULTIGET):
         return None
     prop = xml_request.find(_PROP)
@@ -91,7 +105,8 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
             collection = fast_listing._leaf_collection(app, path, access)
             if collection is None or collection.tag != "VCALENDAR":
                 raise _Fallback()
-            key = _answer_key(app, environ, user, base_prefix, path, collection, state)
+            key = (_answer_key(app, environ, user, base_prefix, path, collection, state) if view is None
+                   else _answer_key(app, environ, view.user, base_prefix, view.path, collection, state))
             kept = answer_cache.ANSWERS.get(key) if key is not None else None
             if kept is not None:
                 return _kept_answer(app, kept, state, xml_request, request_info)
@@ -113,6 +128,8 @@ def report(app, environ, base_prefix: str, path: str, user: str, user_groups: se
         if state is not None:
             state.needs_item_text = True
         return None
+    if view is not None:
+        body.chunks = view.moved(body.chunks)
     if key is not None:
         if state.gzip:  # kept once compressed (server.caldav_app)
             state.answer_to_keep = (key, body.vevents)
@@ -130,6 +147,20 @@ def _answer_key(app, environ, user: str, base_prefix: str, path: str, collection
         return None
     return answer_cache.key_of(user, base_prefix + path, environ.get("HTTP_DEPTH", ""), collection.etag,
                                parsed[0], app._encoding, state.gzip)
+
+
+def _seen_from(view: Optional[View], answer):
+    """A sync-collection ``answer`` with its hrefs moved to the ``view``'s path; None (Radicale
+    answers) when its body cannot be moved."""
+    if view is None or answer is None or answer[0] != client.MULTI_STATUS:
+        return answer
+    status, headers, body, logged = answer
+    if isinstance(body, _Body):
+        body.chunks = view.moved(body.chunks)
+        return answer
+    if isinstance(body, bytes):
+        return status, headers, b"".join(view.moved([body])), logged
+    return None
 
 
 def _kept_answer(app, kept: tuple[list[bytes], int, bool], state, xml_request, request_info):

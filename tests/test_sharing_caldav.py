@@ -234,3 +234,28 @@ def test_a_free_busy_share_lets_an_outsider_see_busy_time_by_the_api(alice, peop
     alice.share("team", "free-busy", user=stranger.name)
     [answer] = stranger.api.ok("GET", "/api/free-busy", **week)["users"]
     assert answer["found"] is True and [b["type"] for b in answer["busy"]] == ["BUSY"]
+
+
+QUERY_WEEK_DATA = QUERY_WEEK.replace("<D:getetag/>", "<D:getetag/><C:calendar-data/>")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_kept_answers_name_each_readers_own_hrefs(alice, people, encoding):
+    """A week asked through two mounts and by the owner, in every order: each answer names the
+    asker's own hrefs, also when it was kept (gzipped or not) after somebody else asked."""
+    for n in range(12):  # over compression.MIN_SIZE, so that gzip answers are compressed
+        meeting = event(f"e{n}", f"Meeting number {n} about the roadmap")
+        assert alice.dav.put(f"team/e{n}.ics", meeting).status_code == 201
+    bob, carol = people("bob"), people("carol")
+    alice.share("team", "read", user=bob.name)
+    alice.share("team", "read", user=carol.name)
+    readers = [(bob, mount(alice, "team")), (alice, "team/"), (carol, mount(alice, "team")),
+               (bob, mount(alice, "team")), (alice, "team/"), (carol, mount(alice, "team"))]
+    for reader, path in readers:
+        response = reader.dav.request("REPORT", path, QUERY_WEEK_DATA, Depth="1", **{
+            "Content-Type": "application/xml", "Accept-Encoding": encoding})
+        assert response.status_code == 207
+        assert (response.headers.get("Content-Encoding") == "gzip") == (encoding == "gzip")
+        found, _ = multistatus(response.content)
+        assert len(found) == 13
+        assert {r.href.rsplit("/", 1)[0] + "/" for r in found} == {f"/{reader.name}/{path}"}, (reader.name, path)

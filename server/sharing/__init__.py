@@ -86,11 +86,12 @@ def properties_refusal(storage, user: str, path: str) -> Optional[request_state.
 _FAST_SHARED_REPORTS = {xmlutils.make_clark("C:calendar-query"), xmlutils.make_clark("D:sync-collection")}
 
 
-def _rebase(body: bytes, encoding: str, old: str, new: str) -> bytes:
-    """``body`` with every DAV:href under ``old`` (a URL path) moved under ``new``."""
+def _rebase(chunks: list[bytes], encoding: str, old: str, new: str) -> list[bytes]:
+    """``chunks`` with every DAV:href under ``old`` (a URL path) moved under ``new``. Chunks end
+    between members' responses: no href is cut by one."""
     pattern = re.compile(rb"(<(?:[A-Za-z][\w.-]*:)?href>)" + re.escape(quote(old).encode(encoding)))
     replacement = quote(new).encode(encoding)
-    return pattern.sub(lambda match: match.group(1) + replacement, body)
+    return [pattern.sub(lambda match: match.group(1) + replacement, chunk) for chunk in chunks]
 
 
 def fast_report(app, environ, base_prefix: str, path: str, user: str, user_groups: set, request_info: dict):
@@ -107,19 +108,13 @@ def fast_report(app, environ, base_prefix: str, path: str, user: str, user_group
         share = app._sharing.sharing_collection_resolver(path, user, user_groups)
         if share is None or "r" not in share["Permissions"] or not share["PathMapped"].endswith("/"):
             return None
+        old, new = base_prefix + share["PathMapped"], base_prefix + share["PathOrToken"]
+        view = fast_report_module.View(user, path, lambda chunks: _rebase(chunks, app._encoding, old, new))
         answer = fast_report_module.report(app, environ, base_prefix, share["PathMapped"], share["Owner"], set(),
-                                           request_info)
+                                           request_info, view)
     if answer is None or answer[0] != client.MULTI_STATUS:
         return None
-    status, headers, body, logged = answer
-    old, new = base_prefix + share["PathMapped"], base_prefix + share["PathOrToken"]
-    if isinstance(body, fast_listing._Body):
-        # Chunks end between members' responses: no href is cut by one.
-        body.chunks = [_rebase(chunk, app._encoding, old, new) for chunk in body.chunks]
-        return status, headers, body, logged
-    if not isinstance(body, bytes):
-        return None
-    return status, headers, _rebase(body, app._encoding, old, new), logged
+    return answer
 
 
 def is_home_listing(environ, path: str) -> bool:
