@@ -122,9 +122,10 @@ def busy_of(conn: sa.Connection, calendars: Sequence[Calendar], start: int, end:
         statement = _SELECT_WHOLE if mask_uid is None else _SELECT_WHOLE_MASKED.bindparams(mask_uid=mask_uid)
         rows = conn.execute(statement, dict(ids=[c.id for c in whole], start=start, end=end))
         for cid, items, starts, ends, types in rows:
-            by_item: ByItem = {}
+            occurrences: dict[int, list] = {}
             for id, s, e, t in zip(items or (), starts or (), ends or (), types or ""):
-                by_item[id] = by_item.get(id, ()) + ((s, e, t),)
+                occurrences.setdefault(id, []).append((s, e, t))
+            by_item: ByItem = {id: tuple(periods) for id, periods in occurrences.items()}
             ordered = sorted(zip(starts or (), ends or (), types or ""))
             found[cid] = Busy(0, by_item, ordered, logic.merge(ordered, start, end))
         for calendar in whole:

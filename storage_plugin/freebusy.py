@@ -159,8 +159,9 @@ def busy_periods(conn: sa.Connection, accounts: Iterable[str], start: int, end: 
 # calendars and working hours they were merged from: an unchanged account asked about again (a
 # scheduling assistant re-asking as its user adds attendees, an agenda refreshing) costs no
 # merge. Per process and keyed by database state, so every process and worker answers what a
-# fresh read would. Bounded by the periods kept (a few tens of MB at most).
-ANSWERS: Kept[list[logic.Period]] = Kept(200_000, len)
+# fresh read would. Bounded by the periods kept (a few tens of MB at most); an answer's key (its
+# calendars and their revisions) weighs about as much as eight periods.
+ANSWERS: Kept[list[logic.Period]] = Kept(200_000, lambda periods: 8 + len(periods))
 
 
 # -- at write time -------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ V = TypeVar("V")
 
 class Kept(Generic[V]):
     def __init__(self, max_size: int, size_of: Callable[[V], int], max_one: Optional[int] = None) -> None:
-        """``size_of(value)`` counts toward ``max_size``; a value larger than ``max_one`` (default:
-        a quarter of the whole) is not kept, as it would push out everything else."""
+        """``size_of(value)`` counts toward ``max_size``, and every value counts at least 1 (its key
+        takes memory too: empty values would otherwise be kept without bound); a value larger than
+        ``max_one`` (default: a quarter of the whole) is not kept, as it would push out everything else."""
         self.max_size, self.size_of = max_size, size_of
         self.max_one = max_size // 4 if max_one is None else min(max_one, max_size)
         self._kept: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
@@ -37,7 +38,7 @@ class Kept(Generic[V]):
         return kept[0]
 
     def put(self, key: Hashable, value: V) -> None:
-        size = self.size_of(value)
+        size = max(1, self.size_of(value))
         if size > self.max_one:
             return
         with self._lock:

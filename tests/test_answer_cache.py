@@ -133,3 +133,13 @@ def test_the_kept_answers_are_bounded_by_bytes():
     assert len(answers) == 3 and answers.get(("k", 9)) is not None and answers.get(("k", 0)) is None
     answers.put(("big",), [b"x" * 1001], 0)
     assert answers.get(("big",)) is None  # larger than the whole budget: never kept
+
+
+def test_empty_values_count_toward_the_bound():
+    """An empty value still takes memory (its key): a store of them stays bounded."""
+    from storage_plugin.kept import Kept
+
+    kept: Kept[list] = Kept(100, len)
+    for n in range(1000):
+        kept.put(n, [])
+    assert len(kept) == 100 and kept.get(999) == [] and kept.get(0) is None
