@@ -115,8 +115,10 @@ def supervise(db: Database, policy: RestartPolicy, lost: list[str]) -> DatabaseS
     def give_up(reason: str) -> None:
         lost.append(reason)
         os.kill(os.getpid(), signal.SIGTERM)
-    supervisor = DatabaseSupervisor(db.embedded, policy, on_restarted=database.reset_pools,
-                                    on_give_up=give_up)
+    def restarted() -> None:
+        database.reset_pools()
+        memory.tune_gc()  # the old pools were frozen with everything else at start
+    supervisor = DatabaseSupervisor(db.embedded, policy, on_restarted=restarted, on_give_up=give_up)
     supervisor.start()
     return supervisor
 

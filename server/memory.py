@@ -49,7 +49,10 @@ GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def tune_gc() -> None:
-    """Freeze what the process holds now and raise the collection threshold (once it serves)."""
+    """Freeze what the process holds now and raise the collection threshold (once it serves).
+    Called again after the connection pools were replaced, so that the old ones, frozen with
+    the rest, can be collected."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
